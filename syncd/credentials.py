@@ -1,0 +1,58 @@
+"""Finding credentials in the places deployments put them.
+
+Credentials never come from the command line. They are looked up, in order,
+in an explicitly configured file, an environment variable, and a file named
+after the credential in systemd's ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``).
+Whatever is found is registered for redaction before it is returned.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from syncd import redaction
+from syncd.errors import ConfigError
+
+
+def read_secret_file(path: Path, what: str) -> SecretStr:
+    """Read a secret from a file (trailing newline stripped)."""
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} from {path}: {exc.strerror}") from None
+    if not value:
+        raise ConfigError(f"{what} file {path} is empty")
+    redaction.register(value)
+    return SecretStr(value)
+
+
+def resolve(
+    what: str,
+    *,
+    file: Path | None = None,
+    env_var: str | None = None,
+    credential: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> SecretStr | None:
+    """Return the credential from ``file``, ``$env_var`` or ``$CREDENTIALS_DIRECTORY/credential``.
+
+    Returns None when none of them is set; a configured but unreadable file is
+    a :class:`ConfigError`.
+    """
+    env = os.environ if environ is None else environ
+    if file is not None:
+        return read_secret_file(file, what)
+    if env_var and env.get(env_var, "").strip():
+        value = env[env_var].strip()
+        redaction.register(value)
+        return SecretStr(value)
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if credential and directory:
+        candidate = Path(directory) / credential
+        if candidate.is_file():
+            return read_secret_file(candidate, what)
+    return None

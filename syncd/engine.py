@@ -1,0 +1,211 @@
+"""The sync algorithm: fetch, render, compare, write, report.
+
+For each target the engine fetches the connection once, then for each of its
+sink bindings renders the document, asks the sink for the secret's state
+(never its value) and decides:
+
+============================  =========================================
+state                         action
+============================  =========================================
+missing                       ``create``
+exists, not managed by syncd  refused (``SecretNotManaged``) unless adopt
+fingerprint matches           ``unchanged`` (nothing written)
+current version not syncd's   ``drift`` (rewritten with the provider value)
+fingerprint differs           ``update``
+============================  =========================================
+
+One binding's failure never stops the others, nor other targets. The engine
+is the same for ``run --once``, ``check``, ``--dry-run`` and the daemon.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+
+from syncd.errors import ProviderError, SecretNotManaged, SinkError, SyncdError
+from syncd.fingerprint import Fingerprint
+from syncd.formats import render
+from syncd.models import (
+    Action,
+    Document,
+    SecretState,
+    SinkBinding,
+    SinkOutcome,
+    Target,
+    TargetOutcome,
+)
+from syncd.providers.base import Provider
+from syncd.sinks.base import Sink, WriteRequest
+
+log = structlog.get_logger(__name__)
+
+_WRITTEN_EVENTS = {
+    Action.CREATE: "secret_created",
+    Action.UPDATE: "secret_updated",
+    Action.DRIFT: "secret_drift_repaired",
+}
+
+
+def decide(state: SecretState, value: str, *, adopt: bool, where: str) -> Action:
+    """The action that brings a secret in ``state`` to ``value``; see the module table."""
+    if not state.exists:
+        return Action.CREATE
+    if not state.managed:
+        if not adopt:
+            raise SecretNotManaged(
+                f"{where} exists but is not managed by syncd; nothing was written "
+                "(set adopt: true on this binding to take it over)"
+            )
+        return Action.UPDATE
+    if state.fingerprint is None:
+        return Action.DRIFT
+    if state.fingerprint.matches(value):
+        return Action.UNCHANGED
+    return Action.UPDATE
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    """What one cycle did, for the summary event, the CLI and metrics."""
+
+    outcomes: tuple[TargetOutcome, ...]
+    duration: float
+    dry_run: bool = False
+    counts: Counter[str] = field(default_factory=Counter, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for target in self.outcomes:
+            self.counts["targets_ok" if target.ok else "targets_failed"] += 1
+            for outcome in target.sinks:
+                if outcome.error is not None:
+                    self.counts["sink_errors"] += 1
+                elif outcome.action is not None:
+                    self.counts[outcome.action.value] += 1
+
+    @property
+    def ok(self) -> bool:
+        """Whether every target succeeded."""
+        return all(t.ok for t in self.outcomes)
+
+
+class Engine:
+    """Syncs targets through the given providers and sinks (looked up by name)."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        sinks: Mapping[str, Sink],
+        *,
+        concurrency: int = 8,
+        dry_run: bool = False,
+        on_outcome: Callable[[TargetOutcome], None] | None = None,
+    ) -> None:
+        self.providers = providers
+        self.sinks = sinks
+        self.concurrency = concurrency
+        self.dry_run = dry_run
+        self._on_outcome = on_outcome
+
+    def sync_target(self, target: Target) -> TargetOutcome:
+        """Sync one target into all its sinks; never raises for a sync failure."""
+        with structlog.contextvars.bound_contextvars(target=target.name):
+            try:
+                conn = self.providers[target.provider].fetch(target)
+            except SyncdError as exc:
+                log.error(
+                    "fetch_failed",
+                    provider=target.provider,
+                    project=target.project,
+                    branch=target.branch,
+                    error=str(exc),
+                    transient=exc.transient,
+                )
+                outcome = TargetOutcome(target.name, error=exc)
+            except Exception as exc:
+                log.exception(
+                    "provider_crashed", provider=target.provider, error_type=type(exc).__name__
+                )
+                error = ProviderError(
+                    f"provider {target.provider}: unexpected {type(exc).__name__}"
+                )
+                outcome = TargetOutcome(target.name, error=error)
+            else:
+                outcome = TargetOutcome(
+                    target.name,
+                    tuple(
+                        self._sync_binding(target, b, render(conn, b.format, env_var=b.env_var))
+                        for b in target.sinks
+                    ),
+                )
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+        return outcome
+
+    def run_cycle(self, targets: Iterable[Target]) -> CycleReport:
+        """Sync ``targets`` with at most ``concurrency`` in flight; log one summary event."""
+        started = time.monotonic()
+        targets = list(targets)
+        if len(targets) <= 1 or self.concurrency == 1:
+            outcomes = [self.sync_target(t) for t in targets]
+        else:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd") as pool:
+                outcomes = list(pool.map(self.sync_target, targets))
+        report = CycleReport(tuple(outcomes), time.monotonic() - started, self.dry_run)
+        log.log(
+            20 if report.ok else 40,
+            "cycle_finished",
+            dry_run=self.dry_run,
+            targets_ok=report.counts["targets_ok"],
+            targets_failed=report.counts["targets_failed"],
+            created=report.counts["create"],
+            updated=report.counts["update"],
+            drift_repaired=report.counts["drift"],
+            unchanged=report.counts["unchanged"],
+            duration_s=round(report.duration, 3),
+        )
+        return report
+
+    def _sync_binding(
+        self, target: Target, binding: SinkBinding, document: Document
+    ) -> SinkOutcome:
+        ids = {"sink": binding.sink, "secret": binding.secret}
+        where = f"secret {binding.secret} in sink {binding.sink}"
+        sink = self.sinks[binding.sink]
+        action: Action | None = None
+        try:
+            state = sink.inspect(binding.secret)
+            action = decide(state, document.text, adopt=binding.adopt, where=where)
+            if action is Action.UNCHANGED or self.dry_run:
+                log.debug("secret_checked", action=action.value, dry_run=self.dry_run, **ids)
+                return SinkOutcome(target.name, binding.sink, binding.secret, action)
+            version = sink.write(
+                WriteRequest(
+                    target=target.name,
+                    secret=binding.secret,
+                    document=document,
+                    fingerprint=Fingerprint.of(document.text),
+                    observed=state,
+                    action=action,
+                )
+            )
+        except SyncdError as exc:
+            log.error(
+                "sync_failed",
+                error=str(exc),
+                error_type=type(exc).__name__,
+                transient=exc.transient,
+                **ids,
+            )
+            return SinkOutcome(target.name, binding.sink, binding.secret, action, error=exc)
+        except Exception as exc:
+            log.exception("sink_crashed", error_type=type(exc).__name__, **ids)
+            error = SinkError(f"{where}: unexpected {type(exc).__name__} in sink plugin")
+            return SinkOutcome(target.name, binding.sink, binding.secret, action, error=error)
+        log.info(_WRITTEN_EVENTS[action], version=version, **ids)
+        return SinkOutcome(target.name, binding.sink, binding.secret, action, written=True)

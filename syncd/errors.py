@@ -1,0 +1,86 @@
+"""The one exception tree of syncd.
+
+Every error syncd raises on purpose derives from :class:`SyncdError`. Vendor
+exceptions (httpx, botocore, hvac) are translated where they are caught, with
+``raise ... from exc``, so callers only ever handle this tree::
+
+    SyncdError
+    ├── ConfigError            the configuration is invalid (exit code 2)
+    ├── PluginError            a provider or sink plugin cannot be loaded
+    ├── ProviderError          fetching a connection failed
+    │   ├── ProviderAuthError      the API key was refused (permanent)
+    │   ├── ProviderNotFound       project or branch does not exist (permanent)
+    │   ├── ProviderResponseError  the answer is malformed or unsafe (permanent)
+    │   └── ProviderUnavailable    timeout, connection error, 429, 5xx (transient)
+    └── SinkError              reading or writing a secret store failed
+        ├── SinkAuthError          credentials refused or permission denied (permanent)
+        ├── SecretNotManaged       the secret exists but syncd does not own it (permanent)
+        ├── SinkConflict           someone wrote concurrently; retried next cycle (transient)
+        └── SinkUnavailable        timeout, throttling, sealed or unreachable store (transient)
+
+``transient`` tells the scheduler whether retrying soon can help. Messages
+carry identifiers (target, sink, secret name, project) and never a value: the
+exception text is logged and printed, so it must be safe to show.
+"""
+
+from __future__ import annotations
+
+
+class SyncdError(Exception):
+    """Base of every error syncd raises on purpose."""
+
+    transient: bool = False
+
+
+class ConfigError(SyncdError):
+    """The configuration cannot be used; the operator must fix it."""
+
+
+class PluginError(SyncdError):
+    """A provider or sink plugin is missing, broken or ambiguous."""
+
+
+class ProviderError(SyncdError):
+    """Fetching a connection from a provider failed."""
+
+
+class ProviderAuthError(ProviderError):
+    """The provider refused syncd's credentials."""
+
+
+class ProviderNotFound(ProviderError):  
+    """The project or branch does not exist at the provider."""
+
+
+class ProviderResponseError(ProviderError):
+    """The provider answered with something syncd will not write anywhere."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached or asked us to back off."""
+
+    transient = True
+
+
+class SinkError(SyncdError):
+    """Inspecting or writing a secret store failed."""
+
+
+class SinkAuthError(SinkError):
+    """The secret store refused syncd's credentials or permissions."""
+
+
+class SecretNotManaged(SinkError):
+    """The secret exists but was not created by syncd and adopt is off."""
+
+
+class SinkConflict(SinkError):
+    """Another writer changed the secret between inspection and write."""
+
+    transient = True
+
+
+class SinkUnavailable(SinkError):
+    """The secret store could not be reached, is sealed, or throttled us."""
+
+    transient = True

@@ -1,0 +1,111 @@
+"""Log configuration: one structlog pipeline for syncd and its libraries.
+
+Everything is routed through the standard library's root logger and rendered
+by a single :class:`structlog.stdlib.ProcessorFormatter`, so the stdlib loggers
+of httpx, httpcore, botocore, urllib3, hvac and apscheduler pass the very same
+processors as syncd's own events, redaction included. Redaction runs after
+exceptions are formatted, so tracebacks are scrubbed too.
+
+Configure once, from the CLI. Modules only call ``structlog.get_logger()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import IO, Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from syncd.redaction import scrub_value
+
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("json", "console")
+#: Libraries that are chatty at INFO; they only speak at WARNING unless syncd logs at DEBUG.
+_NOISY = ("httpx", "httpcore", "botocore", "boto3", "urllib3", "hvac", "apscheduler", "moto")
+#: structlog keys that are ours and never carry a credential.
+_SAFE_KEYS = frozenset({"timestamp", "level", "logger", "event"})
+
+
+def redact(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """Structlog processor masking credentials in every value of an event."""
+    return {
+        key: value if key in _SAFE_KEYS and key != "event" else scrub_value(value, key)
+        for key, value in event_dict.items()
+    }
+
+
+def _event_to_str(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    # Foreign (stdlib) records may pass objects as the message; the redactor wants text.
+    event = event_dict.get("event")
+    if event is not None and not isinstance(event, str):
+        event_dict["event"] = str(event)
+    return event_dict
+
+
+def configure(level: str = "info", fmt: str | None = None, stream: IO[str] | None = None) -> None:
+    """Set up structlog and the stdlib root logger to emit redacted events on ``stream``.
+
+    ``fmt`` None picks ``console`` on a terminal and ``json`` otherwise.
+    """
+    stream = stream if stream is not None else sys.stderr
+    if fmt is None:
+        fmt = "console" if stream.isatty() else "json"
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(sort_keys=False)
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _event_to_str,
+            redact,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    numeric = logging.getLevelName(level.upper())
+    root.setLevel(numeric)
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
+        )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    logging.captureWarnings(True)
+
+
+def reset() -> None:
+    """Undo :func:`configure` (tests call this between runs)."""
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    structlog.reset_defaults()
+
+
+def bind(**values: Any) -> None:
+    """Bind context (e.g. a target name) to every event logged in this context."""
+    structlog.contextvars.bind_contextvars(**values)

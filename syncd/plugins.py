@@ -1,0 +1,100 @@
+"""Discovering providers and sinks through entry points.
+
+Built-in plugins register in syncd's own ``pyproject.toml`` under the same
+groups a third-party distribution uses (``syncd.providers``, ``syncd.sinks``),
+so there is exactly one way in. Only the plugins a config names are imported.
+A plugin that fails to import, has the wrong shape, or whose name is claimed
+by two distributions is a :class:`~syncd.errors.PluginError` naming the
+plugin and its distribution.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from syncd.errors import ConfigError, PluginError
+
+PROVIDER_GROUP = "syncd.providers"
+SINK_GROUP = "syncd.sinks"
+_REQUIRED = {
+    PROVIDER_GROUP: ("from_config",),
+    SINK_GROUP: ("from_config", "validate_secret_name"),
+}
+_KIND = {PROVIDER_GROUP: "provider", SINK_GROUP: "sink"}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One discovered plugin, before it is imported."""
+
+    group: str
+    name: str
+    value: str
+    distribution: str
+    version: str
+
+    @property
+    def kind(self) -> str:
+        """``provider`` or ``sink``."""
+        return _KIND[self.group]
+
+
+def discover(group: str) -> dict[str, PluginInfo]:
+    """Every plugin registered in ``group``, by name; rejects a name claimed twice."""
+    found: dict[str, PluginInfo] = {}
+    for ep in importlib.metadata.entry_points(group=group):
+        dist = ep.dist
+        info = PluginInfo(
+            group=group,
+            name=ep.name,
+            value=ep.value,
+            distribution=dist.name if dist is not None else "unknown",
+            version=dist.version if dist is not None else "unknown",
+        )
+        previous = found.get(ep.name)
+        if previous is not None and previous != info:
+            raise PluginError(
+                f"{_KIND[group]} plugin {ep.name!r} is registered twice: by "
+                f"{previous.distribution} ({previous.value}) and by {info.distribution} "
+                f"({info.value}); uninstall one of them"
+            )
+        found[ep.name] = info
+    return found
+
+
+def load(group: str, name: str) -> Any:
+    """Import plugin ``name`` of ``group`` and check its shape.
+
+    Raises :class:`ConfigError` for an unknown name (listing the known ones) and
+    :class:`PluginError` for a plugin that cannot be used.
+    """
+    available = discover(group)
+    info = available.get(name)
+    kind = _KIND[group]
+    if info is None:
+        known = ", ".join(sorted(available)) or "none installed"
+        raise ConfigError(f"unknown {kind} type {name!r}; available: {known}")
+    where = f"{kind} plugin {name!r} ({info.value}) from distribution {info.distribution}"
+    try:
+        plugin = importlib.metadata.EntryPoint(info.name, info.value, group).load()
+    except Exception as exc:
+        raise PluginError(f"{where} cannot be imported: {type(exc).__name__}: {exc}") from exc
+    config_model = getattr(plugin, "config_model", None)
+    if not (isinstance(config_model, type) and issubclass(config_model, BaseModel)):
+        raise PluginError(f"{where} has no config_model (a pydantic model class)")
+    missing = [attr for attr in _REQUIRED[group] if not callable(getattr(plugin, attr, None))]
+    if missing:
+        raise PluginError(f"{where} lacks {', '.join(missing)}")
+    return plugin
+
+
+def all_plugins() -> list[PluginInfo]:
+    """Every registered provider and sink, sorted for display."""
+    return sorted(
+        [*discover(PROVIDER_GROUP).values(), *discover(SINK_GROUP).values()],
+        key=lambda p: (p.group, p.name),
+    )

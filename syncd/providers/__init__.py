@@ -1,0 +1,1 @@
+"""Providers hand out connection strings; see :mod:`syncd.providers.base`."""

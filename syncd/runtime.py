@@ -1,0 +1,59 @@
+"""Building live providers and sinks from a validated :class:`~syncd.config.Config`."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from syncd.config import Config
+from syncd.engine import Engine
+from syncd.providers.base import Provider
+from syncd.sinks.base import Sink
+
+
+@dataclass
+class Runtime:
+    """The providers and sinks of one configuration; close it when done."""
+
+    config: Config
+    providers: dict[str, Provider]
+    sinks: dict[str, Sink]
+
+    @classmethod
+    def build(cls, config: Config) -> Runtime:
+        """Instantiate every configured plugin; on failure, close what was built and re-raise.
+
+        Raises ConfigError (e.g. a missing credential) or SinkError/ProviderError
+        from a plugin that cannot be set up.
+        """
+        runtime = cls(config, {}, {})
+        try:
+            for name, plugin in config.providers.items():
+                runtime.providers[name] = plugin.factory.from_config(name, plugin.config)
+            for name, plugin in config.sinks.items():
+                runtime.sinks[name] = plugin.factory.from_config(name, plugin.config)
+        except BaseException:
+            runtime.close()
+            raise
+        return runtime
+
+    def engine(self, *, dry_run: bool = False) -> Engine:
+        """An engine over this runtime's plugins, with the configured concurrency."""
+        return Engine(
+            self.providers,
+            self.sinks,
+            concurrency=self.config.settings.concurrency,
+            dry_run=dry_run,
+        )
+
+    def close(self) -> None:
+        """Close every plugin, ignoring errors from ones that failed half-built."""
+        for plugin in [*self.providers.values(), *self.sinks.values()]:
+            with contextlib.suppress(Exception):
+                plugin.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

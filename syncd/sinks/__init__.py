@@ -1,0 +1,1 @@
+"""Sinks are the secret stores syncd writes to; see :mod:`syncd.sinks.base`."""

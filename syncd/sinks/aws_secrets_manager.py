@@ -1,0 +1,274 @@
+"""AWS Secrets Manager sink.
+
+Change detection never calls ``GetSecretValue``. Each write passes the
+value's fingerprint (:mod:`syncd.fingerprint`) as ``ClientRequestToken``, and
+Secrets Manager makes that token the new version's ``VersionId``. So
+``DescribeSecret`` alone tells, atomically with the write itself:
+
+* which version is ``AWSCURRENT`` and whether syncd wrote it (a foreign
+  version id is drift: someone wrote outside syncd);
+* whether the fetched value equals the current one (the fingerprint matches).
+
+The salt is fresh per write, so every token is unique: A -> B -> A creates a
+third version, and retrying a failed call reuses its token, which AWS treats as
+idempotent. Writing moves ``AWSCURRENT`` and leaves the previous version as
+``AWSPREVIOUS``. Ownership is the ``managed-by=syncd`` tag.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from syncd import __version__
+from syncd.errors import SinkAuthError, SinkConflict, SinkError, SinkUnavailable
+from syncd.fingerprint import Fingerprint
+from syncd.models import SecretState
+from syncd.redaction import scrub
+from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, TARGET_KEY, WriteRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+log = structlog.get_logger(__name__)
+
+_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+_AUTH_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "KMSAccessDeniedException",
+        "DecryptionFailure",
+        "EncryptionFailure",
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServiceError",
+        "InternalFailure",
+        "ServiceUnavailable",
+    }
+)
+
+
+class AwsSecretsManagerConfig(BaseModel):
+    """The ``sinks.<name>`` section for ``type: aws-secrets-manager``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["aws-secrets-manager"] = "aws-secrets-manager"
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    profile: str | None = None
+    endpoint_url: str | None = Field(
+        default=None, description="default: $AWS_ENDPOINT_URL_SECRETS_MANAGER, else AWS"
+    )
+    kms_key_id: str | None = None
+    description: str = "Managed by syncd: database connection"
+    tags: dict[str, str] = Field(default_factory=dict)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    timeout: float = Field(default=10.0, gt=0, le=300)
+
+
+class AwsSecretsManagerSink:
+    """Writes each document as the ``SecretString`` of a Secrets Manager secret."""
+
+    config_model: ClassVar[type[BaseModel]] = AwsSecretsManagerConfig
+
+    def __init__(
+        self,
+        name: str,
+        client: SecretsManagerClient,
+        *,
+        kms_key_id: str | None = None,
+        description: str = "Managed by syncd: database connection",
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._client = client
+        self._kms_key_id = kms_key_id
+        self._description = description
+        self._tags = dict(tags or {})
+
+    @classmethod
+    def from_config(cls, name: str, config: Any) -> AwsSecretsManagerSink:
+        """Build a client through boto3's standard credential and region chain."""
+        assert isinstance(config, AwsSecretsManagerConfig)  # noqa: S101 - validated by the registry
+        import boto3  # noqa: PLC0415 - only deployments that use AWS pay for importing boto3
+        import botocore.config  # noqa: PLC0415
+        import botocore.exceptions  # noqa: PLC0415
+
+        try:
+            session = boto3.session.Session(profile_name=config.profile, region_name=config.region)
+            client = session.client(
+                "secretsmanager",
+                endpoint_url=config.endpoint_url,
+                config=botocore.config.Config(
+                    retries={"mode": "standard", "max_attempts": config.max_attempts},
+                    connect_timeout=config.timeout,
+                    read_timeout=config.timeout,
+                    user_agent_extra=f"syncd/{__version__}",
+                ),
+            )
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise SinkAuthError(f"aws sink {name}: AWS profile {config.profile} not found") from exc
+        except botocore.exceptions.NoRegionError as exc:
+            raise SinkError(
+                f"aws sink {name}: no AWS region; set sinks.{name}.region or AWS_REGION"
+            ) from exc
+        return cls(
+            name,
+            client,
+            kms_key_id=config.kms_key_id,
+            description=config.description,
+            tags=config.tags,
+        )
+
+    @classmethod
+    def validate_secret_name(cls, secret: str) -> None:
+        """Secrets Manager names: 1-512 of letters, digits and ``/_+=.@-``."""
+        if not _NAME.fullmatch(secret):
+            raise ValueError("AWS secret names are 1-512 characters of A-Z a-z 0-9 /_+=.@-")
+
+    def inspect(self, secret: str) -> SecretState:
+        """``DescribeSecret`` only: ownership tag and the AWSCURRENT version id."""
+        try:
+            described = self._call("DescribeSecret", secret, SecretId=secret)
+        except _NotFound:
+            return SecretState.missing()
+        if described.get("DeletedDate"):
+            raise SinkError(
+                f"aws sink {self.name}: secret {secret} is scheduled for deletion; "
+                "restore it (RestoreSecret) or choose another name"
+            )
+        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+        current = next(
+            (
+                version
+                for version, stages in described.get("VersionIdsToStages", {}).items()
+                if "AWSCURRENT" in stages
+            ),
+            None,
+        )
+        return SecretState(
+            exists=True,
+            managed=tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
+            fingerprint=Fingerprint.decode(current),
+            version=current,
+        )
+
+    def write(self, request: WriteRequest) -> str | None:
+        """Create the secret or put a new AWSCURRENT version, tagged as syncd's."""
+        token = request.fingerprint.encode()
+        value = request.document.text
+        if not request.observed.exists:
+            tags = {**self._tags, MANAGED_BY_KEY: MANAGED_BY_VALUE, TARGET_KEY: request.target}
+            params: dict[str, Any] = {
+                "Name": request.secret,
+                "SecretString": value,
+                "ClientRequestToken": token,
+                "Description": self._description,
+                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+            }
+            if self._kms_key_id:
+                params["KmsKeyId"] = self._kms_key_id
+            try:
+                created = self._call("CreateSecret", request.secret, **params)
+            except _NotFound as exc:  # pragma: no cover - CreateSecret does not answer 404
+                raise SinkError(f"aws sink {self.name}: cannot create {request.secret}") from exc
+            return str(created.get("VersionId", token))
+        if not request.observed.managed:
+            # Adopting: claim ownership first, so a crash after it still reads as ours (drift).
+            tags = {MANAGED_BY_KEY: MANAGED_BY_VALUE, TARGET_KEY: request.target}
+            self._call_existing(
+                "TagResource",
+                request.secret,
+                SecretId=request.secret,
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )
+        put = self._call_existing(
+            "PutSecretValue",
+            request.secret,
+            SecretId=request.secret,
+            SecretString=value,
+            ClientRequestToken=token,
+        )
+        return str(put.get("VersionId", token))
+
+    def close(self) -> None:
+        """Close the client's connection pool."""
+        self._client.close()
+
+    def _call_existing(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
+        try:
+            return self._call(operation, secret, **params)
+        except _NotFound as exc:
+            raise SinkConflict(
+                f"aws sink {self.name}: secret {secret} was deleted since it was inspected"
+            ) from exc
+
+    def _call(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
+        import botocore.exceptions  # noqa: PLC0415 - see from_config
+
+        method = getattr(self._client, _snake(operation))
+        try:
+            result: dict[str, Any] = method(**params)
+        except botocore.exceptions.ClientError as exc:
+            raise self._translate(operation, secret, exc) from exc
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise SinkAuthError(
+                f"aws sink {self.name}: no AWS credentials found (env, profile, web identity "
+                "or instance role)"
+            ) from exc
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectionClosedError,
+        ) as exc:
+            raise SinkUnavailable(
+                f"aws sink {self.name}: cannot reach Secrets Manager ({type(exc).__name__})"
+            ) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise SinkError(
+                f"aws sink {self.name}: {operation} on {secret} failed: {scrub(str(exc))}"
+            ) from exc
+        log.debug("aws_call", sink=self.name, operation=operation, secret=secret)
+        return result
+
+    def _translate(self, operation: str, secret: str, exc: Any) -> Exception:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        message = scrub(str(error.get("Message", "")))[:300]
+        where = f"aws sink {self.name}: {operation} on secret {secret}"
+        if code == "ResourceNotFoundException":
+            return _NotFound(where)
+        if code in _AUTH_CODES:
+            return SinkAuthError(
+                f"{where} denied ({code}): allow secretsmanager:{operation} on this secret"
+                + (f" - {message}" if message else "")
+            )
+        if code in _TRANSIENT_CODES:
+            return SinkUnavailable(f"{where} throttled or failed at AWS ({code}); retrying later")
+        if code == "ResourceExistsException":
+            return SinkConflict(f"{where}: the secret was created by someone else meanwhile")
+        return SinkError(f"{where} failed ({code}): {message}")
+
+
+class _NotFound(SinkError):
+    """Internal: the secret does not exist (a state, not an error, for inspect)."""
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()

@@ -1,0 +1,94 @@
+"""The sink interface.
+
+A sink stores rendered documents under secret names. It never decides *what*
+to do — the engine compares the fingerprint a sink reports with the value it
+just fetched and asks for a write only when needed (see :mod:`syncd.engine`).
+That keeps every sink small and every sink's rules identical.
+
+Sinks are discovered through the ``syncd.sinks`` entry-point group; the value
+of an entry point is a class (or any object) matching :class:`SinkFactory`.
+``syncd.testing.contract.SinkContract`` is the test suite every sink passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from syncd.fingerprint import Fingerprint
+from syncd.models import Action, Document, SecretState
+
+#: Ownership markers every sink records next to a secret it manages.
+MANAGED_BY_KEY = "managed-by"
+MANAGED_BY_VALUE = "syncd"
+TARGET_KEY = "syncd:target"
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """Everything a sink needs to write one document.
+
+    ``observed`` is the state :meth:`Sink.inspect` returned; stores that
+    support it use ``observed.version`` for a check-and-set write so that a
+    concurrent writer is detected (:class:`~syncd.errors.SinkConflict`) rather
+    than clobbered. ``fingerprint`` must be recorded with the new version so
+    the next :meth:`Sink.inspect` can report it.
+    """
+
+    target: str
+    secret: str
+    document: Document = field(repr=False)
+    fingerprint: Fingerprint = field(repr=False)
+    observed: SecretState
+    action: Action
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """A secret store. Must be safe to call from several threads."""
+
+    def inspect(self, secret: str) -> SecretState:
+        """Describe ``secret`` without reading its value.
+
+        Returns :meth:`SecretState.missing` for a secret that does not exist.
+        Raises :class:`~syncd.errors.SinkAuthError` when syncd may not look,
+        :class:`~syncd.errors.SinkUnavailable` when the store cannot answer.
+        """
+        ...
+
+    def write(self, request: WriteRequest) -> str | None:
+        """Write ``request.document`` as the new current version; return its version id.
+
+        Creates the secret (marked as managed by syncd) when it does not exist
+        and marks an adopted one. A write is all-or-nothing: on any error the
+        secret still holds a complete earlier version. Retrying a failed write
+        with the same request must not create two versions.
+
+        Raises :class:`~syncd.errors.SinkConflict` when the secret changed
+        since ``request.observed`` (retried next cycle), and the other
+        :class:`~syncd.errors.SinkError` subclasses like :meth:`inspect`.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release clients and connections; the sink is not used afterwards."""
+        ...
+
+
+class SinkFactory(Protocol):
+    """What a ``syncd.sinks`` entry point must point at."""
+
+    #: Validates the sink's section of the config (``extra="forbid"``).
+    config_model: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def from_config(cls, name: str, config: Any) -> Sink:
+        """Build a sink from its validated config section; may raise ConfigError."""
+        ...
+
+    @classmethod
+    def validate_secret_name(cls, secret: str) -> None:
+        """Raise ValueError (with a reason) if ``secret`` is not a valid name for this store."""
+        ...

@@ -1,0 +1,193 @@
+"""A case.dev-compatible database API, for tests and the demo.
+
+It speaks the documented endpoint
+``GET /database/v1/projects/{id}/connection?branch=&pooled=`` with bearer
+authentication and answers ``{connectionUri, branch, pooled}``. What each
+project and branch returns is set by the test (:meth:`FakeCaseDev.set_branch`),
+so a test can point it at a real database and rotate credentials. Faults are
+injected with :meth:`FakeCaseDev.fail_next`.
+
+Use :meth:`FakeCaseDev.handle` with ``httpx.MockTransport`` for unit tests, or
+:meth:`FakeCaseDev.serve` for a real HTTP server on loopback::
+
+    with FakeCaseDev(api_key="k").serve() as server:
+        server.base_url  # http://127.0.0.1:PORT
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+import httpx
+
+_PATH = re.compile(r"^/database/v1/projects/([^/]+)/connection$")
+
+
+@dataclass
+class Fault:
+    """One injected answer: a status, a body and headers, optionally after a delay."""
+
+    status: int = 500
+    body: bytes = b'{"error":"Internal Server Error"}'
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """A request the fake received (the Authorization header is not kept)."""
+
+    path: str
+    params: dict[str, str]
+    user_agent: str
+    authorized: bool
+
+
+class FakeCaseDev:
+    """The API's behaviour, independent of how requests reach it. Thread-safe."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self._branches: dict[tuple[str, str], tuple[str, str]] = {}
+        self._faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self.requests: list[SeenRequest] = []
+
+    def set_branch(self, project: str, branch: str, *, direct: str, pooled: str) -> None:
+        """Make ``project``/``branch`` answer with these direct and pooled URIs."""
+        with self._lock:
+            self._branches[(project, branch)] = (direct, pooled)
+
+    def remove_branch(self, project: str, branch: str) -> None:
+        """Forget a branch (it then answers 404)."""
+        with self._lock:
+            self._branches.pop((project, branch), None)
+
+    def fail_next(self, fault: Fault, times: int = 1) -> None:
+        """Answer the next ``times`` authorised requests with ``fault``."""
+        with self._lock:
+            self._faults.extend([fault] * times)
+
+    def clear_faults(self) -> None:
+        """Drop faults not yet served."""
+        with self._lock:
+            self._faults.clear()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request (the ``httpx.MockTransport`` handler)."""
+        auth = request.headers.get("Authorization", "")
+        authorized = auth == f"Bearer {self.api_key}"
+        params = dict(request.url.params)
+        with self._lock:
+            self.requests.append(
+                SeenRequest(
+                    request.url.path, params, request.headers.get("User-Agent", ""), authorized
+                )
+            )
+        match = _PATH.match(request.url.raw_path.decode("ascii").split("?")[0])
+        if request.method != "GET" or match is None:
+            return _json(404, {"error": "Not Found"})
+        if not authorized:
+            return _json(401, {"error": "Unauthorized", "message": "Invalid API key"})
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            return httpx.Response(fault.status, content=fault.body, headers=fault.headers)
+        project = unquote(match.group(1))
+        branch = params.get("branch", "main")
+        pooled_param = params.get("pooled", "false")
+        if pooled_param not in ("true", "false"):
+            return _json(400, {"error": "pooled must be true or false"})
+        pooled = pooled_param == "true"
+        with self._lock:
+            uris = self._branches.get((project, branch))
+            known_project = any(p == project for p, _ in self._branches)
+        if uris is None:
+            what = "Branch not found" if known_project else "Project not found"
+            return _json(404, {"error": what})
+        return _json(
+            200,
+            {"connectionUri": uris[1] if pooled else uris[0], "branch": branch, "pooled": pooled},
+        )
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
+        """Serve this API over real HTTP on loopback until the block exits."""
+        server = RunningServer(self, host, port)
+        try:
+            yield server
+        finally:
+            server.close()
+
+
+class RunningServer:
+    """A :class:`FakeCaseDev` listening on a TCP port in a background thread."""
+
+    def __init__(self, api: FakeCaseDev, host: str, port: int) -> None:
+        self.api = api
+        handler = _handler_for(api)
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        bound_host, bound_port = self._httpd.server_address[:2]
+        self.base_url = f"http://{bound_host!s}:{bound_port}"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="fake-casedev", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+
+def _json(status: int, body: object) -> httpx.Response:
+    return httpx.Response(
+        status, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+
+
+def _handler_for(api: FakeCaseDev) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self._answer()
+
+        def do_POST(self) -> None:
+            self._answer()
+
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = httpx.Request(
+                self.command,
+                f"http://{self.headers.get('Host', 'localhost')}{self.path}",
+                headers=dict(self.headers.items()),
+                content=body,
+            )
+            response = api.handle(request)
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in ("content-length", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            """Silence the default stderr access log (it would print request lines)."""
+
+    return Handler

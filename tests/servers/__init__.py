@@ -1,0 +1,1 @@
+"""Real, throwaway servers (PostgreSQL, PgBouncer, moto, OpenBao/Vault) that tests run against."""

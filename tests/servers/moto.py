@@ -1,0 +1,180 @@
+"""moto's AWS emulator as a separate process, optionally enforcing IAM policies.
+
+Why a subprocess rather than ``mock_aws``: the syncd daemon under test may run
+in its own process, and a real HTTP endpoint exercises botocore end to end
+(signing, retries, error parsing) exactly as production does.
+
+IAM enforcement: moto authorises a request only once its count of requests
+exceeds ``INITIAL_NO_AUTH_ACTION_COUNT`` (default: infinity, i.e. never). With
+``enforce_iam=True`` the server starts with that count at 0, so every request
+must be signed with an access key of an IAM user whose policies allow the
+action. Creating such a user needs IAM calls that would themselves be refused,
+so :meth:`MotoServer.create_user_with_policy` lifts enforcement through moto's
+own ``POST /moto-api/reset-auth`` endpoint (body: the new count; the reply
+carries the previous one), makes its IAM calls, and restores the previous count.
+A refused call raises ``AccessDeniedException`` for JSON APIs such as Secrets
+Manager; an unknown key raises ``UnrecognizedClientException``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import http.client
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from .ports import LOOPBACK, free_port
+from .process import ServerProcess, wait_until
+
+DEFAULT_REGION = "us-east-1"
+BOOTSTRAP_CREDENTIALS = ("testing", "testing")
+"""Keys used for calls that moto does not authorise (enforcement off or lifted)."""
+_START_TIMEOUT = 30.0
+
+
+class MotoServer:
+    """``python -m moto.server`` on 127.0.0.1, reachable at :attr:`endpoint_url`."""
+
+    host = LOOPBACK
+
+    def __init__(self, *, enforce_iam: bool = False, region: str = DEFAULT_REGION) -> None:
+        self.enforce_iam = enforce_iam
+        self.region = region
+        self.port = 0
+        self._dir: Path | None = None
+        self._process: ServerProcess | None = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        """Base URL to pass as ``endpoint_url`` to boto3 clients."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Self:
+        """Start the server and return ``self`` once it answers HTTP.
+
+        Raises:
+            ServerStartError: the server exited or never answered; the message has its log.
+        """
+        if self._dir is not None:
+            raise RuntimeError("MotoServer already started")
+        atexit.register(self.stop)
+        try:
+            self._dir = Path(tempfile.mkdtemp(prefix="syncd-moto-"))
+            self.port = free_port()
+            env = dict(os.environ)
+            if self.enforce_iam:
+                env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
+            else:
+                env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
+            argv = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+            self._process = ServerProcess(
+                argv, log_path=self._dir / "moto.log", cwd=self._dir, env=env
+            )
+            wait_until(
+                self._answers,
+                timeout=_START_TIMEOUT,
+                what=f"moto server on port {self.port}",
+                process=self._process,
+                interval=0.05,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and delete its log. Idempotent."""
+        atexit.unregister(self.stop)
+        if self._process is not None:
+            self._process.stop(timeout=5.0)
+            self._process = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def reset(self) -> None:
+        """Forget every resource in every service, IAM users included (``POST /moto-api/reset``)."""
+        self._post("/moto-api/reset", b"")
+
+    def client_kwargs(self, credentials: tuple[str, str] | None = None) -> dict[str, str]:
+        """Return keyword arguments for ``boto3.client(service, **kwargs)`` against this server.
+
+        ``credentials`` is ``(access_key_id, secret_access_key)``; by default the
+        bootstrap keys, which only work while IAM is not enforced.
+        """
+        key_id, secret = credentials or BOOTSTRAP_CREDENTIALS
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region,
+            "aws_access_key_id": key_id,
+            "aws_secret_access_key": secret,
+        }
+
+    def create_user_with_policy(self, policy_document: dict[str, Any]) -> tuple[str, str]:
+        """Create an IAM user with ``policy_document`` inline; return its access key pair.
+
+        Works whether or not IAM is enforced: enforcement is lifted only for the
+        duration of the IAM calls. The user is lost on :meth:`reset`.
+        """
+        import boto3  # lazily: only tests that need IAM users pay for the import
+
+        previous = self._set_no_auth_count("inf")
+        iam = boto3.client("iam", **self.client_kwargs())
+        try:
+            user = f"syncd-test-{secrets.token_hex(4)}"
+            iam.create_user(UserName=user)
+            iam.put_user_policy(
+                UserName=user, PolicyName="test-policy", PolicyDocument=json.dumps(policy_document)
+            )
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+        finally:
+            iam.close()
+            self._set_no_auth_count(previous)
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def _set_no_auth_count(self, count: str) -> str:
+        """Set moto's unauthenticated-request allowance; return the previous one."""
+        reply = json.loads(self._post("/moto-api/reset-auth", count.encode()))
+        return str(reply["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"])
+
+    def _post(self, path: str, body: bytes) -> bytes:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request("POST", path, body=body)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if response.status != http.client.OK:
+            raise RuntimeError(f"moto {path} answered {response.status}: {data[:200]!r}")
+        return data
+
+    def _answers(self) -> bool:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=2)
+        try:
+            conn.request("GET", "/moto-api/data.json")
+            response = conn.getresponse()
+            response.read()
+        except OSError:
+            return False
+        finally:
+            conn.close()
+        return response.status == http.client.OK
