@@ -96,7 +96,7 @@ class BindingSettings(_Strict):
     sink: str
     secret: str = Field(min_length=1, max_length=512)
     format: Format | None = None
-    env_var: str = Field(default="DATABASE_URL", pattern=ENV_VAR_PATTERN.pattern)
+    env_var: str = Field(default="DATABASE_URL", pattern=f"^{ENV_VAR_PATTERN.pattern}$")
     adopt: bool = False
 
 

@@ -115,7 +115,7 @@ class AwsSecretsManagerSink:
                 "secretsmanager",
                 endpoint_url=config.endpoint_url,
                 config=botocore.config.Config(
-                    retries={"mode": "standard", "max_attempts": config.max_attempts},
+                    retries={"mode": "standard", "total_max_attempts": config.max_attempts},
                     connect_timeout=config.timeout,
                     read_timeout=config.timeout,
                     user_agent_extra=f"syncd/{__version__}",
@@ -250,7 +250,14 @@ class AwsSecretsManagerSink:
     def _translate(self, operation: str, secret: str, exc: Any) -> Exception:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))
-        message = scrub(str(error.get("Message", "")))[:300]
+        message = str(error.get("Message", ""))
+        if message.lstrip().startswith("<"):
+            # An XML error body on this JSON API (seen from proxies and emulators): dig it out.
+            code = _xml_field(message, "Code") or code
+            message = _xml_field(message, "Message") or ""
+        if code.isdigit() and int(code) == 403:  # noqa: PLR2004 - HTTP Forbidden
+            code = "AccessDeniedException"
+        message = scrub(message)[:300]
         where = f"aws sink {self.name}: {operation} on secret {secret}"
         if code == "ResourceNotFoundException":
             return _NotFound(where)
@@ -268,6 +275,11 @@ class AwsSecretsManagerSink:
 
 class _NotFound(SinkError):
     """Internal: the secret does not exist (a state, not an error, for inspect)."""
+
+
+def _xml_field(text: str, tag: str) -> str | None:
+    match = re.search(rf"<{tag}>([^<]*)</{tag}>", text)
+    return match.group(1) if match else None
 
 
 def _snake(operation: str) -> str:

@@ -1,0 +1,195 @@
+"""The behaviour every sink must have, as a reusable pytest test class.
+
+A sink's test module subclasses :class:`SinkContract` and overrides four
+fixtures; the inherited tests then drive the sink through the real
+:class:`~syncd.engine.Engine`, so they pin down exactly what operators rely on::
+
+    class TestMySink(SinkContract):
+        @pytest.fixture
+        def sink(self): ...
+        @pytest.fixture
+        def read_back(self, sink): ...      # secret -> the text a consumer sees
+        @pytest.fixture
+        def write_foreign(self, sink): ...  # (secret, text): someone else writes
+        @pytest.fixture
+        def create_unmanaged(self, sink): ... # (secret, text): pre-existing, not syncd's
+
+``read_back`` may read values (tests may); syncd itself never does. The
+``text`` passed to the helpers is what the secret should hold as a string; a
+key-value store may store it under a key of its choosing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+
+import pytest
+
+from syncd.engine import Engine
+from syncd.errors import SecretNotManaged, SinkConflict
+from syncd.fingerprint import Fingerprint
+from syncd.formats import render
+from syncd.models import Action, SinkBinding, Target
+from syncd.sinks.base import Sink, WriteRequest
+from syncd.testing.fakes import StaticProvider
+
+ReadBack = Callable[[str], str]
+Writer = Callable[[str, str], None]
+
+
+def _uri(password: str) -> str:
+    return f"postgresql://app_owner:{password}@db.example.test:5432/appdb?sslmode=require"
+
+
+class SinkContract:
+    """Inherited tests every sink passes; see the module docstring for the fixtures."""
+
+    format = "json"
+
+    @pytest.fixture
+    def sink(self) -> Sink:
+        """The sink under test, over a store that is empty or has unique names."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def read_back(self) -> ReadBack:
+        """Return a function reading a secret's current value as a consumer would."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def write_foreign(self) -> Writer:
+        """Return a function overwriting a secret as someone other than syncd would."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def create_unmanaged(self) -> Writer:
+        """Return a function creating a secret syncd did not create."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def secret_name(self) -> str:
+        """A secret name no other test uses."""
+        return f"contract-{secrets.token_hex(6)}"
+
+    # -- helpers -------------------------------------------------------------
+
+    @pytest.fixture
+    def world(self, sink: Sink, secret_name: str) -> SyncWorld:
+        """A provider, an engine and a target bound to the sink under test."""
+        return SyncWorld(sink, secret_name, self.format)
+
+    # -- the contract ----------------------------------------------------------
+
+    def test_missing_secret_is_created(self, world: SyncWorld, read_back: ReadBack) -> None:
+        """A secret that does not exist is created with the provider's value."""
+        assert world.sync() == (Action.CREATE, True)
+        assert world.password in read_back(world.secret)
+
+    def test_unchanged_value_writes_nothing(self, world: SyncWorld) -> None:
+        """A second cycle with the same value reports unchanged and writes nothing."""
+        world.sync()
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_new_value_is_written(self, world: SyncWorld, read_back: ReadBack) -> None:
+        """A rotated credential is written as the new current value, A -> B -> A included."""
+        first = world.password
+        world.sync()
+        world.rotate()
+        assert world.sync() == (Action.UPDATE, True)
+        assert world.password in read_back(world.secret)
+        world.rotate(first)
+        assert world.sync() == (Action.UPDATE, True)
+        assert first in read_back(world.secret)
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_drift_is_repaired(self, world: SyncWorld, read_back: ReadBack, write_foreign: Writer) -> None:
+        """A value changed outside syncd is detected as drift and restored."""
+        world.sync()
+        write_foreign(world.secret, "tampered")
+        assert world.sync() == (Action.DRIFT, True)
+        assert world.password in read_back(world.secret)
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_unmanaged_secret_is_refused(
+        self, world: SyncWorld, read_back: ReadBack, create_unmanaged: Writer
+    ) -> None:
+        """A pre-existing secret syncd does not own is left untouched and the binding fails."""
+        create_unmanaged(world.secret, "theirs")
+        outcome = world.engine.sync_target(world.target).sinks[0]
+        assert isinstance(outcome.error, SecretNotManaged)
+        assert "adopt" in str(outcome.error)
+        assert read_back(world.secret) == "theirs"
+
+    def test_adopt_takes_over(self, world: SyncWorld, read_back: ReadBack, create_unmanaged: Writer) -> None:
+        """With adopt, a pre-existing secret is taken over and then managed normally."""
+        create_unmanaged(world.secret, "theirs")
+        world.adopt = True
+        assert world.sync() == (Action.UPDATE, True)
+        assert world.password in read_back(world.secret)
+        world.adopt = False
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_retried_write_is_idempotent(self, sink: Sink, world: SyncWorld, read_back: ReadBack) -> None:
+        """Replaying a write that already succeeded leaves one correct value behind."""
+        request = world.request(sink)
+        sink.write(request)
+        try:
+            sink.write(request)
+        except SinkConflict:
+            pass  # check-and-set stores refuse the replay: equally safe
+        assert world.password in read_back(world.secret)
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_errors_name_ids_not_values(self, world: SyncWorld, create_unmanaged: Writer) -> None:
+        """Errors carry the secret name but never the credential."""
+        create_unmanaged(world.secret, "theirs")
+        error = world.engine.sync_target(world.target).sinks[0].error
+        assert error is not None
+        assert world.secret in str(error)
+        assert world.password not in str(error) + repr(error)
+
+
+class SyncWorld:
+    """One target wired to a sink through a static provider; usable outside the contract too."""
+
+    def __init__(self, sink: Sink, secret: str, fmt: str) -> None:
+        self.sink = sink
+        self.secret = secret
+        self.format = fmt
+        self.adopt = False
+        self.provider = StaticProvider()
+        self.rotate()
+
+    @property
+    def target(self) -> Target:
+        binding = SinkBinding("sink", self.secret, self.format, adopt=self.adopt)
+        return Target("contract", "p", "proj_contract", sinks=(binding,))
+
+    @property
+    def engine(self) -> Engine:
+        return Engine({"p": self.provider}, {"sink": self.sink}, concurrency=1)
+
+    def rotate(self, password: str | None = None) -> None:
+        self.password = password or f"pw{secrets.token_hex(12)}"
+        self.provider.uris[("proj_contract", "main", False)] = _uri(self.password)
+
+    def sync(self) -> tuple[Action | None, bool]:
+        outcome = self.engine.sync_target(self.target)
+        assert outcome.error is None, outcome.error
+        (result,) = outcome.sinks
+        assert result.error is None, result.error
+        return result.action, result.written
+
+    def request(self, sink: Sink) -> WriteRequest:
+        conn = self.provider.fetch(self.target)
+        document = render(conn, self.format)
+        return WriteRequest(
+            target="contract",
+            secret=self.secret,
+            document=document,
+            fingerprint=Fingerprint.of(document.text),
+            observed=sink.inspect(self.secret),
+            action=Action.CREATE,
+        )

@@ -1,0 +1,125 @@
+"""Shared fixtures: clean logging/redaction state, and the real local servers.
+
+Servers are session-scoped and started only when a test asks for them:
+moto's server (AWS over real HTTP), PostgreSQL and PgBouncer (real processes
+from Debian's packages), and the case.dev-compatible API over HTTP.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import structlog
+
+from syncd import logging as syncd_logging, redaction
+from syncd.testing.casedev import FakeCaseDev, RunningServer
+from tests.servers.moto import MotoServer
+from tests.servers.pgbouncer import PgBouncer
+from tests.servers.postgres import BranchCredentials, PostgresServer
+
+AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE")
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Reset global logging and redaction state; keep the user's AWS/case.dev env out."""
+    for var in (*AWS_ENV, "CASEDEV_API_KEY", "CASEDEV_BASE_URL", "SYNCD_CONFIG", "CREDENTIALS_DIRECTORY"):
+        monkeypatch.delenv(var, raising=False)
+    empty = tmp_path_factory.mktemp("aws") / "none"
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    yield
+    syncd_logging.reset()
+    structlog.contextvars.clear_contextvars()
+    redaction.forget_all()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto's server as a subprocess (IAM enforcement available on demand)."""
+    with MotoServer(enforce_iam=False) as server:
+        yield server
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """A clean moto server, with the env boto3 needs to reach it."""
+    moto_server.reset()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", moto_server.region)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+    return moto_server
+
+
+@pytest.fixture
+def sm_client(aws: MotoServer) -> Iterator[Any]:
+    """A boto3 Secrets Manager client for the test's own reads and foreign writes."""
+    import boto3
+
+    client = boto3.client("secretsmanager", **aws.client_kwargs())
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster with TLS."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres: PostgresServer) -> Iterator[PgBouncer]:
+    """PgBouncer with TLS in front of :func:`postgres`, passwords looked up live."""
+    with PgBouncer(postgres) as bouncer:
+        yield bouncer
+
+
+@dataclass
+class CaseDevWorld:
+    """The case.dev-compatible API over HTTP, backed by the real PostgreSQL and PgBouncer."""
+
+    api: FakeCaseDev
+    server: RunningServer
+    postgres: PostgresServer
+    pgbouncer: PgBouncer
+    branches: dict[tuple[str, str], BranchCredentials]
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def add_branch(self, project: str, branch: str) -> BranchCredentials:
+        creds = self.postgres.create_branch(project, branch)
+        self.branches[(project, branch)] = creds
+        self._publish(project, branch, creds)
+        return creds
+
+    def rotate(self, project: str, branch: str) -> BranchCredentials:
+        old = self.branches[(project, branch)]
+        creds = BranchCredentials(old.role, self.postgres.rotate_password(old.role), old.database)
+        self.branches[(project, branch)] = creds
+        self._publish(project, branch, creds)
+        return creds
+
+    def _publish(self, project: str, branch: str, creds: BranchCredentials) -> None:
+        self.api.set_branch(
+            project,
+            branch,
+            direct=self.postgres.direct_uri(creds),
+            pooled=self.pgbouncer.pooled_uri(creds),
+        )
+
+
+@pytest.fixture
+def casedev(postgres: PostgresServer, pgbouncer: PgBouncer) -> Iterator[CaseDevWorld]:
+    """A case.dev API on loopback whose connection strings really connect."""
+    api = FakeCaseDev(api_key=f"cdk_{secrets.token_urlsafe(24)}")
+    with api.serve() as server:
+        yield CaseDevWorld(api, server, postgres, pgbouncer, {})
