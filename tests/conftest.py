@@ -123,3 +123,35 @@ def casedev(postgres: PostgresServer, pgbouncer: PgBouncer) -> Iterator[CaseDevW
     api = FakeCaseDev(api_key=f"cdk_{secrets.token_urlsafe(24)}")
     with api.serve() as server:
         yield CaseDevWorld(api, server, postgres, pgbouncer, {})
+
+
+@dataclass
+class CliResult:
+    """What one `syncd` process did."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_syncd(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+    """Run `python -m syncd ARGS` as a real process, with the test's environment plus ``env``."""
+    import os
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "syncd", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)

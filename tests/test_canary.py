@@ -1,0 +1,133 @@
+"""The canary: no credential ever reaches stdout, stderr or logs, on any path, at debug level.
+
+Full CLI processes run with unique marker strings as the case.dev API key, the
+database passwords, and AWS's secret key, through the success path and every
+failure path we can provoke; the markers must appear nowhere in the output.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from syncd.testing.casedev import Fault
+from tests.conftest import CaseDevWorld, CliResult, run_syncd
+from tests.servers.moto import MotoServer
+from tests.test_sink_aws import LEAST_PRIVILEGE_POLICY
+
+pytestmark = pytest.mark.e2e
+PROJECT = "proj_canary"
+
+
+class Canary:
+    """Runs syncd at debug level and checks its output for the markers."""
+
+    def __init__(self, tmp_path: Path, casedev: CaseDevWorld, aws: MotoServer) -> None:
+        self.casedev = casedev
+        self.aws = aws
+        self.markers: list[str] = [casedev.api.api_key]
+        self.path = tmp_path / "syncd.yaml"
+        self.path.write_text(
+            yaml.safe_dump(
+                {
+                    "log": {"level": "debug", "format": "json"},
+                    "providers": {"casedev": {"type": "casedev", "base_url": casedev.base_url, "max_attempts": 2}},
+                    "sinks": {
+                        "aws": {"type": "aws-secrets-manager", "region": "us-east-1", "max_attempts": 1},
+                        "local": {"type": "file", "directory": str(tmp_path / "out")},
+                    },
+                    "targets": [
+                        {"name": "direct", "provider": "casedev", "project": PROJECT,
+                         "sinks": [{"sink": "aws", "secret": "canary/direct"},
+                                   {"sink": "local", "secret": "direct.env", "format": "env"}]},
+                        {"name": "pooled", "provider": "casedev", "project": PROJECT, "pooled": True,
+                         "sinks": [{"sink": "aws", "secret": "canary/pooled", "format": "uri"}]},
+                    ],
+                }
+            )
+        )
+
+    def run(self, *extra: str, env: dict[str, str] | None = None) -> CliResult:
+        base = {"CASEDEV_API_KEY": self.casedev.api.api_key, "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.aws.endpoint_url}
+        result = run_syncd("run", "--once", "--config", str(self.path), *extra, env={**base, **(env or {})})
+        self.assert_clean(result)
+        return result
+
+    def assert_clean(self, result: CliResult) -> None:
+        assert result.stderr, "debug logging produced nothing: the canary would prove nothing"
+        for marker in self.markers:
+            assert marker not in result.output, f"credential leaked: {marker[:4]}..."
+
+
+@pytest.fixture
+def canary(tmp_path: Path, casedev: CaseDevWorld, aws: MotoServer) -> Canary:
+    test = Canary(tmp_path, casedev, aws)
+    creds = casedev.add_branch(PROJECT, "main")
+    test.markers.append(creds.password)
+    return test
+
+
+def test_success_and_rotation_paths(canary: Canary) -> None:
+    """Create, unchanged and rotation cycles at debug level leak nothing."""
+    assert canary.run().code == 0
+    assert canary.run().code == 0
+    canary.markers.append(canary.casedev.rotate(PROJECT, "main").password)
+    assert canary.run().code == 0
+
+
+def test_bad_api_key(canary: Canary) -> None:
+    """A rejected API key containing a marker is not echoed."""
+    wrong = f"cdk_CANARY{secrets.token_hex(8)}"
+    canary.markers.append(wrong)
+    assert canary.run(env={"CASEDEV_API_KEY": wrong}).code == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=503, body=b'{"error":"down"}'),
+        Fault(status=500, body=b"postgresql://owner:MARKER@db/x?sslmode=require"),
+        Fault(status=200, body=b'{"connectionUri":"postgresql://owner:MARKER@db/x"}'),
+        Fault(status=200, body=b'{"connectionUri":"postgresql://owner:MARKER@db/x?sslmode=disable","x":1'),
+        Fault(status=200, body=b"<html>postgresql://owner:MARKER@db/x</html>", headers={"Content-Type": "text/html"}),
+        Fault(status=418, body=b'{"message":"token=MARKER postgresql://o:MARKER@h/d"}'),
+    ],
+)
+def test_provider_failures(canary: Canary, fault: Fault) -> None:
+    """5xx, malformed, non-TLS and odd answers carrying a password fail without leaking it."""
+    marker = f"CANARY{secrets.token_hex(10)}"
+    canary.markers.append(marker)
+    fault.body = fault.body.replace(b"MARKER", marker.encode())
+    canary.casedev.api.fail_next(fault, times=4)
+    assert canary.run().code == 1
+
+
+def test_aws_errors(canary: Canary, sm_client: Any) -> None:
+    """AccessDenied and an unmanaged secret fail without leaking the AWS key or passwords."""
+    sm_client.create_secret(Name="canary/pooled", SecretString="foreign")
+    policy = {**LEAST_PRIVILEGE_POLICY, "Statement": [dict(LEAST_PRIVILEGE_POLICY["Statement"][0])]}
+    policy["Statement"][0]["Action"] = ["secretsmanager:DescribeSecret"]
+    key_id, secret_key = canary.aws.create_user_with_policy(policy)
+    canary.markers.append(secret_key)
+    previous = canary.aws._set_no_auth_count("0")
+    try:
+        result = canary.run(env={"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret_key})
+    finally:
+        canary.aws._set_no_auth_count(previous)
+    assert result.code == 1
+    assert "denied" in result.stdout and "not managed by syncd" in result.stdout
+
+
+def test_dry_run_and_check(canary: Canary) -> None:
+    """The dry run and check outputs leak nothing either."""
+    assert canary.run("--dry-run").code == 0
+    result = run_syncd(
+        "check", "--config", str(canary.path),
+        env={"CASEDEV_API_KEY": canary.casedev.api.api_key, "AWS_ENDPOINT_URL_SECRETS_MANAGER": canary.aws.endpoint_url},
+    )
+    assert result.code == 0
+    canary.assert_clean(result)

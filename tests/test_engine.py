@@ -1,0 +1,129 @@
+"""Tests for syncd.engine with in-memory fakes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from syncd.engine import Engine, decide
+from syncd.errors import SecretNotManaged, SinkUnavailable
+from syncd.fingerprint import Fingerprint
+from syncd.models import Action, SecretState, SinkBinding, Target
+from syncd.sinks.base import WriteRequest
+from syncd.testing.fakes import MemorySink, StaticProvider
+
+
+def uri(pw: str) -> str:
+    return f"postgresql://u:{pw}@h.example/db?sslmode=require"
+
+
+def target(name: str = "t", *sinks: SinkBinding, project: str = "p1") -> Target:
+    return Target(name, "prov", project, sinks=sinks or (SinkBinding("mem", f"{name}/db", "uri"),))
+
+
+@pytest.fixture
+def provider() -> StaticProvider:
+    return StaticProvider({("p1", "main", False): uri("pw-one-111")})
+
+
+def test_decide_table() -> None:
+    """The decision table: missing, foreign, unchanged, drift, update."""
+    fp = Fingerprint.of("v1")
+    assert decide(SecretState.missing(), "v1", adopt=False, where="w") is Action.CREATE
+    with pytest.raises(SecretNotManaged):
+        decide(SecretState(exists=True), "v1", adopt=False, where="w")
+    assert decide(SecretState(exists=True), "v1", adopt=True, where="w") is Action.UPDATE
+    assert decide(SecretState(True, True, fp), "v1", adopt=False, where="w") is Action.UNCHANGED
+    assert decide(SecretState(True, True, None), "v1", adopt=False, where="w") is Action.DRIFT
+    assert decide(SecretState(True, True, fp), "v2", adopt=False, where="w") is Action.UPDATE
+
+
+def test_one_fetch_feeds_every_sink(provider: StaticProvider) -> None:
+    """A target with several sinks fetches once and writes each sink."""
+    a, b = MemorySink("a"), MemorySink("b")
+    t = target("t", SinkBinding("a", "x", "json"), SinkBinding("b", "y", "env"))
+    outcome = Engine({"prov": provider}, {"a": a, "b": b}).sync_target(t)
+    assert outcome.ok and provider.calls == 1
+    assert a.secrets["x"].text.startswith("{") and b.secrets["y"].text.startswith("DATABASE_URL=")
+
+
+class BrokenSink(MemorySink):
+    def write(self, request: WriteRequest) -> str | None:
+        raise SinkUnavailable("vault sink v: sealed")
+
+
+def test_one_sink_failing_does_not_stop_the_others(provider: StaticProvider) -> None:
+    """A failing sink is reported while the other sink of the same target is written."""
+    good = MemorySink("good")
+    t = target("t", SinkBinding("bad", "x", "uri"), SinkBinding("good", "y", "uri"))
+    outcome = Engine({"prov": provider}, {"bad": BrokenSink("bad"), "good": good}).sync_target(t)
+    assert not outcome.ok
+    bad_result, good_result = outcome.sinks
+    assert isinstance(bad_result.error, SinkUnavailable) and bad_result.action is Action.CREATE
+    assert good_result.written and "y" in good.secrets
+
+
+class CrashingSink(MemorySink):
+    def inspect(self, secret: str) -> SecretState:
+        raise RuntimeError("bug")
+
+
+def test_a_sink_bug_is_contained(provider: StaticProvider) -> None:
+    """An unexpected exception in a plugin fails that binding only."""
+    outcome = Engine({"prov": provider}, {"mem": CrashingSink()}).sync_target(target())
+    assert outcome.sinks[0].error is not None and "unexpected RuntimeError" in str(outcome.sinks[0].error)
+
+
+def test_fetch_failure_fails_the_target_and_writes_nothing() -> None:
+    """A provider error fails the target before any sink is touched."""
+    sink = MemorySink("mem")
+    outcome = Engine({"prov": StaticProvider()}, {"mem": sink}).sync_target(target())
+    assert outcome.error is not None and not outcome.sinks and sink.writes == 0
+
+
+def test_dry_run_writes_nothing(provider: StaticProvider) -> None:
+    """A dry run reports the action it would take and writes nothing."""
+    sink = MemorySink("mem")
+    report = Engine({"prov": provider}, {"mem": sink}, dry_run=True).run_cycle([target()])
+    assert report.outcomes[0].sinks[0].action is Action.CREATE
+    assert sink.writes == 0 and report.counts["create"] == 1
+
+
+def test_cycle_counts(provider: StaticProvider) -> None:
+    """The cycle report counts targets and actions."""
+    provider.uris[("p2", "main", False)] = uri("pw-two-222")
+    sink = MemorySink("mem")
+    engine = Engine({"prov": provider}, {"mem": sink})
+    targets = [target("a"), target("b", project="p2"), target("c", project="missing")]
+    first = engine.run_cycle(targets)
+    assert (first.counts["targets_ok"], first.counts["targets_failed"], first.counts["create"]) == (2, 1, 2)
+    assert not first.ok
+    second = engine.run_cycle(targets[:2])
+    assert second.ok and second.counts["unchanged"] == 2
+
+
+class SlowProvider(StaticProvider):
+    def __init__(self) -> None:
+        super().__init__({("p1", "main", False): uri("pw-slow-333")})
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def fetch(self, target: Target):  # type: ignore[no-untyped-def]
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(0.02)
+        with self._lock:
+            self.active -= 1
+        return super().fetch(Target(target.name, "prov", "p1"))
+
+
+def test_concurrency_is_bounded() -> None:
+    """No more than `concurrency` targets are in flight at once."""
+    provider = SlowProvider()
+    targets = [target(f"t{i}") for i in range(12)]
+    Engine({"prov": provider}, {"mem": MemorySink()}, concurrency=3).run_cycle(targets)
+    assert 1 < provider.peak <= 3
