@@ -1,0 +1,93 @@
+"""Plugin discovery: a real third-party distribution, and broken plugins named clearly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from syncd.testing.casedev import FakeCaseDev
+from tests.conftest import run_syncd
+
+PLUGIN = Path(__file__).parent / "plugins" / "syncd-echo-sink"
+KEY = "cdk_plugin_test_123456"
+URI = "postgresql://o:PluginPw123456@h.example/db?sslmode=require"
+
+
+def fake_dist(root: Path, name: str, entry: str, module: str | None = None) -> None:
+    """Lay out an installed distribution (dist-info with entry points) under ``root``."""
+    info = root / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[syncd.sinks]\n{entry}\n")
+    if module:
+        (root / f"{entry.split('=')[1].strip().split(':')[0]}.py").write_text(module)
+
+
+def config(tmp_path: Path, base_url: str, sink: dict[str, object]) -> Path:
+    path = tmp_path / "syncd.yaml"
+    path.write_text(yaml.safe_dump({
+        "providers": {"c": {"type": "casedev", "base_url": base_url}},
+        "sinks": {"s": sink},
+        "targets": [{"name": "t", "provider": "c", "project": "proj_p", "sinks": [{"sink": "s", "secret": "db"}]}],
+    }))
+    return path
+
+
+@pytest.mark.e2e
+def test_third_party_sink_is_installed_and_used(tmp_path: Path) -> None:
+    """A sink distribution installed with pip is listed by `syncd plugins` and syncs via its type."""
+    site = tmp_path / "site"
+    subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(PLUGIN)],
+        check=True, capture_output=True,
+    )
+    env = {"PYTHONPATH": str(site), "CASEDEV_API_KEY": KEY}
+    listed = run_syncd("plugins", env=env)
+    assert listed.code == 0
+    assert any(line.split()[:3] == ["sink", "echo", "syncd-echo-sink"] for line in listed.stdout.splitlines())
+
+    api = FakeCaseDev(KEY)
+    api.set_branch("proj_p", "main", direct=URI, pooled=URI)
+    with api.serve() as server:
+        path = config(tmp_path, server.base_url, {"type": "echo", "directory": str(tmp_path / "echo")})
+        first = run_syncd("run", "--once", "--config", str(path), env=env)
+        second = run_syncd("run", "--once", "--config", str(path), env=env)
+    assert first.code == 0 and "1 created" in first.stdout, first.output
+    assert second.code == 0 and "1 unchanged" in second.stdout
+    assert URI in json.loads((tmp_path / "echo" / "db.json").read_text())["value"]
+
+
+@pytest.mark.parametrize(
+    ("dists", "expected"),
+    [
+        ([("broken-import", "broke = broke_mod:Sink", "import does_not_exist\n")],
+         "sink plugin 'broke' (broke_mod:Sink) from distribution broken-import cannot be imported: ModuleNotFoundError"),
+        ([("wrong-shape", "broke = shape_mod:Sink", "class Sink:\n    pass\n")],
+         "sink plugin 'broke' (shape_mod:Sink) from distribution wrong-shape has no config_model"),
+        ([("dist-a", "broke = a_mod:Sink", None), ("dist-b", "broke = b_mod:Sink", None)],
+         "sink plugin 'broke' is registered twice: by dist-"),
+    ],
+)
+def test_broken_plugins_are_named(tmp_path: Path, dists: list[tuple[str, str, str | None]], expected: str) -> None:
+    """Import errors, wrong shapes and duplicate names give exit 2 naming plugin and distribution."""
+    site = tmp_path / "site"
+    for name, entry, module in dists:
+        fake_dist(site, name, entry, module)
+    path = config(tmp_path, "http://127.0.0.1:9", {"type": "broke"})
+    result = run_syncd("check", "--config", str(path), env={"PYTHONPATH": str(site), "CASEDEV_API_KEY": KEY})
+    assert result.code == 2, result.output
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_type_lists_available(tmp_path: Path) -> None:
+    """An unknown sink type is a config error listing the installed ones."""
+    path = config(tmp_path, "http://127.0.0.1:9", {"type": "s3"})
+    result = run_syncd("check", "--config", str(path), env={"CASEDEV_API_KEY": KEY})
+    assert result.code == 2
+    assert "unknown sink type 's3'; available: aws-secrets-manager, file, vault" in result.stderr
