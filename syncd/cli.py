@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from syncd import __version__
 from syncd import config as config_mod
@@ -20,6 +20,9 @@ from syncd.engine import CycleReport
 from syncd.errors import ConfigError, PluginError, SyncdError
 from syncd.models import Target
 from syncd.redaction import scrub
+
+if TYPE_CHECKING:
+    from syncd.runtime import Runtime
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -99,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _with_config(args: argparse.Namespace) -> int:
+def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per failure mode
     overrides: dict[str, object] = {}
     log_overrides = {k: v for k, v in (("level", args.log_level), ("format", args.log_format)) if v}
     if log_overrides:

@@ -108,7 +108,8 @@ def _mocked_aws() -> Iterator[bool]:
         k: os.environ.get(k)
         for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
     }
-    os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
+    # moto's fake account: the demo must never reach a real one.
+    os.environ.update(AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")  # noqa: S106
     os.environ.pop("AWS_SESSION_TOKEN", None)
     try:
         with mock_aws():
@@ -154,7 +155,7 @@ def run_demo(out: TextIO) -> int:
                 {"unchanged"},
             ),
             (
-                "3. the main branch's password is rotated at the provider; the next cycle picks it up",
+                "3. main's password is rotated at the provider; the next cycle picks it up",
                 "main",
                 {"update", "unchanged"},
             ),
@@ -170,9 +171,8 @@ def run_demo(out: TextIO) -> int:
                 print_report(report, out)
                 ok = ok and report.ok and _actions(report) <= expected
             sample = directory / "app-main.env"
-            out.write(
-                f"\n{sample.name} now holds (masked): {redaction.scrub(sample.read_text().strip())}\n"
-            )
+            masked = redaction.scrub(sample.read_text().strip())
+            out.write(f"\n{sample.name} now holds (masked): {masked}\n")
     out.write("\ndemo " + ("finished: all cycles behaved as expected\n" if ok else "FAILED\n"))
     return 0 if ok else 1
 

@@ -118,7 +118,7 @@ class Engine:
             try:
                 conn = self.providers[target.provider].fetch(target)
             except SyncdError as exc:
-                log.error(
+                log.error(  # noqa: TRY400 - an expected failure: its message is the story
                     "fetch_failed",
                     provider=target.provider,
                     project=target.project,
@@ -195,7 +195,7 @@ class Engine:
                 )
             )
         except SyncdError as exc:
-            log.error(
+            log.error(  # noqa: TRY400 - an expected failure: its message is the story
                 "sync_failed",
                 error=str(exc),
                 error_type=type(exc).__name__,

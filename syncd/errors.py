@@ -48,7 +48,7 @@ class ProviderAuthError(ProviderError):
     """The provider refused syncd's credentials."""
 
 
-class ProviderNotFound(ProviderError):  
+class ProviderNotFound(ProviderError):
     """The project or branch does not exist at the provider."""
 
 

@@ -48,7 +48,8 @@ class Runtime:
 
     def close(self) -> None:
         """Close every plugin, ignoring errors from ones that failed half-built."""
-        for plugin in [*self.providers.values(), *self.sinks.values()]:
+        plugins: list[Provider | Sink] = [*self.providers.values(), *self.sinks.values()]
+        for plugin in plugins:
             with contextlib.suppress(Exception):
                 plugin.close()
 

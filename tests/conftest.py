@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import structlog
 
-from syncd import logging as syncd_logging, redaction
+from syncd import logging as syncd_logging
+from syncd import redaction
 from syncd.testing.casedev import FakeCaseDev, RunningServer
 from tests.servers.moto import MotoServer
 from tests.servers.pgbouncer import PgBouncer
@@ -25,9 +26,17 @@ AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFI
 
 
 @pytest.fixture(autouse=True)
-def _clean_state(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _clean_state(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Reset global logging and redaction state; keep the user's AWS/case.dev env out."""
-    for var in (*AWS_ENV, "CASEDEV_API_KEY", "CASEDEV_BASE_URL", "SYNCD_CONFIG", "CREDENTIALS_DIRECTORY"):
+    for var in (
+        *AWS_ENV,
+        "CASEDEV_API_KEY",
+        "CASEDEV_BASE_URL",
+        "SYNCD_CONFIG",
+        "CREDENTIALS_DIRECTORY",
+    ):
         monkeypatch.delenv(var, raising=False)
     empty = tmp_path_factory.mktemp("aws") / "none"
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
@@ -145,7 +154,7 @@ def run_syncd(*args: str, env: dict[str, str] | None = None, timeout: float = 12
     import sys
 
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(  # noqa: S603 - our own interpreter and module
+    proc = subprocess.run(
         [sys.executable, "-m", "syncd", *args],
         capture_output=True,
         text=True,

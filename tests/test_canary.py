@@ -35,25 +35,51 @@ class Canary:
             yaml.safe_dump(
                 {
                     "log": {"level": "debug", "format": "json"},
-                    "providers": {"casedev": {"type": "casedev", "base_url": casedev.base_url, "max_attempts": 2}},
+                    "providers": {
+                        "casedev": {
+                            "type": "casedev",
+                            "base_url": casedev.base_url,
+                            "max_attempts": 2,
+                        }
+                    },
                     "sinks": {
-                        "aws": {"type": "aws-secrets-manager", "region": "us-east-1", "max_attempts": 1},
+                        "aws": {
+                            "type": "aws-secrets-manager",
+                            "region": "us-east-1",
+                            "max_attempts": 1,
+                        },
                         "local": {"type": "file", "directory": str(tmp_path / "out")},
                     },
                     "targets": [
-                        {"name": "direct", "provider": "casedev", "project": PROJECT,
-                         "sinks": [{"sink": "aws", "secret": "canary/direct"},
-                                   {"sink": "local", "secret": "direct.env", "format": "env"}]},
-                        {"name": "pooled", "provider": "casedev", "project": PROJECT, "pooled": True,
-                         "sinks": [{"sink": "aws", "secret": "canary/pooled", "format": "uri"}]},
+                        {
+                            "name": "direct",
+                            "provider": "casedev",
+                            "project": PROJECT,
+                            "sinks": [
+                                {"sink": "aws", "secret": "canary/direct"},
+                                {"sink": "local", "secret": "direct.env", "format": "env"},
+                            ],
+                        },
+                        {
+                            "name": "pooled",
+                            "provider": "casedev",
+                            "project": PROJECT,
+                            "pooled": True,
+                            "sinks": [{"sink": "aws", "secret": "canary/pooled", "format": "uri"}],
+                        },
                     ],
                 }
             )
         )
 
     def run(self, *extra: str, env: dict[str, str] | None = None) -> CliResult:
-        base = {"CASEDEV_API_KEY": self.casedev.api.api_key, "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.aws.endpoint_url}
-        result = run_syncd("run", "--once", "--config", str(self.path), *extra, env={**base, **(env or {})})
+        base = {
+            "CASEDEV_API_KEY": self.casedev.api.api_key,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.aws.endpoint_url,
+        }
+        result = run_syncd(
+            "run", "--once", "--config", str(self.path), *extra, env={**base, **(env or {})}
+        )
         self.assert_clean(result)
         return result
 
@@ -92,8 +118,15 @@ def test_bad_api_key(canary: Canary) -> None:
         Fault(status=503, body=b'{"error":"down"}'),
         Fault(status=500, body=b"postgresql://owner:MARKER@db/x?sslmode=require"),
         Fault(status=200, body=b'{"connectionUri":"postgresql://owner:MARKER@db/x"}'),
-        Fault(status=200, body=b'{"connectionUri":"postgresql://owner:MARKER@db/x?sslmode=disable","x":1'),
-        Fault(status=200, body=b"<html>postgresql://owner:MARKER@db/x</html>", headers={"Content-Type": "text/html"}),
+        Fault(
+            status=200,
+            body=b'{"connectionUri":"postgresql://owner:MARKER@db/x?sslmode=disable","x":1',
+        ),
+        Fault(
+            status=200,
+            body=b"<html>postgresql://owner:MARKER@db/x</html>",
+            headers={"Content-Type": "text/html"},
+        ),
         Fault(status=418, body=b'{"message":"token=MARKER postgresql://o:MARKER@h/d"}'),
     ],
 )
@@ -126,8 +159,13 @@ def test_dry_run_and_check(canary: Canary) -> None:
     """The dry run and check outputs leak nothing either."""
     assert canary.run("--dry-run").code == 0
     result = run_syncd(
-        "check", "--config", str(canary.path),
-        env={"CASEDEV_API_KEY": canary.casedev.api.api_key, "AWS_ENDPOINT_URL_SECRETS_MANAGER": canary.aws.endpoint_url},
+        "check",
+        "--config",
+        str(canary.path),
+        env={
+            "CASEDEV_API_KEY": canary.casedev.api.api_key,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": canary.aws.endpoint_url,
+        },
     )
     assert result.code == 0
     canary.assert_clean(result)

@@ -28,13 +28,24 @@ def api() -> Any:
 def write_config(tmp_path: Path, server: RunningServer, **extra: Any) -> Path:
     data: dict[str, Any] = {
         "log": {"level": "info", "format": "json"},
-        "providers": {"casedev": {"type": "casedev", "base_url": server.base_url, "max_attempts": 1}},
+        "providers": {
+            "casedev": {"type": "casedev", "base_url": server.base_url, "max_attempts": 1}
+        },
         "sinks": {"local": {"type": "file", "directory": str(tmp_path / "out")}},
         "targets": [
-            {"name": "app", "provider": "casedev", "project": "proj_1",
-             "sinks": [{"sink": "local", "secret": "app.env", "format": "env"}]},
-            {"name": "pooled", "provider": "casedev", "project": "proj_1", "pooled": True,
-             "sinks": [{"sink": "local", "secret": "pooled.json"}]},
+            {
+                "name": "app",
+                "provider": "casedev",
+                "project": "proj_1",
+                "sinks": [{"sink": "local", "secret": "app.env", "format": "env"}],
+            },
+            {
+                "name": "pooled",
+                "provider": "casedev",
+                "project": "proj_1",
+                "pooled": True,
+                "sinks": [{"sink": "local", "secret": "pooled.json"}],
+            },
         ],
         **extra,
     }
@@ -66,7 +77,10 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_run_once_syncs_and_second_run_is_unchanged(
-    tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    api: RunningServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """run --once creates every secret, prints a table, and a second run changes nothing."""
     monkeypatch.setenv("CASEDEV_API_KEY", KEY)
@@ -81,7 +95,10 @@ def test_run_once_syncs_and_second_run_is_unchanged(
 
 
 def test_dry_run_prints_actions_and_writes_nothing(
-    tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    api: RunningServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """--dry-run reports create per target and sink and leaves no file."""
     monkeypatch.setenv("CASEDEV_API_KEY", KEY)
@@ -93,19 +110,27 @@ def test_dry_run_prints_actions_and_writes_nothing(
 
 
 def test_target_selection(
-    tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    api: RunningServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """--target limits the cycle; an unknown target name is a usage error."""
     monkeypatch.setenv("CASEDEV_API_KEY", KEY)
     path = write_config(tmp_path, api)
     assert main(["run", "--once", "--target", "pooled", "--config", str(path)]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["pooled.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == [
+        "pooled.json"
+    ]
     assert main(["run", "--once", "--target", "nope", "--config", str(path)]) == 2
     assert "unknown target(s) nope" in capsys.readouterr().err
 
 
 def test_failed_target_exits_1_and_others_still_sync(
-    tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    api: RunningServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """One target's 404 fails the run with exit 1 while the other target is written."""
     monkeypatch.setenv("CASEDEV_API_KEY", KEY)
@@ -140,7 +165,10 @@ def test_api_key_from_credentials_directory(
 
 
 def test_check_prints_a_table_and_writes_nothing(
-    tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    api: RunningServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """check validates access end to end, prints a table and writes nothing."""
     monkeypatch.setenv("CASEDEV_API_KEY", KEY)
@@ -167,7 +195,9 @@ def test_bad_config_through_a_real_process(tmp_path: Path) -> None:
 def test_config_path_from_environment(tmp_path: Path) -> None:
     """$SYNCD_CONFIG is used when --config is not given."""
     result = run_syncd("check", env={"SYNCD_CONFIG": str(tmp_path / "missing.yaml")})
-    assert result.code == 2 and f"{tmp_path / 'missing.yaml'}: config file not found" in result.stderr
+    assert (
+        result.code == 2 and f"{tmp_path / 'missing.yaml'}: config file not found" in result.stderr
+    )
 
 
 def test_plugins_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:

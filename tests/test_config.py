@@ -17,7 +17,12 @@ MINIMAL: dict[str, Any] = {
     "providers": {"casedev": {"type": "casedev"}},
     "sinks": {"local": {"type": "file", "directory": "/tmp/x"}},
     "targets": [
-        {"name": "app", "provider": "casedev", "project": "proj_1", "sinks": [{"sink": "local", "secret": "app.env"}]}
+        {
+            "name": "app",
+            "provider": "casedev",
+            "project": "proj_1",
+            "sinks": [{"sink": "local", "secret": "app.env"}],
+        }
     ],
 }
 
@@ -56,7 +61,12 @@ def test_defaults_fill_in() -> None:
     """Branch main, direct, json and 15m are the defaults."""
     cfg = config.load(None, data=MINIMAL)
     target = cfg.targets[0]
-    assert (target.branch, target.pooled, target.interval, target.sinks[0].format) == ("main", False, 900, "json")
+    assert (target.branch, target.pooled, target.interval, target.sinks[0].format) == (
+        "main",
+        False,
+        900,
+        "json",
+    )
     assert cfg.settings.concurrency == 8
 
 
@@ -90,18 +100,39 @@ def test_default_path_follows_syncd_config() -> None:
         (with_target(interval="5s"), "interval must be at least 10s"),
         (with_target(jitter="200%"), "at most 100%"),
         (with_target(provider="neon"), "'neon' is not defined under providers"),
-        (with_target(sinks=[{"sink": "vault", "secret": "x"}]), "'vault' is not defined under sinks"),
+        (
+            with_target(sinks=[{"sink": "vault", "secret": "x"}]),
+            "'vault' is not defined under sinks",
+        ),
         (with_target(project="../../admin"), "targets.0.project: String should match pattern"),
         (with_target(project="proj%2F"), "targets.0.project"),
-        (with_target(sinks=[{"sink": "local", "secret": "../etc/passwd"}]), "invalid for sink 'local'"),
-        (with_target(sinks=[{"sink": "local", "secret": "a.env", "format": "xml"}]), "format: Input should be"),
+        (
+            with_target(sinks=[{"sink": "local", "secret": "../etc/passwd"}]),
+            "invalid for sink 'local'",
+        ),
+        (
+            with_target(sinks=[{"sink": "local", "secret": "a.env", "format": "xml"}]),
+            "format: Input should be",
+        ),
         (with_target(sinks=[{"sink": "local", "secret": "a.env", "env_var": "1BAD"}]), "env_var"),
         (with_target(sinks=[]), "sinks: List should have at least 1 item"),
-        (with_target(pooled="maybe"), "targets.0.pooled: Input should be a valid boolean, unable to interpret input (got 'maybe')"),
+        (
+            with_target(pooled="maybe"),
+            "targets.0.pooled: Input should be a valid boolean, unable to interpret input (got 'maybe')",
+        ),
         ({**MINIMAL, "targets": MINIMAL["targets"] * 2}, "duplicate target name 'app'"),
-        ({**MINIMAL, "providers": {"casedev": {"type": "casedev", "api_key": "x"}}}, "providers.casedev.api_key: unknown key"),
-        ({**MINIMAL, "providers": {"casedev": {"type": "nope"}}}, "unknown provider type 'nope'; available: casedev"),
-        ({**MINIMAL, "sinks": {"local": {"type": "file"}}}, "sinks.local.directory: Field required"),
+        (
+            {**MINIMAL, "providers": {"casedev": {"type": "casedev", "api_key": "x"}}},
+            "providers.casedev.api_key: unknown key",
+        ),
+        (
+            {**MINIMAL, "providers": {"casedev": {"type": "nope"}}},
+            "unknown provider type 'nope'; available: casedev",
+        ),
+        (
+            {**MINIMAL, "sinks": {"local": {"type": "file"}}},
+            "sinks.local.directory: Field required",
+        ),
     ],
 )
 def test_bad_config_names_key_and_value(tmp_path: Path, data: Any, expected: str) -> None:
@@ -113,7 +144,9 @@ def test_two_targets_writing_one_secret(tmp_path: Path) -> None:
     """Two targets may not write the same secret of the same sink."""
     second = {**MINIMAL["targets"][0], "name": "other"}
     data = {**MINIMAL, "targets": [MINIMAL["targets"][0], second]}
-    assert "'app.env' in sink 'local' is already written by target 'app'" in error_of(tmp_path, data)
+    assert "'app.env' in sink 'local' is already written by target 'app'" in error_of(
+        tmp_path, data
+    )
 
 
 def test_missing_and_unreadable_files(tmp_path: Path) -> None:
@@ -128,5 +161,8 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
 
 def test_secret_values_are_not_echoed(tmp_path: Path) -> None:
     """A wrong value under a secret-looking key is reported without showing it."""
-    data = {**MINIMAL, "providers": {"casedev": {"type": "casedev", "api_key_file": ["s3cr3t-value"]}}}
+    data = {
+        **MINIMAL,
+        "providers": {"casedev": {"type": "casedev", "api_key_file": ["s3cr3t-value"]}},
+    }
     assert "s3cr3t-value" not in error_of(tmp_path, data)

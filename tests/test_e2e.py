@@ -30,13 +30,29 @@ def config_for(tmp_path: Path, casedev: CaseDevWorld) -> Path:
             "local": {"type": "file", "directory": str(tmp_path / "secrets")},
         },
         "targets": [
-            {"name": "app-main", "provider": "casedev", "project": PROJECT,
-             "sinks": [{"sink": "aws", "secret": "prod/app/database"},
-                       {"sink": "local", "secret": "app-main.env", "format": "env"}]},
-            {"name": "app-main-pooled", "provider": "casedev", "project": PROJECT, "pooled": True,
-             "sinks": [{"sink": "aws", "secret": "prod/app/database-pooled", "format": "uri"}]},
-            {"name": "app-feature", "provider": "casedev", "project": PROJECT, "branch": "feature-auth",
-             "sinks": [{"sink": "aws", "secret": "prod/app/database-feature"}]},
+            {
+                "name": "app-main",
+                "provider": "casedev",
+                "project": PROJECT,
+                "sinks": [
+                    {"sink": "aws", "secret": "prod/app/database"},
+                    {"sink": "local", "secret": "app-main.env", "format": "env"},
+                ],
+            },
+            {
+                "name": "app-main-pooled",
+                "provider": "casedev",
+                "project": PROJECT,
+                "pooled": True,
+                "sinks": [{"sink": "aws", "secret": "prod/app/database-pooled", "format": "uri"}],
+            },
+            {
+                "name": "app-feature",
+                "provider": "casedev",
+                "project": PROJECT,
+                "branch": "feature-auth",
+                "sinks": [{"sink": "aws", "secret": "prod/app/database-feature"}],
+            },
         ],
     }
     path = tmp_path / "syncd.yaml"
@@ -45,7 +61,10 @@ def config_for(tmp_path: Path, casedev: CaseDevWorld) -> Path:
 
 
 def env_for(casedev: CaseDevWorld, aws: MotoServer) -> dict[str, str]:
-    return {"CASEDEV_API_KEY": casedev.api.api_key, "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws.endpoint_url}
+    return {
+        "CASEDEV_API_KEY": casedev.api.api_key,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws.endpoint_url,
+    }
 
 
 def connects(uri: str) -> str:
@@ -59,7 +78,9 @@ def aws_value(client: Any, secret: str) -> str:
     return str(client.get_secret_value(SecretId=secret, VersionStage="AWSCURRENT")["SecretString"])
 
 
-def test_full_sync_rotation_and_drift(tmp_path: Path, casedev: CaseDevWorld, aws: MotoServer, sm_client: Any) -> None:
+def test_full_sync_rotation_and_drift(
+    tmp_path: Path, casedev: CaseDevWorld, aws: MotoServer, sm_client: Any
+) -> None:
     """Secrets are created, connect, stay unchanged, follow a rotation and repair drift."""
     main = casedev.add_branch(PROJECT, "main")
     feature = casedev.add_branch(PROJECT, "feature-auth")
@@ -73,8 +94,13 @@ def test_full_sync_rotation_and_drift(tmp_path: Path, casedev: CaseDevWorld, aws
     document = json.loads(aws_value(sm_client, "prod/app/database"))
     assert document["engine"] == "postgres" and document["dbname"] == main.database
     assert connects(document["uri"]) == main.role
-    assert connects(aws_value(sm_client, "prod/app/database-pooled")) == main.role  # through PgBouncer
-    assert connects(json.loads(aws_value(sm_client, "prod/app/database-feature"))["uri"]) == feature.role
+    assert (
+        connects(aws_value(sm_client, "prod/app/database-pooled")) == main.role
+    )  # through PgBouncer
+    assert (
+        connects(json.loads(aws_value(sm_client, "prod/app/database-feature"))["uri"])
+        == feature.role
+    )
     env_line = (tmp_path / "secrets" / "app-main.env").read_text()
     assert connects(env_line.removeprefix("DATABASE_URL=").strip()) == main.role
 
@@ -112,18 +138,25 @@ def test_unmanaged_secret_is_refused_then_adopted(
     refused = run_syncd("run", "--once", "--config", str(path), env=env)
     assert refused.code == 1 and "not managed by syncd" in refused.stdout
     assert aws_value(sm_client, "prod/app/database") == "someone else's"
-    assert "app-main-pooled" in refused.stdout and "3 created" in refused.stdout  # the others went on
+    assert (
+        "app-main-pooled" in refused.stdout and "3 created" in refused.stdout
+    )  # the others went on
 
     data = yaml.safe_load(path.read_text())
     data["targets"][0]["sinks"][0]["adopt"] = True
     path.write_text(yaml.safe_dump(data))
     adopted = run_syncd("run", "--once", "--config", str(path), env=env)
     assert adopted.code == 0, adopted.output
-    tags = {t["Key"]: t["Value"] for t in sm_client.describe_secret(SecretId="prod/app/database")["Tags"]}
+    tags = {
+        t["Key"]: t["Value"]
+        for t in sm_client.describe_secret(SecretId="prod/app/database")["Tags"]
+    }
     assert tags["managed-by"] == "syncd"
 
 
-def test_unreachable_provider_fails_cleanly(tmp_path: Path, casedev: CaseDevWorld, aws: MotoServer) -> None:
+def test_unreachable_provider_fails_cleanly(
+    tmp_path: Path, casedev: CaseDevWorld, aws: MotoServer
+) -> None:
     """A provider that does not answer gives exit 1, a clear message, and writes nothing."""
     from tests.servers.ports import free_port
 

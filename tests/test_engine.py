@@ -73,7 +73,9 @@ class CrashingSink(MemorySink):
 def test_a_sink_bug_is_contained(provider: StaticProvider) -> None:
     """An unexpected exception in a plugin fails that binding only."""
     outcome = Engine({"prov": provider}, {"mem": CrashingSink()}).sync_target(target())
-    assert outcome.sinks[0].error is not None and "unexpected RuntimeError" in str(outcome.sinks[0].error)
+    assert outcome.sinks[0].error is not None and "unexpected RuntimeError" in str(
+        outcome.sinks[0].error
+    )
 
 
 def test_fetch_failure_fails_the_target_and_writes_nothing() -> None:
@@ -98,7 +100,11 @@ def test_cycle_counts(provider: StaticProvider) -> None:
     engine = Engine({"prov": provider}, {"mem": sink})
     targets = [target("a"), target("b", project="p2"), target("c", project="missing")]
     first = engine.run_cycle(targets)
-    assert (first.counts["targets_ok"], first.counts["targets_failed"], first.counts["create"]) == (2, 1, 2)
+    assert (first.counts["targets_ok"], first.counts["targets_failed"], first.counts["create"]) == (
+        2,
+        1,
+        2,
+    )
     assert not first.ok
     second = engine.run_cycle(targets[:2])
     assert second.ok and second.counts["unchanged"] == 2

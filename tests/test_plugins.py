@@ -30,11 +30,22 @@ def fake_dist(root: Path, name: str, entry: str, module: str | None = None) -> N
 
 def config(tmp_path: Path, base_url: str, sink: dict[str, object]) -> Path:
     path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump({
-        "providers": {"c": {"type": "casedev", "base_url": base_url}},
-        "sinks": {"s": sink},
-        "targets": [{"name": "t", "provider": "c", "project": "proj_p", "sinks": [{"sink": "s", "secret": "db"}]}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "providers": {"c": {"type": "casedev", "base_url": base_url}},
+                "sinks": {"s": sink},
+                "targets": [
+                    {
+                        "name": "t",
+                        "provider": "c",
+                        "project": "proj_p",
+                        "sinks": [{"sink": "s", "secret": "db"}],
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -42,20 +53,36 @@ def config(tmp_path: Path, base_url: str, sink: dict[str, object]) -> Path:
 def test_third_party_sink_is_installed_and_used(tmp_path: Path) -> None:
     """A sink distribution installed with pip is listed by `syncd plugins` and syncs via its type."""
     site = tmp_path / "site"
-    subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(PLUGIN)],
-        check=True, capture_output=True,
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(PLUGIN),
+        ],
+        check=True,
+        capture_output=True,
     )
     env = {"PYTHONPATH": str(site), "CASEDEV_API_KEY": KEY}
     listed = run_syncd("plugins", env=env)
     assert listed.code == 0
-    assert any(line.split()[:3] == ["sink", "echo", "syncd-echo-sink"] for line in listed.stdout.splitlines())
+    assert any(
+        line.split()[:3] == ["sink", "echo", "syncd-echo-sink"]
+        for line in listed.stdout.splitlines()
+    )
 
     api = FakeCaseDev(KEY)
     api.set_branch("proj_p", "main", direct=URI, pooled=URI)
     with api.serve() as server:
-        path = config(tmp_path, server.base_url, {"type": "echo", "directory": str(tmp_path / "echo")})
+        path = config(
+            tmp_path, server.base_url, {"type": "echo", "directory": str(tmp_path / "echo")}
+        )
         first = run_syncd("run", "--once", "--config", str(path), env=env)
         second = run_syncd("run", "--once", "--config", str(path), env=env)
     assert first.code == 0 and "1 created" in first.stdout, first.output
@@ -66,21 +93,31 @@ def test_third_party_sink_is_installed_and_used(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("dists", "expected"),
     [
-        ([("broken-import", "broke = broke_mod:Sink", "import does_not_exist\n")],
-         "sink plugin 'broke' (broke_mod:Sink) from distribution broken-import cannot be imported: ModuleNotFoundError"),
-        ([("wrong-shape", "broke = shape_mod:Sink", "class Sink:\n    pass\n")],
-         "sink plugin 'broke' (shape_mod:Sink) from distribution wrong-shape has no config_model"),
-        ([("dist-a", "broke = a_mod:Sink", None), ("dist-b", "broke = b_mod:Sink", None)],
-         "sink plugin 'broke' is registered twice: by dist-"),
+        (
+            [("broken-import", "broke = broke_mod:Sink", "import does_not_exist\n")],
+            "sink plugin 'broke' (broke_mod:Sink) from distribution broken-import cannot be imported: ModuleNotFoundError",
+        ),
+        (
+            [("wrong-shape", "broke = shape_mod:Sink", "class Sink:\n    pass\n")],
+            "sink plugin 'broke' (shape_mod:Sink) from distribution wrong-shape has no config_model",
+        ),
+        (
+            [("dist-a", "broke = a_mod:Sink", None), ("dist-b", "broke = b_mod:Sink", None)],
+            "sink plugin 'broke' is registered twice: by dist-",
+        ),
     ],
 )
-def test_broken_plugins_are_named(tmp_path: Path, dists: list[tuple[str, str, str | None]], expected: str) -> None:
+def test_broken_plugins_are_named(
+    tmp_path: Path, dists: list[tuple[str, str, str | None]], expected: str
+) -> None:
     """Import errors, wrong shapes and duplicate names give exit 2 naming plugin and distribution."""
     site = tmp_path / "site"
     for name, entry, module in dists:
         fake_dist(site, name, entry, module)
     path = config(tmp_path, "http://127.0.0.1:9", {"type": "broke"})
-    result = run_syncd("check", "--config", str(path), env={"PYTHONPATH": str(site), "CASEDEV_API_KEY": KEY})
+    result = run_syncd(
+        "check", "--config", str(path), env={"PYTHONPATH": str(site), "CASEDEV_API_KEY": KEY}
+    )
     assert result.code == 2, result.output
     assert expected in result.stderr and "Traceback" not in result.stderr
 

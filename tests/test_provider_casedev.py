@@ -16,7 +16,7 @@ from syncd.errors import (
 from syncd.models import Target
 from syncd.providers.casedev import CaseDevProvider
 from syncd.retry import Backoff
-from syncd.testing.casedev import Fault, FakeCaseDev
+from syncd.testing.casedev import FakeCaseDev, Fault
 
 KEY = "cdk_live_0123456789abcdef"
 DIRECT = "postgresql://owner:directpw123@ep-a.neon.tech/neondb?sslmode=require"
@@ -31,7 +31,9 @@ def api() -> FakeCaseDev:
     return fake
 
 
-def provider(api: FakeCaseDev | httpx.MockTransport, key: str = KEY, sleeps: list[float] | None = None) -> CaseDevProvider:
+def provider(
+    api: FakeCaseDev | httpx.MockTransport, key: str = KEY, sleeps: list[float] | None = None
+) -> CaseDevProvider:
     transport = api if isinstance(api, httpx.MockTransport) else httpx.MockTransport(api.handle)
     return CaseDevProvider(
         "casedev",
@@ -124,12 +126,26 @@ def test_timeouts_and_connection_errors_are_transient() -> None:
         (b"<html>gateway</html>", "text/html", "not JSON"),
         (b'{"connectionUri": "postgresql://u:p@h/d?ssl', "application/json", "not JSON"),
         (b'{"branch": "main"}', "application/json", "no connectionUri"),
-        (b'{"connectionUri": "postgresql://u@h/d?sslmode=require"}', "application/json", "no password"),
-        (b'{"connectionUri": "postgresql://u:leakme99@h/d"}', "application/json", "does not require TLS"),
-        (b'{"connectionUri": "postgresql://u:leakme99@h/d?sslmode=require", "branch": "dev"}', "application/json", "not what was asked"),
+        (
+            b'{"connectionUri": "postgresql://u@h/d?sslmode=require"}',
+            "application/json",
+            "no password",
+        ),
+        (
+            b'{"connectionUri": "postgresql://u:leakme99@h/d"}',
+            "application/json",
+            "does not require TLS",
+        ),
+        (
+            b'{"connectionUri": "postgresql://u:leakme99@h/d?sslmode=require", "branch": "dev"}',
+            "application/json",
+            "not what was asked",
+        ),
     ],
 )
-def test_malformed_answers_are_refused(api: FakeCaseDev, body: bytes, content_type: str, message: str) -> None:
+def test_malformed_answers_are_refused(
+    api: FakeCaseDev, body: bytes, content_type: str, message: str
+) -> None:
     """Answers that are not a complete TLS connection fail without echoing the URI."""
     api.fail_next(Fault(status=200, body=body, headers={"Content-Type": content_type}))
     with pytest.raises(ProviderResponseError, match=message) as info:

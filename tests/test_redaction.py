@@ -8,7 +8,8 @@ import logging
 
 import structlog
 
-from syncd import logging as syncd_logging, redaction
+from syncd import logging as syncd_logging
+from syncd import redaction
 
 
 def test_patterns_mask_credentials_never_registered() -> None:
@@ -42,7 +43,9 @@ def test_pipeline_scrubs_syncd_and_library_events_and_tracebacks() -> None:
     stream = io.StringIO()
     syncd_logging.configure("debug", "json", stream)
     structlog.get_logger("syncd.x").info("evt", detail="has canary-pass-9f8e7d inside")
-    logging.getLogger("botocore.endpoint").debug("body=%s", '{"SecretString": "canary-pass-9f8e7d"}')
+    logging.getLogger("botocore.endpoint").debug(
+        "body=%s", '{"SecretString": "canary-pass-9f8e7d"}'
+    )
     try:
         raise ValueError("boom canary-pass-9f8e7d")
     except ValueError:
@@ -50,7 +53,7 @@ def test_pipeline_scrubs_syncd_and_library_events_and_tracebacks() -> None:
     output = stream.getvalue()
     assert "canary-pass-9f8e7d" not in output
     lines = [json.loads(line) for line in output.splitlines()]
-    assert [line["event"] for line in lines][0] == "evt"
+    assert lines[0]["event"] == "evt"
     assert {"timestamp", "level", "event"} <= set(lines[0])
     assert any("Traceback" in line.get("exception", "") for line in lines)
 

@@ -37,7 +37,9 @@ LEAST_PRIVILEGE_POLICY: dict[str, Any] = {
 }
 
 
-def make_sink(aws: MotoServer, credentials: tuple[str, str] | None = None, **kw: Any) -> AwsSecretsManagerSink:
+def make_sink(
+    aws: MotoServer, credentials: tuple[str, str] | None = None, **kw: Any
+) -> AwsSecretsManagerSink:
     client = boto3.client("secretsmanager", **aws.client_kwargs(credentials))
     return AwsSecretsManagerSink("aws", client, **kw)
 
@@ -89,7 +91,9 @@ def test_previous_value_stays_reachable(aws: MotoServer, sm_client: Any) -> None
     world.sync()
     world.rotate()
     world.sync()
-    previous = sm_client.get_secret_value(SecretId="app/db", VersionStage="AWSPREVIOUS")["SecretString"]
+    previous = sm_client.get_secret_value(SecretId="app/db", VersionStage="AWSPREVIOUS")[
+        "SecretString"
+    ]
     assert first in previous
     assert world.password in current(sm_client, "app/db")
     versions = sm_client.list_secret_version_ids(SecretId="app/db")["Versions"]
@@ -138,7 +142,7 @@ def test_access_denied_names_the_permission(aws: MotoServer) -> None:
 class _Throttling(BaseHTTPRequestHandler):
     calls = 0
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         type(self).calls += 1
         self.rfile.read(int(self.headers["Content-Length"]))
         body = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
@@ -161,7 +165,9 @@ def test_throttling_is_retried_then_transient(monkeypatch: pytest.MonkeyPatch) -
     thread.start()
     try:
         config = AwsSecretsManagerConfig(
-            region="us-east-1", endpoint_url=f"http://127.0.0.1:{server.server_address[1]}", max_attempts=2
+            region="us-east-1",
+            endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
+            max_attempts=2,
         )
         sink = AwsSecretsManagerSink.from_config("aws", config)
         with pytest.raises(SinkUnavailable, match="ThrottlingException") as info:
@@ -181,7 +187,10 @@ def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     config = AwsSecretsManagerConfig(
-        region="us-east-1", endpoint_url=f"http://127.0.0.1:{free_port()}", max_attempts=1, timeout=2
+        region="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        max_attempts=1,
+        timeout=2,
     )
     sink = AwsSecretsManagerSink.from_config("aws", config)
     with pytest.raises(SinkUnavailable, match="cannot reach"):

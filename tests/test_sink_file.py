@@ -87,4 +87,6 @@ def test_secret_names_cannot_leave_the_directory(name: str) -> None:
 def test_permission_denied_maps_to_auth_error(tmp_path: Path) -> None:
     """EACCES is reported as SinkAuthError (fix permissions), not a crash."""
     sink = FileSink("local", tmp_path)
-    assert isinstance(sink._os_error("write", "x", PermissionError(13, "Permission denied")), SinkAuthError)
+    assert isinstance(
+        sink._os_error("write", "x", PermissionError(13, "Permission denied")), SinkAuthError
+    )

@@ -21,7 +21,7 @@ key-value store may store it under a key of its choosing.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import secrets
 from collections.abc import Callable
 
@@ -104,7 +104,9 @@ class SinkContract:
         assert first in read_back(world.secret)
         assert world.sync() == (Action.UNCHANGED, False)
 
-    def test_drift_is_repaired(self, world: SyncWorld, read_back: ReadBack, write_foreign: Writer) -> None:
+    def test_drift_is_repaired(
+        self, world: SyncWorld, read_back: ReadBack, write_foreign: Writer
+    ) -> None:
         """A value changed outside syncd is detected as drift and restored."""
         world.sync()
         write_foreign(world.secret, "tampered")
@@ -122,7 +124,9 @@ class SinkContract:
         assert "adopt" in str(outcome.error)
         assert read_back(world.secret) == "theirs"
 
-    def test_adopt_takes_over(self, world: SyncWorld, read_back: ReadBack, create_unmanaged: Writer) -> None:
+    def test_adopt_takes_over(
+        self, world: SyncWorld, read_back: ReadBack, create_unmanaged: Writer
+    ) -> None:
         """With adopt, a pre-existing secret is taken over and then managed normally."""
         create_unmanaged(world.secret, "theirs")
         world.adopt = True
@@ -131,14 +135,14 @@ class SinkContract:
         world.adopt = False
         assert world.sync() == (Action.UNCHANGED, False)
 
-    def test_retried_write_is_idempotent(self, sink: Sink, world: SyncWorld, read_back: ReadBack) -> None:
+    def test_retried_write_is_idempotent(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
         """Replaying a write that already succeeded leaves one correct value behind."""
         request = world.request(sink)
         sink.write(request)
-        try:
+        with contextlib.suppress(SinkConflict):  # check-and-set stores refuse the replay: also safe
             sink.write(request)
-        except SinkConflict:
-            pass  # check-and-set stores refuse the replay: equally safe
         assert world.password in read_back(world.secret)
         assert world.sync() == (Action.UNCHANGED, False)
 
@@ -164,18 +168,22 @@ class SyncWorld:
 
     @property
     def target(self) -> Target:
+        """The target, bound to the sink under the name ``sink``."""
         binding = SinkBinding("sink", self.secret, self.format, adopt=self.adopt)
         return Target("contract", "p", "proj_contract", sinks=(binding,))
 
     @property
     def engine(self) -> Engine:
+        """An engine over the static provider and the sink."""
         return Engine({"p": self.provider}, {"sink": self.sink}, concurrency=1)
 
     def rotate(self, password: str | None = None) -> None:
+        """Change the provider's password (to ``password``, or a fresh one)."""
         self.password = password or f"pw{secrets.token_hex(12)}"
         self.provider.uris[("proj_contract", "main", False)] = _uri(self.password)
 
     def sync(self) -> tuple[Action | None, bool]:
+        """Run one sync of the target; return (action, written), failing on any error."""
         outcome = self.engine.sync_target(self.target)
         assert outcome.error is None, outcome.error
         (result,) = outcome.sinks
@@ -183,6 +191,7 @@ class SyncWorld:
         return result.action, result.written
 
     def request(self, sink: Sink) -> WriteRequest:
+        """Build the write request a sync would send for the current value."""
         conn = self.provider.fetch(self.target)
         document = render(conn, self.format)
         return WriteRequest(

@@ -33,8 +33,12 @@ class StaticProvider:
         try:
             uri = self.uris[(target.project, target.branch, target.pooled)]
         except KeyError:
-            raise ProviderNotFound(f"project {target.project} branch {target.branch} not found") from None
-        return ConnectionInfo.parse(uri, project=target.project, branch=target.branch, pooled=target.pooled)
+            raise ProviderNotFound(
+                f"project {target.project} branch {target.branch} not found"
+            ) from None
+        return ConnectionInfo.parse(
+            uri, project=target.project, branch=target.branch, pooled=target.pooled
+        )
 
     def close(self) -> None:
         """Nothing to release."""
@@ -67,7 +71,7 @@ class MemorySink:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, name: str, config: Any) -> MemorySink:  # noqa: ARG003 - protocol signature
+    def from_config(cls, name: str, config: Any) -> MemorySink:
         """Build an empty store."""
         return cls(name)
 

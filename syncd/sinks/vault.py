@@ -1,0 +1,314 @@
+"""HashiCorp Vault / OpenBao KV v2 sink.
+
+Each document's ``fields`` are the KV data of one secret (``json``: the
+RDS-style keys; ``uri``: ``{uri: ...}``; ``env``: ``{DATABASE_URL: ...}``).
+Change detection reads only ``<mount>/metadata/<path>``, never the data: syncd
+needs no ``read`` on ``<mount>/data/``. The secret's ``custom_metadata`` holds
+``managed-by: syncd``, ``syncd-target``, ``syncd-fingerprint`` and
+``syncd-version``, the KV version syncd wrote. The fingerprint counts only
+while ``syncd-version`` is still the current, undeleted version; anything else
+is drift (someone else wrote).
+
+A write is, in this order:
+
+1. only when creating or adopting: claim ``managed-by``/``syncd-target`` in
+   the metadata, so a crash later on still reads as syncd's secret;
+2. the data, with check-and-set ``cas`` = the version seen by ``inspect``
+   (0 when creating): a concurrent writer makes it fail (:class:`SinkConflict`,
+   retried next cycle) instead of being overwritten;
+3. the metadata again, with the fingerprint and the version step 2 created.
+
+Metadata writes replace the whole ``custom_metadata`` map, so the keys of
+others are read and sent back. A crash between 2 and 3 leaves the new data
+with a stale ``syncd-version``: the next cycle sees drift and writes one more
+(harmless) version. Earlier versions stay in Vault's history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from syncd.errors import ConfigError, SinkAuthError, SinkConflict, SinkError, SinkUnavailable
+from syncd.fingerprint import Fingerprint
+from syncd.models import SecretState
+from syncd.redaction import scrub
+from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, WriteRequest
+from syncd.sinks.vault_auth import _MOUNT, AuthConfig, TokenAuth, VaultAuth
+
+log = structlog.get_logger(__name__)
+
+TARGET = "syncd-target"
+FINGERPRINT = "syncd-fingerprint"
+VERSION = "syncd-version"
+_SEGMENT = re.compile(r"[A-Za-z0-9_@+=,:-][A-Za-z0-9_.@+=,:-]*")
+
+
+class VaultSinkConfig(BaseModel):
+    """The ``sinks.<name>`` section for ``type: vault``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["vault"] = "vault"
+    url: str | None = Field(default=None, pattern=r"^https?://", description="default: VAULT_ADDR")
+    namespace: str | None = Field(default=None, description="default: $VAULT_NAMESPACE")
+    mount: str = Field(default="secret", pattern=_MOUNT)
+    ca_cert: Path | None = Field(default=None, description="default: $VAULT_CACERT")
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    auth: AuthConfig = TokenAuth()
+
+
+class VaultSink:
+    """Writes each document as a KV v2 secret ``<mount>/<secret>``."""
+
+    config_model: ClassVar[type[BaseModel]] = VaultSinkConfig
+
+    def __init__(
+        self, name: str, client: Any, *, mount: str = "secret", auth: VaultAuth | None = None
+    ) -> None:
+        self.name = name
+        self.mount = mount
+        self._client = client
+        self._auth = auth  # None: the injected client's token is used as it is
+        self._lock = threading.Lock()
+        self._kv2 = False
+
+    @classmethod
+    def from_config(
+        cls, name: str, config: Any, *, environ: Mapping[str, str] | None = None
+    ) -> VaultSink:
+        """Build an hvac client (TLS always verified); nothing is sent before the first call."""
+        assert isinstance(config, VaultSinkConfig)  # noqa: S101 - the registry validated it
+        env = os.environ if environ is None else environ
+        url = config.url or env.get("VAULT_ADDR")
+        if not url:
+            raise ConfigError(f"vault sink {name}: no Vault address; set sinks.{name}.url or VAULT_ADDR")
+        ca_cert = config.ca_cert or (Path(env["VAULT_CACERT"]) if env.get("VAULT_CACERT") else None)
+        if ca_cert is not None and not ca_cert.is_file():
+            raise ConfigError(f"vault sink {name}: CA certificate {ca_cert} not found")
+        auth = VaultAuth(name, config.auth, environ=env)
+        auth.check()
+        import hvac  # noqa: PLC0415 - only deployments that use Vault pay for importing hvac
+
+        client = hvac.Client(
+            url=url,
+            token="",  # not None: hvac would read VAULT_TOKEN behind our back
+            verify=str(ca_cert) if ca_cert else True,
+            timeout=config.timeout,
+            namespace=config.namespace or env.get("VAULT_NAMESPACE") or None,
+        )
+        return cls(name, client, mount=config.mount, auth=auth)
+
+    @classmethod
+    def validate_secret_name(cls, secret: str) -> None:
+        """A relative KV path: segments of ``A-Z a-z 0-9 _ . @ + = , : -`` joined by '/'."""
+        segments = secret.split("/")
+        if len(secret) > 512 or not all(_SEGMENT.fullmatch(s) for s in segments):
+            raise ValueError(
+                "Vault secret names are relative KV paths like 'apps/db': no leading or "
+                "trailing '/', no empty, '.' or '..' segments, at most 512 characters of "
+                "A-Z a-z 0-9 _ . @ + = , : -"
+            )
+
+    def inspect(self, secret: str) -> SecretState:
+        """Read ``<mount>/metadata/<secret>`` only: ownership, current version, fingerprint."""
+        meta = self._metadata(secret)
+        current = int(meta.get("current_version") or 0) if meta else 0
+        if not current:  # no metadata, or metadata without any version (an interrupted create)
+            return SecretState.missing()
+        custom = meta.get("custom_metadata") or {}
+        info = (meta.get("versions") or {}).get(str(current)) or {}
+        ours = custom.get(VERSION) == str(current) and not _gone(info)
+        return SecretState(
+            exists=True,
+            managed=custom.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
+            fingerprint=Fingerprint.decode(custom.get(FINGERPRINT)) if ours else None,
+            version=str(current),
+        )
+
+    def write(self, request: WriteRequest) -> str | None:
+        """Check-and-set the data, then record ownership, fingerprint and version."""
+        secret = request.secret
+        expected = int(request.observed.version or 0) if request.observed.exists else 0
+        meta = self._metadata(secret)
+        if int(meta.get("current_version") or 0) != expected:
+            raise SinkConflict(f"vault sink {self.name}: {secret} changed since it was inspected")
+        custom = {**(meta.get("custom_metadata") or {}), MANAGED_BY_KEY: MANAGED_BY_VALUE}
+        custom[TARGET] = request.target
+        if (meta.get("custom_metadata") or {}).get(MANAGED_BY_KEY) != MANAGED_BY_VALUE:
+            self._put_metadata(secret, custom)
+        written = self._call(
+            "create/update",
+            f"data/{secret}",
+            lambda: self._client.secrets.kv.v2.create_or_update_secret(
+                path=secret, secret=request.document.fields, cas=expected, mount_point=self.mount
+            ),
+        )
+        version = str(written["data"]["version"])
+        self._put_metadata(
+            secret, {**custom, FINGERPRINT: request.fingerprint.encode(), VERSION: version}
+        )
+        return version
+
+    def close(self) -> None:
+        """Revoke a token syncd logged in for, and close the HTTP session."""
+        with contextlib.suppress(SinkError):
+            if self._auth is not None:
+                self._auth.revoke(self._client)
+        self._client.adapter.close()
+
+    def _metadata(self, secret: str) -> dict[str, Any]:
+        try:
+            result = self._call(
+                "read",
+                f"metadata/{secret}",
+                lambda: self._client.secrets.kv.v2.read_secret_metadata(
+                    path=secret, mount_point=self.mount
+                ),
+            )
+        except _NotFound:
+            return {}
+        data: dict[str, Any] = result["data"]
+        return data
+
+    def _put_metadata(self, secret: str, custom: dict[str, str]) -> None:
+        # Not hvac's update_metadata: it would also reset delete_version_after.
+        self._call(
+            "create/update",
+            f"metadata/{secret}",
+            lambda: self._client.adapter.post(
+                f"/v1/{self.mount}/metadata/{secret}", json={"custom_metadata": custom}
+            ),
+        )
+
+    def _check_mount(self) -> None:
+        """Once: is the mount KV v2? (works for least-privilege tokens, unlike sys/mounts)."""
+        with self._lock:
+            if self._kv2:
+                return
+            where = f"vault sink {self.name}: mount {self.mount}/"
+            try:
+                mount = self._call(
+                    "read",
+                    f"sys/internal/ui/mounts/{self.mount}",
+                    lambda: self._client.adapter.get(f"/v1/sys/internal/ui/mounts/{self.mount}"),
+                    check=False,
+                )["data"]
+            except (_Denied, _NotFound) as exc:
+                raise SinkError(
+                    f"{where} does not exist, or the token's policies allow nothing under it"
+                ) from exc
+            if mount.get("path") != f"{self.mount}/":
+                raise SinkError(
+                    f"{where} is not a mount but a path inside {mount.get('path')}; set "
+                    f"mount: {str(mount.get('path')).rstrip('/')} and move the rest into the secret"
+                )
+            version = (mount.get("options") or {}).get("version")
+            if mount.get("type") not in ("kv", "generic") or version != "2":
+                found = f"KV version {version or 1}" if mount.get("type") in ("kv", "generic") else (
+                    f"a {mount.get('type')} engine"
+                )
+                raise SinkError(
+                    f"{where} is {found}; syncd needs KV v2 (vault secrets enable -version=2 "
+                    f"-path={self.mount} kv, or vault kv enable-versioning {self.mount}/)"
+                )
+            self._kv2 = True
+
+    def _call(self, capability: str, path: str, fn: Callable[[], Any], *, check: bool = True) -> Any:
+        """One API call: checked mount, fresh token, one re-login after an invalidated token."""
+        if check:
+            self._check_mount()
+        api_path = path if path.startswith("sys/") else f"{self.mount}/{path}"
+        for attempt in range(2):
+            token = self._client.token
+            try:
+                with self._translated(capability, api_path):
+                    if self._auth is not None:
+                        self._auth.ensure(self._client)
+                        token = self._client.token
+                    result = fn()
+                    log.debug("vault_call", sink=self.name, path=api_path)
+                    return result
+            except _Denied:
+                if attempt or self._auth is None:
+                    raise
+                with self._translated(capability, api_path):
+                    if not self._auth.recover(self._client, token):
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _translated(self, capability: str, api_path: str) -> Iterator[None]:
+        import hvac.exceptions  # noqa: PLC0415 - see from_config
+        import requests  # noqa: PLC0415 - hvac's transport
+
+        where = f"vault sink {self.name}: {api_path}"
+        url = self._client.adapter.base_uri
+        try:
+            yield
+        except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
+            raise _Denied(
+                f"{where}: permission denied; the token's policy must grant "
+                f"{capability} on {api_path}"
+            ) from exc
+        except hvac.exceptions.InvalidPath as exc:
+            text = " ".join(exc.errors or [])
+            if "namespace not found" in text:
+                ns = self._client.adapter.namespace
+                raise SinkError(f"vault sink {self.name}: Vault namespace {ns} does not exist") from exc
+            if "no handler for route" in text:
+                raise SinkError(f"vault sink {self.name}: mount {self.mount}/ does not exist") from exc
+            raise _NotFound(where) from exc
+        except hvac.exceptions.InvalidRequest as exc:
+            text = scrub(" ".join(exc.errors or []))[:300]
+            if "check-and-set" in text:
+                raise SinkConflict(f"{where}: written by someone else since it was inspected") from exc
+            raise SinkError(f"{where}: Vault rejected the request: {text}") from exc
+        except hvac.exceptions.VaultDown as exc:
+            raise SinkUnavailable(f"vault sink {self.name}: Vault at {url} is sealed or down") from exc
+        except (
+            hvac.exceptions.RateLimitExceeded,
+            hvac.exceptions.InternalServerError,
+            hvac.exceptions.BadGateway,
+            hvac.exceptions.VaultNotInitialized,
+            hvac.exceptions.PreconditionFailed,
+        ) as exc:
+            raise SinkUnavailable(f"{where}: Vault answered {type(exc).__name__}") from exc
+        except hvac.exceptions.VaultError as exc:
+            text = scrub(" ".join(exc.errors or []) or type(exc).__name__)[:300]
+            raise SinkError(f"{where} failed: {text}") from exc
+        except requests.exceptions.SSLError as exc:
+            raise SinkError(
+                f"vault sink {self.name}: TLS verification of {url} failed; set "
+                f"sinks.{self.name}.ca_cert (or VAULT_CACERT) to the CA of Vault's certificate"
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise SinkUnavailable(
+                f"vault sink {self.name}: cannot reach Vault at {url} ({type(exc).__name__})"
+            ) from exc
+
+
+class _NotFound(SinkError):
+    """Internal: the path does not exist (a state, not an error, for inspect)."""
+
+
+class _Denied(SinkAuthError):
+    """Internal: permission denied; the caller may log in again and retry once."""
+
+
+def _gone(version: Mapping[str, Any]) -> bool:
+    """Whether a version's data was destroyed or (soft-)deleted by now."""
+    if version.get("destroyed"):
+        return True
+    deleted = version.get("deletion_time") or ""
+    # With delete_version_after every version carries its *future* deletion time.
+    return bool(deleted) and dt.datetime.fromisoformat(deleted) <= dt.datetime.now(dt.UTC)

@@ -1,0 +1,261 @@
+"""Logging the Vault sink in, and keeping its token alive.
+
+Three methods, chosen by ``auth.method``:
+
+``token``
+    A token from ``token_file``, ``$VAULT_TOKEN``, ``$CREDENTIALS_DIRECTORY/vault_token``
+    or ``~/.vault-token``, in that order. "Logging in again" re-reads that source,
+    so a token rotated by Vault Agent or an orchestrator is picked up.
+``approle``
+    ``role_id`` (or ``role_id_file``, ``$VAULT_ROLE_ID``, ``$CREDENTIALS_DIRECTORY/vault_role_id``)
+    and a secret id (``secret_id_file``, ``$VAULT_SECRET_ID``,
+    ``$CREDENTIALS_DIRECTORY/vault_secret_id``), posted to ``auth/<mount>/login``.
+``kubernetes``
+    The pod's service-account JWT (re-read at each login: projected tokens rotate)
+    posted with ``role`` to ``auth/<mount>/login``.
+
+A token is renewed (``renew-self``) once less than half of its TTL is left,
+checked before each call. When a call is refused and ``lookup-self`` shows the
+token itself is no longer valid (expired, revoked), :meth:`VaultAuth.recover`
+logs in once more so the caller can retry. Every credential is registered
+with :mod:`syncd.redaction` as soon as it is read, and none is ever logged.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from syncd import credentials, redaction
+from syncd.errors import ConfigError, SinkAuthError
+
+log = structlog.get_logger(__name__)
+
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+_MOUNT = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenAuth(_Strict):
+    """``auth: {method: token}``."""
+
+    method: Literal["token"] = "token"
+    token_file: Path | None = None
+
+
+class AppRoleAuth(_Strict):
+    """``auth: {method: approle}``."""
+
+    method: Literal["approle"]
+    role_id: str | None = None
+    role_id_file: Path | None = None
+    secret_id_file: Path | None = None
+    mount: str = Field(default="approle", pattern=_MOUNT)
+
+    @model_validator(mode="after")
+    def _one_role_id(self) -> AppRoleAuth:
+        if self.role_id is not None and self.role_id_file is not None:
+            raise ValueError("set role_id or role_id_file, not both")
+        return self
+
+
+class KubernetesAuth(_Strict):
+    """``auth: {method: kubernetes}``."""
+
+    method: Literal["kubernetes"]
+    role: str = Field(min_length=1)
+    jwt_file: Path = SERVICE_ACCOUNT_TOKEN
+    mount: str = Field(default="kubernetes", pattern=_MOUNT)
+
+
+AuthConfig = Annotated[TokenAuth | AppRoleAuth | KubernetesAuth, Field(discriminator="method")]
+
+
+class VaultAuth:
+    """Gives an hvac client a valid token: logs in, renews, logs in again after a revocation."""
+
+    def __init__(
+        self, sink: str, config: AuthConfig, *, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.sink = sink
+        self.config = config
+        self._env = dict(os.environ if environ is None else environ)
+        self._lock = threading.Lock()
+        self._ttl = 0.0  # seconds granted by the last login or renewal; 0: never expires
+        self._renewable = False
+        self._expires = 0.0  # time.monotonic() deadline when _ttl > 0
+        self._logged_in = False
+
+    @property
+    def method(self) -> str:
+        """``token``, ``approle`` or ``kubernetes``."""
+        return self.config.method
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` now if the configured credentials cannot be found."""
+        self._credentials()
+
+    def ensure(self, client: Any) -> None:
+        """Log in if not yet done; renew the token once less than half its TTL is left."""
+        with self._lock:
+            if not self._logged_in:
+                self._login(client)
+            elif self._ttl and time.monotonic() > self._expires - self._ttl / 2:
+                self._renew(client)
+
+    def recover(self, client: Any, failed_token: str | None) -> bool:
+        """After a permission-denied answer to ``failed_token``: may the call be retried?
+
+        True when another thread already replaced the token or a fresh login
+        got a new one; False when the token is valid (the policy denied the call).
+        Raises :class:`SinkAuthError` when the token is invalid and no new one is to be had.
+        """
+        import hvac.exceptions  # noqa: PLC0415 - see VaultSink.from_config
+
+        with self._lock:
+            if client.token != failed_token:
+                return True
+            try:
+                client.auth.token.lookup_self()
+            except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
+                pass
+            else:
+                return False
+            log.warning("vault_token_invalid", sink=self.sink, method=self.method)
+            self._login(client)
+            if client.token == failed_token:
+                raise SinkAuthError(
+                    f"vault sink {self.sink}: Vault refuses the configured token (expired or "
+                    "revoked, or its policy lacks read on auth/token/lookup-self); provide a "
+                    "valid one"
+                )
+            return True
+
+    def revoke(self, client: Any) -> None:
+        """Revoke a token this object logged in for (best effort, at shutdown)."""
+        with self._lock:
+            if self._logged_in and self.method != "token":
+                try:
+                    client.auth.token.revoke_self()
+                except Exception as exc:  # noqa: BLE001 - shutdown must go on; the TTL ends it anyway
+                    log.debug("vault_revoke_failed", sink=self.sink, error_type=type(exc).__name__)
+            self._logged_in = False
+
+    def _login(self, client: Any) -> None:
+        import hvac.exceptions  # noqa: PLC0415
+
+        creds = self._credentials(runtime=True)
+        cfg = self.config
+        try:
+            if isinstance(cfg, TokenAuth):
+                client.token = creds[0]
+                try:
+                    data = client.auth.token.lookup_self()["data"]
+                except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
+                    data = {}  # invalid, or may not look itself up: the first real call tells
+                grant = {"lease_duration": data.get("ttl", 0), "renewable": data.get("renewable")}
+            elif isinstance(cfg, AppRoleAuth):
+                grant = client.auth.approle.login(*creds, mount_point=cfg.mount)["auth"]
+            else:
+                grant = client.auth.kubernetes.login(cfg.role, creds[0], mount_point=cfg.mount)[
+                    "auth"
+                ]
+        except (
+            hvac.exceptions.InvalidRequest,
+            hvac.exceptions.Forbidden,
+            hvac.exceptions.Unauthorized,
+            hvac.exceptions.InvalidPath,
+        ) as exc:
+            reason = redaction.scrub(", ".join(exc.errors or []) or type(exc).__name__)[:200]
+            raise SinkAuthError(
+                f"vault sink {self.sink}: {self.method} login at auth/{getattr(cfg, 'mount', '')} "
+                f"was refused ({reason}); check the role and its credentials"
+            ) from exc
+        redaction.register(client.token)
+        self._logged_in = True
+        self._grant(grant)
+        log.info("vault_logged_in", sink=self.sink, method=self.method, ttl=self._ttl)
+
+    def _renew(self, client: Any) -> None:
+        import hvac.exceptions  # noqa: PLC0415
+
+        if not self._renewable:
+            if time.monotonic() >= self._expires and self.method != "token":
+                self._login(client)
+            return
+        try:
+            grant = client.auth.token.renew_self()["auth"]
+        except (
+            hvac.exceptions.Forbidden,
+            hvac.exceptions.Unauthorized,
+            hvac.exceptions.InvalidRequest,
+        ):
+            # Revoked, or past its max TTL: a login method starts over, a static token
+            # is left to fail (and be reported) on the call itself.
+            self._renewable = False
+            if self.method != "token":
+                self._login(client)
+            return
+        previous = self._ttl
+        self._grant(grant)
+        log.debug("vault_token_renewed", sink=self.sink, ttl=self._ttl)
+        if self._ttl < previous / 2 and self.method != "token":
+            # Capped by the token's max TTL: a new login beats ever shorter renewals.
+            self._login(client)
+
+    def _grant(self, auth: Mapping[str, Any]) -> None:
+        self._ttl = float(auth.get("lease_duration") or 0)
+        self._renewable = bool(auth.get("renewable"))
+        self._expires = time.monotonic() + self._ttl
+
+    def _credentials(self, *, runtime: bool = False) -> tuple[str, ...]:
+        """The credentials of the configured method; missing ones are a ConfigError (SinkAuthError at runtime)."""
+        try:
+            return self._read_credentials()
+        except ConfigError as exc:
+            if not runtime:
+                raise
+            raise SinkAuthError(f"vault sink {self.sink}: {exc}") from exc
+
+    def _read_credentials(self) -> tuple[str, ...]:
+        cfg = self.config
+        if isinstance(cfg, KubernetesAuth):
+            jwt = credentials.read_secret_file(cfg.jwt_file, "Kubernetes service account token")
+            return (jwt.get_secret_value(),)
+        if isinstance(cfg, TokenAuth):
+            return (self._find("Vault token", "token_file", cfg.token_file, "VAULT_TOKEN"),)
+        redaction.register(cfg.role_id)
+        role_id = cfg.role_id or self._find(
+            "AppRole role_id", "role_id_file", cfg.role_id_file, "VAULT_ROLE_ID"
+        )
+        secret_id = self._find(
+            "AppRole secret_id", "secret_id_file", cfg.secret_id_file, "VAULT_SECRET_ID"
+        )
+        return role_id, secret_id
+
+    def _find(self, what: str, key: str, file: Path | None, env_var: str) -> str:
+        credential = env_var.lower()
+        found = credentials.resolve(
+            what, file=file, env_var=env_var, credential=credential, environ=self._env
+        )
+        # Like the Vault CLI, fall back to the token file `vault login` writes.
+        home = Path(self._env.get("HOME") or Path.home()) / ".vault-token"
+        if found is None and env_var == "VAULT_TOKEN" and home.is_file():
+            found = credentials.read_secret_file(home, what)
+        if found is None:
+            raise ConfigError(
+                f"no {what}: set sinks.{self.sink}.auth.{key}, {env_var} or "
+                f"$CREDENTIALS_DIRECTORY/{credential}"
+                + (" (or log in with the Vault CLI)" if env_var == "VAULT_TOKEN" else "")
+            )
+        return found.get_secret_value()
