@@ -146,11 +146,8 @@ def test_aws_errors(canary: Canary, sm_client: Any) -> None:
     policy["Statement"][0]["Action"] = ["secretsmanager:DescribeSecret"]
     key_id, secret_key = canary.aws.create_user_with_policy(policy)
     canary.markers.append(secret_key)
-    previous = canary.aws._set_no_auth_count("0")
-    try:
+    with canary.aws.iam_enforced():
         result = canary.run(env={"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret_key})
-    finally:
-        canary.aws._set_no_auth_count(previous)
     assert result.code == 1
     assert "denied" in result.stdout and "not managed by syncd" in result.stdout
 

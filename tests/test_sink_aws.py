@@ -104,8 +104,7 @@ def test_previous_value_stays_reachable(aws: MotoServer, sm_client: Any) -> None
 def test_least_privilege_policy_is_enough(aws: MotoServer, sm_client: Any) -> None:
     """With only the README's IAM policy (no GetSecretValue) create, unchanged, update and drift work."""
     keys = aws.create_user_with_policy(LEAST_PRIVILEGE_POLICY)
-    previous = aws._set_no_auth_count("0")
-    try:
+    with aws.iam_enforced():
         sink = make_sink(aws, keys)
         world = SyncWorld(sink, "prod/app/database", "json")
         assert world.sync() == (Action.CREATE, True)
@@ -117,8 +116,6 @@ def test_least_privilege_policy_is_enough(aws: MotoServer, sm_client: Any) -> No
             restricted.get_secret_value(SecretId="prod/app/database")
         restricted.close()
         sink.close()
-    finally:
-        aws._set_no_auth_count(previous)
     assert world.password in current(sm_client, "prod/app/database")
 
 
@@ -127,14 +124,11 @@ def test_access_denied_names_the_permission(aws: MotoServer) -> None:
     policy = json.loads(json.dumps(LEAST_PRIVILEGE_POLICY))
     policy["Statement"][0]["Action"].remove("secretsmanager:CreateSecret")
     keys = aws.create_user_with_policy(policy)
-    previous = aws._set_no_auth_count("0")
-    try:
+    with aws.iam_enforced():
         sink = make_sink(aws, keys)
         world = SyncWorld(sink, "app/denied", "uri")
         error = world.engine.sync_target(world.target).sinks[0].error
         sink.close()
-    finally:
-        aws._set_no_auth_count(previous)
     assert isinstance(error, SinkAuthError)
     assert "secretsmanager:CreateSecret" in str(error) and "app/denied" in str(error)
 

@@ -12,24 +12,35 @@ action. Creating such a user needs IAM calls that would themselves be refused,
 so :meth:`MotoServer.create_user_with_policy` lifts enforcement through moto's
 own ``POST /moto-api/reset-auth`` endpoint (body: the new count; the reply
 carries the previous one), makes its IAM calls, and restores the previous count.
-A refused call raises ``AccessDeniedException`` for JSON APIs such as Secrets
-Manager; an unknown key raises ``UnrecognizedClientException``.
+:meth:`MotoServer.iam_enforced` turns enforcement on for a block on a server
+started without it.
+
+Where moto differs from AWS (moto 5.2): a refusal is HTTP 403 with an XML
+body even for JSON APIs such as Secrets Manager, so botocore's error code is
+``"403"`` rather than ``AccessDeniedException`` (the message still reads
+``... is not authorized to perform: secretsmanager:<Action>``), and an unknown
+key is a 403 as well. Policy ``Resource`` patterns are matched against ``"*"``
+only, so a statement scoped to secret ARNs never allows anything: scope test
+policies by action, with ``"Resource": "*"``.
 """
 
 from __future__ import annotations
 
 import atexit
-import http.client
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
+from ._http import http_request
 from .ports import LOOPBACK, free_port
 from .process import ServerProcess, wait_until
 
@@ -37,6 +48,15 @@ DEFAULT_REGION = "us-east-1"
 BOOTSTRAP_CREDENTIALS = ("testing", "testing")
 """Keys used for calls that moto does not authorise (enforcement off or lifted)."""
 _START_TIMEOUT = 30.0
+
+
+class ClientKwargs(TypedDict):
+    """Keyword arguments for ``boto3.client(service, **kwargs)``."""
+
+    endpoint_url: str
+    region_name: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
 
 
 class MotoServer:
@@ -114,19 +134,32 @@ class MotoServer:
         """Forget every resource in every service, IAM users included (``POST /moto-api/reset``)."""
         self._post("/moto-api/reset", b"")
 
-    def client_kwargs(self, credentials: tuple[str, str] | None = None) -> dict[str, str]:
+    def client_kwargs(self, credentials: tuple[str, str] | None = None) -> ClientKwargs:
         """Return keyword arguments for ``boto3.client(service, **kwargs)`` against this server.
 
         ``credentials`` is ``(access_key_id, secret_access_key)``; by default the
         bootstrap keys, which only work while IAM is not enforced.
         """
         key_id, secret = credentials or BOOTSTRAP_CREDENTIALS
-        return {
-            "endpoint_url": self.endpoint_url,
-            "region_name": self.region,
-            "aws_access_key_id": key_id,
-            "aws_secret_access_key": secret,
-        }
+        return ClientKwargs(
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+        )
+
+    @contextlib.contextmanager
+    def iam_enforced(self) -> Iterator[None]:
+        """Enforce IAM policies inside the ``with`` block, then restore the previous mode.
+
+        Lets a test on a shared non-enforcing server check a policy without a
+        second server. Calls in the block must be signed by an IAM user's key.
+        """
+        previous = self._set_no_auth_count("0")
+        try:
+            yield
+        finally:
+            self._set_no_auth_count(previous)
 
     def create_user_with_policy(self, policy_document: dict[str, Any]) -> tuple[str, str]:
         """Create an IAM user with ``policy_document`` inline; return its access key pair.
@@ -156,25 +189,14 @@ class MotoServer:
         return str(reply["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"])
 
     def _post(self, path: str, body: bytes) -> bytes:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        try:
-            conn.request("POST", path, body=body)
-            response = conn.getresponse()
-            data = response.read()
-        finally:
-            conn.close()
-        if response.status != http.client.OK:
-            raise RuntimeError(f"moto {path} answered {response.status}: {data[:200]!r}")
+        status, data = http_request(self.host, self.port, "POST", path, body=body)
+        if status != HTTPStatus.OK:
+            raise RuntimeError(f"moto {path} answered {status}: {data[:200]!r}")
         return data
 
     def _answers(self) -> bool:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=2)
         try:
-            conn.request("GET", "/moto-api/data.json")
-            response = conn.getresponse()
-            response.read()
+            status, _ = http_request(self.host, self.port, "GET", "/moto-api/data.json", timeout=2)
         except OSError:
             return False
-        finally:
-            conn.close()
-        return response.status == http.client.OK
+        return status == HTTPStatus.OK

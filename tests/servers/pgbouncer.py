@@ -31,10 +31,10 @@ from .ports import LOOPBACK, free_port, port_open
 from .postgres import BranchCredentials, PostgresServer, postgres_uri, random_password
 from .process import (
     ServerProcess,
-    as_server_user,
     give_to_server_user,
     make_server_tempdir,
     require_binary,
+    server_env,
     wait_until,
 )
 from .tls import write_self_signed
@@ -102,9 +102,11 @@ class PgBouncer:
             self._install_auth_lookup(password)
             config = self._write_config(self._dir, password)
             self._process = ServerProcess(
-                as_server_user([binary, str(config)]),
+                [binary, str(config)],
                 log_path=self._dir / "pgbouncer.log",
                 cwd=self._dir,
+                env=server_env(self._dir),
+                as_server_user=True,
             )
             wait_until(
                 lambda: port_open(self.host, self.port),

@@ -10,18 +10,35 @@ import socket
 import time
 
 LOOPBACK = "127.0.0.1"
+_MAX_PORT = 65535
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port on ``host`` that was free a moment ago.
+def free_port(host: str = LOOPBACK, *, span: int = 1) -> int:
+    """Return a TCP port on ``host`` that was free a moment ago, with ``span - 1`` free after it.
 
-    The port is released before returning, so another process could take it
-    first; the kernel rotates through ephemeral ports, which makes that rare.
+    ``span=2`` suits servers that also bind the next port (Vault's dev mode puts
+    its cluster listener on port + 1). The ports are released before returning,
+    so another process could take one first; the kernel rotates through
+    ephemeral ports, which makes that rare.
     """
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as first:
+            first.bind((host, 0))
+            port: int = first.getsockname()[1]
+            if all(_bindable(host, port + offset) for offset in range(1, span)):
+                return port
+    raise OSError(f"found no {span} consecutive free ports on {host}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    if port > _MAX_PORT:
+        return False
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:

@@ -18,6 +18,7 @@ import glob
 import re
 import secrets
 import shutil
+import signal
 import string
 import subprocess
 from dataclasses import dataclass, field
@@ -33,10 +34,10 @@ from .ports import LOOPBACK, free_port, port_open
 from .process import (
     ServerProcess,
     ServerStartError,
-    as_server_user,
     give_to_server_user,
     make_server_tempdir,
     run_checked,
+    server_env,
     wait_until,
 )
 from .tls import TlsFiles, write_self_signed
@@ -63,7 +64,7 @@ def random_password(length: int = 32) -> str:
 
 
 def find_bindir() -> Path:
-    """Return the directory holding ``initdb``, ``postgres`` and ``pg_ctl``.
+    """Return the directory holding ``initdb`` and ``postgres``.
 
     ``pg_config --bindir`` is asked first; on Debian that may come from libpq-dev
     without a server, so ``/usr/lib/postgresql/<newest>/bin`` is the fallback.
@@ -86,7 +87,7 @@ def find_bindir() -> Path:
         reverse=True,
     )
     for bindir in candidates:
-        if all((bindir / tool).is_file() for tool in ("initdb", "postgres", "pg_ctl")):
+        if all((bindir / tool).is_file() for tool in ("initdb", "postgres")):
             return bindir
     raise FileNotFoundError(f"PostgreSQL server binaries not found; {_INSTALL_HINT}")
 
@@ -115,7 +116,6 @@ class PostgresServer:
         self._dir: Path | None = None
         self._process: ServerProcess | None = None
         self._tls: TlsFiles | None = None
-        self._bindir: Path | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -139,11 +139,11 @@ class PostgresServer:
         """
         if self._dir is not None:
             raise RuntimeError("PostgresServer already started")
-        self._bindir = find_bindir()
+        bindir = find_bindir()
         atexit.register(self.stop)
         try:
             self._dir = make_server_tempdir("syncd-pg-")
-            self._start(self._bindir, self._dir)
+            self._start(bindir, self._dir)
         except BaseException:
             self.stop()
             raise
@@ -152,29 +152,10 @@ class PostgresServer:
     def stop(self) -> None:
         """Shut the server down immediately and delete its files. Idempotent."""
         atexit.unregister(self.stop)
-        if self._process is not None and self._dir is not None and self._bindir is not None:
-            if self._process.alive():
-                # pg_ctl sends SIGQUIT to the postmaster: immediate shutdown, no checkpoint.
-                subprocess.run(
-                    as_server_user(
-                        [
-                            str(self._bindir / "pg_ctl"),
-                            "stop",
-                            "-D",
-                            str(self._data_dir),
-                            "-m",
-                            "immediate",
-                            "-w",
-                            "-t",
-                            "10",
-                        ]
-                    ),
-                    cwd=self._dir,
-                    capture_output=True,
-                    check=False,
-                    stdin=subprocess.DEVNULL,
-                )
-            self._process.stop(timeout=5.0)
+        if self._process is not None:
+            # SIGQUIT is what ``pg_ctl stop -m immediate`` sends: exit at once, no
+            # checkpoint. Sent to the process group, it reaches every backend too.
+            self._process.stop(signal.SIGQUIT, timeout=5.0)
         self._process = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -265,31 +246,33 @@ class PostgresServer:
         self._tls = write_self_signed(root)
         give_to_server_user(root)
         run_checked(
-            as_server_user(
-                [
-                    str(bindir / "initdb"),
-                    "-D",
-                    str(self._data_dir),
-                    "-U",
-                    SUPERUSER,
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                    "--no-instructions",
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                ]
-            ),
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(self._data_dir),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ],
             cwd=root,
             what="initdb",
+            env=server_env(root),
+            as_server_user=True,
         )
         self.port = free_port()
         self._write_config()
         self._process = ServerProcess(
-            as_server_user([str(bindir / "postgres"), "-D", str(self._data_dir)]),
+            [str(bindir / "postgres"), "-D", str(self._data_dir)],
             log_path=root / "postgres.log",
             cwd=root,
+            env=server_env(root),
+            as_server_user=True,
         )
         wait_until(
             self._accepting,

@@ -1,17 +1,18 @@
 """Child-process plumbing shared by the test servers.
 
 Why this exists: PostgreSQL and PgBouncer refuse to run as root, yet CI runs as
-root. When root, those servers run as the Debian ``postgres`` user through
-``runuser`` and their files are handed to that user; otherwise they run as the
-current user. Each server runs in its own session (process group) with its
-output in a log file, so stopping it takes every process it spawned along, and
-a failed start shows the server's own words.
+root. When root, those servers run as the Debian ``postgres`` user (``subprocess``
+switches user between fork and exec) and their files are handed to that user;
+otherwise they run as the current user. Each server runs in its own session
+(process group) with its output in a log file, so stopping it takes every
+process it spawned along, and a failed start shows the server's own words.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -20,9 +21,13 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 SERVER_USER = "postgres"
 """The unprivileged account that runs PostgreSQL and PgBouncer when we are root."""
+
+
+_SBIN_DIRS = "/usr/local/sbin:/usr/sbin:/sbin"
 
 
 class ServerStartError(RuntimeError):
@@ -30,12 +35,15 @@ class ServerStartError(RuntimeError):
 
 
 def require_binary(name: str, *, install_hint: str) -> str:
-    """Return the absolute path of ``name`` on PATH.
+    """Return the absolute path of ``name`` on PATH, or else in ``/usr/sbin``.
+
+    Debian installs daemons such as pgbouncer in ``/usr/sbin``, which a
+    non-root user's PATH often lacks.
 
     Raises:
         FileNotFoundError: it is not installed; the message says how to install it.
     """
-    path = shutil.which(name)
+    path = shutil.which(name) or shutil.which(name, path=_SBIN_DIRS)
     if path is None:
         raise FileNotFoundError(f"{name!r} not found on PATH; {install_hint}")
     return path
@@ -46,12 +54,26 @@ def running_as_root() -> bool:
     return os.geteuid() == 0
 
 
-def as_server_user(argv: Sequence[str]) -> list[str]:
-    """Prefix ``argv`` so that it runs as :data:`SERVER_USER` when we are root."""
+def server_user_options() -> dict[str, Any]:
+    """Return ``subprocess`` keyword arguments that drop to :data:`SERVER_USER` when root.
+
+    ``Popen(user=..., group=..., extra_groups=[])`` switches user between fork and
+    exec, so the child *is* the server: signals reach it directly. (``runuser``
+    would sit in between and, on SIGTERM, wait two seconds before SIGKILLing it.)
+
+    Raises:
+        LookupError: we are root and the server user does not exist.
+    """
     if not running_as_root():
-        return list(argv)
-    runuser = require_binary("runuser", install_hint="install the Debian package 'util-linux'")
-    return [runuser, "-u", SERVER_USER, "--", *argv]
+        return {}
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        raise LookupError(
+            f"user {SERVER_USER!r} does not exist; it comes with the Debian package "
+            "'postgresql' (apt-get install postgresql)"
+        ) from None
+    return {"user": SERVER_USER, "group": SERVER_USER, "extra_groups": []}
 
 
 def make_server_tempdir(prefix: str) -> Path:
@@ -79,10 +101,32 @@ def give_to_server_user(path: Path) -> None:
             shutil.chown(child, SERVER_USER, SERVER_USER)
 
 
-def run_checked(argv: Sequence[str], *, cwd: Path, what: str) -> None:
+def server_env(home: Path) -> dict[str, str]:
+    """Return our environment with ``HOME``/``USER``/``LOGNAME`` fit for the server user."""
+    env = dict(os.environ)
+    if running_as_root():
+        env.update(HOME=str(home), USER=SERVER_USER, LOGNAME=SERVER_USER)
+    return env
+
+
+def run_checked(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    as_server_user: bool = False,
+) -> None:
     """Run a short command; raise :class:`ServerStartError` with its output if it fails."""
     result = subprocess.run(
-        argv, cwd=cwd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        argv,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env=dict(env) if env is not None else None,
+        **(server_user_options() if as_server_user else {}),
     )
     if result.returncode != 0:
         raise ServerStartError(
@@ -101,6 +145,7 @@ class ServerProcess:
         log_path: Path,
         cwd: Path,
         env: Mapping[str, str] | None = None,
+        as_server_user: bool = False,
     ) -> None:
         self.argv = list(argv)
         self.log_path = log_path
@@ -114,6 +159,7 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **(server_user_options() if as_server_user else {}),
             )
 
     @property
@@ -132,6 +178,14 @@ class ServerProcess:
             return os.waitid(os.P_PID, self._popen.pid, flags) is None
         except ChildProcessError:
             return False
+
+    def log_tail(self, lines: int = 40) -> str:
+        """Return the last ``lines`` lines of the child's output."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "<no log>"
+        return "\n".join(text.splitlines()[-lines:])
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the child to exit; return whether it did."""
