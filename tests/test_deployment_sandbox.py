@@ -7,9 +7,10 @@ boto3, hvac, httpx, pydantic-core and friends work under
 AF_INET6``. Without systemd as PID 1 we cannot start the unit, so these tests
 rebuild the same three seccomp filters the way systemd 252 does
 (``src/shared/seccomp-util.c``) with libseccomp through ctypes, load them in a
-child process, ``execve`` a fresh interpreter (as systemd would) and run a
-workload shaped like syncd: imports, a metrics listener, HTTP over TCP, DNS,
-threads, APScheduler, TLS contexts, sd_notify over AF_UNIX.
+child process, ``execve`` a fresh interpreter (as systemd would) and run
+two workloads: one shaped like the daemon (imports, a metrics listener, HTTP
+over TCP, DNS, threads, APScheduler, TLS contexts, sd_notify over AF_UNIX),
+and ``syncd demo``, which syncs real targets against local servers.
 
 The syscall lists come from ``systemd-analyze syscall-filter`` on this
 machine, so they match the systemd that will run the unit. The workload also
@@ -255,26 +256,41 @@ def _filters(analyze: str, unit: str) -> list[dict[str, object]]:
     ]
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="seccomp is Linux-only")
-@pytest.mark.parametrize("unit", UNITS)
-def test_runtime_stack_works_inside_the_units_seccomp_sandbox(unit: str, tmp_path: Path) -> None:
-    """syncd's dependencies run under the unit's syscall, address-family and W^X filters."""
+def _run_sandboxed(unit: str, workload: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    if sys.platform != "linux":
+        pytest.skip("seccomp is Linux-only")
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed (CI installs systemd via apt)")
     libseccomp = ctypes.util.find_library("seccomp")
     if libseccomp is None:
         pytest.skip("libseccomp is not installed (it comes with systemd)")
-    spec = {"libseccomp": libseccomp, "filters": _filters(analyze, unit), "workload": _WORKLOAD}
-    result = subprocess.run(
+    spec = {"libseccomp": libseccomp, "filters": _filters(analyze, unit), "workload": workload}
+    return subprocess.run(
         [sys.executable, "-c", _LOADER, json.dumps(spec)],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=tmp_path,
+        cwd=cwd,
         env={"PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
         check=False,
     )
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_runtime_stack_works_inside_the_units_seccomp_sandbox(unit: str, tmp_path: Path) -> None:
+    """syncd's dependencies run under the unit's syscall, address-family and W^X filters."""
+    result = _run_sandboxed(unit, _WORKLOAD, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1] == "sandbox-ok"
     assert re.search(r"sandbox_probe", result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_syncd_demo_runs_inside_the_units_seccomp_sandbox(unit: str, tmp_path: Path) -> None:
+    """`syncd demo` (engine, HTTP provider, file and AWS sinks) completes under the unit's filters."""
+    pytest.importorskip("moto", reason="the demo needs moto (the test or demo extra)")
+    workload = "import sys\nfrom syncd.cli import main\nsys.exit(main(['demo']))\n"
+    result = _run_sandboxed(unit, workload, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo finished: all cycles behaved as expected" in result.stdout
