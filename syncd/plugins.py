@@ -10,8 +10,10 @@ plugin and its distribution.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
@@ -98,3 +100,19 @@ def all_plugins() -> list[PluginInfo]:
         [*discover(PROVIDER_GROUP).values(), *discover(SINK_GROUP).values()],
         key=lambda p: (p.group, p.name),
     )
+
+
+def require(module: str, *, extra: str, plugin: str) -> ModuleType:
+    """Import a plugin's optional dependency, or explain which extra installs it.
+
+    Built-in sinks import their vendor SDK lazily (a Vault-only deployment never
+    imports boto3); a missing SDK is a configuration problem, not a crash.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        package = module.split(".", maxsplit=1)[0]
+        raise ConfigError(
+            f"{plugin} needs the Python package {package}, which is not installed; "
+            f"install syncd with it: pip install 'syncd[{extra}]'"
+        ) from exc

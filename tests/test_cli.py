@@ -54,6 +54,13 @@ def write_config(tmp_path: Path, server: RunningServer, **extra: Any) -> Path:
     return path
 
 
+@pytest.fixture
+def config_path(tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A valid config against the fake API, with the API key in the environment."""
+    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
+    return write_config(tmp_path, api)
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     """--version prints the version and exits 0."""
     with pytest.raises(SystemExit) as info:
@@ -77,68 +84,48 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_run_once_syncs_and_second_run_is_unchanged(
-    tmp_path: Path,
-    api: RunningServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """run --once creates every secret, prints a table, and a second run changes nothing."""
-    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
-    path = write_config(tmp_path, api)
-    assert main(["run", "--once", "--config", str(path)]) == 0
+    assert main(["run", "--once", "--config", str(config_path)]) == 0
     out = capsys.readouterr()
     assert "create (written)" in out.out and "2 target(s) ok" in out.out
     assert '"event": "cycle_finished"' in out.err
     assert (tmp_path / "out" / "app.env").read_text() == f"DATABASE_URL={URI}\n"
-    assert main(["run", "--once", "--config", str(path)]) == 0
+    assert main(["run", "--once", "--config", str(config_path)]) == 0
     assert "2 unchanged" in capsys.readouterr().out
 
 
 def test_dry_run_prints_actions_and_writes_nothing(
-    tmp_path: Path,
-    api: RunningServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--dry-run reports create per target and sink and leaves no file."""
-    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
-    path = write_config(tmp_path, api)
-    assert main(["run", "--once", "--dry-run", "--config", str(path)]) == 0
+    assert main(["run", "--once", "--dry-run", "--config", str(config_path)]) == 0
     out = capsys.readouterr().out
     assert out.count("create") >= 2 and "(dry run)" in out and "CliPassw0rd" not in out
     assert not (tmp_path / "out").exists()
 
 
 def test_target_selection(
-    tmp_path: Path,
-    api: RunningServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--target limits the cycle; an unknown target name is a usage error."""
-    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
-    path = write_config(tmp_path, api)
-    assert main(["run", "--once", "--target", "pooled", "--config", str(path)]) == 0
+    assert main(["run", "--once", "--target", "pooled", "--config", str(config_path)]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == [
         "pooled.json"
     ]
-    assert main(["run", "--once", "--target", "nope", "--config", str(path)]) == 2
+    assert main(["run", "--once", "--target", "nope", "--config", str(config_path)]) == 2
     assert "unknown target(s) nope" in capsys.readouterr().err
 
 
 def test_failed_target_exits_1_and_others_still_sync(
-    tmp_path: Path,
-    api: RunningServer,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One target's 404 fails the run with exit 1 while the other target is written."""
-    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
-    path = write_config(tmp_path, api)
-    data = yaml.safe_load(path.read_text())
+    data = yaml.safe_load(config_path.read_text())
     data["targets"][0]["branch"] = "feature-y"
-    path.write_text(yaml.safe_dump(data))
-    assert main(["run", "--once", "--config", str(path)]) == 1
+    config_path.write_text(yaml.safe_dump(data))
+    assert main(["run", "--once", "--config", str(config_path)]) == 1
     out = capsys.readouterr().out
     assert "branch feature-y not found" in out
     assert (tmp_path / "out" / "pooled.json").exists()
@@ -166,17 +153,16 @@ def test_api_key_from_credentials_directory(
 
 def test_check_prints_a_table_and_writes_nothing(
     tmp_path: Path,
-    api: RunningServer,
+    config_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """check validates access end to end, prints a table and writes nothing."""
-    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
-    assert main(["check", "--config", str(write_config(tmp_path, api))]) == 0
+    assert main(["check", "--config", str(config_path)]) == 0
     out = capsys.readouterr().out
     assert "ok (would create)" in out and not (tmp_path / "out").exists()
     monkeypatch.setenv("CASEDEV_API_KEY", "cdk_wrong_000000000")
-    assert main(["check", "--config", str(write_config(tmp_path, api))]) == 1
+    assert main(["check", "--config", str(config_path)]) == 1
     assert "invalid API key" in capsys.readouterr().out
 
 

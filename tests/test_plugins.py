@@ -128,3 +128,14 @@ def test_unknown_type_lists_available(tmp_path: Path) -> None:
     result = run_syncd("check", "--config", str(path), env={"CASEDEV_API_KEY": KEY})
     assert result.code == 2
     assert "unknown sink type 's3'; available: aws-secrets-manager, file, vault" in result.stderr
+
+
+def test_missing_vendor_sdk_names_the_extra(tmp_path: Path) -> None:
+    """A built-in sink whose SDK is not installed is a config error naming the pip extra."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "boto3.py").write_text("raise ImportError('boto3 is not installed here')\n")
+    path = config(tmp_path, "http://127.0.0.1:9", {"type": "aws-secrets-manager", "region": "us-east-1"})
+    result = run_syncd("check", "--config", str(path), env={"PYTHONPATH": str(blocker), "CASEDEV_API_KEY": KEY})
+    assert result.code == 2, result.output
+    assert "needs the Python package boto3" in result.stderr and "pip install 'syncd[aws]'" in result.stderr

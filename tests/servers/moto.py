@@ -26,22 +26,18 @@ policies by action, with ``"Resource": "*"``.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
 import secrets
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from http import HTTPStatus
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TypedDict
+from typing import Any, TypedDict
 
 from ._http import http_request
-from .ports import LOOPBACK, free_port
+from .base import LocalServer
+from .ports import free_port
 from .process import ServerProcess, wait_until
 
 DEFAULT_REGION = "us-east-1"
@@ -59,76 +55,37 @@ class ClientKwargs(TypedDict):
     aws_secret_access_key: str
 
 
-class MotoServer:
+class MotoServer(LocalServer):
     """``python -m moto.server`` on 127.0.0.1, reachable at :attr:`endpoint_url`."""
 
-    host = LOOPBACK
-
     def __init__(self, *, enforce_iam: bool = False, region: str = DEFAULT_REGION) -> None:
+        super().__init__()
         self.enforce_iam = enforce_iam
         self.region = region
-        self.port = 0
-        self._dir: Path | None = None
-        self._process: ServerProcess | None = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def endpoint_url(self) -> str:
         """Base URL to pass as ``endpoint_url`` to boto3 clients."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> Self:
-        """Start the server and return ``self`` once it answers HTTP.
-
-        Raises:
-            ServerStartError: the server exited or never answered; the message has its log.
-        """
-        if self._dir is not None:
-            raise RuntimeError("MotoServer already started")
-        atexit.register(self.stop)
-        try:
-            self._dir = Path(tempfile.mkdtemp(prefix="syncd-moto-"))
-            self.port = free_port()
-            env = dict(os.environ)
-            if self.enforce_iam:
-                env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
-            else:
-                env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
-            argv = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
-            self._process = ServerProcess(
-                argv, log_path=self._dir / "moto.log", cwd=self._dir, env=env
-            )
-            wait_until(
-                self._answers,
-                timeout=_START_TIMEOUT,
-                what=f"moto server on port {self.port}",
-                process=self._process,
-                interval=0.05,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and delete its log. Idempotent."""
-        atexit.unregister(self.stop)
-        if self._process is not None:
-            self._process.stop(timeout=5.0)
-            self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+    def _launch(self) -> None:
+        """Start the server and wait until it answers HTTP."""
+        root = self._make_dir("syncd-moto-")
+        self.port = free_port()
+        env = dict(os.environ)
+        if self.enforce_iam:
+            env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
+        else:
+            env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
+        argv = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        self._process = ServerProcess(argv, log_path=root / "moto.log", cwd=root, env=env)
+        wait_until(
+            self._answers,
+            timeout=_START_TIMEOUT,
+            what=f"moto server on port {self.port}",
+            process=self._process,
+            interval=0.05,
+        )
 
     def reset(self) -> None:
         """Forget every resource in every service, IAM users included (``POST /moto-api/reset``)."""

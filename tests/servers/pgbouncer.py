@@ -18,21 +18,17 @@ server-side prepared statements: with psycopg pass ``prepare_threshold=None``.
 
 from __future__ import annotations
 
-import atexit
 import secrets
-import shutil
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from psycopg import sql
 
-from .ports import LOOPBACK, free_port, port_open
+from .base import LocalServer
+from .ports import free_port, port_open
 from .postgres import BranchCredentials, PostgresServer, postgres_uri, random_password
 from .process import (
     ServerProcess,
     give_to_server_user,
-    make_server_tempdir,
     require_binary,
     server_env,
     wait_until,
@@ -58,76 +54,44 @@ REVOKE ALL ON FUNCTION pgbouncer.user_lookup(text) FROM PUBLIC;
 """
 
 
-class PgBouncer:
+class PgBouncer(LocalServer):
     """PgBouncer on 127.0.0.1 (TLS required, transaction pooling, auth_query).
 
     Use as a context manager, or :meth:`start` / :meth:`stop`, while the
-    :class:`PostgresServer` it fronts is running.
+    :class:`PostgresServer` it fronts is running. :meth:`stop` sends SIGTERM,
+    which PgBouncer takes as immediate shutdown.
     """
 
-    host = LOOPBACK
-
     def __init__(self, postgres: PostgresServer) -> None:
+        super().__init__()
         self.postgres = postgres
-        self.port = 0
         self.auth_user = f"pgbouncer_auth_{secrets.token_hex(3)}"
-        self._dir: Path | None = None
-        self._process: ServerProcess | None = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> Self:
+    def _launch(self) -> None:
         """Set up the auth user and lookup function, start PgBouncer, wait for its port.
 
         Raises:
             FileNotFoundError: PgBouncer is not installed.
             ServerStartError: PgBouncer exited or did not listen; the message has its log.
         """
-        if self._dir is not None:
-            raise RuntimeError("PgBouncer already started")
         binary = require_binary("pgbouncer", install_hint=_INSTALL_HINT)
-        atexit.register(self.stop)
-        try:
-            self._dir = make_server_tempdir("syncd-pgbouncer-")
-            password = random_password()
-            self._install_auth_lookup(password)
-            config = self._write_config(self._dir, password)
-            self._process = ServerProcess(
-                [binary, str(config)],
-                log_path=self._dir / "pgbouncer.log",
-                cwd=self._dir,
-                env=server_env(self._dir),
-                as_server_user=True,
-            )
-            wait_until(
-                lambda: port_open(self.host, self.port),
-                timeout=_START_TIMEOUT,
-                what=f"PgBouncer on port {self.port}",
-                process=self._process,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop PgBouncer (SIGTERM: immediate shutdown) and delete its files. Idempotent."""
-        atexit.unregister(self.stop)
-        if self._process is not None:
-            self._process.stop(timeout=5.0)
-            self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        root = self._make_dir("syncd-pgbouncer-", for_server_user=True)
+        password = random_password()
+        self._install_auth_lookup(password)
+        config = self._write_config(root, password)
+        self._process = ServerProcess(
+            [binary, str(config)],
+            log_path=root / "pgbouncer.log",
+            cwd=root,
+            env=server_env(root),
+            as_server_user=True,
+        )
+        wait_until(
+            lambda: port_open(self.host, self.port),
+            timeout=_START_TIMEOUT,
+            what=f"PgBouncer on port {self.port}",
+            process=self._process,
+        )
 
     def pooled_uri(self, creds: BranchCredentials) -> str:
         """Return ``postgresql://role:password@127.0.0.1:BOUNCER_PORT/database?sslmode=require``."""

@@ -13,7 +13,6 @@ server runs as the ``postgres`` user, since PostgreSQL refuses root.
 
 from __future__ import annotations
 
-import atexit
 import glob
 import re
 import secrets
@@ -23,19 +22,18 @@ import string
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 
-from .ports import LOOPBACK, free_port, port_open
+from .base import LocalServer
+from .ports import free_port, port_open
 from .process import (
     ServerProcess,
     ServerStartError,
     give_to_server_user,
-    make_server_tempdir,
     run_checked,
     server_env,
     wait_until,
@@ -100,66 +98,22 @@ def branch_identifier(project: str, branch: str) -> str:
     return base[: _MAX_IDENTIFIER - len(suffix) - len("_owner")] + suffix
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """A private PostgreSQL cluster on 127.0.0.1 with TLS and SCRAM passwords.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop` (also run
     at interpreter exit if forgotten). Attributes once started: ``host``,
     ``port``, ``admin_dsn``, ``tls`` (its certificate can be used as
-    ``sslrootcert``).
+    ``sslrootcert``). :meth:`stop` shuts it down immediately.
     """
 
-    host = LOOPBACK
+    # SIGQUIT is what ``pg_ctl stop -m immediate`` sends: exit at once, no
+    # checkpoint. Sent to the process group, it reaches every backend too.
+    _stop_signal = signal.SIGQUIT
 
     def __init__(self) -> None:
-        self.port = 0
-        self._dir: Path | None = None
-        self._process: ServerProcess | None = None
+        super().__init__()
         self._tls: TlsFiles | None = None
-
-    # -- lifecycle -----------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> Self:
-        """Create and start the cluster; return ``self`` once it accepts connections.
-
-        Raises:
-            FileNotFoundError: PostgreSQL is not installed.
-            ServerStartError: initdb or the server failed; the message has its log.
-        """
-        if self._dir is not None:
-            raise RuntimeError("PostgresServer already started")
-        bindir = find_bindir()
-        atexit.register(self.stop)
-        try:
-            self._dir = make_server_tempdir("syncd-pg-")
-            self._start(bindir, self._dir)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Shut the server down immediately and delete its files. Idempotent."""
-        atexit.unregister(self.stop)
-        if self._process is not None:
-            # SIGQUIT is what ``pg_ctl stop -m immediate`` sends: exit at once, no
-            # checkpoint. Sent to the process group, it reaches every backend too.
-            self._process.stop(signal.SIGQUIT, timeout=5.0)
-        self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
 
     # -- connection strings --------------------------------------------------
 
@@ -241,7 +195,15 @@ class PostgresServer:
             raise RuntimeError("PostgresServer not started")
         return self._dir / "socket"
 
-    def _start(self, bindir: Path, root: Path) -> None:
+    def _launch(self) -> None:
+        """Run initdb, write the config and start the cluster; wait until it accepts connections.
+
+        Raises:
+            FileNotFoundError: PostgreSQL is not installed.
+            ServerStartError: initdb or the server failed; the message has its log.
+        """
+        bindir = find_bindir()
+        root = self._make_dir("syncd-pg-", for_server_user=True)
         self._socket_dir.mkdir()
         self._tls = write_self_signed(root)
         give_to_server_user(root)

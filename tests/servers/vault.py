@@ -14,20 +14,17 @@ stdout, where dev mode prints ``Unseal Key: ...``.
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import re
 import secrets
 import shutil
-import tempfile
 from http import HTTPStatus
-from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 from ._http import http_request
-from .ports import LOOPBACK, free_port
+from .base import LocalServer
+from .ports import free_port
 from .process import ServerProcess, require_binary, wait_until
 
 if TYPE_CHECKING:
@@ -44,89 +41,54 @@ def available_binaries() -> list[str]:
     return [name for name in KNOWN_BINARIES if shutil.which(name) is not None]
 
 
-class VaultDevServer:
+class VaultDevServer(LocalServer):
     """``<binary> server -dev`` on 127.0.0.1 with a random root token.
 
     Use as a context manager, or :meth:`start` / :meth:`stop`. Attributes once
     started: ``addr`` (for ``VAULT_ADDR``/``BAO_ADDR``), ``root_token``, ``binary``.
     """
 
-    host = LOOPBACK
-
     def __init__(self, binary: str = "bao") -> None:
+        super().__init__()
         self.binary = binary
         self.root_token = f"root-{secrets.token_hex(12)}"
-        self.port = 0
         self._unseal_key: str | None = None
-        self._dir: Path | None = None
-        self._process: ServerProcess | None = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def addr(self) -> str:
         """The server's base URL, e.g. ``http://127.0.0.1:8200``."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> Self:
-        """Start the dev server; return ``self`` once it is unsealed and active.
+    def _launch(self) -> None:
+        """Start the dev server in a temp HOME; wait until it is unsealed and active.
 
         Raises:
             FileNotFoundError: the binary is not on PATH.
             ServerStartError: the server exited or never became healthy; the message has its log.
         """
-        if self._dir is not None:
-            raise RuntimeError("VaultDevServer already started")
         path = require_binary(self.binary, install_hint=_INSTALL_HINT)
-        atexit.register(self.stop)
-        try:
-            self._dir = Path(tempfile.mkdtemp(prefix=f"syncd-{self.binary}-"))
-            self.port = free_port(span=2)
-            env = {
-                key: value
-                for key, value in os.environ.items()
-                if not key.startswith(("VAULT_", "BAO_"))
-            }
-            env["HOME"] = str(self._dir)
-            argv = [
-                path,
-                "server",
-                "-dev",
-                f"-dev-root-token-id={self.root_token}",
-                f"-dev-listen-address={self.host}:{self.port}",
-            ]
-            self._process = ServerProcess(
-                argv, log_path=self._dir / "server.log", cwd=self._dir, env=env
-            )
-            wait_until(
-                lambda: self._healthy() and self._read_unseal_key() is not None,
-                timeout=_START_TIMEOUT,
-                what=f"{self.binary} dev server on port {self.port}",
-                process=self._process,
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        """Stop the server and delete its temp HOME. Idempotent."""
-        atexit.unregister(self.stop)
-        if self._process is not None:
-            self._process.stop(timeout=5.0)
-            self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        root = self._make_dir(f"syncd-{self.binary}-")
+        self.port = free_port(span=2)
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("VAULT_", "BAO_"))
+        }
+        env["HOME"] = str(root)
+        argv = [
+            path,
+            "server",
+            "-dev",
+            f"-dev-root-token-id={self.root_token}",
+            f"-dev-listen-address={self.host}:{self.port}",
+        ]
+        self._process = ServerProcess(argv, log_path=root / "server.log", cwd=root, env=env)
+        wait_until(
+            lambda: self._healthy() and self._read_unseal_key() is not None,
+            timeout=_START_TIMEOUT,
+            what=f"{self.binary} dev server on port {self.port}",
+            process=self._process,
+        )
 
     def client(self) -> hvac.Client:
         """Return an hvac client with the root token; close it with ``client.adapter.close()``."""
