@@ -29,6 +29,7 @@ from syncd.errors import (
     ProviderUnavailable,
 )
 from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
+from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff, parse_retry_after
 
@@ -75,6 +76,7 @@ class CaseDevProvider:
         self._backoff = backoff or Backoff()
         self._bucket = TokenBucket(rate_limit) if rate_limit else None
         self._sleep = sleep
+        self._observer: RequestObserver | None = None
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout),
@@ -119,6 +121,14 @@ class CaseDevProvider:
         """Close the HTTP connection pool."""
         self._client.close()
 
+    def observe(self, observer: RequestObserver) -> None:
+        """Report every HTTP attempt, retries included, to ``observer`` (see syncd.observe)."""
+        self._observer = observer
+
+    def _report(self, outcome: Outcome) -> None:
+        if self._observer is not None:
+            self._observer.request("provider", self.name, outcome)
+
     def _get(self, path: str, params: dict[str, str], target: Target) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
         attempt = 0
@@ -130,14 +140,17 @@ class CaseDevProvider:
             try:
                 response = self._client.get(path, params=params, headers=headers)
             except httpx.TimeoutException as exc:
+                self._report("unavailable")
                 error: ProviderError = ProviderUnavailable(
                     f"case.dev timed out fetching project {target.project} ({type(exc).__name__})"
                 )
             except httpx.TransportError as exc:
+                self._report("unavailable")
                 error = ProviderUnavailable(
                     f"cannot reach case.dev at {self._client.base_url}: {type(exc).__name__}"
                 )
             else:
+                self._report(http_outcome(response.status_code))
                 if response.is_success:
                     return response
                 error = _status_error(response, target)

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from syncd import __version__
+from syncd import __version__, plugins
 from syncd.errors import SinkAuthError, SinkConflict, SinkError, SinkUnavailable
 from syncd.fingerprint import Fingerprint
 from syncd.models import SecretState
+from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.redaction import scrub
 from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, TARGET_KEY, WriteRequest
 
@@ -60,6 +61,9 @@ _TRANSIENT_CODES = frozenset(
         "InternalFailure",
         "ServiceUnavailable",
     }
+)
+_THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
 
 
@@ -105,8 +109,9 @@ class AwsSecretsManagerSink:
     def from_config(cls, name: str, config: Any) -> AwsSecretsManagerSink:
         """Build a client through boto3's standard credential and region chain."""
         assert isinstance(config, AwsSecretsManagerConfig)  # noqa: S101 - validated by the registry
-        import boto3  # noqa: PLC0415 - only deployments that use AWS pay for importing boto3
-        import botocore.config  # noqa: PLC0415
+        # Imported here: only deployments that use AWS pay for importing boto3.
+        boto3 = plugins.require("boto3", extra="aws", plugin=f"aws sink {name}")
+        import botocore.config  # noqa: PLC0415 - installed with boto3
         import botocore.exceptions  # noqa: PLC0415
 
         try:
@@ -210,6 +215,15 @@ class AwsSecretsManagerSink:
         """Close the client's connection pool."""
         self._client.close()
 
+    def observe(self, observer: RequestObserver) -> None:
+        """Report every HTTP attempt, botocore's retries included, to ``observer``."""
+
+        def received(**event: Any) -> None:
+            observer.request("sink", self.name, _outcome(event))
+
+        # botocore emits response-received once per attempt, with the parsed error if any.
+        self._client.meta.events.register("response-received.secrets-manager", received)
+
     def _call_existing(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
         try:
             return self._call(operation, secret, **params)
@@ -275,6 +289,19 @@ class AwsSecretsManagerSink:
 
 class _NotFound(SinkError):
     """Internal: the secret does not exist (a state, not an error, for inspect)."""
+
+
+def _outcome(event: dict[str, Any]) -> Outcome:
+    if event.get("exception") is not None or not event.get("response_dict"):
+        return "unavailable"
+    code = str((event.get("parsed_response") or {}).get("Error", {}).get("Code", ""))
+    if code in _THROTTLING_CODES:
+        return "throttled"
+    if code == "ResourceNotFoundException":
+        return "not_found"
+    if code in _AUTH_CODES:
+        return "denied"
+    return http_outcome(int(event["response_dict"].get("status_code", 0)))
 
 
 def _xml_field(text: str, tag: str) -> str | None:

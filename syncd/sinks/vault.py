@@ -38,19 +38,22 @@ from typing import Any, ClassVar, Literal
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
+from syncd import plugins
 from syncd.errors import ConfigError, SinkAuthError, SinkConflict, SinkError, SinkUnavailable
 from syncd.fingerprint import Fingerprint
 from syncd.models import SecretState
+from syncd.observe import RequestObserver, http_outcome
 from syncd.redaction import scrub
 from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, WriteRequest
-from syncd.sinks.vault_auth import _MOUNT, AuthConfig, TokenAuth, VaultAuth
+from syncd.sinks.vault_auth import MOUNT_PATTERN, AuthConfig, TokenAuth, VaultAuth
 
 log = structlog.get_logger(__name__)
 
 TARGET = "syncd-target"
 FINGERPRINT = "syncd-fingerprint"
 VERSION = "syncd-version"
-_SEGMENT = re.compile(r"[A-Za-z0-9_@+=,:-][A-Za-z0-9_.@+=,:-]*")
+_MAX_NAME = 512
+_SEGMENT = re.compile(r"[A-Za-z0-9_.@+=,:-]+")
 
 
 class VaultSinkConfig(BaseModel):
@@ -61,7 +64,7 @@ class VaultSinkConfig(BaseModel):
     type: Literal["vault"] = "vault"
     url: str | None = Field(default=None, pattern=r"^https?://", description="default: VAULT_ADDR")
     namespace: str | None = Field(default=None, description="default: $VAULT_NAMESPACE")
-    mount: str = Field(default="secret", pattern=_MOUNT)
+    mount: str = Field(default="secret", pattern=MOUNT_PATTERN)
     ca_cert: Path | None = Field(default=None, description="default: $VAULT_CACERT")
     timeout: float = Field(default=10.0, gt=0, le=300)
     auth: AuthConfig = TokenAuth()
@@ -81,6 +84,7 @@ class VaultSink:
         self._auth = auth  # None: the injected client's token is used as it is
         self._lock = threading.Lock()
         self._kv2 = False
+        self._observer: RequestObserver | None = None
 
     @classmethod
     def from_config(
@@ -91,13 +95,16 @@ class VaultSink:
         env = os.environ if environ is None else environ
         url = config.url or env.get("VAULT_ADDR")
         if not url:
-            raise ConfigError(f"vault sink {name}: no Vault address; set sinks.{name}.url or VAULT_ADDR")
+            raise ConfigError(
+                f"vault sink {name}: no Vault address; set sinks.{name}.url or VAULT_ADDR"
+            )
         ca_cert = config.ca_cert or (Path(env["VAULT_CACERT"]) if env.get("VAULT_CACERT") else None)
         if ca_cert is not None and not ca_cert.is_file():
             raise ConfigError(f"vault sink {name}: CA certificate {ca_cert} not found")
         auth = VaultAuth(name, config.auth, environ=env)
         auth.check()
-        import hvac  # noqa: PLC0415 - only deployments that use Vault pay for importing hvac
+        # Imported here: only deployments that use Vault pay for importing hvac.
+        hvac = plugins.require("hvac", extra="vault", plugin=f"vault sink {name}")
 
         client = hvac.Client(
             url=url,
@@ -112,7 +119,9 @@ class VaultSink:
     def validate_secret_name(cls, secret: str) -> None:
         """A relative KV path: segments of ``A-Z a-z 0-9 _ . @ + = , : -`` joined by '/'."""
         segments = secret.split("/")
-        if len(secret) > 512 or not all(_SEGMENT.fullmatch(s) for s in segments):
+        if len(secret) > _MAX_NAME or not all(
+            _SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments
+        ):
             raise ValueError(
                 "Vault secret names are relative KV paths like 'apps/db': no leading or "
                 "trailing '/', no empty, '.' or '..' segments, at most 512 characters of "
@@ -136,16 +145,20 @@ class VaultSink:
         )
 
     def write(self, request: WriteRequest) -> str | None:
-        """Check-and-set the data, then record ownership, fingerprint and version."""
+        """Check-and-set the data, then record ownership, fingerprint and version.
+
+        The metadata is read again first: a stale request fails before anything
+        is written, and the custom metadata keys of others are carried over.
+        """
         secret = request.secret
         expected = int(request.observed.version or 0) if request.observed.exists else 0
         meta = self._metadata(secret)
         if int(meta.get("current_version") or 0) != expected:
             raise SinkConflict(f"vault sink {self.name}: {secret} changed since it was inspected")
-        custom = {**(meta.get("custom_metadata") or {}), MANAGED_BY_KEY: MANAGED_BY_VALUE}
-        custom[TARGET] = request.target
-        if (meta.get("custom_metadata") or {}).get(MANAGED_BY_KEY) != MANAGED_BY_VALUE:
-            self._put_metadata(secret, custom)
+        existing = meta.get("custom_metadata") or {}
+        custom = {**existing, MANAGED_BY_KEY: MANAGED_BY_VALUE, TARGET: request.target}
+        if existing.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE:
+            self._put_metadata(secret, custom)  # claim first: a crash from here on reads as ours
         written = self._call(
             "create/update",
             f"data/{secret}",
@@ -159,11 +172,19 @@ class VaultSink:
         )
         return version
 
+    def observe(self, observer: RequestObserver) -> None:
+        """Report every HTTP request to Vault, logins and renewals included, to ``observer``."""
+        self._observer = observer
+
+        def received(response: Any, *args: Any, **kwargs: Any) -> None:
+            observer.request("sink", self.name, http_outcome(response.status_code))
+
+        self._client.adapter.session.hooks["response"].append(received)
+
     def close(self) -> None:
         """Revoke a token syncd logged in for, and close the HTTP session."""
-        with contextlib.suppress(SinkError):
-            if self._auth is not None:
-                self._auth.revoke(self._client)
+        if self._auth is not None:
+            self._auth.revoke(self._client)
         self._client.adapter.close()
 
     def _metadata(self, secret: str) -> dict[str, Any]:
@@ -212,18 +233,18 @@ class VaultSink:
                     f"{where} is not a mount but a path inside {mount.get('path')}; set "
                     f"mount: {str(mount.get('path')).rstrip('/')} and move the rest into the secret"
                 )
-            version = (mount.get("options") or {}).get("version")
-            if mount.get("type") not in ("kv", "generic") or version != "2":
-                found = f"KV version {version or 1}" if mount.get("type") in ("kv", "generic") else (
-                    f"a {mount.get('type')} engine"
-                )
+            if mount.get("type") not in ("kv", "generic"):
+                raise SinkError(f"{where} is a {mount.get('type')} secrets engine, not KV v2")
+            if (mount.get("options") or {}).get("version") != "2":
                 raise SinkError(
-                    f"{where} is {found}; syncd needs KV v2 (vault secrets enable -version=2 "
+                    f"{where} is KV version 1; syncd needs KV v2 (vault secrets enable -version=2 "
                     f"-path={self.mount} kv, or vault kv enable-versioning {self.mount}/)"
                 )
             self._kv2 = True
 
-    def _call(self, capability: str, path: str, fn: Callable[[], Any], *, check: bool = True) -> Any:
+    def _call(
+        self, capability: str, path: str, fn: Callable[[], Any], *, check: bool = True
+    ) -> Any:
         """One API call: checked mount, fresh token, one re-login after an invalidated token."""
         if check:
             self._check_mount()
@@ -238,12 +259,13 @@ class VaultSink:
                     result = fn()
                     log.debug("vault_call", sink=self.name, path=api_path)
                     return result
-            except _Denied:
+            except _Denied as denied:
                 if attempt or self._auth is None:
                     raise
                 with self._translated(capability, api_path):
-                    if not self._auth.recover(self._client, token):
-                        raise
+                    retry = self._auth.recover(self._client, token, str(denied))
+                if not retry:
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
@@ -264,34 +286,45 @@ class VaultSink:
             text = " ".join(exc.errors or [])
             if "namespace not found" in text:
                 ns = self._client.adapter.namespace
-                raise SinkError(f"vault sink {self.name}: Vault namespace {ns} does not exist") from exc
+                raise SinkError(
+                    f"vault sink {self.name}: Vault namespace {ns} does not exist"
+                ) from exc
             if "no handler for route" in text:
-                raise SinkError(f"vault sink {self.name}: mount {self.mount}/ does not exist") from exc
-            raise _NotFound(where) from exc
+                raise SinkError(
+                    f"vault sink {self.name}: mount {self.mount}/ does not exist"
+                ) from exc
+            raise _NotFound(f"{where}: not found") from exc
         except hvac.exceptions.InvalidRequest as exc:
             text = scrub(" ".join(exc.errors or []))[:300]
             if "check-and-set" in text:
-                raise SinkConflict(f"{where}: written by someone else since it was inspected") from exc
+                raise SinkConflict(
+                    f"{where}: written by someone else since it was inspected"
+                ) from exc
             raise SinkError(f"{where}: Vault rejected the request: {text}") from exc
-        except hvac.exceptions.VaultDown as exc:
-            raise SinkUnavailable(f"vault sink {self.name}: Vault at {url} is sealed or down") from exc
         except (
+            hvac.exceptions.VaultDown,
             hvac.exceptions.RateLimitExceeded,
             hvac.exceptions.InternalServerError,
             hvac.exceptions.BadGateway,
             hvac.exceptions.VaultNotInitialized,
             hvac.exceptions.PreconditionFailed,
         ) as exc:
-            raise SinkUnavailable(f"{where}: Vault answered {type(exc).__name__}") from exc
+            state = "sealed or down" if isinstance(exc, hvac.exceptions.VaultDown) else "busy"
+            raise SinkUnavailable(
+                f"vault sink {self.name}: Vault at {url} is {state} ({type(exc).__name__})"
+            ) from exc
         except hvac.exceptions.VaultError as exc:
             text = scrub(" ".join(exc.errors or []) or type(exc).__name__)[:300]
             raise SinkError(f"{where} failed: {text}") from exc
-        except requests.exceptions.SSLError as exc:
-            raise SinkError(
-                f"vault sink {self.name}: TLS verification of {url} failed; set "
-                f"sinks.{self.name}.ca_cert (or VAULT_CACERT) to the CA of Vault's certificate"
-            ) from exc
         except requests.exceptions.RequestException as exc:
+            tls = isinstance(exc, requests.exceptions.SSLError)
+            if self._observer is not None:  # no response: the session hook never saw it
+                self._observer.request("sink", self.name, "error" if tls else "unavailable")
+            if tls:
+                raise SinkError(
+                    f"vault sink {self.name}: TLS verification of {url} failed; set "
+                    f"sinks.{self.name}.ca_cert (or VAULT_CACERT) to the CA of Vault's certificate"
+                ) from exc
             raise SinkUnavailable(
                 f"vault sink {self.name}: cannot reach Vault at {url} ({type(exc).__name__})"
             ) from exc

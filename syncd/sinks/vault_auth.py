@@ -39,7 +39,7 @@ from syncd.errors import ConfigError, SinkAuthError
 log = structlog.get_logger(__name__)
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-_MOUNT = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*$"
+MOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*$"
 
 
 class _Strict(BaseModel):
@@ -57,10 +57,10 @@ class AppRoleAuth(_Strict):
     """``auth: {method: approle}``."""
 
     method: Literal["approle"]
-    role_id: str | None = None
+    role_id: str | None = Field(default=None, min_length=1)
     role_id_file: Path | None = None
     secret_id_file: Path | None = None
-    mount: str = Field(default="approle", pattern=_MOUNT)
+    mount: str = Field(default="approle", pattern=MOUNT_PATTERN)
 
     @model_validator(mode="after")
     def _one_role_id(self) -> AppRoleAuth:
@@ -75,7 +75,7 @@ class KubernetesAuth(_Strict):
     method: Literal["kubernetes"]
     role: str = Field(min_length=1)
     jwt_file: Path = SERVICE_ACCOUNT_TOKEN
-    mount: str = Field(default="kubernetes", pattern=_MOUNT)
+    mount: str = Field(default="kubernetes", pattern=MOUNT_PATTERN)
 
 
 AuthConfig = Annotated[TokenAuth | AppRoleAuth | KubernetesAuth, Field(discriminator="method")]
@@ -113,12 +113,13 @@ class VaultAuth:
             elif self._ttl and time.monotonic() > self._expires - self._ttl / 2:
                 self._renew(client)
 
-    def recover(self, client: Any, failed_token: str | None) -> bool:
-        """After a permission-denied answer to ``failed_token``: may the call be retried?
+    def recover(self, client: Any, failed_token: str | None, denied: str) -> bool:
+        """Tell whether a call refused with ``failed_token`` may be retried.
 
         True when another thread already replaced the token or a fresh login
         got a new one; False when the token is valid (the policy denied the call).
-        Raises :class:`SinkAuthError` when the token is invalid and no new one is to be had.
+        Raises :class:`SinkAuthError` (``denied`` plus the token's state) when the
+        token looks invalid and no new one is to be had.
         """
         import hvac.exceptions  # noqa: PLC0415 - see VaultSink.from_config
 
@@ -135,9 +136,8 @@ class VaultAuth:
             self._login(client)
             if client.token == failed_token:
                 raise SinkAuthError(
-                    f"vault sink {self.sink}: Vault refuses the configured token (expired or "
-                    "revoked, or its policy lacks read on auth/token/lookup-self); provide a "
-                    "valid one"
+                    f"{denied}; or the token itself is expired or revoked (it may not even "
+                    "read auth/token/lookup-self)"
                 )
             return True
 
@@ -156,6 +156,7 @@ class VaultAuth:
 
         creds = self._credentials(runtime=True)
         cfg = self.config
+        where = "token lookup" if isinstance(cfg, TokenAuth) else f"login at auth/{cfg.mount}"
         try:
             if isinstance(cfg, TokenAuth):
                 client.token = creds[0]
@@ -167,9 +168,8 @@ class VaultAuth:
             elif isinstance(cfg, AppRoleAuth):
                 grant = client.auth.approle.login(*creds, mount_point=cfg.mount)["auth"]
             else:
-                grant = client.auth.kubernetes.login(cfg.role, creds[0], mount_point=cfg.mount)[
-                    "auth"
-                ]
+                response = client.auth.kubernetes.login(cfg.role, creds[0], mount_point=cfg.mount)
+                grant = response["auth"]
         except (
             hvac.exceptions.InvalidRequest,
             hvac.exceptions.Forbidden,
@@ -177,9 +177,11 @@ class VaultAuth:
             hvac.exceptions.InvalidPath,
         ) as exc:
             reason = redaction.scrub(", ".join(exc.errors or []) or type(exc).__name__)[:200]
+            if "namespace not found" in reason:
+                raise  # not a login problem: the sink reports the namespace
             raise SinkAuthError(
-                f"vault sink {self.sink}: {self.method} login at auth/{getattr(cfg, 'mount', '')} "
-                f"was refused ({reason}); check the role and its credentials"
+                f"vault sink {self.sink}: {self.method} {where} was refused ({reason}); "
+                "check the role and its credentials"
             ) from exc
         redaction.register(client.token)
         self._logged_in = True
@@ -189,28 +191,22 @@ class VaultAuth:
     def _renew(self, client: Any) -> None:
         import hvac.exceptions  # noqa: PLC0415
 
-        if not self._renewable:
-            if time.monotonic() >= self._expires and self.method != "token":
-                self._login(client)
-            return
-        try:
-            grant = client.auth.token.renew_self()["auth"]
-        except (
-            hvac.exceptions.Forbidden,
-            hvac.exceptions.Unauthorized,
-            hvac.exceptions.InvalidRequest,
-        ):
-            # Revoked, or past its max TTL: a login method starts over, a static token
-            # is left to fail (and be reported) on the call itself.
-            self._renewable = False
-            if self.method != "token":
-                self._login(client)
-            return
-        previous = self._ttl
-        self._grant(grant)
-        log.debug("vault_token_renewed", sink=self.sink, ttl=self._ttl)
-        if self._ttl < previous / 2 and self.method != "token":
-            # Capped by the token's max TTL: a new login beats ever shorter renewals.
+        if self._renewable:
+            previous = self._ttl
+            try:
+                self._grant(client.auth.token.renew_self()["auth"])
+            except hvac.exceptions.VaultError as exc:
+                # Revoked, not renewable after all, or "past the max TTL, cannot renew",
+                # which Vault and OpenBao answer with a 500: a fresh login is the cure.
+                self._renewable = False
+                log.debug("vault_renew_refused", sink=self.sink, error_type=type(exc).__name__)
+            else:
+                log.debug("vault_token_renewed", sink=self.sink, ttl=self._ttl)
+                if self._ttl > previous / 2:
+                    return
+        if self.method != "token":
+            # Not renewable, refused, or capped by its max TTL: log in afresh rather
+            # than renew ever shorter. A static token is left to be reported by the call.
             self._login(client)
 
     def _grant(self, auth: Mapping[str, Any]) -> None:
@@ -219,7 +215,7 @@ class VaultAuth:
         self._expires = time.monotonic() + self._ttl
 
     def _credentials(self, *, runtime: bool = False) -> tuple[str, ...]:
-        """The credentials of the configured method; missing ones are a ConfigError (SinkAuthError at runtime)."""
+        """The credentials: missing ones raise ConfigError, at runtime SinkAuthError."""
         try:
             return self._read_credentials()
         except ConfigError as exc:
