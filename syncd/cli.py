@@ -171,13 +171,17 @@ def _run_once(
     runtime = _build(cfg)
     if isinstance(runtime, int):
         return runtime
+    if metrics_file is not None:
+        from syncd.metrics import Metrics, write_textfile  # noqa: PLC0415 - prometheus when asked
+        from syncd.observe import attach  # noqa: PLC0415
+
+        metrics = Metrics()  # counts the run's API requests too
+        attach([*runtime.providers.values(), *runtime.sinks.values()], metrics)
     with runtime:
         report = runtime.engine(dry_run=dry_run).run_cycle(targets)
     if metrics_file is not None:
-        from syncd.metrics import write_textfile  # noqa: PLC0415 - prometheus only when asked
-
         try:
-            write_textfile(metrics_file, report, cfg)
+            write_textfile(metrics_file, report, cfg, metrics=metrics)
         except OSError as exc:
             print(f"syncd: error: cannot write {metrics_file}: {exc.strerror}", file=sys.stderr)
             return EXIT_FAILED

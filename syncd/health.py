@@ -1,0 +1,224 @@
+"""Liveness, readiness and the daemon's HTTP listener (``/healthz``, ``/readyz``, ``/metrics``).
+
+Liveness (``/healthz``) answers "should this process be restarted?": it is
+200 while the scheduler runs and its heartbeat (a tiny job the scheduler runs
+in its own thread) is recent, so a wedged scheduler thread fails the probe
+even though the HTTP thread still answers.
+
+Readiness (``/readyz``) answers "are the secrets fresh?": 200 only when every
+configured target has succeeded within ``2 x`` its interval; before a target's
+first success it is 503. The body names each stale target, so a failing probe
+explains itself. A target retried with backoff stays ready as long as one
+attempt succeeds within the bound.
+
+The listener is a stdlib :class:`~http.server.ThreadingHTTPServer` so that no
+web framework is needed; routes are plain callables, which keeps Prometheus
+out of this module. Only state is kept here, bounded by the number of
+configured targets.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from syncd.errors import SyncdError
+
+STALENESS_FACTOR = 2.0
+#: A heartbeat older than this many beat periods means the scheduler is stuck.
+_MISSED_BEATS = 3.0
+
+#: A route answers ``(status, content type, body)`` for the request's Accept header.
+Answer = tuple[int, str, bytes]
+Route = Callable[[str], Answer]
+
+
+@dataclass
+class _TargetState:
+    interval: float
+    last_success: float | None = None
+    last_ok: bool | None = None
+
+
+class Health:
+    """What the probes and the status line report, fed by the scheduler. Thread-safe.
+
+    ``clock`` (monotonic seconds) decides staleness and heartbeat age; tests
+    inject a fake one. ``wall`` only labels the status line.
+    """
+
+    def __init__(
+        self,
+        *,
+        beat_period: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.beat_period = beat_period
+        self._clock = clock
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._targets: dict[str, _TargetState] = {}
+        self._running = False
+        self._last_beat = clock()
+        self._last_sync: float | None = None
+
+    def set_targets(self, intervals: Mapping[str, float]) -> None:
+        """Track exactly these targets; keep the history of ones already known."""
+        with self._lock:
+            self._targets = {
+                name: _TargetState(interval, *self._history(name))
+                for name, interval in intervals.items()
+            }
+
+    def _history(self, name: str) -> tuple[float | None, bool | None]:
+        old = self._targets.get(name)
+        return (old.last_success, old.last_ok) if old else (None, None)
+
+    def record(self, target: str, *, ok: bool) -> None:
+        """Note the result of one sync of ``target`` (ignored if it is no longer configured)."""
+        with self._lock:
+            state = self._targets.get(target)
+            if state is None:
+                return
+            state.last_ok = ok
+            if ok:
+                state.last_success = self._clock()
+            self._last_sync = self._wall()
+
+    def set_running(self, running: bool) -> None:
+        """Note that the scheduler started or stopped."""
+        with self._lock:
+            self._running = running
+            self._last_beat = self._clock()
+
+    def beat(self) -> None:
+        """Heartbeat from the scheduler thread."""
+        self._last_beat = self._clock()
+
+    def alive(self) -> tuple[bool, str]:
+        """Whether the scheduler runs and beats, and why not."""
+        with self._lock:
+            if not self._running:
+                return False, "scheduler not running"
+            age = self._clock() - self._last_beat
+        if age > _MISSED_BEATS * self.beat_period:
+            return False, f"scheduler stalled: last heartbeat {age:.0f}s ago"
+        return True, "ok"
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether every target succeeded within its staleness bound, and which did not."""
+        now = self._clock()
+        stale = []
+        with self._lock:
+            targets = dict(self._targets)
+        for name, state in sorted(targets.items()):
+            bound = STALENESS_FACTOR * state.interval
+            if state.last_success is None:
+                stale.append(f"{name}: no successful sync yet")
+            elif now - state.last_success > bound:
+                age = now - state.last_success
+                stale.append(f"{name}: last success {age:.0f}s ago (bound {bound:.0f}s)")
+        if stale:
+            head = f"not ready: {len(stale)} of {len(targets)} target(s) stale"
+            return False, "\n".join([head, *stale])
+        return True, f"ready: {len(targets)} target(s) fresh"
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS=, e.g. ``3 targets ok, 0 failed; last sync 12:00:01Z``."""
+        with self._lock:
+            results = [s.last_ok for s in self._targets.values()]
+            last = self._last_sync
+        ok, failed = results.count(True), results.count(False)
+        pending = len(results) - ok - failed
+        text = f"{ok} targets ok, {failed} failed"
+        if pending:
+            text += f", {pending} pending"
+        if last is not None:
+            text += f"; last sync {datetime.fromtimestamp(last, UTC):%H:%M:%S}Z"
+        return text
+
+
+def text_answer(ok: bool, text: str) -> Answer:
+    """A plain-text 200 or 503 answer."""
+    return (200 if ok else 503), "text/plain; charset=utf-8", (text + "\n").encode()
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"host:port"`` or ``"[v6]:port"`` as ``(host, port)``."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class ListenError(SyncdError):
+    """The listener cannot bind its address (in use, not local, not permitted)."""
+
+
+class HttpListener:
+    """Serves ``routes`` (path -> callable) on ``listen`` from a background thread.
+
+    Binding happens in the constructor, so a port in use raises
+    :class:`ListenError` before anything else starts. :meth:`close` stops
+    serving and frees the port.
+    """
+
+    def __init__(self, listen: str, routes: Mapping[str, Route]) -> None:
+        host, port = parse_listen(listen)
+        server_class = _V6Server if ":" in host else ThreadingHTTPServer
+        try:
+            self._httpd = server_class((host, port), _handler_for(dict(routes)))
+        except OSError as exc:
+            raise ListenError(
+                f"cannot listen on {listen} for metrics and health checks: "
+                f"{exc.strerror or exc}; change metrics.listen or stop the other process"
+            ) from exc
+        self._httpd.daemon_threads = True
+        self.port: int = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.5},
+            name="syncd-http",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+
+class _V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _handler_for(routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # A slow or stuck client must not hold a thread forever.
+        timeout = 10
+        server_version = "syncd"
+        sys_version = ""
+
+        def do_GET(self) -> None:
+            route = routes.get(self.path.split("?", 1)[0])
+            if route is None:
+                status, ctype, body = 404, "text/plain; charset=utf-8", b"not found\n"
+            else:
+                status, ctype, body = route(self.headers.get("Accept", ""))
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+            """Silence the per-request access log: probes would flood the journal."""
+
+    return Handler

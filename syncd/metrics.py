@@ -1,0 +1,217 @@
+"""Prometheus metrics for the daemon (``/metrics``) and for one-shot runs (textfile).
+
+Every metric lives in a :class:`~prometheus_client.CollectorRegistry` owned by
+one :class:`Metrics` object, never in prometheus_client's global registry, so
+two instances (tests, a reload) never collide and nothing leaks in from
+imported libraries.
+
+Label values are only configuration names (target, sink, provider), fixed
+vocabularies (result, kind, outcome) and the version: never a secret name's
+value, a URI or an error message, so no credential can reach a scrape.
+
+===============================================  =====================================
+metric                                           labels
+===============================================  =====================================
+``syncd_sync_total``                             target, sink, result (ok, error, fetch_error)
+``syncd_secrets_written_total``                  target, sink, kind (created, updated,
+                                                 drift_repaired)
+``syncd_last_success_timestamp_seconds``         target, sink
+``syncd_target_sync_duration_seconds``           target (histogram; daemon)
+``syncd_cycle_duration_seconds``                 (histogram; one-shot runs)
+``syncd_target_consecutive_failures``            target (daemon)
+``syncd_provider_requests_total``                provider, outcome (see syncd.observe)
+``syncd_sink_requests_total``                    sink, outcome
+``syncd_config_reloads_total``                   result (ok, failed)
+``syncd_build_info``                             version
+===============================================  =====================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    write_to_textfile,
+)
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.parser import text_string_to_metric_families
+
+from syncd import __version__
+from syncd.config import Config
+from syncd.engine import CycleReport
+from syncd.models import Action, Target, TargetOutcome
+from syncd.observe import Kind, Outcome
+
+__all__ = ["Metrics", "write_textfile"]
+
+_KINDS = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DRIFT: "drift_repaired"}
+_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_LAST_SUCCESS = "syncd_last_success_timestamp_seconds"
+
+
+class Metrics:
+    """syncd's metrics in a registry of their own; also a :class:`~syncd.observe.RequestObserver`.
+
+    ``daemon=True`` adds the ``process_*`` metrics (memory, CPU, fds), which
+    only mean something for a long-running process; ``daemon=False`` (one-shot
+    runs) adds the cycle duration instead, since the daemon has no cycles.
+    """
+
+    def __init__(self, *, daemon: bool = False) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.syncs = Counter(
+            "syncd_sync",
+            "Syncs of a target into a sink, by result.",
+            ["target", "sink", "result"],
+            registry=r,
+        )
+        self.written = Counter(
+            "syncd_secrets_written",
+            "Secrets written, by why they were written.",
+            ["target", "sink", "kind"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            _LAST_SUCCESS,
+            "Unix time of the last successful sync of a target into a sink.",
+            ["target", "sink"],
+            registry=r,
+        )
+        self.target_duration = Histogram(
+            "syncd_target_sync_duration_seconds",
+            "Time to sync one target into all its sinks.",
+            ["target"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.failures = Gauge(
+            "syncd_target_consecutive_failures",
+            "Failed attempts since the last success.",
+            ["target"],
+            registry=r,
+        )
+        self.provider_requests = Counter(
+            "syncd_provider_requests",
+            "Provider API requests (retries included), by outcome.",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.sink_requests = Counter(
+            "syncd_sink_requests",
+            "Secret store API requests (retries included), by outcome.",
+            ["sink", "outcome"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "syncd_config_reloads",
+            "Configuration reloads (SIGHUP), by result.",
+            ["result"],
+            registry=r,
+        )
+        Gauge(
+            "syncd_build_info", "Always 1; the version is the label.", ["version"], registry=r
+        ).labels(__version__).set(1)
+        self.cycle_duration: Histogram | None = None
+        if daemon:
+            ProcessCollector(registry=r)
+        else:
+            self.cycle_duration = Histogram(
+                "syncd_cycle_duration_seconds",
+                "Time of a one-shot cycle over all targets.",
+                buckets=_BUCKETS,
+                registry=r,
+            )
+
+    def track(self, targets: Iterable[Target]) -> None:
+        """Create the zero-valued series of these targets so rate() works from the start."""
+        for target in targets:
+            self.failures.labels(target.name)
+            for binding in target.sinks:
+                for result in ("ok", "error"):
+                    self.syncs.labels(target.name, binding.sink, result)
+
+    def forget(self, target: Target) -> None:
+        """Drop the gauges of a target removed from the config (counters stay monotonic)."""
+        with contextlib.suppress(KeyError):
+            self.failures.remove(target.name)
+        for binding in target.sinks:
+            with contextlib.suppress(KeyError):
+                self.last_success.remove(target.name, binding.sink)
+
+    def record(self, target: Target, outcome: TargetOutcome, *, now: float) -> None:
+        """Count one target's sync: a result per sink binding, the writes, the successes."""
+        if outcome.error is not None:
+            for binding in target.sinks:
+                self.syncs.labels(target.name, binding.sink, "fetch_error").inc()
+            return
+        for sink in outcome.sinks:
+            self.syncs.labels(target.name, sink.sink, "ok" if sink.ok else "error").inc()
+            if sink.ok:
+                self.last_success.labels(target.name, sink.sink).set(now)
+            if sink.written and sink.action in _KINDS:
+                self.written.labels(target.name, sink.sink, _KINDS[sink.action]).inc()
+
+    def request(self, kind: Kind, name: str, outcome: Outcome) -> None:
+        """Count one provider or sink API request (the RequestObserver interface)."""
+        counter = self.provider_requests if kind == "provider" else self.sink_requests
+        counter.labels(name, outcome).inc()
+
+    def render(self, accept: str = "") -> tuple[str, bytes]:
+        """``(content type, body)`` in the format the scraper's Accept header asks for."""
+        encoder, content_type = choose_encoder(accept)
+        return content_type, encoder(self.registry)
+
+
+def write_textfile(
+    path: Path, report: CycleReport, cfg: Config, *, metrics: Metrics | None = None
+) -> None:
+    """Write a one-shot run's metrics to ``path`` for node_exporter's textfile collector.
+
+    The file is replaced atomically (temporary file in the same directory, then
+    rename), so the collector never reads half of it. ``metrics`` is the
+    :class:`Metrics` that observed the run's API requests, if any. The last
+    success of a binding that failed, or was not selected, in this run is
+    carried over from the previous file, so ``time() - last_success`` keeps
+    measuring since the last real success. Raises OSError when the file cannot
+    be written.
+    """
+    metrics = metrics if metrics is not None else Metrics()
+    targets = {t.name: t for t in cfg.targets}
+    now = time.time()
+    for outcome in report.outcomes:
+        target = targets.get(outcome.target)
+        if target is not None:
+            metrics.record(target, outcome, now=now)
+    if metrics.cycle_duration is not None:
+        metrics.cycle_duration.observe(report.duration)
+    succeeded = {(o.target, s.sink) for o in report.outcomes for s in o.sinks if s.ok}
+    configured = {(t.name, b.sink) for t in cfg.targets for b in t.sinks}
+    for (target_name, sink), when in _previous_successes(path).items():
+        if (target_name, sink) in configured - succeeded:
+            metrics.last_success.labels(target_name, sink).set(when)
+    write_to_textfile(str(path), metrics.registry)
+
+
+def _previous_successes(path: Path) -> dict[tuple[str, str], float]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    found: dict[tuple[str, str], float] = {}
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == _LAST_SUCCESS:
+                    found[(sample.labels["target"], sample.labels["sink"])] = sample.value
+    except (ValueError, KeyError):
+        return {}  # an unreadable old file only loses the carried-over timestamps
+    return found
