@@ -37,17 +37,30 @@ SENSITIVE_KEY = re.compile(
     re.IGNORECASE,
 )
 
+_KEYS = (
+    r"(?:pass(?:word|wd)?|pwd|token|secret(?:_?id|string)?|client_secret|api[_-]?key|jwt|"
+    r"x-vault-token|x-amz-security-token|authorization)"
+)
+_VALUE = r"(?!\*\*\*)[^\s\"',&;}]+"
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # scheme://user:password@host -> scheme://user:***@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@\"'<>]*):[^\s@/\"'<>]+@"), rf"\1:{MASK}@"),
-    # Authorization: Bearer xyz, token xyz
-    (re.compile(r"(?i)\b(bearer|token|basic)(\s+)[A-Za-z0-9._~+/=\-]{6,}"), rf"\1\2{MASK}"),
-    # password=..., "password": "...", X-Vault-Token: ..., secret_id=...
+    # Authorization: Bearer xyz / Basic xyz / token xyz (the last only as a header scheme:
+    # "the token itself" in prose must survive)
+    (
+        re.compile(r"(?i)(\bbearer|\bbasic|authorization:\s*token)(\s+)[A-Za-z0-9._~+/=\-]{6,}"),
+        rf"\1\2{MASK}",
+    ),
+    # password=..., secret_id=xyz (assignments)
+    (re.compile(rf"(?i)((?<![a-z0-9_-]){_KEYS}\s*=\s*[\"']?){_VALUE}"), rf"\1{MASK}"),
+    # "password": "...", 'token': ... (quoted keys, as in JSON, YAML and Python reprs)
+    (re.compile(rf"(?i)([\"']{_KEYS}[\"']\s*:\s*[\"']?){_VALUE}"), rf"\1{MASK}"),
+    # X-Vault-Token: ..., Authorization: ... (headers)
     (
         re.compile(
-            r"(?i)((?:pass(?:word|wd)?|pwd|token|secret(?:_?id|string)?|api[_-]?key|"
-            r"x-amz-security-token|jwt|authorization)[\"']?\s*[:=]\s*[\"']?)"
-            r"(?!\*\*\*)[^\s\"',&;}]+"
+            rf"(?i)((?<![a-z0-9_-])(?:x-vault-token|x-amz-security-token|authorization)\s*:\s*)"
+            rf"{_VALUE}"
         ),
         rf"\1{MASK}",
     ),
@@ -55,17 +68,26 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 class _Registry:
-    """The bounded set of known credential strings and their compiled matcher."""
+    """The bounded set of known credential strings, indexed for a linear-time scan.
+
+    No regular expression is built from the values: a daemon registers a new
+    credential at every rotation, and recompiling an alternation of thousands
+    of values each time (which ``re`` would also keep in its cache) costs time
+    and memory that grow with the fleet. Instead each value is indexed by its
+    first :data:`_MIN_LENGTH` characters, and :meth:`mask` looks up every
+    window of the text once: O(len(text)) per scrub, O(1) per registration.
+    """
 
     def __init__(self) -> None:
         self._values: OrderedDict[str, None] = OrderedDict()
+        # prefix -> values with that prefix, longest first; tuples are replaced, never
+        # mutated, so a scan in another thread always sees a consistent snapshot.
+        self._index: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
-        self._pattern: re.Pattern[str] | None = None
 
     def add(self, value: str) -> None:
         forms = {value, quote(value, safe=""), json.dumps(value)[1:-1]}
         with self._lock:
-            changed = False
             for form in forms:
                 if len(form) < _MIN_LENGTH:
                     continue
@@ -73,25 +95,48 @@ class _Registry:
                     self._values.move_to_end(form)
                     continue
                 self._values[form] = None
-                changed = True
+                key = form[:_MIN_LENGTH]
+                bucket = (*self._index.get(key, ()), form)
+                self._index[key] = tuple(sorted(bucket, key=len, reverse=True))
             while len(self._values) > _MAX_KNOWN:
-                self._values.popitem(last=False)
-                changed = True
-            if changed:
-                self._pattern = None
+                oldest, _ = self._values.popitem(last=False)
+                key = oldest[:_MIN_LENGTH]
+                rest = tuple(v for v in self._index.get(key, ()) if v != oldest)
+                if rest:
+                    self._index[key] = rest
+                else:
+                    self._index.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
-            self._pattern = None
+            self._index = {}
 
-    def pattern(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._pattern is None and self._values:
-                # Longest first so a URI is masked whole before its password is.
-                alternatives = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(map(re.escape, alternatives)))
-            return self._pattern
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def mask(self, text: str) -> str:
+        """Replace every known value in ``text``; longest match first at each position."""
+        index = self._index
+        if not index:
+            return text
+        parts: list[str] = []
+        start = i = 0
+        end = len(text) - _MIN_LENGTH
+        while i <= end:
+            candidates = index.get(text[i : i + _MIN_LENGTH])
+            match = (
+                next((v for v in candidates if text.startswith(v, i)), None) if candidates else None
+            )
+            if match is None:
+                i += 1
+                continue
+            parts += (text[start:i], MASK)
+            i = start = i + len(match)
+        if not parts:
+            return text
+        parts.append(text[start:])
+        return "".join(parts)
 
 
 _registry = _Registry()
@@ -111,9 +156,7 @@ def forget_all() -> None:
 
 def scrub(text: str) -> str:
     """Return ``text`` with every known and every credential-shaped value masked."""
-    known = _registry.pattern()
-    if known is not None:
-        text = known.sub(MASK, text)
+    text = _registry.mask(text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

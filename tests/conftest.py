@@ -21,6 +21,8 @@ from syncd.testing.casedev import FakeCaseDev, RunningServer
 from tests.servers.moto import MotoServer
 from tests.servers.pgbouncer import PgBouncer
 from tests.servers.postgres import BranchCredentials, PostgresServer
+from tests.servers.vault import VaultDevServer, available_binaries
+from tests.vaultutil import POLICY
 
 AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE")
 
@@ -88,6 +90,33 @@ def pgbouncer(postgres: PostgresServer) -> Iterator[PgBouncer]:
     """PgBouncer with TLS in front of :func:`postgres`, passwords looked up live."""
     with PgBouncer(postgres) as bouncer:
         yield bouncer
+
+
+@pytest.fixture(scope="session", params=available_binaries())
+def vault(request: pytest.FixtureRequest) -> Iterator[VaultDevServer]:
+    """A dev server per binary on PATH (bao; vault too when installed).
+
+    Loaded with the least-privilege policy as ``syncd``, AppRole (role ``syncd``)
+    and the Kubernetes auth method enabled.
+    """
+    with VaultDevServer(request.param) as server:
+        root = server.client()
+        root.sys.create_or_update_policy("syncd", POLICY)
+        root.sys.enable_auth_method("approle")
+        root.write_data(
+            "auth/approle/role/syncd", data={"token_policies": ["syncd"], "token_ttl": "1h"}
+        )
+        root.sys.enable_auth_method("kubernetes")
+        root.adapter.close()
+        yield server
+
+
+@pytest.fixture
+def root(vault: VaultDevServer) -> Iterator[Any]:
+    """A root client for the test's own setup, reads and foreign writes."""
+    client = vault.client()
+    yield client
+    client.adapter.close()
 
 
 @dataclass

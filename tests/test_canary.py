@@ -166,3 +166,62 @@ def test_dry_run_and_check(canary: Canary) -> None:
     )
     assert result.code == 0
     canary.assert_clean(result)
+
+
+def vault_config(canary: Canary, vault: Any, tmp_path: Path, auth: dict[str, Any]) -> Path:
+    data = yaml.safe_load(canary.path.read_text())
+    data["sinks"] = {"vault": {"type": "vault", "url": vault.addr, "auth": auth}}
+    for target in data["targets"]:
+        target["sinks"] = [{"sink": "vault", "secret": f"syncd/canary/{target['name']}"}]
+    path = tmp_path / "vault.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_vault_paths(canary: Canary, vault: Any, root: Any, tmp_path: Path) -> None:
+    """Token and AppRole auth, a rejected token and a sealed server leak no token, secret id or password."""
+    from tests.vaultutil import make_token
+
+    token = make_token(root)
+    canary.markers.append(token)
+    path = vault_config(canary, vault, tmp_path, {"method": "token"})
+    env = {"CASEDEV_API_KEY": canary.casedev.api.api_key, "VAULT_TOKEN": token}
+    ok = run_syncd("run", "--once", "--config", str(path), env=env)
+    assert ok.code == 0, ok.output
+    canary.assert_clean(ok)
+
+    wrong = f"s.CANARY{secrets.token_hex(10)}"
+    canary.markers.append(wrong)
+    denied = run_syncd("run", "--once", "--config", str(path), env={**env, "VAULT_TOKEN": wrong})
+    assert denied.code == 1 and "permission denied" in denied.stdout
+    canary.assert_clean(denied)
+
+    role_id = root.read("auth/approle/role/syncd/role-id")["data"]["role_id"]
+    secret_id = root.write_data("auth/approle/role/syncd/secret-id")["data"]["secret_id"]
+    canary.markers += [secret_id]
+    (tmp_path / "secret_id").write_text(secret_id)
+    approle = vault_config(
+        canary,
+        vault,
+        tmp_path,
+        {"method": "approle", "role_id": role_id, "secret_id_file": str(tmp_path / "secret_id")},
+    )
+    canary.casedev.rotate(PROJECT, "main")
+    canary.markers.append(canary.casedev.branches[(PROJECT, "main")].password)
+    logged_in = run_syncd(
+        "run",
+        "--once",
+        "--config",
+        str(approle),
+        env={"CASEDEV_API_KEY": canary.casedev.api.api_key},
+    )
+    assert logged_in.code == 0, logged_in.output
+    canary.assert_clean(logged_in)
+
+    vault.seal()
+    try:
+        sealed = run_syncd("run", "--once", "--config", str(path), env=env)
+    finally:
+        vault.unseal()
+    assert sealed.code == 1 and "sealed" in sealed.stdout
+    canary.assert_clean(sealed)

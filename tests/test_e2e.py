@@ -168,3 +168,97 @@ def test_unreachable_provider_fails_cleanly(
     assert result.code == 1 and "cannot reach case.dev" in result.stdout
     assert "Traceback" not in result.output
     assert not (tmp_path / "secrets").exists()
+
+
+def test_same_targets_into_aws_and_vault(
+    tmp_path: Path, casedev: CaseDevWorld, aws: MotoServer, sm_client: Any, vault: Any, root: Any
+) -> None:
+    """One CLI run feeds AWS and Vault; consumers read each back and connect to PostgreSQL."""
+    from tests.vaultutil import make_token, read_data
+
+    main = casedev.add_branch(PROJECT, "main")
+    path = tmp_path / "syncd.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "log": {"level": "info", "format": "json"},
+                "providers": {"casedev": {"type": "casedev", "base_url": casedev.base_url}},
+                "sinks": {
+                    "aws": {"type": "aws-secrets-manager", "region": "us-east-1"},
+                    "vault": {"type": "vault", "url": vault.addr, "auth": {"method": "token"}},
+                },
+                "targets": [
+                    {
+                        "name": "app",
+                        "provider": "casedev",
+                        "project": PROJECT,
+                        "sinks": [
+                            {"sink": "aws", "secret": "prod/app/database"},
+                            {"sink": "vault", "secret": "syncd/e2e/app/database"},
+                        ],
+                    },
+                    {
+                        "name": "app-pooled",
+                        "provider": "casedev",
+                        "project": PROJECT,
+                        "pooled": True,
+                        "sinks": [
+                            {"sink": "aws", "secret": "prod/app/database-pooled", "format": "uri"},
+                            {"sink": "vault", "secret": "syncd/e2e/app/pooled", "format": "env"},
+                        ],
+                    },
+                ],
+            }
+        )
+    )
+    env = {**env_for(casedev, aws), "VAULT_TOKEN": make_token(root)}
+    first = run_syncd("run", "--once", "--config", str(path), env=env)
+    assert first.code == 0 and "4 created" in first.stdout, first.output
+
+    data = read_data(root, "syncd/e2e/app/database")
+    assert data["username"] == main.role and connects(data["uri"]) == main.role
+    assert connects(read_data(root, "syncd/e2e/app/pooled")["DATABASE_URL"]) == main.role
+    assert connects(json.loads(aws_value(sm_client, "prod/app/database"))["uri"]) == main.role
+
+    casedev.rotate(PROJECT, "main")
+    second = run_syncd("run", "--once", "--config", str(path), env=env)
+    assert second.code == 0 and "4 updated" in second.stdout
+    assert connects(read_data(root, "syncd/e2e/app/database")["uri"]) == main.role
+    meta = root.secrets.kv.v2.read_secret_metadata("syncd/e2e/app/database")["data"]
+    assert meta["current_version"] == 2 and meta["custom_metadata"]["managed-by"] == "syncd"
+
+
+def test_one_failing_sink_does_not_block_the_other(
+    tmp_path: Path, casedev: CaseDevWorld, aws: MotoServer, sm_client: Any, vault: Any
+) -> None:
+    """With Vault refusing the token, AWS is still written and the run exits 1 naming Vault."""
+    casedev.add_branch(PROJECT, "main")
+    path = tmp_path / "syncd.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "providers": {"casedev": {"type": "casedev", "base_url": casedev.base_url}},
+                "sinks": {
+                    "aws": {"type": "aws-secrets-manager", "region": "us-east-1"},
+                    "vault": {"type": "vault", "url": vault.addr},
+                },
+                "targets": [
+                    {
+                        "name": "app",
+                        "provider": "casedev",
+                        "project": PROJECT,
+                        "sinks": [
+                            {"sink": "vault", "secret": "syncd/e2e/denied"},
+                            {"sink": "aws", "secret": "prod/app/partial"},
+                        ],
+                    },
+                ],
+            }
+        )
+    )
+    env = {**env_for(casedev, aws), "VAULT_TOKEN": "s.not-a-valid-token-000"}
+    result = run_syncd("run", "--once", "--config", str(path), env=env)
+    assert result.code == 1
+    assert "vault sink vault" in result.stdout and "create (written)" in result.stdout
+    assert "0 target(s) ok, 1 failed" in result.stdout
+    assert json.loads(aws_value(sm_client, "prod/app/partial"))["engine"] == "postgres"

@@ -135,7 +135,14 @@ def test_missing_vendor_sdk_names_the_extra(tmp_path: Path) -> None:
     blocker = tmp_path / "block"
     blocker.mkdir()
     (blocker / "boto3.py").write_text("raise ImportError('boto3 is not installed here')\n")
-    path = config(tmp_path, "http://127.0.0.1:9", {"type": "aws-secrets-manager", "region": "us-east-1"})
-    result = run_syncd("check", "--config", str(path), env={"PYTHONPATH": str(blocker), "CASEDEV_API_KEY": KEY})
+    path = config(
+        tmp_path, "http://127.0.0.1:9", {"type": "aws-secrets-manager", "region": "us-east-1"}
+    )
+    result = run_syncd(
+        "check", "--config", str(path), env={"PYTHONPATH": str(blocker), "CASEDEV_API_KEY": KEY}
+    )
     assert result.code == 2, result.output
-    assert "needs the Python package boto3" in result.stderr and "pip install 'syncd[aws]'" in result.stderr
+    assert (
+        "needs the Python package boto3" in result.stderr
+        and "pip install 'syncd[aws]'" in result.stderr
+    )

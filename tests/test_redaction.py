@@ -70,4 +70,19 @@ def test_registry_is_bounded() -> None:
     """The known-values registry drops the oldest entries instead of growing forever."""
     for i in range(redaction._MAX_KNOWN + 50):
         redaction.register(f"value-{i:08d}")
-    assert len(redaction._registry._values) <= redaction._MAX_KNOWN
+    assert len(redaction._registry) <= redaction._MAX_KNOWN
+    assert "value-00000000" in redaction.scrub("value-00000000")  # evicted
+    assert redaction.scrub(f"x value-{redaction._MAX_KNOWN + 49:08d} y") == "x *** y"
+
+
+def test_prose_about_tokens_survives() -> None:
+    """Error prose mentioning a token or a path ending in 'secret' is not mangled."""
+    text = "mounts/secret: permission denied; the token itself is expired"
+    assert redaction.scrub(text) == text
+
+
+def test_longest_known_value_wins_and_overlaps_are_masked() -> None:
+    """A URI registered with its password is masked whole; adjacent values both go."""
+    redaction.register("pw-abc-123", "postgresql://u:pw-abc-123@h/db")
+    assert redaction.scrub("uri=postgresql://u:pw-abc-123@h/db.") == "uri=***."
+    assert redaction.scrub("pw-abc-123pw-abc-123") == "******"

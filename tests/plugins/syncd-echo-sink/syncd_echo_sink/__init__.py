@@ -26,7 +26,7 @@ class EchoSink:
         self.directory = directory
 
     @classmethod
-    def from_config(cls, name: str, config: Any) -> "EchoSink":
+    def from_config(cls, name: str, config: Any) -> EchoSink:
         return cls(config.directory)
 
     @classmethod
