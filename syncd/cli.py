@@ -13,21 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from syncd import __version__
+from syncd import __version__, exits
 from syncd import config as config_mod
 from syncd import logging as syncd_logging
 from syncd.engine import CycleReport
 from syncd.errors import ConfigError, PluginError, SyncdError
+from syncd.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from syncd.models import Target
 from syncd.redaction import scrub
 
 if TYPE_CHECKING:
     from syncd.runtime import Runtime
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,6 +107,7 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
     try:
         cfg = config_mod.load(path, overrides)
     except (ConfigError, PluginError) as exc:
+        # One line per problem: a config can have several.
         for line in str(exc).splitlines():
             print(f"syncd: config error: {line}", file=sys.stderr)
         return EXIT_USAGE
@@ -153,12 +150,8 @@ def _build(cfg: config_mod.Config) -> Runtime | int:
 
     try:
         return Runtime.build(cfg)
-    except (ConfigError, PluginError) as exc:
-        print(f"syncd: config error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except SyncdError as exc:
-        print(f"syncd: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exits.report(exc)
 
 
 def _run_once(

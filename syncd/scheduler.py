@@ -59,8 +59,10 @@ from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from syncd import config as config_mod
+from syncd import exits
 from syncd.engine import Engine
-from syncd.errors import ConfigError, PluginError, SyncdError
+from syncd.errors import SyncdError
+from syncd.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from syncd.health import Health, HttpListener, ListenError, text_answer
 from syncd.metrics import Metrics
 from syncd.models import Target, TargetOutcome
@@ -70,9 +72,6 @@ from syncd.sdnotify import Notifier
 
 log = structlog.get_logger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 _HEARTBEAT_ID = "__heartbeat__"
 _STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
@@ -612,12 +611,8 @@ def run_daemon(cfg: config_mod.Config) -> int:
     except ListenError as exc:
         print(f"syncd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ConfigError, PluginError) as exc:
-        print(f"syncd: config error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except SyncdError as exc:
-        print(f"syncd: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exits.report(exc)
     code = daemon.serve()
     if code != EXIT_OK:
         # A sync still hangs past shutdown_timeout: the interpreter would wait for its
