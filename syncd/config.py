@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -204,12 +204,11 @@ class Config:
     sinks: dict[str, Plugin]
     targets: tuple[Target, ...]
 
+    jitters: dict[str, tuple[float, bool]] = field(default_factory=dict)
+
     def jitter_for(self, target: str) -> tuple[float, bool]:
         """The jitter of ``target`` as ``(amount, relative)``."""
-        for spec in self.settings.targets:
-            if spec.name == target:
-                return parse_jitter(spec.jitter or self.settings.defaults.jitter)
-        return parse_jitter(self.settings.defaults.jitter)
+        return self.jitters.get(target) or parse_jitter(self.settings.defaults.jitter)
 
 
 def default_path(environ: dict[str, str] | None = None) -> Path:
@@ -272,7 +271,9 @@ def load(
     targets = tuple(
         _target(source, settings, i, spec, sinks) for i, spec in enumerate(settings.targets)
     )
-    return Config(path, settings, providers, sinks, targets)
+    default_jitter = settings.defaults.jitter
+    jitters = {t.name: parse_jitter(t.jitter or default_jitter) for t in settings.targets}
+    return Config(path, settings, providers, sinks, targets, jitters)
 
 
 def _build_settings(init: dict[str, Any], data: dict[str, Any]) -> Settings:

@@ -20,6 +20,7 @@ is the same for ``run --once``, ``check``, ``--dry-run`` and the daemon.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -158,7 +159,7 @@ class Engine:
                 outcomes = list(pool.map(self.sync_target, targets))
         report = CycleReport(tuple(outcomes), time.monotonic() - started, self.dry_run)
         log.log(
-            20 if report.ok else 40,
+            logging.INFO if report.ok else logging.ERROR,
             "cycle_finished",
             dry_run=self.dry_run,
             targets_ok=report.counts["targets_ok"],
