@@ -120,6 +120,10 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
     if args.metrics_file and not args.once:
         print("syncd: error: --metrics-file needs --once", file=sys.stderr)
         return EXIT_USAGE
+    if args.metrics_file and args.dry_run:
+        # A dry run writes nothing, so its "successes" must not reach a staleness alert.
+        print("syncd: error: --metrics-file cannot be combined with --dry-run", file=sys.stderr)
+        return EXIT_USAGE
     if not args.once:
         if args.dry_run:
             print("syncd: error: --dry-run needs --once", file=sys.stderr)

@@ -20,14 +20,6 @@ def parse_duration(value: object) -> float:
     raise ValueError(f"invalid duration {value!r}; use a number and a unit, e.g. 30s, 5m, 1h, 1d")
 
 
-def format_duration(seconds: float) -> str:
-    """The shortest exact rendering of ``seconds`` in the units :func:`parse_duration` reads."""
-    for unit, size in sorted(_UNITS.items(), key=lambda item: -item[1]):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
 def parse_jitter(value: object) -> tuple[float, bool]:
     """``(amount, relative)``: ``"10%"`` is ``(0.1, True)``, ``"30s"`` is ``(30.0, False)``."""
     if isinstance(value, str):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Any
+from typing import IO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -104,8 +104,3 @@ def reset() -> None:
     for handler in root.handlers[:]:
         root.removeHandler(handler)
     structlog.reset_defaults()
-
-
-def bind(**values: Any) -> None:
-    """Bind context (e.g. a target name) to every event logged in this context."""
-    structlog.contextvars.bind_contextvars(**values)

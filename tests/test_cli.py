@@ -193,3 +193,13 @@ def test_plugins_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("casedev", "aws-secrets-manager", "file", "vault"):
         assert name in out
     assert f"syncd {__version__}" in out
+
+
+def test_metrics_file_is_refused_for_dry_runs(
+    tmp_path: Path, config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run cannot write a metrics file that would report successes nothing backs."""
+    args = ["run", "--once", "--dry-run", "--metrics-file", str(tmp_path / "m.prom")]
+    assert main([*args, "--config", str(config_path)]) == 2
+    assert "cannot be combined with --dry-run" in capsys.readouterr().err
+    assert not (tmp_path / "m.prom").exists()
