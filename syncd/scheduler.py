@@ -295,10 +295,12 @@ class Daemon:
         self.health.set_targets({t.name: t.interval for t in self.config.targets})
         self.metrics.track(self.config.targets)
         self._inbox = _Inbox()
-        self._scheduler.start()
+        # Paused until READY=1 is sent, so no sync's STATUS= can reach systemd before it.
+        self._scheduler.start(paused=True)
         self.health.set_running(True)
         self.notifier.ready()
         self.notifier.status(self.health.status_line())
+        self._scheduler.resume()
         log.info(
             "daemon_started",
             targets=len(self.config.targets),
