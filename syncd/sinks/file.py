@@ -52,8 +52,8 @@ log = structlog.get_logger(__name__)
 
 #: Longest file name most filesystems accept (NAME_MAX).
 NAME_MAX = 255
-#: What the longest name syncd creates adds to a secret's: ``.<name>.syncd.json.XXXXXXXX.tmp``.
-_OVERHEAD = len("..syncd.json.XXXXXXXX.tmp")
+#: What the longest name syncd creates adds to a secret's: ``..<name>.syncd.json.XXXXXXXX.tmp``.
+_OVERHEAD = len("..") + len(".syncd.json") + len(".XXXXXXXX.tmp")
 MAX_NAME = NAME_MAX - _OVERHEAD
 #: A document syncd writes is a few hundred bytes; a bigger file is not one of them.
 MAX_DOCUMENT = 1024 * 1024
@@ -90,7 +90,11 @@ class FileSink:
         on_step: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``on_step`` is called after each step of a write (crash tests kill the process there)."""
+        """``on_step`` is called after each step of a write (crash tests kill the process there).
+
+        Steps: ``intent``, ``data``, ``commit``, each preceded by ``<step>:staged``
+        (its temporary file is complete, not yet renamed).
+        """
         self.name = name
         self.directory = directory
         self._on_step = on_step
@@ -162,12 +166,10 @@ class FileSink:
                 intent[FINGERPRINT] = request.observed.fingerprint.encode()
             sidecar = self._meta_path(request.secret)
             try:
-                self._replace(sidecar, _dump(intent))
-                self._step("intent")
-                self._replace(path, request.document.text)
-                self._step("data")
-                self._replace(sidecar, _dump({**meta, FINGERPRINT: request.fingerprint.encode()}))
-                self._step("commit")
+                self._replace(sidecar, _dump(intent), "intent")
+                self._replace(path, request.document.text, "data")
+                committed = {**meta, FINGERPRINT: request.fingerprint.encode()}
+                self._replace(sidecar, _dump(committed), "commit")
             except OSError as exc:
                 raise self._os_error("write", request.secret, exc) from exc
         return None
@@ -272,13 +274,15 @@ class FileSink:
                     Path(entry.path).unlink()
                     log.info("leftover_removed", sink=self.name, secret=secret, file=entry.name)
 
-    def _replace(self, path: Path, text: str) -> None:
+    def _replace(self, path: Path, text: str, step: str) -> None:
+        """Atomically replace ``path``; ``step`` names the crash points for :attr:`_on_step`."""
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
+            self._step(f"{step}:staged")
             Path(tmp).replace(path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -289,6 +293,7 @@ class FileSink:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        self._step(step)
 
     def _refusal(self, name: str, reason: str) -> SinkError:
         return SinkError(
