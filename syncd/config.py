@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     )
 
     log: LogSettings = LogSettings()
+    #: Names this deployment in the owner recorded on every secret (see README: Ownership).
+    instance: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     concurrency: int = Field(default=8, ge=1, le=256)
     shutdown_timeout: Duration = 30.0
     metrics: MetricsSettings = MetricsSettings()

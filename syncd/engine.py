@@ -9,10 +9,17 @@ state                         action
 ============================  =========================================
 missing                       ``create``
 exists, not managed by syncd  refused (``SecretNotManaged``) unless adopt
+owned by another target or    refused (``SecretOwnedElsewhere``) unless
+instance                      adopt, then ``update`` (owner recorded anew)
 fingerprint matches           ``unchanged`` (nothing written)
 current version not syncd's   ``drift`` (rewritten with the provider value)
 fingerprint differs           ``update``
 ============================  =========================================
+
+The owner is ``<instance>/<target>``: ``instance`` names the deployment (the
+``instance`` setting), so two configurations that write one secret fail loudly
+instead of overwriting each other every cycle. A secret recorded with a target
+only (older syncd) belongs to the target of that name.
 
 One binding's failure never stops the others, nor other targets. The engine
 is the same for ``run --once``, ``check``, ``--dry-run`` and the daemon.
@@ -29,12 +36,19 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from syncd.errors import ProviderError, SecretNotManaged, SinkError, SyncdError
+from syncd.errors import (
+    ProviderError,
+    SecretNotManaged,
+    SecretOwnedElsewhere,
+    SinkError,
+    SyncdError,
+)
 from syncd.fingerprint import Fingerprint
 from syncd.formats import render
 from syncd.models import (
     Action,
     Document,
+    Owner,
     SecretState,
     SinkBinding,
     SinkOutcome,
@@ -42,7 +56,7 @@ from syncd.models import (
     TargetOutcome,
 )
 from syncd.providers.base import Provider
-from syncd.sinks.base import Sink, WriteRequest
+from syncd.sinks.base import DEFAULT_INSTANCE, Sink, WriteRequest
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +67,14 @@ _WRITTEN_EVENTS = {
 }
 
 
-def decide(state: SecretState, value: str, *, adopt: bool, where: str) -> Action:
-    """The action that brings a secret in ``state`` to ``value``; see the module table."""
+def decide(
+    state: SecretState, value: str, *, adopt: bool, where: str, owner: Owner | None = None
+) -> Action:
+    """The action that brings a secret in ``state`` to ``value``; see the module table.
+
+    ``owner`` is who would write; None skips the ownership check (tests of
+    the fingerprint rules only).
+    """
     if not state.exists:
         return Action.CREATE
     if not state.managed:
@@ -62,6 +82,15 @@ def decide(state: SecretState, value: str, *, adopt: bool, where: str) -> Action
             raise SecretNotManaged(
                 f"{where} exists but is not managed by syncd; nothing was written "
                 "(set adopt: true on this binding to take it over)"
+            )
+        return Action.UPDATE
+    if owner is not None and state.owner is not None and not state.owner.accepts(owner):
+        if not adopt:
+            raise SecretOwnedElsewhere(
+                f"{where} is managed by syncd {state.owner} (instance/target), not by "
+                f"{owner}; nothing was written. If both are one deployment, give them the "
+                "same instance: setting and target name; to move the secret here, set "
+                "adopt: true on this binding and remove it from the other configuration"
             )
         return Action.UPDATE
     if state.fingerprint is None:
@@ -106,9 +135,11 @@ class Engine:
         concurrency: int = 8,
         dry_run: bool = False,
         on_outcome: Callable[[TargetOutcome], None] | None = None,
+        instance: str = DEFAULT_INSTANCE,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
+        self.instance = instance
         self.concurrency = concurrency
         self.dry_run = dry_run
         self._on_outcome = on_outcome
@@ -181,7 +212,8 @@ class Engine:
         action: Action | None = None
         try:
             state = sink.inspect(binding.secret)
-            action = decide(state, document.text, adopt=binding.adopt, where=where)
+            owner = Owner(self.instance, target.name)
+            action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
             if action is Action.UNCHANGED or self.dry_run:
                 log.debug("secret_checked", action=action.value, dry_run=self.dry_run, **ids)
                 return SinkOutcome(target.name, binding.sink, binding.secret, action)
@@ -193,6 +225,7 @@ class Engine:
                     fingerprint=Fingerprint.of(document.text),
                     observed=state,
                     action=action,
+                    instance=self.instance,
                 )
             )
         except SyncdError as exc:

@@ -15,6 +15,7 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
     └── SinkError              reading or writing a secret store failed
         ├── SinkAuthError          credentials refused or permission denied (permanent)
         ├── SecretNotManaged       the secret exists but syncd does not own it (permanent)
+        │   └── SecretOwnedElsewhere   another syncd target or instance owns it (permanent)
         ├── SinkConflict           someone wrote concurrently; retried next cycle (transient)
         └── SinkUnavailable        timeout, throttling, sealed or unreachable store (transient)
 
@@ -72,6 +73,10 @@ class SinkAuthError(SinkError):
 
 class SecretNotManaged(SinkError):
     """The secret exists but was not created by syncd and adopt is off."""
+
+
+class SecretOwnedElsewhere(SecretNotManaged):
+    """The secret is managed by another syncd target or deployment and adopt is off."""
 
 
 class SinkConflict(SinkError):

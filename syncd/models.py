@@ -128,19 +128,61 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """Who manages a secret: one syncd deployment (``instance``) and one of its targets.
+
+    Recorded as ``<instance>/<target>``. ``instance`` is None for secrets written
+    by a syncd that recorded only the target; such a secret counts as owned by
+    any instance's target of that name, and the next write records the full owner.
+    """
+
+    instance: str | None
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.instance or '?'}/{self.target}"
+
+    def encode(self) -> str:
+        """The recorded form, ``<instance>/<target>`` (only for a full owner)."""
+        return f"{self.instance}/{self.target}"
+
+    @classmethod
+    def decode(cls, text: str | None, *, legacy_target: str | None = None) -> Owner | None:
+        """Parse :meth:`encode` output, else fall back to a target-only (older) record.
+
+        A recorded owner that does not parse is kept whole as a foreign target
+        name, so it never matches (and is refused) rather than being ignored.
+        """
+        if text:
+            instance, sep, target = text.partition("/")
+            if sep and instance and target:
+                return cls(instance, target)
+            return cls(text[:100], "?")
+        if legacy_target:
+            return cls(None, legacy_target)
+        return None
+
+    def accepts(self, writer: Owner) -> bool:
+        """Whether ``writer`` may write a secret recorded as owned by ``self``."""
+        return self.target == writer.target and self.instance in (None, writer.instance)
+
+
+@dataclass(frozen=True)
 class SecretState:
     """What a sink knows about a secret without reading its value.
 
     ``fingerprint`` is the fingerprint syncd recorded for the version that is
     current now; it is None when the current version was not written by syncd
     (drift) or nothing was recorded. ``version`` is the store's opaque id for
-    the current version (used for check-and-set writes).
+    the current version (used for check-and-set writes). ``owner`` is the
+    deployment and target recorded as managing the secret (None: none recorded).
     """
 
     exists: bool
     managed: bool = False
     fingerprint: Fingerprint | None = None
     version: str | None = None
+    owner: Owner | None = None
 
     @classmethod
     def missing(cls) -> SecretState:

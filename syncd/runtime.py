@@ -44,6 +44,7 @@ class Runtime:
             self.sinks,
             concurrency=self.config.settings.concurrency,
             dry_run=dry_run,
+            instance=self.config.settings.instance,
         )
 
     def close(self) -> None:

@@ -166,3 +166,13 @@ def test_secret_values_are_not_echoed(tmp_path: Path) -> None:
         "providers": {"casedev": {"type": "casedev", "api_key_file": ["s3cr3t-value"]}},
     }
     assert "s3cr3t-value" not in error_of(tmp_path, data)
+
+
+def test_instance_defaults_validates_and_comes_from_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`instance` defaults to "default", rejects names with '/', and SYNCD_INSTANCE sets it."""
+    assert config.load(write(tmp_path, MINIMAL)).settings.instance == "default"
+    assert "instance" in error_of(tmp_path, {**MINIMAL, "instance": "team/a"})
+    monkeypatch.setenv("SYNCD_INSTANCE", "prod-eu-1")
+    assert config.load(write(tmp_path, MINIMAL)).settings.instance == "prod-eu-1"

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from syncd.engine import Engine, decide
-from syncd.errors import SecretNotManaged, SinkUnavailable
+from syncd.errors import SecretNotManaged, SecretOwnedElsewhere, SinkUnavailable
 from syncd.fingerprint import Fingerprint
-from syncd.models import Action, SecretState, SinkBinding, Target
+from syncd.models import Action, Owner, SecretState, SinkBinding, Target
 from syncd.sinks.base import WriteRequest
 from syncd.testing.fakes import MemorySink, StaticProvider
 
@@ -38,6 +38,54 @@ def test_decide_table() -> None:
     assert decide(SecretState(True, True, fp), "v1", adopt=False, where="w") is Action.UNCHANGED
     assert decide(SecretState(True, True, None), "v1", adopt=False, where="w") is Action.DRIFT
     assert decide(SecretState(True, True, fp), "v2", adopt=False, where="w") is Action.UPDATE
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [
+        (None, Action.UNCHANGED),  # managed, nothing recorded: nothing to compare
+        (Owner("prod", "t"), Action.UNCHANGED),
+        (Owner(None, "t"), Action.UNCHANGED),  # older syncd: the target name decides
+        (Owner("staging", "t"), SecretOwnedElsewhere),
+        (Owner("prod", "other"), SecretOwnedElsewhere),
+        (Owner(None, "other"), SecretOwnedElsewhere),
+    ],
+)
+def test_decide_ownership(recorded: Owner | None, expected: object) -> None:
+    """A secret owned by another instance or target is refused; its own and legacy ones are not."""
+    fp = Fingerprint.of("v1")
+    state = SecretState(True, True, fp, owner=recorded)
+    me = Owner("prod", "t")
+    if expected is SecretOwnedElsewhere:
+        with pytest.raises(SecretOwnedElsewhere, match="adopt: true"):
+            decide(state, "v1", adopt=False, where="w", owner=me)
+        assert decide(state, "v1", adopt=True, where="w", owner=me) is Action.UPDATE
+    else:
+        assert decide(state, "v1", adopt=False, where="w", owner=me) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "legacy", "owner"),
+    [
+        ("prod/app", None, Owner("prod", "app")),
+        ("prod/app", "ignored", Owner("prod", "app")),
+        (None, "app", Owner(None, "app")),
+        (None, None, None),
+        ("garbage", None, Owner("garbage", "?")),
+    ],
+)
+def test_owner_decoding(text: str | None, legacy: str | None, owner: Owner | None) -> None:
+    """Recorded owners parse; a target-only record is legacy; garbage never matches a real target."""
+    assert Owner.decode(text, legacy_target=legacy) == owner
+
+
+def test_engine_records_its_instance(provider: StaticProvider) -> None:
+    """The engine's instance and the target name become the owner the sink records."""
+    sink = MemorySink("mem")
+    Engine({"prov": provider}, {"mem": sink}, instance="prod").sync_target(target())
+    assert sink.inspect("t/db").owner == Owner("prod", "t")
+    other = Engine({"prov": provider}, {"mem": sink}, instance="staging").sync_target(target())
+    assert isinstance(other.sinks[0].error, SecretOwnedElsewhere)
 
 
 def test_one_fetch_feeds_every_sink(provider: StaticProvider) -> None:

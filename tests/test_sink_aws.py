@@ -77,7 +77,12 @@ def test_created_secret_is_tagged_and_described(aws: MotoServer, sm_client: Any)
     SyncWorld(sink, "prod/app/database", "json").sync()
     described = sm_client.describe_secret(SecretId="prod/app/database")
     tags = {t["Key"]: t["Value"] for t in described["Tags"]}
-    assert tags == {"managed-by": "syncd", "syncd:target": "contract", "team": "platform"}
+    assert tags == {
+        "managed-by": "syncd",
+        "syncd:target": "contract",
+        "syncd:owner": "contract-instance/contract",
+        "team": "platform",
+    }
     assert described["Description"] == "db for app"
     sink.close()
 
@@ -98,6 +103,24 @@ def test_previous_value_stays_reachable(aws: MotoServer, sm_client: Any) -> None
     assert world.password in current(sm_client, "app/db")
     versions = sm_client.list_secret_version_ids(SecretId="app/db")["Versions"]
     assert len(versions) == 2
+    sink.close()
+
+
+def test_secret_of_older_syncd_gets_its_owner_on_next_write(
+    aws: MotoServer, sm_client: Any
+) -> None:
+    """A secret tagged by an older syncd (target, no owner) is ours by target name, then tagged."""
+    tags = [{"Key": "managed-by", "Value": "syncd"}, {"Key": "syncd:target", "Value": "contract"}]
+    sm_client.create_secret(Name="legacy/db", SecretString="old", Tags=tags)
+    sink = make_sink(aws)
+    world = SyncWorld(sink, "legacy/db", "uri")
+    assert world.sync() == (Action.DRIFT, True)
+    described = sm_client.describe_secret(SecretId="legacy/db")
+    assert {t["Key"]: t["Value"] for t in described["Tags"]}["syncd:owner"] == (
+        "contract-instance/contract"
+    )
+    other = SyncWorld(sink, "legacy/db", "uri", target="someone-else")
+    assert other.engine.sync_target(other.target).sinks[0].error is not None
     sink.close()
 
 

@@ -465,6 +465,50 @@ def test_config_rejects_unknown_keys_and_methods() -> None:
         VaultSinkConfig.model_validate({"type": "vault", "mount": "/secret/"})
 
 
+@pytest.mark.parametrize(
+    ("url", "env"),
+    [("http://vault.example.test:8200", {}), (None, {"VAULT_ADDR": "http://10.0.0.5:8200"})],
+)
+def test_plain_http_outside_loopback_is_refused(url: str | None, env: dict[str, str]) -> None:
+    """http:// to a non-loopback Vault (url or VAULT_ADDR) is a config error naming the way out."""
+    config = VaultSinkConfig(url=url)
+    with pytest.raises(ConfigError, match=r"in clear.*sinks\.vault\.allow_insecure_http: true"):
+        VaultSink.from_config("vault", config, environ={"VAULT_TOKEN": "tok-123456", **env})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8200", "http://127.9.9.9:8200", "http://[::1]:8200", "http://localhost:8200"],
+)
+def test_plain_http_to_loopback_is_allowed(url: str) -> None:
+    """Loopback addresses (dev servers, a local agent) may use plain http://."""
+    sink = VaultSink.from_config(
+        "vault", VaultSinkConfig(url=url), environ={"VAULT_TOKEN": "tok-123456"}
+    )
+    sink.close()
+
+
+def test_plain_http_can_be_allowed_explicitly() -> None:
+    """allow_insecure_http: true accepts http:// to any host."""
+    config = VaultSinkConfig(url="http://vault.internal:8200", allow_insecure_http=True)
+    sink = VaultSink.from_config("vault", config, environ={"VAULT_TOKEN": "tok-123456"})
+    sink.close()
+
+
+def test_secret_of_older_syncd_gets_its_owner_on_next_write(
+    world: SyncWorld, root: hvac.Client
+) -> None:
+    """Metadata of an older syncd (syncd-target, no syncd-owner) counts as this target's, then gains the owner."""
+    root.secrets.kv.v2.create_or_update_secret(world.secret, {"value": "old"})
+    root.secrets.kv.v2.update_metadata(
+        world.secret, custom_metadata={"managed-by": "syncd", "syncd-target": "contract"}
+    )
+    assert world.sync() == (Action.DRIFT, True)
+    assert metadata(root, world.secret)["custom_metadata"]["syncd-owner"] == (
+        "contract-instance/contract"
+    )
+
+
 def test_config_missing_ca_cert_is_an_error(tmp_path: Path) -> None:
     """A configured CA file that does not exist fails at startup."""
     config = VaultSinkConfig(url="https://vault.example.test:8200", ca_cert=tmp_path / "nope.pem")

@@ -12,7 +12,9 @@ Secrets Manager makes that token the new version's ``VersionId``. So
 The salt is fresh per write, so every token is unique: A -> B -> A creates a
 third version, and retrying a failed call reuses its token, which AWS treats as
 idempotent. Writing moves ``AWSCURRENT`` and leaves the previous version as
-``AWSPREVIOUS``. Ownership is the ``managed-by=syncd`` tag.
+``AWSPREVIOUS``. Ownership is the ``managed-by=syncd`` tag; the owner
+(``<instance>/<target>``) is the ``syncd:owner`` tag, set again (before the
+value, so a crash leaves the new owner) whenever it is missing or changes.
 """
 
 from __future__ import annotations
@@ -26,10 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from syncd import __version__, plugins
 from syncd.errors import SinkAuthError, SinkConflict, SinkError, SinkUnavailable
 from syncd.fingerprint import Fingerprint
-from syncd.models import SecretState
+from syncd.models import Owner, SecretState
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.redaction import scrub
-from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, TARGET_KEY, WriteRequest
+from syncd.sinks.base import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    OWNER_KEY,
+    TARGET_KEY,
+    WriteRequest,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -171,14 +179,20 @@ class AwsSecretsManagerSink:
             managed=tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
             fingerprint=Fingerprint.decode(current),
             version=current,
+            owner=Owner.decode(tags.get(OWNER_KEY), legacy_target=tags.get(TARGET_KEY)),
         )
 
     def write(self, request: WriteRequest) -> str | None:
         """Create the secret or put a new AWSCURRENT version, tagged as syncd's."""
         token = request.fingerprint.encode()
         value = request.document.text
+        ownership = {
+            MANAGED_BY_KEY: MANAGED_BY_VALUE,
+            TARGET_KEY: request.target,
+            OWNER_KEY: request.owner.encode(),
+        }
         if not request.observed.exists:
-            tags = {**self._tags, MANAGED_BY_KEY: MANAGED_BY_VALUE, TARGET_KEY: request.target}
+            tags = {**self._tags, **ownership}
             params: dict[str, Any] = {
                 "Name": request.secret,
                 "SecretString": value,
@@ -193,14 +207,14 @@ class AwsSecretsManagerSink:
             except _NotFound as exc:  # pragma: no cover - CreateSecret does not answer 404
                 raise SinkError(f"aws sink {self.name}: cannot create {request.secret}") from exc
             return str(created.get("VersionId", token))
-        if not request.observed.managed:
-            # Adopting: claim ownership first, so a crash after it still reads as ours (drift).
-            tags = {MANAGED_BY_KEY: MANAGED_BY_VALUE, TARGET_KEY: request.target}
+        if not request.observed.managed or request.observed.owner != request.owner:
+            # Adopting, taking over or recording the owner an older syncd did not: claim
+            # first, so a crash after it still reads as ours (drift).
             self._call_existing(
                 "TagResource",
                 request.secret,
                 SecretId=request.secret,
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                Tags=[{"Key": k, "Value": v} for k, v in ownership.items()],
             )
         put = self._call_existing(
             "PutSecretValue",

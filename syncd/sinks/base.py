@@ -18,12 +18,16 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from syncd.fingerprint import Fingerprint
-from syncd.models import Action, Document, SecretState
+from syncd.models import Action, Document, Owner, SecretState
 
 #: Ownership markers every sink records next to a secret it manages.
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "syncd"
 TARGET_KEY = "syncd:target"
+#: ``<instance>/<target>`` (see :class:`~syncd.models.Owner`); stores name the key their way.
+OWNER_KEY = "syncd:owner"
+#: The ``instance`` of a configuration that does not set one.
+DEFAULT_INSTANCE = "default"
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,8 @@ class WriteRequest:
     support it use ``observed.version`` for a check-and-set write so that a
     concurrent writer is detected (:class:`~syncd.errors.SinkConflict`) rather
     than clobbered. ``fingerprint`` must be recorded with the new version so
-    the next :meth:`Sink.inspect` can report it.
+    the next :meth:`Sink.inspect` can report it, and so must :attr:`owner`
+    (the engine already checked that this writer may take the secret).
     """
 
     target: str
@@ -43,6 +48,12 @@ class WriteRequest:
     fingerprint: Fingerprint = field(repr=False)
     observed: SecretState
     action: Action
+    instance: str = DEFAULT_INSTANCE
+
+    @property
+    def owner(self) -> Owner:
+        """The owner to record: this deployment's instance and the target."""
+        return Owner(self.instance, self.target)
 
 
 @runtime_checkable
@@ -52,7 +63,9 @@ class Sink(Protocol):
     def inspect(self, secret: str) -> SecretState:
         """Describe ``secret`` without reading its value.
 
-        Returns :meth:`SecretState.missing` for a secret that does not exist.
+        Returns :meth:`SecretState.missing` for a secret that does not exist,
+        else ownership, the recorded owner and the fingerprint of the current
+        version (if syncd wrote it). A sink reports; the engine decides.
         Raises :class:`~syncd.errors.SinkAuthError` when syncd may not look,
         :class:`~syncd.errors.SinkUnavailable` when the store cannot answer.
         """
@@ -61,10 +74,11 @@ class Sink(Protocol):
     def write(self, request: WriteRequest) -> str | None:
         """Write ``request.document`` as the new current version; return its version id.
 
-        Creates the secret (marked as managed by syncd) when it does not exist
-        and marks an adopted one. A write is all-or-nothing: on any error the
-        secret still holds a complete earlier version. Retrying a failed write
-        with the same request must not create two versions.
+        Creates the secret (marked as managed by syncd, with ``request.owner``)
+        when it does not exist, and marks an adopted or taken-over one. A write
+        is all-or-nothing: on any error the secret still holds a complete
+        earlier version. Retrying a failed write with the same request must not
+        create two versions.
 
         Raises :class:`~syncd.errors.SinkConflict` when the secret changed
         since ``request.observed`` (retried next cycle), and the other

@@ -3,30 +3,65 @@
 Useful for ``EnvironmentFile=`` consumers, for containers sharing a volume,
 and as a store that needs no account (the demo uses it). Each secret is a file
 of mode 0600 replaced atomically (temporary file, fsync, rename), so a reader
-sees the old or the new document, never half of one. Ownership and the
-fingerprint live in a hidden sidecar ``.<name>.syncd.json``; since the file is
-local, drift is detected by hashing the file itself against that fingerprint.
+sees the old or the new document, never half of one. Ownership, the owner and
+the fingerprint live in a hidden sidecar ``.<name>.syncd.json``; since the
+file is local, drift is detected by hashing the file itself against it.
+
+A write is three atomic replacements, ordered so that a crash (kill -9, a
+full disk) at any point converges on the next run:
+
+1. the sidecar, claiming the secret and naming the ``pending`` fingerprint;
+2. the data file;
+3. the sidecar again, with ``pending`` promoted to ``fingerprint``.
+
+After 1 only, the sidecar says the secret is ours: a missing data file is
+created, an old one is an update. After 2, the data file matches ``pending``
+and counts as ours. A data file is never left without a sidecar naming
+syncd, so no crash strands it as "not managed by syncd". Temporary files
+(they hold credentials) left by a crash are removed by the next inspection.
+
+``inspect`` opens files with ``O_NOFOLLOW | O_NONBLOCK`` and reads regular
+files only, at most :data:`MAX_DOCUMENT` bytes: a symlink, FIFO or device
+planted at a secret's path is refused, never read through.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
+import stat
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import structlog
 from pydantic import BaseModel, ConfigDict
 
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
 from syncd.fingerprint import Fingerprint
-from syncd.models import SecretState
+from syncd.models import Owner, SecretState
 from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, TARGET_KEY, WriteRequest
 
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
+log = structlog.get_logger(__name__)
+
+#: Longest file name most filesystems accept (NAME_MAX).
+NAME_MAX = 255
+#: What the longest name syncd creates adds to a secret's: ``..<name>.syncd.json.XXXXXXXX.tmp``.
+_OVERHEAD = len("..") + len(".syncd.json") + len(".XXXXXXXX.tmp")
+MAX_NAME = NAME_MAX - _OVERHEAD
+#: A document syncd writes is a few hundred bytes; a bigger file is not one of them.
+MAX_DOCUMENT = 1024 * 1024
+_MAX_SIDECAR = 64 * 1024
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+OWNER = "owner"
+FINGERPRINT = "fingerprint"
+PENDING = "pending"
 
 
 class FileSinkConfig(BaseModel):
@@ -38,62 +73,103 @@ class FileSinkConfig(BaseModel):
     directory: Path
 
 
+class _Unreadable(Exception):
+    """Internal: the path holds something syncd will not read (reason in args[0])."""
+
+
 class FileSink:
     """Keeps each secret in ``<directory>/<secret>`` with mode 0600."""
 
     config_model: ClassVar[type[BaseModel]] = FileSinkConfig
 
-    def __init__(self, name: str, directory: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        *,
+        on_step: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``on_step`` is called after each step of a write (crash tests kill the process there).
+
+        Steps: ``intent``, ``data``, ``commit``, each preceded by ``<step>:staged``
+        (its temporary file is complete, not yet renamed).
+        """
         self.name = name
         self.directory = directory
+        self._on_step = on_step
+        self._started = clock()
         self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, name: str, config: Any) -> FileSink:
-        """Build the sink; the directory is created (mode 0700) on first write."""
+        """Build the sink; the directory's last level is created (mode 0700) on first write."""
         assert isinstance(config, FileSinkConfig)  # noqa: S101 - the registry validated it
         return cls(name, config.directory)
 
     @classmethod
     def validate_secret_name(cls, secret: str) -> None:
-        """Allow plain file names only, so no secret can escape the directory."""
+        """Allow plain file names only, short enough that the sidecar's temporary file fits too."""
         if not _NAME.fullmatch(secret) or secret in (".", ".."):
             raise ValueError(
                 "file sink secrets are plain file names (letters, digits, '.', '_', '-'; "
                 "not starting with '.')"
             )
+        if len(secret) > MAX_NAME:
+            raise ValueError(
+                f"file sink secret names are at most {MAX_NAME} characters, so that the "
+                f"sidecar .<name>.syncd.json and its temporary file fit in {NAME_MAX} bytes"
+            )
 
     def inspect(self, secret: str) -> SecretState:
-        """Report ownership and whether the file still holds what syncd wrote."""
-        path = self._path(secret)
-        try:
-            content = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return SecretState.missing()
-        except OSError as exc:
-            raise self._os_error("read", secret, exc) from exc
-        meta = self._read_meta(secret)
+        """Report ownership, the owner and whether the file still holds what syncd wrote."""
+        with self._lock:
+            self._remove_leftovers(secret)
+            meta = self._read_meta(secret)
+            try:
+                content = self._read(self._path(secret), MAX_DOCUMENT)
+            except FileNotFoundError:
+                return SecretState.missing()
+            except _Unreadable as exc:
+                raise self._refusal(secret, str(exc)) from None
+            except OSError as exc:
+                raise self._os_error("read", secret, exc) from exc
         managed = meta.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
-        recorded = Fingerprint.decode(meta.get("fingerprint"))
-        current = recorded if recorded is not None and recorded.matches(content) else None
-        return SecretState(exists=True, managed=managed, fingerprint=current, version=None)
+        current = None
+        if content is not None:
+            for key in (FINGERPRINT, PENDING):
+                recorded = Fingerprint.decode(_text(meta.get(key)))
+                if recorded is not None and recorded.matches(content):
+                    current = recorded
+                    break
+        owner = Owner.decode(_text(meta.get(OWNER)), legacy_target=_text(meta.get(TARGET_KEY)))
+        return SecretState(
+            exists=True, managed=managed, fingerprint=current, version=None, owner=owner
+        )
 
     def write(self, request: WriteRequest) -> str | None:
-        """Replace the file atomically, then record ownership and fingerprint."""
+        """Claim in the sidecar, replace the data file, then commit the fingerprint."""
+        path = self._path(request.secret)
         with self._lock:
-            if not request.observed.exists and self._path(request.secret).exists():
+            if not request.observed.exists and os.path.lexists(path):
                 raise SinkConflict(
                     f"file sink {self.name}: {request.secret} appeared since it was inspected"
                 )
+            self._ensure_directory()
+            meta = {
+                MANAGED_BY_KEY: MANAGED_BY_VALUE,
+                TARGET_KEY: request.target,
+                OWNER: request.owner.encode(),
+            }
+            intent = {**meta, PENDING: request.fingerprint.encode()}
+            if request.observed.fingerprint is not None:  # still true of the old data file
+                intent[FINGERPRINT] = request.observed.fingerprint.encode()
+            sidecar = self._meta_path(request.secret)
             try:
-                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                self._replace(self._path(request.secret), request.document.text)
-                meta = {
-                    MANAGED_BY_KEY: MANAGED_BY_VALUE,
-                    TARGET_KEY: request.target,
-                    "fingerprint": request.fingerprint.encode(),
-                }
-                self._replace(self._meta_path(request.secret), json.dumps(meta, indent=2) + "\n")
+                self._replace(sidecar, _dump(intent), "intent")
+                self._replace(path, request.document.text, "data")
+                committed = {**meta, FINGERPRINT: request.fingerprint.encode()}
+                self._replace(sidecar, _dump(committed), "commit")
             except OSError as exc:
                 raise self._os_error("write", request.secret, exc) from exc
         return None
@@ -107,20 +183,106 @@ class FileSink:
     def _meta_path(self, secret: str) -> Path:
         return self.directory / f".{secret}.syncd.json"
 
-    def _read_meta(self, secret: str) -> dict[str, Any]:
+    def _step(self, name: str) -> None:
+        if self._on_step is not None:
+            self._on_step(name)
+
+    def _ensure_directory(self) -> None:
+        """Create the directory's last level only: a typo'd parent must not appear silently."""
         try:
-            meta = json.loads(self._meta_path(secret).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            self.directory.mkdir(mode=0o700)
+        except FileExistsError:
+            return
+        except FileNotFoundError:
+            raise SinkError(
+                f"file sink {self.name}: cannot create directory {self.directory}: its parent "
+                f"{self.directory.parent} does not exist (create it, or fix sinks.{self.name}"
+                ".directory)"
+            ) from None
+        except OSError as exc:
+            raise self._os_error("create directory", "", exc) from exc
+        log.info("directory_created", sink=self.name, path=str(self.directory))
+
+    def _read_meta(self, secret: str) -> dict[str, Any]:
+        """The sidecar's content; {} when absent or not syncd's JSON (i.e. unmanaged)."""
+        try:
+            content = self._read(self._meta_path(secret), _MAX_SIDECAR)
+        except FileNotFoundError:
+            return {}
+        except _Unreadable as exc:
+            raise self._refusal(f".{secret}.syncd.json", str(exc)) from None
+        except OSError as exc:
+            raise self._os_error("read", f".{secret}.syncd.json", exc) from exc
+        if content is None:
+            return {}
+        try:
+            meta = json.loads(content)
+        except ValueError:
             return {}
         return meta if isinstance(meta, dict) else {}
 
-    def _replace(self, path: Path, text: str) -> None:
+    @staticmethod
+    def _read(path: Path, limit: int) -> str | None:
+        """Read a regular file without following links or blocking; None if not UTF-8 or too big.
+
+        Raises FileNotFoundError, :class:`_Unreadable` (a symlink, FIFO, device
+        or directory) or another OSError.
+        """
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _Unreadable("is a symbolic link") from None
+            raise
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise _Unreadable(f"is a {_kind(mode)}, not a regular file")
+            chunks: list[bytes] = []
+            size = 0
+            while size <= limit:
+                chunk = os.read(fd, min(65536, limit + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+        if size > limit:
+            return None  # cannot be a document syncd wrote: drift if ours, refused if not
+        try:
+            return b"".join(chunks).decode("utf-8")
+        except UnicodeDecodeError:
+            return None  # not syncd's text either
+
+    def _remove_leftovers(self, secret: str) -> None:
+        """Delete temporary files of ``secret`` that a crashed run left (they hold credentials)."""
+        pattern = re.compile(
+            rf"(?:\.{re.escape(secret)}|\.\.{re.escape(secret)}\.syncd\.json)\.[a-z0-9_]{{8}}\.tmp"
+        )
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return  # no directory yet, or unreadable: inspect reports the latter
+        for entry in entries:
+            if not pattern.fullmatch(entry.name):
+                continue
+            with contextlib.suppress(OSError):
+                # Older than this sink: no write of this process made it (writes hold the lock).
+                if entry.stat(follow_symlinks=False).st_mtime < self._started:
+                    Path(entry.path).unlink()
+                    log.info("leftover_removed", sink=self.name, secret=secret, file=entry.name)
+
+    def _replace(self, path: Path, text: str, step: str) -> None:
+        """Atomically replace ``path``; ``step`` names the crash points for :attr:`_on_step`."""
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
+            self._step(f"{step}:staged")
             Path(tmp).replace(path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -131,9 +293,36 @@ class FileSink:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        self._step(step)
+
+    def _refusal(self, name: str, reason: str) -> SinkError:
+        return SinkError(
+            f"file sink {self.name}: {self.directory / name} {reason}; syncd does not read "
+            "through it - remove it, or choose another secret name"
+        )
 
     def _os_error(self, verb: str, secret: str, exc: OSError) -> SinkError:
         where = f"file sink {self.name}: cannot {verb} {self.directory / secret}"
         if isinstance(exc, PermissionError):
             return SinkAuthError(f"{where}: permission denied")
         return SinkError(f"{where}: {exc.strerror}")
+
+
+def _dump(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, indent=2) + "\n"
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"

@@ -4,15 +4,17 @@ Each document's ``fields`` are the KV data of one secret (``json``: the
 RDS-style keys; ``uri``: ``{uri: ...}``; ``env``: ``{DATABASE_URL: ...}``).
 Change detection reads only ``<mount>/metadata/<path>``, never the data: syncd
 needs no ``read`` on ``<mount>/data/``. The secret's ``custom_metadata`` holds
-``managed-by: syncd``, ``syncd-target``, ``syncd-fingerprint`` and
-``syncd-version``, the KV version syncd wrote. The fingerprint counts only
+``managed-by: syncd``, ``syncd-target``, ``syncd-owner``
+(``<instance>/<target>``), ``syncd-fingerprint`` and ``syncd-version``, the
+KV version syncd wrote. The fingerprint counts only
 while ``syncd-version`` is still the current, undeleted version; anything else
 is drift (someone else wrote).
 
 A write is, in this order:
 
-1. only when creating or adopting: claim ``managed-by``/``syncd-target`` in
-   the metadata, so a crash later on still reads as syncd's secret;
+1. only when creating, adopting or changing the owner: claim ``managed-by``,
+   ``syncd-target`` and ``syncd-owner`` in the metadata, so a crash later on
+   still reads as this owner's secret;
 2. the data, with check-and-set ``cas`` = the version seen by ``inspect``
    (0 when creating): a concurrent writer makes it fail (:class:`SinkConflict`,
    retried next cycle) instead of being overwritten;
@@ -28,9 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ipaddress
 import os
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -41,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from syncd import plugins
 from syncd.errors import ConfigError, SinkAuthError, SinkConflict, SinkError, SinkUnavailable
 from syncd.fingerprint import Fingerprint
-from syncd.models import SecretState
+from syncd.models import Owner, SecretState
 from syncd.observe import RequestObserver, http_outcome
 from syncd.redaction import scrub
 from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, WriteRequest
@@ -50,6 +54,7 @@ from syncd.sinks.vault_auth import MOUNT_PATTERN, AuthConfig, TokenAuth, VaultAu
 log = structlog.get_logger(__name__)
 
 TARGET = "syncd-target"
+OWNER = "syncd-owner"
 FINGERPRINT = "syncd-fingerprint"
 VERSION = "syncd-version"
 _MAX_NAME = 512
@@ -68,6 +73,9 @@ class VaultSinkConfig(BaseModel):
     ca_cert: Path | None = Field(default=None, description="default: $VAULT_CACERT")
     timeout: float = Field(default=10.0, gt=0, le=300)
     auth: AuthConfig = TokenAuth()
+    allow_insecure_http: bool = Field(
+        default=False, description="allow http:// to a non-loopback Vault (token sent in clear)"
+    )
 
 
 class VaultSink:
@@ -97,6 +105,12 @@ class VaultSink:
         if not url:
             raise ConfigError(
                 f"vault sink {name}: no Vault address; set sinks.{name}.url or VAULT_ADDR"
+            )
+        if not config.allow_insecure_http and not _secure(url):
+            raise ConfigError(
+                f"vault sink {name}: {url} is plain http:// to a non-loopback host, so the "
+                f"token would travel in clear; use https://, or set sinks.{name}."
+                "allow_insecure_http: true if the network path is trusted"
             )
         ca_cert = config.ca_cert or (Path(env["VAULT_CACERT"]) if env.get("VAULT_CACERT") else None)
         if ca_cert is not None and not ca_cert.is_file():
@@ -142,6 +156,7 @@ class VaultSink:
             managed=custom.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
             fingerprint=Fingerprint.decode(custom.get(FINGERPRINT)) if ours else None,
             version=str(current),
+            owner=Owner.decode(custom.get(OWNER), legacy_target=custom.get(TARGET)),
         )
 
     def write(self, request: WriteRequest) -> str | None:
@@ -156,8 +171,15 @@ class VaultSink:
         if int(meta.get("current_version") or 0) != expected:
             raise SinkConflict(f"vault sink {self.name}: {secret} changed since it was inspected")
         existing = meta.get("custom_metadata") or {}
-        custom = {**existing, MANAGED_BY_KEY: MANAGED_BY_VALUE, TARGET: request.target}
-        if existing.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE:
+        owner = request.owner
+        custom = {
+            **existing,
+            MANAGED_BY_KEY: MANAGED_BY_VALUE,
+            TARGET: request.target,
+            OWNER: owner.encode(),
+        }
+        recorded = Owner.decode(existing.get(OWNER), legacy_target=existing.get(TARGET))
+        if existing.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE or recorded != owner:
             self._put_metadata(secret, custom)  # claim first: a crash from here on reads as ours
         written = self._call(
             "create/update",
@@ -336,6 +358,20 @@ class _NotFound(SinkError):
 
 class _Denied(SinkAuthError):
     """Internal: permission denied; the caller may log in again and retry once."""
+
+
+def _secure(url: str) -> bool:
+    """Whether ``url`` keeps the token off the network in clear: https, or http to loopback."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _gone(version: Mapping[str, Any]) -> bool:

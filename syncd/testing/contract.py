@@ -14,6 +14,9 @@ fixtures; the inherited tests then drive the sink through the real
         @pytest.fixture
         def create_unmanaged(self, sink): ... # (secret, text): pre-existing, not syncd's
 
+The ownership tests need no fixture: a second :class:`SyncWorld` with another
+``instance`` or target name plays the other deployment.
+
 ``read_back`` may read values (tests may); syncd itself never does. The
 ``text`` passed to the helpers is what the secret should hold as a string; a
 key-value store may store it under a key of its choosing.
@@ -28,10 +31,10 @@ from collections.abc import Callable
 import pytest
 
 from syncd.engine import Engine
-from syncd.errors import SecretNotManaged, SinkConflict
+from syncd.errors import SecretNotManaged, SecretOwnedElsewhere, SinkConflict
 from syncd.fingerprint import Fingerprint
 from syncd.formats import render
-from syncd.models import Action, SinkBinding, Target
+from syncd.models import Action, Owner, SinkBinding, Target
 from syncd.sinks.base import Sink, WriteRequest
 from syncd.testing.fakes import StaticProvider
 
@@ -135,6 +138,55 @@ class SinkContract:
         world.adopt = False
         assert world.sync() == (Action.UNCHANGED, False)
 
+    def test_secret_of_another_instance_is_refused(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """A secret another deployment (instance) manages is refused, untouched, with a way out."""
+        other = SyncWorld(sink, world.secret, self.format, instance="team-b")
+        other.sync()
+        outcome = world.engine.sync_target(world.target).sinks[0]
+        assert isinstance(outcome.error, SecretOwnedElsewhere)
+        message = str(outcome.error)
+        assert "team-b/contract" in message and "adopt: true" in message
+        assert "instance" in message
+        assert world.password not in message and other.password not in message
+        assert other.password in read_back(world.secret)
+        assert other.sync() == (Action.UNCHANGED, False)
+
+    def test_secret_of_another_target_is_refused(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """A secret another target of the same instance manages is refused, untouched."""
+        other = SyncWorld(sink, world.secret, self.format, target="other-target")
+        other.sync()
+        outcome = world.engine.sync_target(world.target).sinks[0]
+        assert isinstance(outcome.error, SecretOwnedElsewhere)
+        assert "other-target" in str(outcome.error)
+        assert other.password in read_back(world.secret)
+
+    def test_adopt_takes_over_from_another_instance(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """With adopt, a secret of another instance is rewritten and its recorded owner updated."""
+        other = SyncWorld(sink, world.secret, self.format, instance="team-b")
+        other.sync()
+        world.rotate(other.password)  # the same value: the owner alone must still change hands
+        world.adopt = True
+        assert world.sync() == (Action.UPDATE, True)
+        assert sink.inspect(world.secret).owner == Owner(world.instance, world.target_name)
+        world.adopt = False
+        assert world.sync() == (Action.UNCHANGED, False)
+        world.rotate()
+        assert world.sync() == (Action.UPDATE, True)
+        assert world.password in read_back(world.secret)
+        refused = other.engine.sync_target(other.target).sinks[0]
+        assert isinstance(refused.error, SecretOwnedElsewhere)
+
+    def test_owner_is_recorded(self, sink: Sink, world: SyncWorld) -> None:
+        """A created secret reports its owner as ``<instance>/<target>``."""
+        world.sync()
+        assert sink.inspect(world.secret).owner == Owner(world.instance, world.target_name)
+
     def test_retried_write_is_idempotent(
         self, sink: Sink, world: SyncWorld, read_back: ReadBack
     ) -> None:
@@ -158,24 +210,36 @@ class SinkContract:
 class SyncWorld:
     """One target wired to a sink through a static provider; usable outside the contract too."""
 
-    def __init__(self, sink: Sink, secret: str, fmt: str) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        secret: str,
+        fmt: str,
+        *,
+        instance: str = "contract-instance",
+        target: str = "contract",
+    ) -> None:
         self.sink = sink
         self.secret = secret
         self.format = fmt
+        self.instance = instance
+        self.target_name = target
         self.adopt = False
         self.provider = StaticProvider()
         self.rotate()
 
     @property
     def target(self) -> Target:
-        """The target, bound to the sink under the name ``sink``."""
+        """The target ``target_name``, bound to the sink under the name ``sink``."""
         binding = SinkBinding("sink", self.secret, self.format, adopt=self.adopt)
-        return Target("contract", "p", "proj_contract", sinks=(binding,))
+        return Target(self.target_name, "p", "proj_contract", sinks=(binding,))
 
     @property
     def engine(self) -> Engine:
         """An engine over the static provider and the sink."""
-        return Engine({"p": self.provider}, {"sink": self.sink}, concurrency=1)
+        return Engine(
+            {"p": self.provider}, {"sink": self.sink}, concurrency=1, instance=self.instance
+        )
 
     def rotate(self, password: str | None = None) -> None:
         """Change the provider's password (to ``password``, or a fresh one)."""
@@ -195,10 +259,11 @@ class SyncWorld:
         conn = self.provider.fetch(self.target)
         document = render(conn, self.format)
         return WriteRequest(
-            target="contract",
+            target=self.target_name,
             secret=self.secret,
             document=document,
             fingerprint=Fingerprint.of(document.text),
             observed=sink.inspect(self.secret),
             action=Action.CREATE,
+            instance=self.instance,
         )

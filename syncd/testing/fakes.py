@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from syncd.errors import ProviderNotFound, SinkConflict
 from syncd.fingerprint import Fingerprint
-from syncd.models import ConnectionInfo, SecretState, Target
-from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, WriteRequest
+from syncd.models import ConnectionInfo, Owner, SecretState, Target
+from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY, TARGET_KEY, WriteRequest
 
 
 class StaticProvider:
@@ -82,7 +82,7 @@ class MemorySink:
             raise ValueError("empty secret name")
 
     def inspect(self, secret: str) -> SecretState:
-        """Report ownership, and the fingerprint only for versions syncd wrote."""
+        """Report ownership and owner, and the fingerprint only for versions syncd wrote."""
         with self._lock:
             stored = self.secrets.get(secret)
         if stored is None:
@@ -90,11 +90,13 @@ class MemorySink:
         recorded = Fingerprint.decode(stored.meta.get("fingerprint"))
         if stored.meta.get("version") != str(stored.version):
             recorded = None
+        meta = stored.meta
         return SecretState(
             exists=True,
-            managed=stored.meta.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
+            managed=meta.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
             fingerprint=recorded,
             version=str(stored.version),
+            owner=Owner.decode(meta.get(OWNER_KEY), legacy_target=meta.get(TARGET_KEY)),
         )
 
     def write(self, request: WriteRequest) -> str | None:
@@ -110,6 +112,8 @@ class MemorySink:
                 version,
                 {
                     MANAGED_BY_KEY: MANAGED_BY_VALUE,
+                    TARGET_KEY: request.target,
+                    OWNER_KEY: request.owner.encode(),
                     "fingerprint": request.fingerprint.encode(),
                     "version": str(version),
                 },
