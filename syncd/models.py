@@ -262,10 +262,14 @@ def _check_parts(conn: ConnectionInfo) -> None:
 
 def _check_host(host: str) -> None:
     if ":" in host:
+        if "%" in host:  # a zone id means nothing off this machine
+            raise InvalidConnectionURI("connection URI cannot be parsed: malformed IPv6 host")
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise InvalidConnectionURI("connection URI has a malformed IPv6 host") from None
+            raise InvalidConnectionURI(
+                "connection URI cannot be parsed: malformed IPv6 host"
+            ) from None
     elif not _DNS_NAME.fullmatch(host):
         raise InvalidConnectionURI(
             "connection URI has an invalid host (need a DNS name or an IP address)"
