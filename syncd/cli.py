@@ -8,6 +8,7 @@ one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -196,23 +197,39 @@ def _check(cfg: config_mod.Config, out: TextIO) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+# Control characters (C0, DEL, C1) and Unicode line separators: any could start
+# a new row in the table or hide part of one.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_MAX_RESULT = 300
+
+
+def _cell(text: str, limit: int = _MAX_RESULT) -> str:
+    """``text`` flattened to one line and cut to ``limit`` characters."""
+    flat = _UNPRINTABLE.sub(" ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def print_report(report: CycleReport, out: TextIO, *, check: bool = False) -> None:
-    """Print one line per target and sink, then a summary; never a credential."""
+    """Print one line per target and sink, then a summary; never a credential.
+
+    Error text can quote a provider or a store (a branch, an error message):
+    every cell is flattened to one line and capped, so it cannot forge a row.
+    """
     rows = [("TARGET", "SINK", "SECRET", "RESULT")]
     for target in report.outcomes:
         if target.error is not None:
-            rows.append((target.target, "-", "-", f"FAILED: {target.error}"))
+            rows.append((target.target, "-", "-", f"FAILED: {_cell(str(target.error))}"))
             continue
         for s in target.sinks:
             if s.error is not None:
-                result = f"FAILED: {s.error}"
+                result = f"FAILED: {_cell(str(s.error))}"
             elif check:
                 result = f"ok (would {s.action})" if s.action != "unchanged" else "ok (unchanged)"
             elif report.dry_run or not s.written:
                 result = str(s.action)
             else:
                 result = f"{s.action} (written)"
-            rows.append((s.target, s.sink, s.secret, result))
+            rows.append((s.target, s.sink, _cell(s.secret), result))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for row in rows:
         line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3]))

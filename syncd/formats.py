@@ -9,8 +9,15 @@
 ``env``
     ``DATABASE_URL=<uri>`` (variable name configurable), a line loadable by
     systemd ``EnvironmentFile=``, ``docker --env-file`` and python-dotenv; the
-    value is not quoted because docker's parser takes quotes literally, and a
-    URI never contains whitespace or newlines.
+    value is not quoted because docker's parser takes quotes literally. It is
+    not shell syntax: the ``&`` between query parameters means something else
+    to ``sh``, so load it with one of those, not with ``. file``.
+
+Every format is rendered from the validated parts of a
+:class:`~syncd.models.ConnectionInfo` (never from a provider's text), and each
+renderer also refuses, with :class:`~syncd.models.InvalidConnectionURI`, a
+value it cannot hold on one line, so a second line, and with it a second
+variable, can never be written.
 """
 
 from __future__ import annotations
@@ -19,10 +26,19 @@ import json
 import re
 from collections.abc import Callable
 
-from syncd.models import ConnectionInfo, Document
+from syncd.models import ConnectionInfo, Document, InvalidConnectionURI
 
 FORMATS = ("json", "uri", "env")
 ENV_VAR_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What the uri and env formats may contain: printable ASCII without spaces or
+# quotes, which is all a percent-encoded URI ever needs.
+_ONE_LINE_URI = re.compile(r"[!#-&(-~]+")
+
+
+def _one_line(fmt: str, uri: str) -> str:
+    if not _ONE_LINE_URI.fullmatch(uri):
+        raise InvalidConnectionURI(f"the {fmt} format cannot hold this URI on one line")
+    return uri
 
 
 def _json(conn: ConnectionInfo, _env_var: str) -> Document:
@@ -33,7 +49,7 @@ def _json(conn: ConnectionInfo, _env_var: str) -> Document:
         "username": conn.username,
         "password": conn.password.get_secret_value(),
         "dbname": conn.dbname,
-        "uri": conn.uri.get_secret_value(),
+        "uri": _one_line("json", conn.uri.get_secret_value()),
         "pooled": conn.pooled,
         "branch": conn.branch,
         "project": conn.project,
@@ -42,12 +58,14 @@ def _json(conn: ConnectionInfo, _env_var: str) -> Document:
 
 
 def _uri(conn: ConnectionInfo, _env_var: str) -> Document:
-    uri = conn.uri.get_secret_value()
+    uri = _one_line("uri", conn.uri.get_secret_value())
     return Document("uri", uri, {"uri": uri})
 
 
 def _env(conn: ConnectionInfo, env_var: str) -> Document:
-    uri = conn.uri.get_secret_value()
+    if not ENV_VAR_PATTERN.fullmatch(env_var):
+        raise ValueError(f"env_var {env_var!r} is not a variable name")
+    uri = _one_line("env", conn.uri.get_secret_value())
     return Document("env", f"{env_var}={uri}\n", {env_var: uri})
 
 

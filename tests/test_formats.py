@@ -74,3 +74,22 @@ def test_unsafe_uris_are_rejected_without_echoing_them(uri: str, reason: str) ->
     with pytest.raises(InvalidConnectionURI, match=reason) as info:
         conn(uri)
     assert uri not in str(info.value)
+
+
+def test_formats_render_from_parts_not_the_provider_text() -> None:
+    """Every format carries the canonical URI rebuilt from the parts, one line long."""
+    given = "postgres://o%77ner:p%24%28id%29w@EP-X.example:6543/d%62?sslmode=require&x_y=a+b"
+    c = conn(given)
+    canonical = "postgres://owner:p%24%28id%29w@ep-x.example:6543/db?sslmode=require&x_y=a%2Bb"
+    assert render(c, "uri").text == canonical
+    assert render(c, "env").text == f"DATABASE_URL={canonical}\n"
+    assert json.loads(render(c, "json").text)["uri"] == canonical
+
+
+@pytest.mark.parametrize("fmt", ["uri", "env", "json"])
+def test_renderers_refuse_a_value_they_cannot_hold_on_one_line(fmt: str) -> None:
+    """Even if a part were corrupted after validation, no renderer writes a line break."""
+    c = conn()
+    object.__setattr__(c, "host", "h\nLD_PRELOAD=/tmp/x.so")  # bypasses the model's checks
+    with pytest.raises(InvalidConnectionURI, match="one line"):
+        render(c, fmt)

@@ -1,22 +1,33 @@
-"""Tests for the case.dev provider, against the case.dev-compatible fake via MockTransport."""
+"""Tests for the case.dev provider, against the case.dev-compatible fake (MockTransport or HTTP)."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
 import httpx
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from syncd import __version__
 from syncd.errors import (
+    ConfigError,
     ProviderAuthError,
     ProviderNotFound,
     ProviderResponseError,
     ProviderUnavailable,
 )
-from syncd.models import Target
-from syncd.providers.casedev import CaseDevProvider
+from syncd.models import ConnectionInfo, Target
+from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
 from syncd.retry import Backoff
-from syncd.testing.casedev import FakeCaseDev, Fault
+from syncd.testing.casedev import FakeCaseDev, Fault, RunningServer
+from tests.conftest import run_syncd
 
 KEY = "cdk_live_0123456789abcdef"
 DIRECT = "postgresql://owner:directpw123@ep-a.neon.tech/neondb?sslmode=require"
@@ -151,3 +162,250 @@ def test_malformed_answers_are_refused(
     with pytest.raises(ProviderResponseError, match=message) as info:
         provider(api).fetch(target())
     assert "leakme99" not in str(info.value)
+
+
+def fetch_served(server: RunningServer, timeout: float = 10.0) -> ConnectionInfo:
+    """Fetch over real HTTP from the fake on loopback, with a single attempt."""
+    p = CaseDevProvider(
+        "casedev",
+        api_key=SecretStr(KEY),
+        base_url=server.base_url,
+        timeout=timeout,
+        backoff=Backoff(attempts=1),
+    )
+    try:
+        return p.fetch(target())
+    finally:
+        p.close()
+
+
+def answer(uri: str, **extra: object) -> bytes:
+    return json.dumps({"connectionUri": uri, "branch": "main", "pooled": False, **extra}).encode()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "postgresql://owner:pw123456@ep-a.neon.tech/neondb?sslmode=require&x=\nINJECTED=1",
+        "postgresql://owner:pw123456@ep-a.neon.tech/neon\ndb?sslmode=require",
+        "postgresql://owner:pw123456@ep-a.neon.tech/neondb?sslmode=require\r\nLD_PRELOAD=/x",
+    ],
+)
+def test_uri_with_a_line_break_fails_the_fetch(api: FakeCaseDev, uri: str) -> None:
+    """A connectionUri carrying a line break is refused, so no second variable is written."""
+    api.fail_next(Fault(status=200, body=answer(uri)))
+    with pytest.raises(ProviderResponseError, match="control character") as info:
+        provider(api).fetch(target())
+    assert "pw123456" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_trickling_answer_is_cut_off_at_the_total_deadline(api: FakeCaseDev) -> None:
+    """A body sent one byte at a time fails when the provider's timeout has passed in total."""
+    api.fail_next(Fault(status=200, body=answer(DIRECT), trickle=0.5))
+    with api.serve() as server:
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable, match="within 2s"):
+            fetch_served(server, timeout=2.0)
+        elapsed = time.monotonic() - started
+    assert 1.9 < elapsed < 2.0 + 1.5
+
+
+def test_a_stuck_provider_does_not_hold_a_worker_past_its_deadline(api: FakeCaseDev) -> None:
+    """Two trickling fetches in parallel each end at the deadline, not after the whole body."""
+    api.fail_next(Fault(status=200, body=answer(DIRECT), trickle=0.4), times=2)
+    with api.serve() as server, ThreadPoolExecutor(2) as pool:
+        started = time.monotonic()
+        results = list(pool.map(lambda _i: _fails(server), range(2)))
+        elapsed = time.monotonic() - started
+    assert results == [True, True] and elapsed < 1.5 + 1.5
+
+
+def _fails(server: RunningServer) -> bool:
+    try:
+        fetch_served(server, timeout=1.5)
+    except ProviderUnavailable:
+        return True
+    return False
+
+
+def test_an_oversized_body_is_refused_naming_the_limit(api: FakeCaseDev) -> None:
+    """A body past 64 KiB is refused while streaming, with the limit in the message."""
+    api.fail_next(Fault(status=200, body=answer(DIRECT, padding="x" * 70_000)))
+    with api.serve() as server, pytest.raises(ProviderResponseError, match="65536 bytes"):
+        fetch_served(server)
+
+
+def test_a_gzip_bomb_is_refused_before_it_expands(api: FakeCaseDev) -> None:
+    """A small gzip body that inflates past 64 KiB is refused at the limit."""
+    bomb = gzip.compress(answer(DIRECT, padding="0" * 20_000_000))
+    assert len(bomb) < 64 * 1024
+    api.fail_next(
+        Fault(
+            status=200,
+            body=bomb,
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+    )
+    with api.serve() as server, pytest.raises(ProviderResponseError, match="once decompressed"):
+        fetch_served(server)
+
+
+def test_a_gzip_answer_within_limits_is_read(api: FakeCaseDev) -> None:
+    """An ordinary gzip-encoded answer is decompressed and accepted."""
+    api.fail_next(
+        Fault(
+            status=200,
+            body=gzip.compress(answer(DIRECT)),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+    )
+    with api.serve() as server:
+        assert fetch_served(server).host == "ep-a.neon.tech"
+
+
+def test_an_encoding_that_was_not_asked_for_is_refused(api: FakeCaseDev) -> None:
+    """Only gzip is advertised; a br-encoded answer is refused, not guessed at."""
+    api.fail_next(Fault(status=200, body=b"\x00", headers={"Content-Encoding": "br"}))
+    with api.serve() as server, pytest.raises(ProviderResponseError, match="Content-Encoding"):
+        fetch_served(server)
+
+
+def test_a_404_names_the_url_that_was_requested(api: FakeCaseDev) -> None:
+    """A wrong base_url path is visible in the 404 message, not mistaken for a bad project."""
+    transport = httpx.MockTransport(api.handle)
+    wrong = CaseDevProvider(
+        "casedev", api_key=SecretStr(KEY), base_url="https://api.case.dev/v2", transport=transport
+    )
+    with pytest.raises(ProviderNotFound) as info:
+        wrong.fetch(target())
+    assert "GET https://api.case.dev/v2/database/v1/projects/proj_abc123/connection" in str(
+        info.value
+    )
+    assert KEY not in str(info.value)
+
+
+def test_provider_text_in_errors_is_one_line_and_capped(api: FakeCaseDev) -> None:
+    """An error message or branch from the provider cannot add lines or run on."""
+    forged = "nope\nother  local  other.env  create (written)\r\n" + "x" * 5000
+    api.fail_next(Fault(status=400, body=json.dumps({"message": forged}).encode()))
+    with pytest.raises(ProviderResponseError) as info:
+        provider(api).fetch(target())
+    assert "\n" not in str(info.value) and "\r" not in str(info.value)
+    assert len(str(info.value)) < 400
+    api.fail_next(Fault(status=200, body=answer(DIRECT, branch="main\nFAKE ROW" + "y" * 500)))
+    with pytest.raises(ProviderResponseError, match="not what was asked") as info:
+        provider(api).fetch(target())
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://cdk_live_secretkey@api.case.dev",
+        "https://user:cdk_live_secretkey@api.case.dev",
+        "http://cdk_live_secretkey@127.0.0.1:8080",
+    ],
+)
+def test_credentials_in_base_url_are_a_config_error(base_url: str) -> None:
+    """A key in the base URL's userinfo is refused as config, and never echoed."""
+    with pytest.raises(ConfigError, match="credentials in the URL") as info:
+        CaseDevProvider("casedev", api_key=SecretStr(KEY), base_url=base_url)
+    assert "cdk_live_secretkey" not in str(info.value)
+
+
+def test_credentials_in_casedev_base_url_env_are_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CASEDEV_BASE_URL with userinfo is refused like the config key."""
+    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
+    monkeypatch.setenv("CASEDEV_BASE_URL", "https://k:cdk_live_secretkey@api.case.dev")
+    with pytest.raises(ConfigError, match=r"providers\.casedev\.base_url") as info:
+        CaseDevProvider.from_config("casedev", CaseDevConfig())
+    assert "cdk_live_secretkey" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allowed"),
+    [
+        ("http://api.case.dev", False),
+        ("http://10.0.0.8:8080", False),
+        ("http://127.0.0.1:8080", True),
+        ("http://127.8.9.10", True),
+        ("http://localhost:8080", True),
+        ("http://[::1]:8080", True),
+        ("https://api.case.dev", True),
+    ],
+)
+def test_plain_http_is_only_for_loopback(base_url: str, allowed: bool) -> None:
+    """http:// beyond loopback is refused (the key would travel in clear) unless allowed."""
+    if allowed:
+        CaseDevProvider("casedev", api_key=SecretStr(KEY), base_url=base_url).close()
+    else:
+        with pytest.raises(ConfigError, match="allow_insecure_http: true"):
+            CaseDevProvider("casedev", api_key=SecretStr(KEY), base_url=base_url)
+    config = CaseDevConfig(base_url=base_url, allow_insecure_http=True)  # type: ignore[arg-type]
+    with monkeypatch_env({"CASEDEV_API_KEY": KEY}):
+        CaseDevProvider.from_config("casedev", config).close()
+
+
+@contextmanager
+def monkeypatch_env(values: dict[str, str]) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in values.items():
+            mp.setenv(key, value)
+        yield
+
+
+def cli_config(tmp_path: Path, server: RunningServer) -> Path:
+    data = {
+        "providers": {
+            "casedev": {"type": "casedev", "base_url": server.base_url, "max_attempts": 1}
+        },
+        "sinks": {"local": {"type": "file", "directory": str(tmp_path / "out")}},
+        "targets": [
+            {
+                "name": "app",
+                "provider": "casedev",
+                "project": "proj_abc123",
+                "sinks": [{"sink": "local", "secret": "app.env", "format": "env"}],
+            }
+        ],
+    }
+    path = tmp_path / "syncd.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_cli_hostile_uri_fails_the_target_and_writes_nothing(
+    api: FakeCaseDev, tmp_path: Path
+) -> None:
+    """run --once against a URI with an injected line exits 1 and creates no env file."""
+    hostile = "postgresql://owner:pw98765432@ep-a.neon.tech/neondb?sslmode=require&x=\nLD_PRELOAD=/x"
+    api.set_branch("proj_abc123", "main", direct=hostile, pooled=hostile)
+    with api.serve() as server:
+        result = run_syncd(
+            "run", "--once", "--config", str(cli_config(tmp_path, server)),
+            env={"CASEDEV_API_KEY": KEY},
+        )
+    assert result.code == 1, result.stderr
+    assert "control character" in result.stdout
+    assert not (tmp_path / "out" / "app.env").exists()
+    assert "pw98765432" not in result.stdout + result.stderr
+    assert "LD_PRELOAD" not in result.stdout + result.stderr
+
+
+def test_cli_table_cannot_be_forged_by_a_provider_message(
+    api: FakeCaseDev, tmp_path: Path
+) -> None:
+    """A provider error message with line breaks stays inside its own table row."""
+    forged = "bad request\napp   local  app.env  create (written)\n" + "z" * 3000
+    api.fail_next(Fault(status=400, body=json.dumps({"message": forged}).encode()))
+    with api.serve() as server:
+        result = run_syncd(
+            "run", "--once", "--config", str(cli_config(tmp_path, server)),
+            env={"CASEDEV_API_KEY": KEY},
+        )
+    assert result.code == 1, result.stderr
+    table = result.stdout.split("\n\n")[0].splitlines()
+    assert len(table) == 2 and "create (written)" in table[1] and "FAILED" in table[1]
+    assert len(table[1]) < 500

@@ -5,7 +5,9 @@ It speaks the documented endpoint
 authentication and answers ``{connectionUri, branch, pooled}``. What each
 project and branch returns is set by the test (:meth:`FakeCaseDev.set_branch`),
 so a test can point it at a real database and rotate credentials. Faults are
-injected with :meth:`FakeCaseDev.fail_next`.
+injected with :meth:`FakeCaseDev.fail_next`, including hostile ones: a body
+sent as given (say, gzip with ``Content-Encoding: gzip``), and over HTTP a body
+that trickles out one byte at a time (:attr:`Fault.trickle`).
 
 Use :meth:`FakeCaseDev.handle` with ``httpx.MockTransport`` for unit tests, or
 :meth:`FakeCaseDev.serve` for a real HTTP server on loopback::
@@ -34,12 +36,17 @@ _PATH = re.compile(r"^/database/v1/projects/([^/]+)/connection$")
 
 @dataclass
 class Fault:
-    """One injected answer: a status, a body and headers, optionally after a delay."""
+    """One injected answer: a status, a body and headers, optionally after a delay.
+
+    ``body`` goes out byte for byte, whatever ``Content-Encoding`` says. Over
+    HTTP (:meth:`FakeCaseDev.serve`), ``trickle`` seconds pass before each byte.
+    """
 
     status: int = 500
     body: bytes = b'{"error":"Internal Server Error"}'
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     delay: float = 0.0
+    trickle: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,15 @@ class FakeCaseDev:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one request (the ``httpx.MockTransport`` handler)."""
+        answer = self._answer(request)
+        if isinstance(answer, httpx.Response):
+            return answer
+        # Streamed, so the client sees the bytes as sent (gzip is not decoded here).
+        return httpx.Response(
+            answer.status, headers=answer.headers, stream=httpx.ByteStream(answer.body)
+        )
+
+    def _answer(self, request: httpx.Request) -> httpx.Response | Fault:
         auth = request.headers.get("Authorization", "")
         authorized = auth == f"Bearer {self.api_key}"
         params = dict(request.url.params)
@@ -103,7 +119,7 @@ class FakeCaseDev:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
-            return httpx.Response(fault.status, content=fault.body, headers=fault.headers)
+            return fault
         project = unquote(match.group(1))
         branch = params.get("branch", "main")
         pooled_param = params.get("pooled", "false")
@@ -181,14 +197,28 @@ def _handler_for(api: FakeCaseDev) -> type[BaseHTTPRequestHandler]:
                 headers=dict(self.headers.items()),
                 content=body,
             )
-            response = api.handle(request)
-            self.send_response(response.status_code)
-            for key, value in response.headers.items():
+            answer = api._answer(request)
+            if isinstance(answer, httpx.Response):
+                answer = Fault(answer.status_code, answer.content, dict(answer.headers))
+            self.send_response(answer.status)
+            for key, value in answer.headers.items():
                 if key.lower() not in ("content-length", "connection"):
                     self.send_header(key, value)
-            self.send_header("Content-Length", str(len(response.content)))
+            self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
-            self.wfile.write(response.content)
+            try:
+                self._send_body(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (say, past its deadline)
+
+        def _send_body(self, answer: Fault) -> None:
+            if not answer.trickle:
+                self.wfile.write(answer.body)
+                return
+            for i in range(len(answer.body)):
+                time.sleep(answer.trickle)
+                self.wfile.write(answer.body[i : i + 1])
+                self.wfile.flush()
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
             """Silence the default stderr access log (it would print request lines)."""

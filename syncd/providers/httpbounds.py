@@ -1,0 +1,182 @@
+"""HTTP requests with a total deadline and a bounded body, for provider clients.
+
+httpx's timeouts apply to each network operation: a server that sends one
+byte every two seconds never trips a ten-second read timeout, and holds a
+worker for as long as it likes. Here a request gets one deadline that covers
+connecting, TLS, sending and every read together:
+
+* :func:`transport` builds an httpx transport whose sockets never wait past
+  the deadline of the request in progress (each connect, read and write gets
+  ``min(its timeout, time left)``), and
+* :func:`read_body` checks the deadline between chunks and counts the body's
+  bytes as they arrive on the wire *and* after decompression, so neither a
+  huge body nor a small gzip bomb is ever held in memory past the limit.
+
+The deadline lives in a context variable set by :func:`deadline`, so one
+transport serves requests from several threads, each with its own deadline.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import httpcore
+import httpx
+
+#: The largest provider answer syncd reads, on the wire and once decompressed.
+MAX_BODY_BYTES = 64 * 1024
+#: What the client advertises: the one encoding :func:`read_body` can bound.
+ACCEPT_ENCODING = "gzip"
+
+_deadline: ContextVar[float | None] = ContextVar("syncd_http_deadline", default=None)
+# A socket timeout of 0 would mean non-blocking, not "already expired".
+_EXPIRED = 0.001
+
+
+class BodyTooLarge(Exception):
+    """The answer passed :data:`MAX_BODY_BYTES`; the message names the limit."""
+
+
+class DeadlineExceeded(Exception):
+    """The request's total deadline passed while its body was being read."""
+
+
+class UnsupportedEncoding(Exception):
+    """The answer uses a Content-Encoding the client did not ask for."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[float]:
+    """Give every request made in this block, in this thread, ``seconds`` in total."""
+    at = time.monotonic() + seconds
+    token = _deadline.set(at)
+    try:
+        yield at
+    finally:
+        _deadline.reset(token)
+
+
+def _cap(timeout: float | None) -> float | None:
+    at = _deadline.get()
+    if at is None:
+        return timeout
+    left = max(at - time.monotonic(), _EXPIRED)
+    return left if timeout is None else min(timeout, left)
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _cap(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _cap(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _Stream(self._inner.start_tls(ssl_context, server_hostname, _cap(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        return _Stream(
+            self._inner.connect_tcp(host, port, _cap(timeout), local_address, socket_options)
+        )
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _Stream(self._inner.connect_unix_socket(path, _cap(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _Transport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        # httpx offers no public hook for the socket layer; httpcore's pool does.
+        # This is the pool HTTPTransport would build, with the deadline backend.
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_Backend(),
+        )
+
+
+def transport() -> httpx.BaseTransport:
+    """An HTTPS/HTTP transport whose every socket wait honours :func:`deadline`."""
+    return _Transport()
+
+
+def read_body(response: httpx.Response, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read a streamed ``response``'s body within the deadline and ``limit`` bytes.
+
+    Raises :class:`BodyTooLarge`, :class:`DeadlineExceeded` or
+    :class:`UnsupportedEncoding`; network errors come through as httpx errors.
+    """
+    if response.is_stream_consumed:
+        # Built in memory (an httpx.MockTransport answer): there is nothing to stream.
+        if len(response.content) > limit:
+            raise BodyTooLarge(f"answer is larger than {limit} bytes")
+        return response.content
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip"):
+        raise UnsupportedEncoding(f"Content-Encoding {encoding[:32]!r} was not asked for")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    raw = 0
+    body = bytearray()
+    for chunk in response.iter_raw():
+        _check_deadline()
+        raw += len(chunk)
+        if raw > limit:
+            raise BodyTooLarge(f"answer is larger than {limit} bytes")
+        if inflate is None:
+            body += chunk
+            continue
+        try:
+            # max_length keeps a gzip bomb from expanding past the limit in memory.
+            body += inflate.decompress(chunk, limit + 1 - len(body))
+        except zlib.error:
+            raise UnsupportedEncoding("answer is not valid gzip") from None
+        if len(body) > limit or inflate.unconsumed_tail:
+            raise BodyTooLarge(f"answer is larger than {limit} bytes once decompressed")
+    if len(body) > limit:
+        raise BodyTooLarge(f"answer is larger than {limit} bytes")
+    return bytes(body)
+
+
+def _check_deadline() -> None:
+    at = _deadline.get()
+    if at is not None and time.monotonic() > at:
+        raise DeadlineExceeded("deadline passed while reading the answer")
