@@ -120,7 +120,7 @@ def _base64_forms(value: str) -> set[str]:
     """Base64 of ``value``, whole and as it appears at each alignment inside longer data."""
     raw = value.encode("utf-8")
     forms = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
-    for shift in (1, 2):
+    for shift in (0, 1, 2):
         encoded = base64.b64encode(b"\0" * shift + raw).decode()
         # Keep only the characters made of the value's bits alone.
         middle = encoded[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6]
