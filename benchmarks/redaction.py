@@ -1,9 +1,11 @@
 """How fast redaction is with a fleet's worth of known credentials.
 
 Every log line passes :func:`syncd.redaction.scrub`, and every credential
-rotation registers new values, so both must stay cheap as the number of
-targets grows. Prints registration cost, scrub cost per typical log line and
-per botocore-debug-sized body, and RSS growth over many rotations.
+rotation registers new values (in every encoding: raw, URL, JSON once and
+twice, repr, base64), so both must stay cheap as the number of targets grows.
+Prints registration cost, scrub cost per typical log line and per
+botocore-debug-sized body (best of five rounds: the machine may be shared),
+and RSS growth over many rotations.
 
     python benchmarks/redaction.py [--values 5000]
 """
@@ -30,6 +32,8 @@ def main() -> None:
     args = parser.parse_args()
 
     passwords = [secrets.token_urlsafe(24) for _ in range(args.values)]
+    redaction.register("cdk_live_api_key_0123456789abcdef", pinned=True)
+    redaction.register("Qz7x")  # a short password: checked at token boundaries
     start = time.perf_counter()
     for pw in passwords:
         redaction.register(pw, f"postgresql://owner:{pw}@ep-x.neon.tech/neondb?sslmode=require")
@@ -46,10 +50,13 @@ def main() -> None:
         (f"log line ({len(line)} chars)", line, 20000),
         (f"body ({len(body)} chars)", body, 500),
     ):
-        start = time.perf_counter()
-        for _ in range(rounds):
-            redaction.scrub(text)
-        print(f"scrub {name}: {(time.perf_counter() - start) / rounds * 1e6:.1f} us")
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(rounds // 5):
+                redaction.scrub(text)
+            best = min(best, (time.perf_counter() - start) / (rounds // 5))
+        print(f"scrub {name}: {best * 1e6:.1f} us")
 
     before = rss_mib()
     for _ in range(2000):  # rotations: each registers a fresh credential

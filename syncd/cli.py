@@ -112,7 +112,10 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
         for line in str(exc).splitlines():
             print(f"syncd: config error: {line}", file=sys.stderr)
         return EXIT_USAGE
-    syncd_logging.configure(cfg.settings.log.level, cfg.settings.log.format)
+    log_settings = cfg.settings.log
+    syncd_logging.configure(
+        log_settings.level, log_settings.format, vendor_debug=log_settings.vendor_debug
+    )
     if args.command == "check":
         return _check(cfg, sys.stdout)
     targets = _select(cfg, args.target)

@@ -58,6 +58,8 @@ class LogSettings(_Strict):
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] | None = None
+    #: Also log botocore's request/response dumps at debug level (see syncd.logging).
+    vendor_debug: bool = False
 
 
 class MetricsSettings(_Strict):

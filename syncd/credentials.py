@@ -3,7 +3,11 @@
 Credentials never come from the command line. They are looked up, in order,
 in an explicitly configured file, an environment variable, and a file named
 after the credential in systemd's ``$CREDENTIALS_DIRECTORY`` (``LoadCredential=``).
-Whatever is found is registered for redaction before it is returned.
+Whatever is found is registered for redaction before it is returned, never to
+age out however many database credentials rotate after it: a file's content
+under a slot named after the file (a rotated file, such as a Kubernetes
+service account token, replaces its old content after a grace generation),
+an environment variable's value pinned for the life of the process.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ def read_secret_file(path: Path, what: str) -> SecretStr:
         raise ConfigError(f"cannot read {what} from {path}: {exc.strerror}") from None
     if not value:
         raise ConfigError(f"{what} file {path} is empty")
-    redaction.register(value)
+    redaction.register(value, slot=f"file:{path}")
     return SecretStr(value)
 
 
@@ -48,7 +52,7 @@ def resolve(
         return read_secret_file(file, what)
     if env_var and env.get(env_var, "").strip():
         value = env[env_var].strip()
-        redaction.register(value)
+        redaction.register(value, pinned=True)
         return SecretStr(value)
     directory = env.get("CREDENTIALS_DIRECTORY")
     if credential and directory:

@@ -175,6 +175,10 @@ class Engine:
                         for b in target.sinks
                     ),
                 )
+                # At info an unchanged target says nothing; at debug each one reports.
+                actions = Counter(o.action.value for o in outcome.sinks if o.action and not o.error)
+                failed = sum(o.error is not None for o in outcome.sinks)
+                log.debug("target_synced", ok=outcome.ok, sink_errors=failed, **actions)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
         return outcome

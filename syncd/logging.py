@@ -6,6 +6,12 @@ of httpx, httpcore, botocore, urllib3, hvac and apscheduler pass the very same
 processors as syncd's own events, redaction included. Redaction runs after
 exceptions are formatted, so tracebacks are scrubbed too.
 
+Three botocore loggers dump whole requests and responses at DEBUG: bodies
+(a ``SecretString`` with the password, JSON-escaped twice inside a bytes
+repr), headers (``X-Amz-Security-Token``) and the signing input. They stay at
+INFO even when syncd logs at debug, unless ``log.vendor_debug`` asks for them;
+then the redactor still masks every credential it knows in those encodings.
+
 Configure once, from the CLI. Modules only call ``structlog.get_logger()``.
 """
 
@@ -24,6 +30,9 @@ LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("json", "console")
 #: Libraries that are chatty at INFO; they only speak at WARNING unless syncd logs at DEBUG.
 _NOISY = ("httpx", "httpcore", "botocore", "boto3", "urllib3", "hvac", "apscheduler", "moto")
+#: Loggers that print request/response bodies, headers or signing input at DEBUG.
+#: (hvac logs nothing; httpx/httpcore log request lines and response headers only.)
+BODY_LOGGERS = ("botocore.endpoint", "botocore.parsers", "botocore.auth")
 #: structlog keys that are ours and never carry a credential.
 _SAFE_KEYS = frozenset({"timestamp", "level", "logger", "event"})
 
@@ -44,10 +53,17 @@ def _event_to_str(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> 
     return event_dict
 
 
-def configure(level: str = "info", fmt: str | None = None, stream: IO[str] | None = None) -> None:
+def configure(
+    level: str = "info",
+    fmt: str | None = None,
+    stream: IO[str] | None = None,
+    *,
+    vendor_debug: bool = False,
+) -> None:
     """Set up structlog and the stdlib root logger to emit redacted events on ``stream``.
 
     ``fmt`` None picks ``console`` on a terminal and ``json`` otherwise.
+    ``vendor_debug`` lets the :data:`BODY_LOGGERS` speak at debug level too.
     """
     stream = stream if stream is not None else sys.stderr
     if fmt is None:
@@ -81,9 +97,12 @@ def configure(level: str = "info", fmt: str | None = None, stream: IO[str] | Non
     root.addHandler(handler)
     numeric = logging.getLevelName(level.upper())
     root.setLevel(numeric)
+    libraries = logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
     for name in _NOISY:
+        logging.getLogger(name).setLevel(libraries)
+    for name in BODY_LOGGERS:
         logging.getLogger(name).setLevel(
-            logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING
+            logging.NOTSET if vendor_debug else max(libraries, logging.INFO)
         )
     structlog.configure(
         processors=[

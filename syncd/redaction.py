@@ -2,43 +2,72 @@
 
 Two layers, because neither alone is enough:
 
-* **Known values.** Every credential syncd handles (API keys, tokens, fetched
-  passwords and URIs) is registered with :func:`register` the moment it is
-  loaded; any later occurrence, in any encoding syncd knows of (raw, URL- and
-  JSON-escaped), is replaced. This catches vendor debug output that embeds a
-  request body, which no pattern could recognise reliably.
+* **Known values.** Every credential syncd handles (API keys, tokens, AWS
+  keys, fetched passwords and URIs) is registered with :func:`register` the
+  moment it is loaded; any later occurrence, in every encoding a log line can
+  carry it in, is replaced: raw, URL-encoded, JSON-escaped once and twice (a
+  JSON document inside a JSON request body), as a Python ``str``/``bytes``
+  repr of any of those (how botocore prints a body), and base64 (which a
+  hostile server can echo). This catches vendor debug output that embeds a
+  request body, which no pattern could recognise reliably. A known value of
+  any length is masked: one of 6 characters or more wherever it appears, a
+  shorter one only as a whole token (its neighbours are not letters, digits
+  or ``_``), so that a 3-character password does not eat every word it is
+  part of.
 * **Patterns.** Credentials syncd never saw (a token in a vendor error, a URI
   typed by someone else) are caught by shape: URI user-info, ``Bearer``
   headers, and ``password=``/``token:``-style pairs.
 
+Lifetimes: fetched database credentials age out of a bounded LRU (rotation
+adds new ones for months); long-lived credentials (API keys, Vault and AWS
+tokens) are registered ``pinned=True`` and never evicted; credentials that a
+library refreshes (AWS session tokens, Vault logins) are registered under a
+``slot``, which keeps the latest few generations of that one credential.
+
 :func:`scrub` applies both to one string; :func:`scrub_value` walks containers.
+Which mapping keys hold credentials (:data:`SENSITIVE_KEY`) is precise: a key
+names a credential (``password``, ``api_key``, ``session_token``), not merely
+contains a word such as ``secret``: secret *names* are identifiers and stay
+readable.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
-#: Shorter strings are too likely to be ordinary words to replace everywhere.
+#: Known forms at least this long are masked anywhere; shorter ones only as whole tokens.
+#: Also the length of the index key of long forms.
 _MIN_LENGTH = 6
-#: Known values kept; the oldest are dropped first. Rotation adds new values,
-#: so the registry must be bounded for a daemon that runs for months.
+#: Fetched (aging) forms kept; the least recently registered are dropped first.
+#: Rotation adds new values, so this part must be bounded for a daemon that runs
+#: for months. Pinned and slot forms do not count against it.
 _MAX_KNOWN = 16384
+#: Generations of a slot's credential kept: the previous one may still be in flight.
+_SLOT_GENERATIONS = 2
 
+_CREDENTIAL_KEYS = (
+    r"pass(?:word|wd|phrase)?|pwd|token|api_?key|secret_?(?:id|key|string|access_key)|"
+    r"client_?secret|authorization|jwt|credentials?|private_?key|cookie|"
+    r"connection_?(?:uri|string)|uri|dsn|database_?url"
+)
+#: A mapping key whose value is a credential: the key *ends* with a credential word,
+#: after a separator or a camelCase hump (``password``, ``db_password``,
+#: ``X-Amz-Security-Token``, ``sessionToken``), but not ``secret`` (a name),
+#: ``secret_name`` or ``api_key_file`` (a path).
 SENSITIVE_KEY = re.compile(
-    r"pass(word|wd)?|pwd|token|secret|api[_-]?key|authorization|jwt|credential|"
-    r"connection_?uri|^uri$|database_url|dsn",
-    re.IGNORECASE,
+    rf"(?:^|[_.\-]|(?-i:(?<=[a-z0-9])(?=[A-Z])))(?:{_CREDENTIAL_KEYS})$", re.IGNORECASE
 )
 
 _KEYS = (
-    r"(?:pass(?:word|wd)?|pwd|token|secret(?:_?id|string)?|client_secret|api[_-]?key|jwt|"
+    r"(?:pass(?:word|wd)?|pwd|token|secret_id|secret_?string|client_secret|api[_-]?key|jwt|"
     r"x-vault-token|x-amz-security-token|authorization)"
 )
 _VALUE = r"(?!\*\*\*)[^\s\"',&;}]+"
@@ -54,85 +83,206 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # password=..., secret_id=xyz (assignments)
     (re.compile(rf"(?i)((?<![a-z0-9_-]){_KEYS}\s*=\s*[\"']?){_VALUE}"), rf"\1{MASK}"),
-    # "password": "...", 'token': ... (quoted keys, as in JSON, YAML and Python reprs)
-    (re.compile(rf"(?i)([\"']{_KEYS}[\"']\s*:\s*[\"']?){_VALUE}"), rf"\1{MASK}"),
+    # "password": "...", 'token': ..., 'X-Amz-Security-Token': b'...' (quoted keys, as in
+    # JSON, YAML and Python reprs, bytes values included)
+    (re.compile(rf"(?i)([\"']{_KEYS}[\"']\s*:\s*(?:b?[\"'])?){_VALUE}"), rf"\1{MASK}"),
     # X-Vault-Token: ..., Authorization: ... (headers)
     (
         re.compile(
             rf"(?i)((?<![a-z0-9_-])(?:x-vault-token|x-amz-security-token|authorization)\s*:\s*)"
-            rf"{_VALUE}"
+            rf"(?:b?[\"'])?{_VALUE}"
         ),
         rf"\1{MASK}",
     ),
 )
 
 
+_NOTHING_TO_ESCAPE = re.compile(r"[ !#-&(-\[\]-~]*")
+
+
+def _json_escape(value: str, ascii_only: bool) -> str:
+    return json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+
+
+def _repr_escapes(value: str) -> set[str]:
+    """The inside of ``repr()`` of ``value`` as ``str`` and as UTF-8 ``bytes``, either quote."""
+    forms = set()
+    # Python quotes with ' unless the text has ' and no ": appending a " forces the
+    # '-quoted form (a body dump always contains "), plain repr gives the other one.
+    for text in (value, value + '"'):
+        cut = -1 if text is value else -2
+        forms.add(repr(text)[1:cut])
+        forms.add(repr(text.encode("utf-8"))[2:cut])
+    return forms
+
+
+def _base64_forms(value: str) -> set[str]:
+    """Base64 of ``value``, whole and as it appears at each alignment inside longer data."""
+    raw = value.encode("utf-8")
+    forms = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    for shift in (0, 1, 2):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        # Keep only the characters made of the value's bits alone.
+        middle = encoded[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6]
+        forms |= {middle, middle.replace("+", "-").replace("/", "_")}
+    return {form for form in forms if len(form) >= _MIN_LENGTH}
+
+
+def encodings(value: str) -> set[str]:
+    """Every form in which ``value`` may reach a log line (see the module docstring)."""
+    plain = {value, quote(value, safe=""), quote_plus(value, safe="")}
+    if _NOTHING_TO_ESCAPE.fullmatch(value):
+        # The common case: JSON and repr() leave it (and its URL-encodings) as is.
+        return plain | _base64_forms(value)
+    once = {_json_escape(v, a) for v in plain for a in (True, False)}
+    twice = {_json_escape(v, a) for v in once for a in (True, False)}
+    escaped = plain | once | twice
+    reprs = {form for text in escaped for form in _repr_escapes(text)}
+    return escaped | reprs | _base64_forms(value)
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
 class _Registry:
-    """The bounded set of known credential strings, indexed for a linear-time scan.
+    """The known credential forms, indexed for a linear-time scan.
 
     No regular expression is built from the values: a daemon registers a new
     credential at every rotation, and recompiling an alternation of thousands
     of values each time (which ``re`` would also keep in its cache) costs time
-    and memory that grow with the fleet. Instead each value is indexed by its
-    first :data:`_MIN_LENGTH` characters, and :meth:`mask` looks up every
-    window of the text once: O(len(text)) per scrub, O(1) per registration.
+    and memory that grow with the fleet. Instead every form is a key of one
+    dict, and long forms are indexed by their first :data:`_MIN_LENGTH`
+    characters, which map to the few distinct lengths of forms with that
+    prefix. :meth:`mask` looks up each window of the text once and then one
+    slice per distinct length: O(len(text)) per scrub for any number of
+    values, O(1) per registration. Short forms (a handful of lengths below
+    :data:`_MIN_LENGTH`) are tried only at token boundaries.
+
+    A form is known while anything holds it: the aging LRU, the pinned set,
+    or a slot's recent generations; ``_refs`` counts the holders.
     """
 
     def __init__(self) -> None:
-        self._values: OrderedDict[str, None] = OrderedDict()
-        # prefix -> values with that prefix, longest first; tuples are replaced, never
-        # mutated, so a scan in another thread always sees a consistent snapshot.
-        self._index: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
+        self._reset()
 
-    def add(self, value: str) -> None:
-        forms = {value, quote(value, safe=""), json.dumps(value)[1:-1]}
+    def _reset(self) -> None:
+        # Readers (mask) never lock: they only do atomic dict lookups, and the
+        # tuples below are replaced, never mutated.
+        self._refs: dict[str, int] = {}
+        self._long: dict[str, tuple[int, ...]] = {}
+        self._short: tuple[int, ...] = ()
+        self._lengths: dict[str, dict[int, int]] = {}  # key -> length -> forms
+        self._aging: OrderedDict[str, None] = OrderedDict()
+        self._pinned: set[str] = set()
+        self._slots: dict[str, deque[frozenset[str]]] = {}
+
+    def add(self, values: Iterable[str], *, pinned: bool = False, slot: str | None = None) -> None:
+        forms = frozenset(form for value in values for form in encodings(value))
         with self._lock:
-            for form in forms:
-                if len(form) < _MIN_LENGTH:
-                    continue
-                if form in self._values:
-                    self._values.move_to_end(form)
-                    continue
-                self._values[form] = None
-                key = form[:_MIN_LENGTH]
-                bucket = (*self._index.get(key, ()), form)
-                self._index[key] = tuple(sorted(bucket, key=len, reverse=True))
-            while len(self._values) > _MAX_KNOWN:
-                oldest, _ = self._values.popitem(last=False)
-                key = oldest[:_MIN_LENGTH]
-                rest = tuple(v for v in self._index.get(key, ()) if v != oldest)
-                if rest:
-                    self._index[key] = rest
-                else:
-                    self._index.pop(key, None)
+            if slot is not None:
+                self._add_generation(slot, forms)
+            elif pinned:
+                for form in forms - self._pinned:
+                    self._pinned.add(form)
+                    self._hold(form)
+            else:
+                self._add_aging(forms)
+
+    def _add_aging(self, forms: frozenset[str]) -> None:
+        for form in forms:
+            if form in self._aging:
+                self._aging.move_to_end(form)
+            elif form not in self._pinned:
+                self._aging[form] = None
+                self._hold(form)
+        while len(self._aging) > _MAX_KNOWN:
+            oldest, _ = self._aging.popitem(last=False)
+            self._release(oldest)
+
+    def _add_generation(self, slot: str, forms: frozenset[str]) -> None:
+        generations = self._slots.setdefault(slot, deque())
+        if generations and generations[-1] == forms:
+            return
+        generations.append(forms)
+        for form in forms:
+            self._hold(form)
+        while len(generations) > _SLOT_GENERATIONS:
+            for form in generations.popleft():
+                self._release(form)
+
+    def _hold(self, form: str) -> None:
+        count = self._refs.get(form, 0)
+        self._refs[form] = count + 1
+        if count == 0:
+            self._index(form, +1)
+
+    def _release(self, form: str) -> None:
+        count = self._refs.get(form, 0) - 1
+        if count > 0:
+            self._refs[form] = count
+            return
+        self._refs.pop(form, None)
+        self._index(form, -1)
+
+    def _index(self, form: str, delta: int) -> None:
+        size = len(form)
+        key = form[:_MIN_LENGTH] if size >= _MIN_LENGTH else ""
+        counts = self._lengths.setdefault(key, {})
+        count = counts.get(size, 0) + delta
+        if count > 0:
+            counts[size] = count
+            if count > 1 or delta < 0:
+                return  # this length was indexed already and still is
+        else:
+            del counts[size]
+        lengths = tuple(sorted(counts, reverse=True))
+        if not key:
+            self._short = lengths
+        elif lengths:
+            self._long[key] = lengths
+        else:
+            del self._long[key], self._lengths[key]
 
     def clear(self) -> None:
         with self._lock:
-            self._values.clear()
-            self._index = {}
+            self._reset()
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._refs)
+
+    def __contains__(self, form: str) -> bool:
+        return form in self._refs
 
     def mask(self, text: str) -> str:
-        """Replace every known value in ``text``; longest match first at each position."""
-        index = self._index
-        if not index:
+        """Replace every known form in ``text``; longest match first at each position."""
+        known, index, short = self._refs, self._long, self._short
+        if not known:
             return text
         parts: list[str] = []
+        size = len(text)
         start = i = 0
-        end = len(text) - _MIN_LENGTH
-        while i <= end:
-            candidates = index.get(text[i : i + _MIN_LENGTH])
-            match = (
-                next((v for v in candidates if text.startswith(v, i)), None) if candidates else None
-            )
-            if match is None:
+        while i < size:
+            found = 0
+            lengths = index.get(text[i : i + _MIN_LENGTH])
+            if lengths:
+                for n in lengths:
+                    if i + n <= size and text[i : i + n] in known:
+                        found = n
+                        break
+            if not found and short and (i == 0 or not _is_word(text[i - 1])):
+                for n in short:
+                    end = i + n
+                    boundary = end == size or (end < size and not _is_word(text[end]))
+                    if boundary and text[i:end] in known:
+                        found = n
+                        break
+            if not found:
                 i += 1
                 continue
             parts += (text[start:i], MASK)
-            i = start = i + len(match)
+            i = start = i + found
         if not parts:
             return text
         parts.append(text[start:])
@@ -142,11 +292,18 @@ class _Registry:
 _registry = _Registry()
 
 
-def register(*values: str | None) -> None:
-    """Remember credentials so that :func:`scrub` masks them wherever they appear."""
-    for value in values:
-        if value:
-            _registry.add(value)
+def register(*values: str | None, pinned: bool = False, slot: str | None = None) -> None:
+    """Remember credentials so that :func:`scrub` masks them wherever they appear.
+
+    By default the values age out after many newer registrations (fetched
+    database credentials). ``pinned=True`` keeps them for the process's life
+    (API keys, static tokens). ``slot`` names one credential that a library
+    refreshes (``"aws:<sink>"``): each call with new values starts a generation,
+    and only the latest :data:`_SLOT_GENERATIONS` are kept.
+    """
+    present = [value for value in values if value]
+    if present:
+        _registry.add(present, pinned=pinned, slot=slot)
 
 
 def forget_all() -> None:

@@ -1,19 +1,32 @@
 """The canary: no credential ever reaches stdout, stderr or logs, on any path, at debug level.
 
 Full CLI processes run with unique marker strings as the case.dev API key, the
-database passwords, and AWS's secret key, through the success path and every
-failure path we can provoke; the markers must appear nowhere in the output.
+database passwords, and AWS's secret key and session token, through the
+success path and every failure path we can provoke, with botocore's request
+dumps switched on (``log.vendor_debug``); the markers must appear nowhere in
+the output. Passwords that JSON, repr() or URL encoding would change are
+checked by their plain chunks, which any leaked encoding would still show.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
 
+from syncd import logging as syncd_logging
+from syncd import redaction
+from syncd.engine import Engine
+from syncd.models import Target
+from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
 from syncd.testing.casedev import Fault
 from tests.conftest import CaseDevWorld, CliResult, run_syncd
 from tests.servers.moto import MotoServer
@@ -30,11 +43,13 @@ class Canary:
         self.casedev = casedev
         self.aws = aws
         self.markers: list[str] = [casedev.api.api_key]
+        #: Credentials too short to search for as substrings: matched as whole tokens.
+        self.short_markers: list[str] = []
         self.path = tmp_path / "syncd.yaml"
         self.path.write_text(
             yaml.safe_dump(
                 {
-                    "log": {"level": "debug", "format": "json"},
+                    "log": {"level": "debug", "format": "json", "vendor_debug": True},
                     "providers": {
                         "casedev": {
                             "type": "casedev",
@@ -87,6 +102,19 @@ class Canary:
         assert result.stderr, "debug logging produced nothing: the canary would prove nothing"
         for marker in self.markers:
             assert marker not in result.output, f"credential leaked: {marker[:4]}..."
+        for word in self.short_markers:
+            found = re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", result.output)
+            assert found is None, "short credential leaked"
+
+    def publish(self, password: str) -> None:
+        """Make case.dev hand out URIs with ``password`` (sinks here never connect)."""
+        userinfo = f"owner:{quote(password, safe='')}"
+        self.casedev.api.set_branch(
+            PROJECT,
+            "main",
+            direct=f"postgresql://{userinfo}@db.example/app?sslmode=require",
+            pooled=f"postgresql://{userinfo}@pool.example/app?sslmode=require",
+        )
 
 
 @pytest.fixture
@@ -225,3 +253,67 @@ def test_vault_paths(canary: Canary, vault: Any, root: Any, tmp_path: Path) -> N
         vault.unseal()
     assert sealed.code == 1 and "sealed" in sealed.stdout
     canary.assert_clean(sealed)
+
+
+def test_aws_session_token(canary: Canary) -> None:
+    """An AWS session token (as from IRSA or an assumed role) is masked in botocore's dumps."""
+    token = f"FwoGZXIvYXdzCANARY{secrets.token_hex(24)}"
+    canary.markers.append(token)
+    result = canary.run(env={"AWS_SESSION_TOKEN": token})
+    assert result.code == 0, result.output
+    assert "X-Amz-Security-Token" in result.output  # the dump that used to carry it
+
+
+def test_short_password(canary: Canary) -> None:
+    """A 4-character database password is masked wherever it stands as a token."""
+    password = secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.token_hex(2)[:2] + "q"
+    canary.short_markers.append(password)
+    canary.publish(password)
+    assert canary.run().code == 0
+
+
+@pytest.mark.parametrize("special", ['"', "\\", "\u00e9", "'", "\"\\\u00e9'"])
+def test_passwords_that_encodings_change(canary: Canary, special: str) -> None:
+    """Passwords with a quote, a backslash or non-ASCII leak in no encoding (double-escaped bodies)."""
+    chunks = [secrets.token_hex(5) for _ in range(3)]
+    canary.markers += chunks
+    canary.publish(special.join(chunks))
+    assert canary.run().code == 0
+
+
+def test_hostile_provider_echoes_base64(canary: Canary) -> None:
+    """A provider error echoing the API key in base64, alone or inside a header, leaks nothing."""
+    key = canary.casedev.api.api_key.encode()
+    alone = base64.b64encode(key).decode()
+    header = base64.b64encode(b"Authorization: Bearer " + key).decode()
+    canary.markers += [alone, header[32:-4]]  # the second: characters made of the key alone
+    body = json.dumps({"message": f"rejected {alone} (sent {header})"}).encode()
+    canary.casedev.api.fail_next(Fault(status=400, body=body), times=4)
+    assert canary.run().code == 1
+
+
+def test_api_key_survives_20000_rotations(
+    monkeypatch: pytest.MonkeyPatch, casedev: CaseDevWorld
+) -> None:
+    """After 20,000 credential rotations in one process, a fetch_failed line still masks the API key."""
+    monkeypatch.setenv("CASEDEV_API_KEY", casedev.api.api_key)
+    config = CaseDevConfig(base_url=casedev.base_url, max_attempts=1)  # type: ignore[arg-type]
+    provider = CaseDevProvider.from_config("casedev", config)
+    stream = io.StringIO()
+    syncd_logging.configure("debug", "json", stream)
+    for _ in range(20_000):  # what each fetch of a rotated credential registers
+        password = secrets.token_urlsafe(18)
+        redaction.register(f"postgresql://owner:{password}@db.example/app?sslmode=require")
+        redaction.register(password)
+    echo = json.dumps({"message": f"key {casedev.api.api_key} is revoked"}).encode()
+    casedev.api.fail_next(Fault(status=400, body=echo))
+    try:
+        outcome = Engine({"casedev": provider}, {}).sync_target(
+            Target(name="app", provider="casedev", project=PROJECT)
+        )
+    finally:
+        provider.close()
+    assert not outcome.ok
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(line["event"] == "fetch_failed" and "***" in line["error"] for line in lines)
+    assert casedev.api.api_key not in stream.getvalue()

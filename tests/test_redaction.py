@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -86,3 +87,92 @@ def test_longest_known_value_wins_and_overlaps_are_masked() -> None:
     redaction.register("pw-abc-123", "postgresql://u:pw-abc-123@h/db")
     assert redaction.scrub("uri=postgresql://u:pw-abc-123@h/db.") == "uri=***."
     assert redaction.scrub("pw-abc-123pw-abc-123") == "******"
+
+
+def test_short_known_values_are_masked_as_whole_tokens_only() -> None:
+    """A 4-character password is masked wherever it stands alone, never inside a longer word."""
+    redaction.register("Qz7x")
+    assert redaction.scrub("postgresql://u:Qz7x@h/d") == "postgresql://u:***@h/d"
+    assert redaction.scrub('{"password": "Qz7x"}') == '{"password": "***"}'
+    assert redaction.scrub("Qz7x") == "***"
+    assert redaction.scrub("aQz7x Qz7xb Qz7x_") == "aQz7x Qz7xb Qz7x_"
+
+
+def test_one_character_password_is_still_masked() -> None:
+    """Even a one-character credential never appears in clear as a token of its own."""
+    redaction.register("Z")
+    assert redaction.scrub("pw=Z; Zebra") == "pw=***; Zebra"
+
+
+def test_special_character_password_is_masked_in_botocore_body_dumps() -> None:
+    """A password with quotes, a backslash and non-ASCII is masked in a double-escaped bytes repr."""
+    password = "pw\"q'\\é-8c1f"
+    redaction.register(password)
+    document = json.dumps({"password": password}, separators=(",", ":"))
+    for ascii_only in (True, False):
+        body = json.dumps({"SecretString": document}, ensure_ascii=ascii_only).encode()
+        for dump in (f"'body': {body!r}", repr(body.decode()), body.decode()):
+            assert "8c1f" not in redaction.scrub(dump), dump
+
+
+def test_base64_echo_is_masked_at_any_alignment() -> None:
+    """Base64 of a known credential is masked alone and inside a longer base64 blob."""
+    key = "cdk_live_4f9a7b2c1d0e"
+    redaction.register(key)
+    whole = base64.b64encode(key.encode()).decode()
+    assert redaction.scrub(f"error: {whole}") == "error: ***"
+    for prefix in (b"Bearer ", b"Bearer  ", b"x", b"abc"):
+        blob = base64.b64encode(prefix + key.encode() + b"!tail").decode()
+        inner = blob[len(prefix) * 4 // 3 + 2 : (len(prefix) + len(key)) * 4 // 3 - 2]
+        assert inner not in redaction.scrub(f"echo {blob}"), prefix
+
+
+def test_amz_security_token_bytes_repr_is_masked_by_pattern() -> None:
+    """botocore's header dump ``'X-Amz-Security-Token': b'...'`` loses the token even if unknown."""
+    out = redaction.scrub("headers={'X-Amz-Security-Token': b'FwoGZXIvYXdzEXAMPLE', 'A': b'1'}")
+    assert "FwoGZXIvYXdzEXAMPLE" not in out
+    assert "'X-Amz-Security-Token': b'***'" in out
+
+
+def test_pinned_values_survive_any_number_of_rotations() -> None:
+    """Pinned credentials are never evicted by the aging registry of fetched credentials."""
+    redaction.register("cdk_pinned_api_key_0001", pinned=True)
+    for i in range(redaction._MAX_KNOWN + 100):
+        redaction.register(f"rotated-{i:08d}")
+    assert redaction.scrub("key cdk_pinned_api_key_0001") == "key ***"
+    assert "rotated-00000000" in redaction.scrub("rotated-00000000")
+
+
+def test_slot_keeps_the_latest_generations_of_a_refreshed_credential() -> None:
+    """A refreshed credential replaces its old value after one grace generation."""
+    for generation in range(3):
+        redaction.register(f"session-token-gen{generation}", slot="aws:test")
+    out = redaction.scrub("session-token-gen0 session-token-gen1 session-token-gen2")
+    assert out == "session-token-gen0 *** ***"
+
+
+def test_forgetting_an_aging_value_keeps_it_when_also_pinned() -> None:
+    """A value both pinned and fetched stays masked after its fetched copy ages out."""
+    redaction.register("shared-credential-1", pinned=True)
+    redaction.register("shared-credential-1")
+    for i in range(redaction._MAX_KNOWN + 10):
+        redaction.register(f"rotated-{i:08d}")
+    assert redaction.scrub("shared-credential-1") == "***"
+
+
+def test_secret_names_are_not_sensitive_keys_but_credentials_are() -> None:
+    """``secret`` and ``secret_name`` are identifiers; keys naming a credential are masked."""
+    names = {"secret": "prod/app/db", "secret_name": "x/y", "api_key_file": "/run/key"}
+    assert redaction.scrub_value(names) == names
+    credentials = {
+        "password": "a",
+        "db_password": "b",
+        "X-Amz-Security-Token": "c",
+        "sessionToken": "d",
+        "secret_id": "e",
+        "SecretString": "f",
+        "aws_secret_access_key": "g",
+        "connectionUri": "h",
+        "Authorization": "i",
+    }
+    assert set(redaction.scrub_value(credentials).values()) == {redaction.MASK}

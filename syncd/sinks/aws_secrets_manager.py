@@ -19,13 +19,14 @@ value, so a crash leaves the new owner) whenever it is missing or changes.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from syncd import __version__, plugins
+from syncd import __version__, plugins, redaction
 from syncd.errors import SinkAuthError, SinkConflict, SinkError, SinkUnavailable
 from syncd.fingerprint import Fingerprint
 from syncd.models import Owner, SecretState
@@ -140,6 +141,7 @@ class AwsSecretsManagerSink:
             raise SinkError(
                 f"aws sink {name}: no AWS region; set sinks.{name}.region or AWS_REGION"
             ) from exc
+        _register_credentials(name, session, client)
         return cls(
             name,
             client,
@@ -299,6 +301,37 @@ class AwsSecretsManagerSink:
         if code == "ResourceExistsException":
             return SinkConflict(f"{where}: the secret was created by someone else meanwhile")
         return SinkError(f"{where} failed ({code}): {message}")
+
+
+def _register_credentials(name: str, session: Any, client: Any) -> None:
+    """Register the AWS secret key and session token for redaction, refreshed ones too.
+
+    botocore's debug dumps print the session token of every request
+    (``X-Amz-Security-Token``, the canonical request). Credentials from IRSA,
+    an assumed role or an instance role refresh themselves, so they are read
+    again before each signature (botocore's own cached copy: cheap), and only
+    a change registers anything, under a slot that keeps the last two.
+    """
+    import botocore.exceptions  # noqa: PLC0415 - see from_config
+
+    try:
+        credentials = session.get_credentials()
+    except botocore.exceptions.BotoCoreError:
+        return  # the first call fails the same way and reports it, translated
+    if credentials is None:
+        return  # no credentials at all: nothing to hide, and calls say so
+    seen: list[Any] = [None]
+
+    def remember(**_event: Any) -> None:
+        frozen = credentials.get_frozen_credentials()
+        if frozen != seen[0]:
+            redaction.register(frozen.secret_key, frozen.token, slot=f"aws:{name}")
+            seen[0] = frozen
+
+    client.meta.events.register("before-sign.secrets-manager", remember)
+    # A refresh that fails now is retried, and reported, by the first call.
+    with contextlib.suppress(botocore.exceptions.BotoCoreError):
+        remember()
 
 
 class _NotFound(SinkError):

@@ -183,7 +183,7 @@ class VaultAuth:
                 f"vault sink {self.sink}: {self.method} {where} was refused ({reason}); "
                 "check the role and its credentials"
             ) from exc
-        redaction.register(client.token)
+        redaction.register(client.token, slot=f"vault:{self.sink}")
         self._logged_in = True
         self._grant(grant)
         log.info("vault_logged_in", sink=self.sink, method=self.method, ttl=self._ttl)
@@ -230,7 +230,7 @@ class VaultAuth:
             return (jwt.get_secret_value(),)
         if isinstance(cfg, TokenAuth):
             return (self._find("Vault token", "token_file", cfg.token_file, "VAULT_TOKEN"),)
-        redaction.register(cfg.role_id)
+        redaction.register(cfg.role_id, pinned=True)
         role_id = cfg.role_id or self._find(
             "AppRole role_id", "role_id_file", cfg.role_id_file, "VAULT_ROLE_ID"
         )
