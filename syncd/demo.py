@@ -126,7 +126,7 @@ def run_demo(out: TextIO) -> int:
     """Run the three demo cycles, printing a masked report after each; 0 if all went as shown."""
     syncd_logging.configure("warning", "console")
     api_key = "demo_" + secrets.token_urlsafe(24)
-    redaction.register(api_key)
+    redaction.register(api_key, pinned=True)
     api = FakeCaseDev(api_key)
     project = DemoProject(api)
     with (

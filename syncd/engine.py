@@ -38,6 +38,7 @@ import structlog
 
 from syncd.errors import (
     ProviderError,
+    ProviderResponseError,
     SecretNotManaged,
     SecretOwnedElsewhere,
     SinkError,
@@ -47,6 +48,7 @@ from syncd.fingerprint import Fingerprint
 from syncd.formats import render
 from syncd.models import (
     Action,
+    ConnectionInfo,
     Document,
     Owner,
     SecretState,
@@ -124,6 +126,14 @@ class CycleReport:
         return all(t.ok for t in self.outcomes)
 
 
+def _render(conn: ConnectionInfo, binding: SinkBinding, where: str) -> Document:
+    """Render for one binding; a value the format cannot hold fails only that binding."""
+    try:
+        return render(conn, binding.format, env_var=binding.env_var)
+    except ValueError as exc:  # InvalidConnectionURI included; its message holds no value
+        raise ProviderResponseError(f"{where}: {exc}; nothing was written") from None
+
+
 class Engine:
     """Syncs targets through the given providers and sinks (looked up by name)."""
 
@@ -170,10 +180,7 @@ class Engine:
             else:
                 outcome = TargetOutcome(
                     target.name,
-                    tuple(
-                        self._sync_binding(target, b, render(conn, b.format, env_var=b.env_var))
-                        for b in target.sinks
-                    ),
+                    tuple(self._sync_binding(target, b, conn) for b in target.sinks),
                 )
                 # At info an unchanged target says nothing; at debug each one reports.
                 actions = Counter(o.action.value for o in outcome.sinks if o.action and not o.error)
@@ -208,13 +215,14 @@ class Engine:
         return report
 
     def _sync_binding(
-        self, target: Target, binding: SinkBinding, document: Document
+        self, target: Target, binding: SinkBinding, conn: ConnectionInfo
     ) -> SinkOutcome:
         ids = {"sink": binding.sink, "secret": binding.secret}
         where = f"secret {binding.secret} in sink {binding.sink}"
         sink = self.sinks[binding.sink]
         action: Action | None = None
         try:
+            document = _render(conn, binding, where)
             state = sink.inspect(binding.secret)
             owner = Owner(self.instance, target.name)
             action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)

@@ -181,3 +181,14 @@ def test_concurrency_is_bounded() -> None:
     targets = [target(f"t{i}") for i in range(12)]
     Engine({"prov": provider}, {"mem": MemorySink()}, concurrency=3).run_cycle(targets)
     assert 1 < provider.peak <= 3
+
+
+def test_unrenderable_binding_fails_alone(provider: StaticProvider) -> None:
+    """A document the format refuses fails that binding only; the target's other bindings sync."""
+    sink = MemorySink("mem")
+    bad = SinkBinding("mem", "t/bad", "env", env_var="1-not-a-name")
+    good = SinkBinding("mem", "t/good", "uri")
+    outcome = Engine({"prov": provider}, {"mem": sink}).sync_target(target("t", bad, good))
+    assert [(o.secret, o.ok) for o in outcome.sinks] == [("t/bad", False), ("t/good", True)]
+    assert "nothing was written" in str(outcome.sinks[0].error)
+    assert "t/bad" not in sink.secrets

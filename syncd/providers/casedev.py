@@ -95,7 +95,7 @@ class CaseDevProvider:
         self.name = name
         self._timeout = timeout
         self._api_key = api_key
-        redaction.register(api_key.get_secret_value())
+        redaction.register(api_key.get_secret_value(), pinned=True)
         self._backoff = backoff or Backoff()
         self._bucket = TokenBucket(rate_limit) if rate_limit else None
         self._sleep = sleep
