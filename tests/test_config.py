@@ -92,7 +92,7 @@ def test_default_path_follows_syncd_config() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ("log: [unclosed", "invalid YAML at line 1"),
+        ("log: [unclosed", "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 1)"),
         ("- just\n- a list\n", "top level must be a mapping"),
         ({**MINIMAL, "concurency": 4}, "concurency: unknown key"),
         ({**MINIMAL, "log": {"level": "loud"}}, "log.level: Input should be"),
@@ -151,7 +151,7 @@ def test_two_targets_writing_one_secret(tmp_path: Path) -> None:
 
 def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     """A missing file and a non-UTF-8 file are one-line errors."""
-    with pytest.raises(ConfigError, match="config file not found"):
+    with pytest.raises(ConfigError, match="no config file at .*absent.yaml"):
         config.load(tmp_path / "absent.yaml")
     bad = tmp_path / "bin.yaml"
     bad.write_bytes(b"\xff\xfe\x00")
