@@ -117,17 +117,16 @@ class Explainer:
         kind = error["type"]
         value = error.get("input")
         from_file = self._variable(location) is None
+        secret = any(SENSITIVE_KEY.search(str(part)) for part in location)
         if kind == "extra_forbidden":
             return _unknown_key(str(loc[-1]), model, loc[:-1])
         if kind in _MAPPING_ERRORS:
-            return _wrong_shape("a mapping of keys", value, from_file)
+            return _wrong_shape("a mapping of keys", value, from_file, secret)
         if kind == "list_type":
-            return _wrong_shape("a list of '- ' items", value, from_file)
+            return _wrong_shape("a list of '- ' items", value, from_file, secret)
         message = str(error["msg"]).removeprefix("Value error, ")
-        if kind != "missing" and not isinstance(value, dict | list):
-            secret = any(SENSITIVE_KEY.search(str(part)) for part in location)
-            if not secret:
-                message += f" (got {value!r:.80})"
+        if kind != "missing" and not isinstance(value, dict | list) and not secret:
+            message += f" (got {value!r:.80})"
         return message
 
     def _variable(self, location: Location) -> tuple[str, Location] | None:
@@ -161,18 +160,20 @@ def _holds(text: str, path: Location) -> bool:
     return True
 
 
-def _wrong_shape(expected: str, value: object, from_file: bool) -> str:
+def _wrong_shape(expected: str, value: object, from_file: bool, secret: bool) -> str:
     hint = _CHECK if from_file else ""
     if value is None:
         return f"nothing is set here; expected {expected}{hint}"
-    return f"expected {expected}, not {_kind(value)}{hint}"
+    return f"expected {expected}, not {_kind(value, secret)}{hint}"
 
 
-def _kind(value: object) -> str:
+def _kind(value: object, secret: bool) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if secret:
+        return f"a {type(value).__name__} value"
     if isinstance(value, str):
         return f"the text {value!r:.40}"
     return f"the value {value!r:.40}"

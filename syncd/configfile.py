@@ -89,9 +89,9 @@ def read(path: Path, *, origin: str | None = None) -> Document:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
     if len(raw) > MAX_BYTES:
-        shown = f"{size:,} bytes" if size > MAX_BYTES else "more than that"
+        shown = f" ({size:,} bytes)" if size > MAX_BYTES else ""  # a pipe has no size
         raise ConfigError(
-            f"{path}: config file is too large ({shown}); the limit is {MAX_BYTES:,} bytes (1 MiB)"
+            f"{path}: config file is too large{shown}; the limit is {MAX_BYTES:,} bytes (1 MiB)"
         )
     try:
         text = raw.decode("utf-8")
