@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+import structlog
+
 from syncd import __version__, exits
 from syncd import config as config_mod
 from syncd import logging as syncd_logging
+from syncd.configerrors import suggest
 from syncd.engine import CycleReport
 from syncd.errors import ConfigError, PluginError, SyncdError
 from syncd.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -104,9 +107,9 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
     log_overrides = {k: v for k, v in (("level", args.log_level), ("format", args.log_format)) if v}
     if log_overrides:
         overrides["log"] = log_overrides
-    path = args.config or config_mod.default_path()
+    located = config_mod.locate(args.config)
     try:
-        cfg = config_mod.load(path, overrides)
+        cfg = config_mod.load(located.path, overrides, origin=located.origin)
     except (ConfigError, PluginError) as exc:
         # One line per problem: a config can have several.
         for line in str(exc).splitlines():
@@ -116,6 +119,14 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
     syncd_logging.configure(
         log_settings.level, log_settings.format, vendor_debug=log_settings.vendor_debug
     )
+    for variable, closest in config_mod.unknown_environment():
+        # Not an error: the environment is shared with other programs and may be stale.
+        structlog.get_logger(__name__).warning(
+            "unknown_environment_variable",
+            variable=variable,
+            problem="matches no setting; ignored",
+            did_you_mean=closest or None,
+        )
     if args.command == "check":
         return _check(cfg, sys.stdout)
     targets = _select(cfg, args.target)
@@ -142,7 +153,7 @@ def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ..
     if not names:
         return cfg.targets
     known = {t.name for t in cfg.targets}
-    unknown = [n for n in names if n not in known]
+    unknown = [n + suggest(n, known) for n in names if n not in known]
     if unknown:
         print(
             f"syncd: error: unknown target(s) {', '.join(unknown)}; "

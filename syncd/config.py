@@ -6,19 +6,20 @@ variables (``SYNCD_LOG__LEVEL=debug``, ``SYNCD_CONCURRENCY=4``; nested keys use
 in each plugin's section, which the plugin's own model validates.
 
 Anything wrong becomes one :class:`~syncd.errors.ConfigError` whose lines each
-name the file, the key and the offending value (values under secret-looking
-keys are never echoed).
+name the file and line (or the ``SYNCD_`` variable), the key and the offending
+value (values under secret-looking keys are never echoed). Reading the file
+safely is :mod:`syncd.configfile`; wording the mistakes is :mod:`syncd.configerrors`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,17 +27,15 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
-from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import PydanticBaseSettingsSource
 
-from syncd import plugins
+from syncd import configerrors, configfile, plugins
 from syncd.durations import parse_duration, parse_jitter
 from syncd.errors import ConfigError
 from syncd.formats import ENV_VAR_PATTERN, FORMATS
 from syncd.models import SinkBinding, Target
-from syncd.redaction import SENSITIVE_KEY
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.yaml")
 MIN_INTERVAL = 10.0
@@ -158,35 +157,6 @@ class Settings(BaseSettings):
     defaults: Defaults = Defaults()
     targets: list[TargetSettings] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _references(self) -> Settings:
-        names: set[str] = set()
-        written: dict[tuple[str, str], str] = {}
-        for i, target in enumerate(self.targets):
-            where = f"targets[{i}] ({target.name})"
-            if target.name in names:
-                raise ValueError(f"{where}: duplicate target name {target.name!r}")
-            names.add(target.name)
-            if target.provider not in self.providers:
-                raise ValueError(
-                    f"{where}.provider: {target.provider!r} is not defined under providers "
-                    f"(defined: {', '.join(sorted(self.providers)) or 'none'})"
-                )
-            for j, binding in enumerate(target.sinks):
-                if binding.sink not in self.sinks:
-                    raise ValueError(
-                        f"{where}.sinks[{j}].sink: {binding.sink!r} is not defined under sinks "
-                        f"(defined: {', '.join(sorted(self.sinks)) or 'none'})"
-                    )
-                key = (binding.sink, binding.secret)
-                if key in written:
-                    raise ValueError(
-                        f"{where}.sinks[{j}].secret: {binding.secret!r} in sink {binding.sink!r} "
-                        f"is already written by target {written[key]!r}"
-                    )
-                written[key] = target.name
-        return self
-
 
 @dataclass(frozen=True)
 class Plugin:
@@ -215,36 +185,40 @@ class Config:
         return self.jitters.get(target) or parse_jitter(self.settings.defaults.jitter)
 
 
+
+@dataclass(frozen=True)
+class Located:
+    """Where the config file is, and how that was decided (for "not found" messages)."""
+
+    path: Path
+    origin: str
+
+
+def locate(cli_path: Path | None, environ: Mapping[str, str] | None = None) -> Located:
+    """``--config``, else ``$SYNCD_CONFIG``, else ``/etc/syncd/syncd.yaml``."""
+    env = os.environ if environ is None else environ
+    if cli_path is not None:
+        return Located(cli_path, "given by --config")
+    if env.get("SYNCD_CONFIG"):
+        return Located(
+            Path(env["SYNCD_CONFIG"]),
+            "from $SYNCD_CONFIG, as --config was not given; pass --config PATH or fix SYNCD_CONFIG",
+        )
+    return Located(
+        DEFAULT_PATH,
+        "the default: --config was not given and $SYNCD_CONFIG is not set; "
+        "pass --config PATH or set SYNCD_CONFIG",
+    )
+
+
 def default_path(environ: dict[str, str] | None = None) -> Path:
     """``$SYNCD_CONFIG`` if set, else ``/etc/syncd/syncd.yaml``."""
-    env = os.environ if environ is None else environ
-    return Path(env["SYNCD_CONFIG"]) if env.get("SYNCD_CONFIG") else DEFAULT_PATH
+    return locate(None, environ).path
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Parse the YAML file; every problem is a one-line :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: invalid YAML at {where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"
-        )
-    return data
+def unknown_environment(environ: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """``SYNCD_`` variables that set nothing (a typo), each with the closest real one or ``""``."""
+    return configerrors.unknown_environment(Settings, os.environ if environ is None else environ)
 
 
 def load(
@@ -252,28 +226,45 @@ def load(
     overrides: dict[str, Any] | None = None,
     *,
     data: dict[str, Any] | None = None,
+    origin: str | None = None,
 ) -> Config:
     """Read, merge and validate the configuration, plugins' sections included.
 
-    ``data`` replaces reading ``path`` (the demo passes its embedded config).
+    ``data`` replaces reading ``path`` (the demo passes its embedded config);
+    ``origin`` says how ``path`` was chosen, for the message if it is missing.
+    A config without targets is refused: an empty file (a ConfigMap that failed
+    to render) must not start a daemon that looks healthy and syncs nothing.
     """
-    if data is None:
-        data = read_yaml(path) if path is not None else {}
+    if data is not None:
+        document = configfile.Document(data)
+    elif path is not None:
+        document = configfile.read(path, origin=origin)
+    else:
+        document = configfile.Document({})
     source = str(path) if path is not None else "config"
+    explain = configerrors.Explainer(source, document, os.environ)
     try:
-        settings = _build_settings(dict(overrides or {}), data)
+        settings = _build_settings(dict(overrides or {}), document.data)
+    except SettingsError as exc:
+        raise ConfigError(configerrors.describe_settings_error(exc, os.environ)) from None
     except ValidationError as exc:
-        raise ConfigError(_describe(source, exc)) from None
+        raise ConfigError(explain.describe(exc, Settings)) from None
+    problems = _references(settings, explain)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    if not settings.targets:
+        what = "the config file is empty" if not document.data else "no targets are configured"
+        raise ConfigError(f"{source}: {what}; define at least one under 'targets:'")
     providers = {
-        name: _plugin(source, "providers", name, section, plugins.PROVIDER_GROUP)
+        name: _plugin(explain, "providers", name, section, plugins.PROVIDER_GROUP)
         for name, section in settings.providers.items()
     }
     sinks = {
-        name: _plugin(source, "sinks", name, section, plugins.SINK_GROUP)
+        name: _plugin(explain, "sinks", name, section, plugins.SINK_GROUP)
         for name, section in settings.sinks.items()
     }
     targets = tuple(
-        _target(source, settings, i, spec, sinks) for i, spec in enumerate(settings.targets)
+        _target(explain, settings, i, spec, sinks) for i, spec in enumerate(settings.targets)
     )
     default_jitter = settings.defaults.jitter
     jitters = {t.name: parse_jitter(t.jitter or default_jitter) for t in settings.targets}
@@ -298,25 +289,79 @@ def _build_settings(init: dict[str, Any], data: dict[str, Any]) -> Settings:
     return _Loader(**init)
 
 
-def _plugin(source: str, group_key: str, name: str, section: PluginSection, group: str) -> Plugin:
+def _references(settings: Settings, explain: configerrors.Explainer) -> list[str]:
+    """Target names are unique; providers and sinks exist; no secret is written twice."""
+    problems = []
+    names: set[str] = set()
+    written: dict[tuple[str, str], str] = {}
+    for i, target in enumerate(settings.targets):
+        where = ("targets", i)
+        if target.name in names:
+            problems.append(explain.at((*where, "name"), f"duplicate target name {target.name!r}"))
+        names.add(target.name)
+        if target.provider not in settings.providers:
+            problems.append(
+                explain.at(
+                    (*where, "provider"),
+                    _undefined(target.provider, "providers", settings.providers),
+                )
+            )
+        for j, binding in enumerate(target.sinks):
+            if binding.sink not in settings.sinks:
+                problems.append(
+                    explain.at(
+                        (*where, "sinks", j, "sink"),
+                        _undefined(binding.sink, "sinks", settings.sinks),
+                    )
+                )
+            key = (binding.sink, binding.secret)
+            if key in written:
+                problems.append(
+                    explain.at(
+                        (*where, "sinks", j, "secret"),
+                        f"{binding.secret!r} in sink {binding.sink!r} is already written by "
+                        f"target {written[key]!r}",
+                    )
+                )
+            written[key] = target.name
+    return problems
+
+
+def _undefined(name: str, section: str, defined: Mapping[str, object]) -> str:
+    listed = ", ".join(sorted(defined)) or "none"
+    hint = configerrors.suggest(name, defined)
+    return f"{name!r} is not defined under {section} (defined: {listed}){hint}"
+
+
+def _plugin(
+    explain: configerrors.Explainer,
+    group_key: str,
+    name: str,
+    section: PluginSection,
+    group: str,
+) -> Plugin:
+    where = (group_key, name)
     if not re.fullmatch(_NAME, name):
-        raise ConfigError(
-            f"{source}: {group_key}.{name}: invalid name; use letters, digits, '.', '_', '-'"
-        )
+        raise ConfigError(explain.at(where, "invalid name; use letters, digits, '.', '_', '-'"))
     try:
         factory = plugins.load(group, section.type)
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {group_key}.{name}.type: {exc}") from None
+        hint = configerrors.suggest(section.type, plugins.discover(group))
+        raise ConfigError(explain.at((*where, "type"), f"{exc}{hint}")) from None
     raw = section.model_dump()
     try:
         config = factory.config_model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(source, exc, prefix=f"{group_key}.{name}")) from None
+        raise ConfigError(explain.describe(exc, factory.config_model, where)) from None
     return Plugin(name, section.type, factory, config)
 
 
 def _target(
-    source: str, settings: Settings, index: int, spec: TargetSettings, sinks: dict[str, Plugin]
+    explain: configerrors.Explainer,
+    settings: Settings,
+    index: int,
+    spec: TargetSettings,
+    sinks: dict[str, Plugin],
 ) -> Target:
     bindings = []
     for j, b in enumerate(spec.sinks):
@@ -324,8 +369,10 @@ def _target(
             sinks[b.sink].factory.validate_secret_name(b.secret)
         except ValueError as exc:
             raise ConfigError(
-                f"{source}: targets[{index}] ({spec.name}).sinks[{j}].secret: "
-                f"{b.secret!r} is invalid for sink {b.sink!r}: {exc}"
+                explain.at(
+                    ("targets", index, "sinks", j, "secret"),
+                    f"{b.secret!r} is invalid for sink {b.sink!r}: {exc}",
+                )
             ) from None
         fmt = b.format or settings.defaults.format
         bindings.append(SinkBinding(b.sink, b.secret, fmt, b.env_var, b.adopt))
@@ -338,21 +385,3 @@ def _target(
         interval=spec.interval or settings.defaults.interval,
         sinks=tuple(bindings),
     )
-
-
-def _describe(source: str, exc: ValidationError, prefix: str = "") -> str:
-    lines = []
-    for error in exc.errors(include_url=False):
-        loc = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        message = str(error["msg"]).removeprefix("Value error, ")
-        shown = ""
-        if error["type"] not in ("missing", "model_type") and "input" in error:
-            value = error["input"]
-            secret = any(SENSITIVE_KEY.search(str(part)) for part in error["loc"])
-            if not isinstance(value, dict | list) and not secret:
-                shown = f" (got {value!r:.80})"
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-            shown = ""
-        lines.append(f"{source}: {loc}: {message}{shown}" if loc else f"{source}: {message}{shown}")
-    return "\n".join(lines)

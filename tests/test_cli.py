@@ -173,7 +173,7 @@ def test_bad_config_through_a_real_process(tmp_path: Path) -> None:
     result = run_syncd("run", "--once", "--config", str(path))
     assert result.code == 2
     assert result.stderr.strip().splitlines() == [
-        f"syncd: config error: {path}: concurrency: Input should be a valid integer, "
+        f"syncd: config error: {path}: line 1: concurrency: Input should be a valid integer, "
         "unable to parse string as an integer (got 'lots')"
     ]
 
@@ -182,7 +182,8 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
     """$SYNCD_CONFIG is used when --config is not given."""
     result = run_syncd("check", env={"SYNCD_CONFIG": str(tmp_path / "missing.yaml")})
     assert (
-        result.code == 2 and f"{tmp_path / 'missing.yaml'}: config file not found" in result.stderr
+        result.code == 2
+        and f"no config file at {tmp_path / 'missing.yaml'} (from $SYNCD_CONFIG" in result.stderr
     )
 
 
@@ -203,3 +204,185 @@ def test_metrics_file_is_refused_for_dry_runs(
     assert main([*args, "--config", str(config_path)]) == 2
     assert "cannot be combined with --dry-run" in capsys.readouterr().err
     assert not (tmp_path / "m.prom").exists()
+
+
+BOMB = "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "    extra:\n      a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+            + "".join(f"      {line}\n" for line in BOMB.splitlines()),
+            "expand this file beyond 250,000 values",
+        ),
+        (
+            "log:\n  level: info\nlog:\n  level: debug\n",
+            "line 11: duplicate key 'log' (first at line 9)",
+        ),
+        (
+            "concurency: 4\n",
+            "line 9: concurency: unknown key 'concurency' (did you mean 'concurrency'?)",
+        ),
+        ("jitter: 10%\n", "it belongs under defaults or targets[] (check indentation)"),
+        (
+            "  - name: b\n    provider: casedev\n    project: p\n    brnch: dev\n"
+            "    sinks: [{sink: local, secret: b}]\n",
+            "line 13: targets.1.brnch: unknown key 'brnch' (did you mean 'branch'?)",
+        ),
+    ],
+)
+def test_config_mistakes_are_one_line_each_with_exit_2(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    """Bombs, duplicate keys, unknown and misplaced keys: exit 2, one line each, no traceback."""
+    text = (
+        "providers:\n  casedev:\n    type: casedev\nsinks:\n  local:\n    type: file\n"
+        f"    directory: {tmp_path}\n"
+        "targets: [{name: a, provider: casedev, project: p, sinks: [{sink: local, secret: a}]}]\n"
+    )
+    if extra.startswith("    extra:"):
+        text = text.replace(f"    directory: {tmp_path}\n", f"    directory: {tmp_path}\n{extra}")
+    elif extra.startswith("  - name"):
+        text = text.replace("targets: [{", "targets:\n  - {").replace("}]}]\n", "}]}\n") + extra
+    else:
+        text += extra
+    path = tmp_path / "syncd.yaml"
+    path.write_text(text)
+    result = run_syncd("check", "--config", str(path), timeout=60)
+    assert result.code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"syncd: config error: {path}: ")
+    assert expected in lines[0] and "Traceback" not in result.stderr
+
+
+def test_oversized_config_is_refused(tmp_path: Path) -> None:
+    """A config file over 1 MiB is refused before parsing, naming its size."""
+    path = tmp_path / "syncd.yaml"
+    path.write_text("#" * (2 * 1024 * 1024))
+    result = run_syncd("run", "--once", "--config", str(path))
+    assert result.code == 2
+    assert result.stderr.strip() == (
+        f"syncd: config error: {path}: config file is too large (2,097,152 bytes); "
+        "the limit is 1,048,576 bytes (1 MiB)"
+    )
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "the config file is empty; define at least one under 'targets:'"),
+        (
+            "providers: {casedev: {type: casedev}}\n",
+            "no targets are configured; define at least one under 'targets:'",
+        ),
+    ],
+)
+def test_empty_config_or_no_targets_is_exit_2(
+    tmp_path: Path, command: str, text: str, expected: str
+) -> None:
+    """An empty file (a ConfigMap that failed to render) or no targets is a config error."""
+    path = tmp_path / "syncd.yaml"
+    path.write_text(text)
+    result = run_syncd(command, "--config", str(path))
+    assert result.code == 2
+    assert result.stderr.strip() == f"syncd: config error: {path}: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"SYNCD_LOG": "{level: debug}"},
+            "syncd: config error: SYNCD_LOG: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
+        ),
+        (
+            {"SYNCD_CONCURRENCY": "lots"},
+            "syncd: config error: SYNCD_CONCURRENCY: Input should be a valid integer, unable to parse string as an integer (got 'lots')",
+        ),
+        (
+            {"SYNCD_LOG__LEVEL": "loud"},
+            "syncd: config error: SYNCD_LOG__LEVEL: Input should be 'debug', 'info', 'warning' or 'error' (got 'loud')",
+        ),
+    ],
+)
+def test_bad_environment_variable_is_named_with_exit_2(
+    tmp_path: Path, api: RunningServer, env: dict[str, str], expected: str
+) -> None:
+    """A bad SYNCD_ value is one line naming the variable, not the file; exit 2, no traceback."""
+    path = write_config(tmp_path, api)
+    result = run_syncd("run", "--once", "--config", str(path), env=env)
+    assert result.code == 2
+    assert result.stderr.strip() == expected
+
+
+def test_unknown_environment_variable_is_a_warning(tmp_path: Path, api: RunningServer) -> None:
+    """A SYNCD_ variable matching no setting is logged as a warning with the closest name; the run goes on."""
+    path = write_config(tmp_path, api)
+    result = run_syncd(
+        "run",
+        "--once",
+        "--config",
+        str(path),
+        env={"SYNCD_CONCURENCY": "4", "CASEDEV_API_KEY": KEY},
+    )
+    assert result.code == 0, result.stderr
+    warnings = [
+        line for line in result.stderr.splitlines() if "unknown_environment_variable" in line
+    ]
+    assert len(warnings) == 1
+    assert '"variable": "SYNCD_CONCURENCY"' in warnings[0]
+    assert '"did_you_mean": "SYNCD_CONCURRENCY"' in warnings[0]
+    assert '"level": "warning"' in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["--config", "{dir}/gone.yaml"],
+            {},
+            "syncd: config error: no config file at {dir}/gone.yaml (given by --config)",
+        ),
+        (
+            [],
+            {"SYNCD_CONFIG": "{dir}/gone.yaml"},
+            "syncd: config error: no config file at {dir}/gone.yaml (from $SYNCD_CONFIG, as "
+            "--config was not given; pass --config PATH or fix SYNCD_CONFIG)",
+        ),
+    ],
+)
+def test_missing_config_says_where_syncd_looked(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    """No config file: the message says which path was tried, why, and how to point elsewhere."""
+    args = [a.format(dir=tmp_path) for a in args]
+    env = {k: v.format(dir=tmp_path) for k, v in env.items()}
+    result = run_syncd("check", *args, env=env)
+    assert result.code == 2
+    assert result.stderr.strip() == expected.format(dir=tmp_path)
+
+
+def test_missing_default_config_names_both_ways_to_point_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --config and $SYNCD_CONFIG, the default path is named with both ways to override it."""
+    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
+    monkeypatch.setattr("syncd.config.DEFAULT_PATH", Path("/nonexistent/syncd.yaml"))
+    assert main(["check"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "syncd: config error: no config file at /nonexistent/syncd.yaml (the default: --config "
+        "was not given and $SYNCD_CONFIG is not set; pass --config PATH or set SYNCD_CONFIG)"
+    )
+
+
+def test_unknown_target_suggests_the_closest(
+    config_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--target with a typo names the closest configured target."""
+    assert main(["run", "--once", "--target", "poled", "--config", str(config_path)]) == 2
+    assert "unknown target(s) poled (did you mean 'pooled'?)" in capsys.readouterr().err

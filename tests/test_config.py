@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,10 @@ def test_default_path_follows_syncd_config() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ("log: [unclosed", "invalid YAML at line 1"),
+        (
+            "log: [unclosed",
+            "invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at line 1)",
+        ),
         ("- just\n- a list\n", "top level must be a mapping"),
         ({**MINIMAL, "concurency": 4}, "concurency: unknown key"),
         ({**MINIMAL, "log": {"level": "loud"}}, "log.level: Input should be"),
@@ -151,7 +155,7 @@ def test_two_targets_writing_one_secret(tmp_path: Path) -> None:
 
 def test_missing_and_unreadable_files(tmp_path: Path) -> None:
     """A missing file and a non-UTF-8 file are one-line errors."""
-    with pytest.raises(ConfigError, match="config file not found"):
+    with pytest.raises(ConfigError, match=r"no config file at .*absent\.yaml"):
         config.load(tmp_path / "absent.yaml")
     bad = tmp_path / "bin.yaml"
     bad.write_bytes(b"\xff\xfe\x00")
@@ -176,3 +180,266 @@ def test_instance_defaults_validates_and_comes_from_env(
     assert "instance" in error_of(tmp_path, {**MINIMAL, "instance": "team/a"})
     monkeypatch.setenv("SYNCD_INSTANCE", "prod-eu-1")
     assert config.load(write(tmp_path, MINIMAL)).settings.instance == "prod-eu-1"
+
+
+BASE = """\
+providers:
+  casedev:
+    type: casedev
+sinks:
+  local:
+    type: file
+    directory: /tmp/x
+targets:
+  - name: app
+    provider: casedev
+    project: p1
+    sinks:
+      - sink: local
+        secret: app.env
+"""
+
+BOMB = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_alias_bomb_in_a_plugin_section_is_refused_quickly(tmp_path: Path) -> None:
+    """A billion-laughs alias bomb is refused within seconds instead of expanding."""
+    bomb = "\n".join("    " + line for line in BOMB.splitlines())
+    text = BASE.replace("    directory: /tmp/x\n", f"    directory: /tmp/x\n    extra:\n{bomb}\n")
+    started = time.monotonic()
+    message = error_of(tmp_path, text)
+    assert time.monotonic() - started < 10
+    assert "aliases (*name) expand this file beyond 250,000 values" in message
+
+
+def test_recursive_alias_is_refused(tmp_path: Path) -> None:
+    """An alias inside its own anchor is refused, not followed forever."""
+    assert "nested more than 64 levels" in error_of(tmp_path, BASE + "defaults: &d {x: *d}\n")
+
+
+def test_plain_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
+    """Aliases that expand a little (as YAML writers emit for shared values) stay allowed."""
+    text = BASE + (
+        "  - &t\n    name: two\n    provider: casedev\n    project: p2\n"
+        "    sinks: [{sink: local, secret: two.env}]\n"
+        "  - <<: *t\n    name: three\n    sinks: [{sink: local, secret: three.env}]\n"
+    )
+    cfg = config.load(write(tmp_path, text))
+    assert [(t.name, t.project) for t in cfg.targets] == [
+        ("app", "p1"),
+        ("two", "p2"),
+        ("three", "p2"),
+    ]
+
+
+def test_oversized_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    """A config file over 1 MiB is refused with its size named."""
+    text = BASE + "#" * (1024 * 1024) + "\n"
+    assert "config file is too large (1,048,786 bytes); the limit is 1,048,576 bytes (1 MiB)" in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            BASE + "log:\n  level: info\nlog:\n  level: debug\n",
+            "line 17: duplicate key 'log' (first at line 15)",
+        ),
+        (
+            BASE.replace("    project: p1\n", "    project: p1\n    project: p2\n"),
+            "line 12: duplicate key 'project' (first at line 11)",
+        ),
+    ],
+)
+def test_duplicate_keys_are_refused(tmp_path: Path, text: str, expected: str) -> None:
+    """A key given twice in one mapping is an error naming file and lines, not last-one-wins."""
+    assert expected in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            BASE.replace("  casedev:\n    type: casedev", "  casedev:\n  type: casedev"),
+            "line 2: providers.casedev: nothing is set here; expected a mapping of keys (check indentation)",
+        ),
+        (
+            BASE.replace("  casedev:\n    type: casedev", "  casedev:\n  type: casedev"),
+            "line 3: providers.type: expected a mapping of keys, not the text 'casedev' (check indentation)",
+        ),
+        (
+            BASE + "jitter: 10%\n",
+            "line 15: jitter: unknown key 'jitter' here; it belongs under defaults or targets[] (check indentation)",
+        ),
+        (
+            BASE + "        pooled: true\n",
+            "line 15: targets.0.sinks.0.pooled: unknown key 'pooled' here; it belongs under targets[] (check indentation)",
+        ),
+        (
+            BASE.replace(
+                "      - sink: local\n        secret: app.env\n",
+                "      sink: local\n      secret: app.env\n",
+            ),
+            "line 12: targets.0.sinks: expected a list of '- ' items, not a mapping (check indentation)",
+        ),
+        (
+            BASE + "log: debug\n",
+            "line 15: log: expected a mapping of keys, not the text 'debug' (check indentation)",
+        ),
+        (
+            "log:\n  level: info\n   format: json\n",
+            "line 3: a 'key: value' cannot start here (check indentation)",
+        ),
+        (
+            "targets:\n  - name: a\n   - name: b\n",
+            "line 3: this line does not line up with the list above it (check indentation)",
+        ),
+        (
+            "a:\n    b: 1\n  c: 2\n",
+            "line 3: this line does not line up with the keys above it (check indentation)",
+        ),
+        ("log:\n\tlevel: info\n", "line 2: a tab character indents this line"),
+    ],
+)
+def test_indentation_mistakes_say_line_and_check_indentation(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """Mis-indentation reads as a line number and a hint, never a model name or raw parser text."""
+    message = error_of(tmp_path, text)
+    assert expected in message
+    assert "PluginSection" not in message and "instance of" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            BASE.replace("    project: p1\n", "    project: p1\n    intervl: 5m\n"),
+            "line 12: targets.0.intervl: unknown key 'intervl' (did you mean 'interval'?)",
+        ),
+        (
+            BASE.replace("    type: casedev\n", "    type: casedev\n    base_ur: http://x\n"),
+            "line 4: providers.casedev.base_ur: unknown key 'base_ur' (did you mean 'base_url'?)",
+        ),
+        (
+            BASE.replace("    provider: casedev", "    provider: casedv"),
+            "line 10: targets.0.provider: 'casedv' is not defined under providers (defined: casedev) (did you mean 'casedev'?)",
+        ),
+        (
+            BASE.replace("      - sink: local", "      - sink: locl"),
+            "line 13: targets.0.sinks.0.sink: 'locl' is not defined under sinks (defined: local) (did you mean 'local'?)",
+        ),
+        (
+            BASE.replace("    type: casedev\n", "    type: casedv\n"),
+            "unknown provider type 'casedv'; available: casedev (did you mean 'casedev'?)",
+        ),
+        (
+            BASE.replace("    project: p1\n", "    project: p1\n    interval: 5s\n"),
+            "line 12: targets.0.interval: interval must be at least 10s (got '5s')",
+        ),
+    ],
+)
+def test_unknown_keys_and_names_suggest_the_closest(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """An unknown key or name is reported at its line with the closest valid one."""
+    assert expected in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "the config file is empty; define at least one under 'targets:'"),
+        ("# rendered from nothing\n", "the config file is empty"),
+        (BASE.split("targets:", maxsplit=1)[0], "no targets are configured"),
+    ],
+)
+def test_config_without_targets_is_an_error(tmp_path: Path, text: str, expected: str) -> None:
+    """An empty file or one without targets must not load as a healthy, idle config."""
+    assert expected in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("SYNCD_CONCURRENCY", "abc", "SYNCD_CONCURRENCY: Input should be a valid integer"),
+        ("SYNCD_LOG__LEVEL", "loud", "SYNCD_LOG__LEVEL: Input should be 'debug'"),
+        (
+            "SYNCD_LOG__LEVELL",
+            "x",
+            "SYNCD_LOG__LEVELL: unknown key 'levell' (did you mean 'level'?)",
+        ),
+        ("SYNCD_LOG", '{"level": "x"}', "SYNCD_LOG: level: Input should be"),
+        (
+            "SYNCD_PROVIDERS__CASEDEV__TIMEOUT",
+            "abc",
+            "SYNCD_PROVIDERS__CASEDEV__TIMEOUT: Input should be a valid number",
+        ),
+        (
+            "SYNCD_LOG",
+            "{bad",
+            "SYNCD_LOG: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
+        ),
+        (
+            "SYNCD_METRICS",
+            '{\n  "a": }',
+            "SYNCD_METRICS: not valid JSON (Expecting value at line 2 column 8)",
+        ),
+    ],
+)
+def test_bad_environment_value_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    """A bad value from a SYNCD_ variable is reported against the variable, not the file."""
+    path = write(tmp_path, BASE)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    message = str(info.value)
+    assert message.startswith(expected) and str(path) not in message
+    assert len(message.splitlines()) == 1
+
+
+def test_unknown_environment_variables_are_listed_with_the_closest() -> None:
+    """SYNCD_ variables that set nothing are found, with the nearest real one; SYNCD_CONFIG is not."""
+    environ = {
+        "SYNCD_CONCURENCY": "4",
+        "SYNCD_CONFIG": "/x.yaml",
+        "SYNCD_LOG__LEVEL": "info",
+        "SYNCD_ZZZ": "1",
+        "HOME": "/root",
+    }
+    assert config.unknown_environment(environ) == [
+        ("SYNCD_CONCURENCY", "SYNCD_CONCURRENCY"),
+        ("SYNCD_ZZZ", ""),
+    ]
+
+
+def test_locate_says_how_the_path_was_chosen() -> None:
+    """The config path comes from --config, then $SYNCD_CONFIG, then the default, and says which."""
+    assert config.locate(Path("/a.yaml"), {"SYNCD_CONFIG": "/b.yaml"}) == config.Located(
+        Path("/a.yaml"), "given by --config"
+    )
+    assert config.locate(None, {"SYNCD_CONFIG": "/b.yaml"}).origin.startswith("from $SYNCD_CONFIG")
+    assert "$SYNCD_CONFIG is not set" in config.locate(None, {}).origin
+
+
+def test_large_config_loads_in_reasonable_time(tmp_path: Path) -> None:
+    """A 2,000-target config under the size cap parses and validates (libyaml keeps it quick)."""
+    data = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    data["targets"] = [
+        {**data["targets"][0], "name": f"t{i}", "sinks": [{"sink": "local", "secret": f"t{i}.env"}]}
+        for i in range(2000)
+    ]
+    started = time.monotonic()
+    cfg = config.load(write(tmp_path, data))
+    assert len(cfg.targets) == 2000 and time.monotonic() - started < 30

@@ -499,3 +499,35 @@ def test_status_line_summarises_the_latest_results() -> None:
         health.record(name, ok=True)
     health.record("c", ok=False)
     assert health.status_line() == "2 targets ok, 1 failed; last sync 22:20:01Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n"
+                for p, c in zip("abcdefg", "bcdefgh", strict=True)
+            )
+            + "targets: []\n",
+            "expand this file beyond",
+        ),
+        ("log: {level: info}\nlog: {level: debug}\n", "duplicate key 'log'"),
+        ("", "the config file is empty"),
+    ],
+)
+def test_reload_refuses_bombs_duplicates_and_empty_files(
+    world: World, text: str, expected: str
+) -> None:
+    """A SIGHUP reload of an alias bomb, duplicate keys or an empty file keeps the old config."""
+    world.write([target("a")])
+    daemon = world.daemon()
+    daemon.start()
+    eventually(lambda: "a" in world.sink.secrets)
+    world.path.write_text(text)
+    with capture_logs() as logs:
+        assert daemon.reload() is False
+    failures = [e for e in logs if e["event"] == "config_reload_failed"]
+    assert len(failures) == 1 and expected in failures[0]["error"]
+    assert set(daemon.jobs()) == {"a"}
