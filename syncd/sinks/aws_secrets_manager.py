@@ -29,7 +29,13 @@ from syncd.fingerprint import Fingerprint
 from syncd.models import SecretState
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.redaction import scrub
-from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, TARGET_KEY, WriteRequest
+from syncd.sinks.base import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    TARGET_KEY,
+    PreflightResult,
+    WriteRequest,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -285,6 +291,24 @@ class AwsSecretsManagerSink:
         if code == "ResourceExistsException":
             return SinkConflict(f"{where}: the secret was created by someone else meanwhile")
         return SinkError(f"{where} failed ({code}): {message}")
+
+    def preflight(self, secret: str, state: SecretState) -> PreflightResult:
+        """Say which write permission cannot be verified: Secrets Manager has no dry run.
+
+        :meth:`inspect` already proved ``DescribeSecret``. The write actions can
+        only be tried by writing, and IAM policy simulation
+        (``iam:SimulatePrincipalPolicy``) is outside syncd's least-privilege
+        policy, so the check names what it could not verify instead of guessing.
+        """
+        if not state.exists:
+            actions = "secretsmanager:CreateSecret"
+        elif not state.managed:
+            actions = "secretsmanager:TagResource, secretsmanager:PutSecretValue"
+        else:
+            actions = "secretsmanager:PutSecretValue"
+        return PreflightResult(
+            notes=(f"write permission ({actions}) not verifiable without writing",)
+        )
 
 
 class _NotFound(SinkError):
