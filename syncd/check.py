@@ -59,11 +59,12 @@ class BindingCheck:
 
     @property
     def result(self) -> str:
-        """The RESULT column: ``ok (...)`` or ``FAILED: ...``."""
+        """The RESULT column: ``ok (<action>)`` and any notes, or ``FAILED: <problems>``."""
         if self.problems:
             return "FAILED: " + "; ".join(self.problems)
+        # "ok (<action>)" stays a prefix of its own, as before notes existed.
         what = _WOULD[self.action] if self.action is not None else "exists, not compared"
-        return f"ok ({'; '.join((what, *self.notes))})"
+        return "; ".join((f"ok ({what})", *self.notes))
 
 
 @dataclass(frozen=True)

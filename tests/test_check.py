@@ -100,7 +100,7 @@ def test_missing_last_level_would_be_created(tmp_path: Path, api: RunningServer)
     directory = tmp_path / "out"
     result = check(file_config(tmp_path, api.base_url, directory))
     assert result.code == 0, result.output
-    assert row(result, "app.env") == f"ok (would create; would create directory {directory})"
+    assert row(result, "app.env") == f"ok (would create); would create directory {directory}"
     assert not directory.exists()
 
 
@@ -220,14 +220,14 @@ def test_aws_least_privilege_says_what_it_cannot_verify(
         after = check(path, **env)
     assert before.code == 0, before.output
     assert row(before, "prod/app/db") == (
-        "ok (would create; write permission (secretsmanager:CreateSecret) not verifiable "
-        "without writing)"
+        "ok (would create); write permission (secretsmanager:CreateSecret) not verifiable "
+        "without writing"
     )
     assert written.code == 0, written.output
     assert after.code == 0, after.output
     assert row(after, "prod/app/db") == (
-        "ok (unchanged; write permission (secretsmanager:PutSecretValue) not verifiable "
-        "without writing)"
+        "ok (unchanged); write permission (secretsmanager:PutSecretValue) not verifiable "
+        "without writing"
     )
     assert len(sm_client.list_secret_version_ids(SecretId="prod/app/db")["Versions"]) == 1
 
@@ -293,8 +293,8 @@ def test_vault_least_privilege_without_capabilities_self_says_so(
     result = vault_check(tmp_path, api, vault, make_token(root))
     assert result.code == 0, result.output
     assert row(result, "syncd/check/app") == (
-        "ok (would create; permissions not verified: the token may not use "
-        "sys/capabilities-self (grant update on it, as Vault's default policy does))"
+        "ok (would create); permissions not verified: the token may not use "
+        "sys/capabilities-self (grant update on it, as Vault's default policy does)"
     )
 
 
@@ -309,7 +309,7 @@ def test_sink_without_preflight_is_not_an_error() -> None:
     target = Target("app", "p", "proj_1", sinks=(SinkBinding("mem", "s"),))
     report = Checker({"p": provider}, {"mem": sink}).run([target])
     assert report.ok
-    assert report.targets[0].bindings[0].result == f"ok (would create; {NO_PREFLIGHT})"
+    assert report.targets[0].bindings[0].result == f"ok (would create); {NO_PREFLIGHT}"
     assert sink.inspect("s").exists is False
 
 
