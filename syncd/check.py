@@ -196,5 +196,5 @@ def print_check(report: CheckReport, out: TextIO) -> None:
     problems = sum(not b.ok for t in report.targets for b in t.bindings)
     out.write(
         f"\n{ok} target(s) ok, {len(report.targets) - ok} failed; "
-        f"{problems} sink binding(s) with problems; nothing written; {report.duration:.2f}s\n"
+        f"{problems} sink binding(s) with problems; no secret written; {report.duration:.2f}s\n"
     )
