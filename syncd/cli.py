@@ -202,12 +202,15 @@ def _run_once(
 
 
 def _check(cfg: config_mod.Config, out: TextIO) -> int:
+    from syncd.check import Checker, print_check  # noqa: PLC0415 - only check needs it
+
     runtime = _build(cfg)
     if isinstance(runtime, int):
         return runtime
     with runtime:
-        report = runtime.engine(dry_run=True).run_cycle(cfg.targets)
-    print_report(report, out, check=True)
+        checker = Checker(runtime.providers, runtime.sinks, concurrency=cfg.settings.concurrency)
+        report = checker.run(cfg.targets)
+    print_check(report, out)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

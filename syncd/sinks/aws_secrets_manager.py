@@ -37,6 +37,7 @@ from syncd.sinks.base import (
     MANAGED_BY_VALUE,
     OWNER_KEY,
     TARGET_KEY,
+    PreflightResult,
     WriteRequest,
 )
 
@@ -301,6 +302,24 @@ class AwsSecretsManagerSink:
         if code == "ResourceExistsException":
             return SinkConflict(f"{where}: the secret was created by someone else meanwhile")
         return SinkError(f"{where} failed ({code}): {message}")
+
+    def preflight(self, secret: str, state: SecretState) -> PreflightResult:
+        """Say which write permission cannot be verified: Secrets Manager has no dry run.
+
+        :meth:`inspect` already proved ``DescribeSecret``. The write actions can
+        only be tried by writing, and IAM policy simulation
+        (``iam:SimulatePrincipalPolicy``) is outside syncd's least-privilege
+        policy, so the check names what it could not verify instead of guessing.
+        """
+        if not state.exists:
+            actions = "secretsmanager:CreateSecret"
+        elif not state.managed:
+            actions = "secretsmanager:TagResource, secretsmanager:PutSecretValue"
+        else:
+            actions = "secretsmanager:PutSecretValue"
+        return PreflightResult(
+            notes=(f"write permission ({actions}) not verifiable without writing",)
+        )
 
 
 def _register_credentials(name: str, session: Any, client: Any) -> None:

@@ -106,3 +106,32 @@ class SinkFactory(Protocol):
     def validate_secret_name(cls, secret: str) -> None:
         """Raise ValueError (with a reason) if ``secret`` is not a valid name for this store."""
         ...
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    """What :meth:`Preflight.preflight` found, in words an operator can act on.
+
+    ``problems`` would make the run fail (``syncd check`` exits 1); ``notes``
+    are what the check could not verify, shown next to an ``ok``.
+    """
+
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Preflight(Protocol):
+    """Optional for sinks: check the permissions a write needs, without writing.
+
+    ``syncd check`` calls it after :meth:`Sink.inspect` returned ``state``;
+    a sink without it is reported as "not checked", never as an error.
+    """
+
+    def preflight(self, secret: str, state: SecretState) -> PreflightResult:
+        """Tell whether writing ``secret`` (now in ``state``) would be allowed.
+
+        Never writes a secret value. Raises :class:`~syncd.errors.SinkError`
+        like :meth:`Sink.inspect` when the store cannot be asked.
+        """
+        ...

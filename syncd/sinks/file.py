@@ -32,6 +32,7 @@ import errno
 import json
 import os
 import re
+import secrets
 import stat
 import tempfile
 import threading
@@ -46,7 +47,13 @@ from pydantic import BaseModel, ConfigDict
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
 from syncd.fingerprint import Fingerprint
 from syncd.models import Owner, SecretState
-from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, TARGET_KEY, WriteRequest
+from syncd.sinks.base import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    TARGET_KEY,
+    PreflightResult,
+    WriteRequest,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -307,6 +314,34 @@ class FileSink:
             return SinkAuthError(f"{where}: permission denied")
         return SinkError(f"{where}: {exc.strerror}")
 
+    def preflight(self, secret: str, state: SecretState) -> PreflightResult:
+        """Check the directory a write needs: present (or creatable), a directory, writable.
+
+        Only the last level of a missing directory is created by a run, so a
+        missing parent is a problem (a typo'd path must not go unnoticed).
+        Writability is tried, not guessed (see :func:`_unwritable`).
+        """
+        directory = self.directory
+        if directory.is_dir():
+            problem = _unwritable(directory)
+            return PreflightResult(problems=(problem,) if problem else ())
+        if directory.exists() or directory.is_symlink():
+            return PreflightResult(problems=(f"{directory} exists but is not a directory",))
+        parent = directory.parent
+        if not parent.is_dir():
+            return PreflightResult(
+                problems=(
+                    f"directory {directory} does not exist, nor does its parent {parent}; "
+                    "create it first (syncd creates only the last level)",
+                )
+            )
+        problem = _unwritable(parent)
+        if problem:
+            return PreflightResult(
+                problems=(f"directory {directory} does not exist and cannot be created: {problem}",)
+            )
+        return PreflightResult(notes=(f"would create directory {directory}",))
+
 
 def _dump(meta: dict[str, Any]) -> str:
     return json.dumps(meta, indent=2) + "\n"
@@ -326,3 +361,29 @@ def _kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "socket"
     return "special file"
+
+
+def _unwritable(directory: Path) -> str | None:
+    """Why files cannot be created in ``directory``, or None when they can.
+
+    ``os.access`` answers yes to root everywhere but on a read-only mount, so
+    after it an empty ``.syncd-check-*`` file is created and removed at once:
+    the only thing written, and never a secret.
+    """
+    try:
+        read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        return f"cannot inspect directory {directory}: {exc.strerror}"
+    if read_only:
+        return f"directory {directory} is on a read-only file system"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"directory {directory} is not writable by this process (uid {os.geteuid()})"
+    probe = directory / f".syncd-check-{secrets.token_hex(4)}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        return f"cannot create files in directory {directory}: {exc.strerror}"
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        probe.unlink()
+    return None

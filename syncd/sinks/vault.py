@@ -48,7 +48,7 @@ from syncd.fingerprint import Fingerprint
 from syncd.models import Owner, SecretState
 from syncd.observe import RequestObserver, http_outcome
 from syncd.redaction import scrub
-from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, WriteRequest
+from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, PreflightResult, WriteRequest
 from syncd.sinks.vault_auth import MOUNT_PATTERN, AuthConfig, TokenAuth, VaultAuth
 
 log = structlog.get_logger(__name__)
@@ -350,6 +350,44 @@ class VaultSink:
             raise SinkUnavailable(
                 f"vault sink {self.name}: cannot reach Vault at {url} ({type(exc).__name__})"
             ) from exc
+
+    def preflight(self, secret: str, state: SecretState) -> PreflightResult:
+        """Ask ``sys/capabilities-self`` whether the token may do every step of a write.
+
+        A write needs ``update`` on the data path (syncd claims the metadata
+        first, after which KV v2 treats the secret as existing, so ``create``
+        alone is not enough), ``read`` and ``update`` on the metadata path, and
+        ``create`` there too while the secret does not exist.
+        """
+        data = f"{self.mount}/data/{secret}"
+        meta = f"{self.mount}/metadata/{secret}"
+        needed = {
+            data: ("update",),
+            meta: ("read", "update") if state.exists else ("create", "read", "update"),
+        }
+        try:
+            answer = self._call(
+                "update",
+                "sys/capabilities-self",
+                lambda: self._client.adapter.post(
+                    "/v1/sys/capabilities-self", json={"paths": [data, meta]}
+                ),
+            )
+        except _Denied:
+            return PreflightResult(
+                notes=(
+                    "permissions not verified: the token may not use sys/capabilities-self "
+                    "(grant update on it, as Vault's default policy does)",
+                )
+            )
+        granted = answer.get("data") or answer
+        problems = []
+        for path, capabilities in needed.items():
+            have = set(granted.get(path) or ())
+            missing = [c for c in capabilities if c not in have and "root" not in have]
+            if missing:
+                problems.append(f"the token's policy lacks {', '.join(missing)} on {path}")
+        return PreflightResult(problems=tuple(problems))
 
 
 class _NotFound(SinkError):

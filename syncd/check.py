@@ -1,0 +1,200 @@
+"""``syncd check``: find what ``run --once`` would hit, without writing a secret.
+
+For every target the check fetches the connection, then for *every* sink
+binding (also when the fetch failed) inspects the secret, decides what a run
+would do (:func:`syncd.engine.decide`) and asks the sink's optional
+:class:`~syncd.sinks.base.Preflight` whether the write would be allowed. A
+sink without it is reported as not checked, never as failed. Problems make the
+check fail; notes say what could not be verified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TextIO
+
+import structlog
+
+from syncd.engine import decide
+from syncd.errors import ProviderError, SinkError, SyncdError
+from syncd.formats import render
+from syncd.models import Action, Document, SinkBinding, Target
+from syncd.providers.base import Provider
+from syncd.redaction import scrub
+from syncd.sinks.base import Preflight, Sink
+
+log = structlog.get_logger(__name__)
+
+NO_PREFLIGHT = "permissions not checked (sink has no preflight)"
+_WOULD = {
+    Action.CREATE: "would create",
+    Action.UPDATE: "would update",
+    Action.DRIFT: "would repair drift",
+    Action.UNCHANGED: "unchanged",
+}
+
+
+@dataclass(frozen=True)
+class BindingCheck:
+    """What the check found for one sink binding of one target.
+
+    ``action`` is None when it cannot be known: the secret exists and the
+    provider failed, so there is no value to compare with.
+    """
+
+    target: str
+    sink: str
+    secret: str
+    action: Action | None = None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether a run would get through this binding, as far as the check can tell."""
+        return not self.problems
+
+    @property
+    def result(self) -> str:
+        """The RESULT column: ``ok (<action>)`` and any notes, or ``FAILED: <problems>``."""
+        if self.problems:
+            return "FAILED: " + "; ".join(self.problems)
+        # "ok (<action>)" stays a prefix of its own, as before notes existed.
+        what = _WOULD[self.action] if self.action is not None else "exists, not compared"
+        return "; ".join((f"ok ({what})", *self.notes))
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """What the check found for one target: the fetch and every binding."""
+
+    target: str
+    bindings: tuple[BindingCheck, ...] = ()
+    error: SyncdError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the fetch and every binding passed."""
+        return self.error is None and all(b.ok for b in self.bindings)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Every target's check, for printing and the exit code."""
+
+    targets: tuple[TargetCheck, ...]
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether every target passed."""
+        return all(t.ok for t in self.targets)
+
+
+class Checker:
+    """Checks targets against the given providers and sinks (looked up by name)."""
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        sinks: Mapping[str, Sink],
+        *,
+        concurrency: int = 8,
+    ) -> None:
+        self.providers = providers
+        self.sinks = sinks
+        self.concurrency = concurrency
+
+    def run(self, targets: Iterable[Target]) -> CheckReport:
+        """Check ``targets``, at most ``concurrency`` at a time; never raises for a finding."""
+        started = time.monotonic()
+        targets = list(targets)
+        if len(targets) <= 1 or self.concurrency == 1:
+            checks = [self.check_target(t) for t in targets]
+        else:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd-check") as pool:
+                checks = list(pool.map(self.check_target, targets))
+        report = CheckReport(tuple(checks), time.monotonic() - started)
+        log.info(
+            "check_finished",
+            targets_ok=sum(t.ok for t in checks),
+            targets_failed=sum(not t.ok for t in checks),
+            duration_s=round(report.duration, 3),
+        )
+        return report
+
+    def check_target(self, target: Target) -> TargetCheck:
+        """Fetch once, then check every binding, whether or not the fetch worked."""
+        with structlog.contextvars.bound_contextvars(target=target.name):
+            error: SyncdError | None = None
+            try:
+                conn = self.providers[target.provider].fetch(target)
+            except SyncdError as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is a finding, not a crash
+                error = ProviderError(
+                    f"provider {target.provider}: unexpected {type(exc).__name__}"
+                )
+            if error is not None:
+                log.error("check_fetch_failed", provider=target.provider, error=str(error))
+            bindings = tuple(
+                self._check_binding(
+                    target,
+                    b,
+                    None if error is not None else render(conn, b.format, env_var=b.env_var),
+                )
+                for b in target.sinks
+            )
+        return TargetCheck(target.name, bindings, error)
+
+    def _check_binding(
+        self, target: Target, binding: SinkBinding, document: Document | None
+    ) -> BindingCheck:
+        ids = {"target": target.name, "sink": binding.sink, "secret": binding.secret}
+        where = f"secret {binding.secret} in sink {binding.sink}"
+        sink = self.sinks[binding.sink]
+        action: Action | None = None
+        try:
+            state = sink.inspect(binding.secret)
+            if document is not None:
+                action = decide(state, document.text, adopt=binding.adopt, where=where)
+            elif not state.exists:
+                action = Action.CREATE
+            else:  # no value to compare with, but ownership can still be checked
+                decide(state, "", adopt=binding.adopt, where=where)
+            if isinstance(sink, Preflight):
+                found = sink.preflight(binding.secret, state)
+                problems, notes = found.problems, found.notes
+            else:
+                problems, notes = (), (NO_PREFLIGHT,)
+        except SyncdError as exc:
+            problems, notes = (str(exc),), ()
+        except Exception as exc:
+            log.exception("sink_crashed", error_type=type(exc).__name__, **ids)
+            problems = (str(SinkError(f"{where}: unexpected {type(exc).__name__} in sink plugin")),)
+            notes = ()
+        if problems:
+            log.error("check_sink_failed", problems=list(problems), **ids)
+        return BindingCheck(**ids, action=action, problems=problems, notes=notes)
+
+
+def print_check(report: CheckReport, out: TextIO) -> None:
+    """Print one line per target problem and per binding, then a summary; never a credential."""
+    rows = [("TARGET", "SINK", "SECRET", "RESULT")]
+    for target in report.targets:
+        if target.error is not None:
+            rows.append((target.target, "-", "-", f"FAILED: {target.error}"))
+        rows += [(b.target, b.sink, b.secret, b.result) for b in target.bindings]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3]))
+        out.write(scrub(f"{line}  {row[3]}") + "\n")
+    ok = sum(t.ok for t in report.targets)
+    problems = sum(not b.ok for t in report.targets for b in t.bindings)
+    out.write(
+        f"\n{ok} target(s) ok, {len(report.targets) - ok} failed; "
+        f"{problems} sink binding(s) with problems; no secret written; {report.duration:.2f}s\n"
+    )
