@@ -18,13 +18,12 @@ from typing import TextIO
 
 import structlog
 
-from syncd.engine import decide
+from syncd.engine import decide, render_binding
 from syncd.errors import ProviderError, SinkError, SyncdError
-from syncd.formats import render
-from syncd.models import Action, Document, SinkBinding, Target
+from syncd.models import Action, ConnectionInfo, Owner, SinkBinding, Target
 from syncd.providers.base import Provider
 from syncd.redaction import scrub
-from syncd.sinks.base import Preflight, Sink
+from syncd.sinks.base import DEFAULT_INSTANCE, Preflight, Sink
 
 log = structlog.get_logger(__name__)
 
@@ -103,10 +102,12 @@ class Checker:
         sinks: Mapping[str, Sink],
         *,
         concurrency: int = 8,
+        instance: str = DEFAULT_INSTANCE,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
         self.concurrency = concurrency
+        self.instance = instance
 
     def run(self, targets: Iterable[Target]) -> CheckReport:
         """Check ``targets``, at most ``concurrency`` at a time; never raises for a finding."""
@@ -141,30 +142,28 @@ class Checker:
             if error is not None:
                 log.error("check_fetch_failed", provider=target.provider, error=str(error))
             bindings = tuple(
-                self._check_binding(
-                    target,
-                    b,
-                    None if error is not None else render(conn, b.format, env_var=b.env_var),
-                )
+                self._check_binding(target, b, None if error is not None else conn)
                 for b in target.sinks
             )
         return TargetCheck(target.name, bindings, error)
 
     def _check_binding(
-        self, target: Target, binding: SinkBinding, document: Document | None
+        self, target: Target, binding: SinkBinding, conn: ConnectionInfo | None
     ) -> BindingCheck:
         ids = {"target": target.name, "sink": binding.sink, "secret": binding.secret}
         where = f"secret {binding.secret} in sink {binding.sink}"
         sink = self.sinks[binding.sink]
         action: Action | None = None
+        owner = Owner(self.instance, target.name)
         try:
             state = sink.inspect(binding.secret)
-            if document is not None:
-                action = decide(state, document.text, adopt=binding.adopt, where=where)
+            if conn is not None:
+                document = render_binding(conn, binding, where)
+                action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
             elif not state.exists:
                 action = Action.CREATE
             else:  # no value to compare with, but ownership can still be checked
-                decide(state, "", adopt=binding.adopt, where=where)
+                decide(state, "", adopt=binding.adopt, where=where, owner=owner)
             if isinstance(sink, Preflight):
                 found = sink.preflight(binding.secret, state)
                 problems, notes = found.problems, found.notes

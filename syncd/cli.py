@@ -208,7 +208,12 @@ def _check(cfg: config_mod.Config, out: TextIO) -> int:
     if isinstance(runtime, int):
         return runtime
     with runtime:
-        checker = Checker(runtime.providers, runtime.sinks, concurrency=cfg.settings.concurrency)
+        checker = Checker(
+            runtime.providers,
+            runtime.sinks,
+            concurrency=cfg.settings.concurrency,
+            instance=cfg.settings.instance,
+        )
         report = checker.run(cfg.targets)
     print_check(report, out)
     return EXIT_OK if report.ok else EXIT_FAILED

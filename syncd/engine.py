@@ -126,7 +126,7 @@ class CycleReport:
         return all(t.ok for t in self.outcomes)
 
 
-def _render(conn: ConnectionInfo, binding: SinkBinding, where: str) -> Document:
+def render_binding(conn: ConnectionInfo, binding: SinkBinding, where: str) -> Document:
     """Render for one binding; a value the format cannot hold fails only that binding."""
     try:
         return render(conn, binding.format, env_var=binding.env_var)
@@ -222,7 +222,7 @@ class Engine:
         sink = self.sinks[binding.sink]
         action: Action | None = None
         try:
-            document = _render(conn, binding, where)
+            document = render_binding(conn, binding, where)
             state = sink.inspect(binding.secret)
             owner = Owner(self.instance, target.name)
             action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from syncd.check import NO_PREFLIGHT, Checker
+from syncd.engine import Engine
 from syncd.models import SecretState, SinkBinding, Target
 from syncd.sinks.base import Preflight
 from syncd.sinks.file import FileSink
@@ -330,3 +331,16 @@ def test_unmanaged_secret_fails_even_when_the_provider_fails(tmp_path: Path) -> 
     report = Checker({"p": StaticProvider()}, {"mem": sink}).run([target])
     assert report.targets[0].error is not None
     assert "not managed by syncd" in report.targets[0].bindings[0].result
+
+
+@pytest.mark.parametrize("provider_up", [True, False])
+def test_secret_owned_by_another_instance_fails_the_check(provider_up: bool) -> None:
+    """check refuses, as the run would, a secret another syncd instance owns."""
+    sink = MemorySink()
+    target = Target("app", "p", "proj_1", sinks=(SinkBinding("mem", "s"),))
+    up = StaticProvider({("proj_1", "main", False): URI})
+    assert Engine({"p": up}, {"mem": sink}, instance="team-a").sync_target(target).ok
+    provider = up if provider_up else StaticProvider()
+    report = Checker({"p": provider}, {"mem": sink}, instance="team-b").run([target])
+    assert not report.ok
+    assert "team-a/app" in report.targets[0].bindings[0].result
