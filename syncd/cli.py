@@ -1,13 +1,14 @@
 """The ``syncd`` command line: parse arguments, build objects, hand over, map exit codes.
 
 Exit codes: 0 every target succeeded; 1 one or more targets failed (the others
-were synced); 2 usage or configuration error; 130 interrupted. User errors are
-one line on stderr, never a traceback.
+were synced); 2 usage or configuration error; 130 interrupted (SIGINT); 143
+terminated (SIGTERM). User errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,12 +19,27 @@ from syncd import config as config_mod
 from syncd import logging as syncd_logging
 from syncd.engine import CycleReport
 from syncd.errors import ConfigError, PluginError, SyncdError
-from syncd.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from syncd.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from syncd.models import Target
+from syncd.progress import Progress
 from syncd.redaction import scrub
 
 if TYPE_CHECKING:
     from syncd.runtime import Runtime
+
+
+DESCRIPTION = """\
+syncd keeps database connection strings from a managed-Postgres provider
+(case.dev) in the secret stores your applications read: AWS Secrets Manager,
+Vault / OpenBao (KV v2) and files. Run one cycle with 'syncd run --once', or
+'syncd run' as a daemon; 'syncd check' tests a config without writing."""
+
+EPILOG = """\
+exit codes: 0 ok; 1 a target failed (the others were synced); 2 usage or
+config error; 130 interrupted (SIGINT); 143 terminated (SIGTERM).
+'syncd COMMAND --help' describes each command."""
+
+OUTPUTS = ("text", "json")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,9 +49,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="syncd", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = _Parser(
+        prog="syncd",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(
+        title="commands", metavar="COMMAND", dest="command", required=True, parser_class=_Parser
+    )
 
     def with_config(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -46,12 +69,22 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--log-level", choices=syncd_logging.LEVELS, help="overrides log.level")
         sub.add_argument("--log-format", choices=syncd_logging.FORMATS, help="overrides log.format")
 
+    def with_output(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--output",
+            "--report",
+            choices=OUTPUTS,
+            default="text",
+            help="the final report as a table (text, default) or one JSON document on stdout",
+        )
+
     run = commands.add_parser(
         "run",
         help="sync targets: as a daemon, or one cycle with --once",
         description="Keep every target in sync on its interval, or run one cycle with --once.",
     )
     with_config(run)
+    with_output(run)
     run.add_argument("--once", action="store_true", help="run one cycle and exit")
     run.add_argument("--dry-run", action="store_true", help="fetch and compare, write nothing")
     run.add_argument(
@@ -61,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-file",
         type=Path,
         metavar="PATH",
-        help="with --once: write metrics in node_exporter textfile format",
+        help="with --once: write metrics in node_exporter textfile format to PATH "
+        "(must end in .prom, in an existing directory)",
     )
 
     check = commands.add_parser(
@@ -71,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         "sink is reachable and authorised, without writing anything.",
     )
     with_config(check)
+    with_output(check)
 
     commands.add_parser(
         "demo",
@@ -78,7 +113,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run three cycles against a built-in case.dev-compatible server and local "
         "stores: create, no change, and a credential rotation.",
     )
-    commands.add_parser("plugins", help="list available providers and sinks")
+    commands.add_parser(
+        "plugins",
+        help="list installed providers and sinks, and whether each is usable",
+        description="List every installed provider and sink plugin, whether it is usable "
+        "(its SDK is installed) and the extra that installs it.",
+    )
     return parser
 
 
@@ -93,9 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(sys.stdout)
         return _with_config(args)
-    except KeyboardInterrupt:
-        print("syncd: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return exits.interrupted(exc)
 
 
 def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per failure mode
@@ -113,7 +152,7 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
         return EXIT_USAGE
     syncd_logging.configure(cfg.settings.log.level, cfg.settings.log.format)
     if args.command == "check":
-        return _check(cfg, sys.stdout)
+        return _check(cfg, sys.stdout, output=args.output)
     targets = _select(cfg, args.target)
     if targets is None:
         return EXIT_USAGE
@@ -124,6 +163,9 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
         # A dry run writes nothing, so its "successes" must not reach a staleness alert.
         print("syncd: error: --metrics-file cannot be combined with --dry-run", file=sys.stderr)
         return EXIT_USAGE
+    if args.metrics_file and (problem := _metrics_file_problem(args.metrics_file)):
+        print(f"syncd: error: --metrics-file {args.metrics_file}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.once:
         if args.dry_run:
             print("syncd: error: --dry-run needs --once", file=sys.stderr)
@@ -131,7 +173,21 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
         from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
 
         return run_daemon(cfg)
-    return _run_once(cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file)
+    return _run_once(
+        cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file, output=args.output
+    )
+
+
+def _metrics_file_problem(path: Path) -> str | None:
+    """Why node_exporter would never read ``path``, checked before anything is synced."""
+    if path.suffix != ".prom":
+        return "must end in .prom (node_exporter's textfile collector ignores other files)"
+    directory = path.parent
+    if not directory.is_dir():
+        return f"directory {directory} does not exist"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"directory {directory} is not writable"
+    return None
 
 
 def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ...] | None:
@@ -164,6 +220,7 @@ def _run_once(
     *,
     dry_run: bool,
     metrics_file: Path | None,
+    output: str = "text",
 ) -> int:
     runtime = _build(cfg)
     if isinstance(runtime, int):
@@ -175,25 +232,55 @@ def _run_once(
         metrics = Metrics()  # counts the run's API requests too
         attach([*runtime.providers.values(), *runtime.sinks.values()], metrics)
     with runtime:
-        report = runtime.engine(dry_run=dry_run).run_cycle(targets)
+        report = _cycle(runtime, cfg, targets, dry_run=dry_run, output=output)
     if metrics_file is not None:
         try:
             write_textfile(metrics_file, report, cfg, metrics=metrics)
         except OSError as exc:
             print(f"syncd: error: cannot write {metrics_file}: {exc.strerror}", file=sys.stderr)
             return EXIT_FAILED
-    print_report(report, sys.stdout)
+    _print(report, sys.stdout, output=output)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def _check(cfg: config_mod.Config, out: TextIO) -> int:
+def _check(cfg: config_mod.Config, out: TextIO, *, output: str = "text") -> int:
     runtime = _build(cfg)
     if isinstance(runtime, int):
         return runtime
     with runtime:
-        report = runtime.engine(dry_run=True).run_cycle(cfg.targets)
-    print_report(report, out, check=True)
+        report = _cycle(runtime, cfg, cfg.targets, dry_run=True, output=output)
+    _print(report, out, output=output, check=True)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _cycle(
+    runtime: Runtime,
+    cfg: config_mod.Config,
+    targets: tuple[Target, ...],
+    *,
+    dry_run: bool,
+    output: str,
+) -> CycleReport:
+    """One cycle, with a progress counter for a person at a terminal; SIGTERM interrupts it."""
+    log_format = cfg.settings.log.format or ("console" if sys.stderr.isatty() else "json")
+    progress = None
+    if output == "text" and Progress.wanted(sys.stderr, log_format):
+        progress = Progress(sys.stderr, len(targets))
+    try:
+        with exits.sigterm_interrupts():
+            return runtime.engine(dry_run=dry_run, on_outcome=progress).run_cycle(targets)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _print(report: CycleReport, out: TextIO, *, output: str, check: bool = False) -> None:
+    if output == "json":
+        from syncd.report import write_json  # noqa: PLC0415 - only for --output json
+
+        write_json(report, out)
+    else:
+        print_report(report, out, check=check)
 
 
 def print_report(report: CycleReport, out: TextIO, *, check: bool = False) -> None:
@@ -219,10 +306,16 @@ def print_report(report: CycleReport, out: TextIO, *, check: bool = False) -> No
         out.write(scrub(f"{line}  {row[3]}") + "\n")
     c = report.counts
     mode = " (dry run)" if report.dry_run and not check else ""
+    if report.dry_run:  # check is a dry run too: nothing was written
+        changes = (
+            f"would create {c['create']}, would update {c['update']}, "
+            f"would repair drift in {c['drift']}"
+        )
+    else:
+        changes = f"{c['create']} created, {c['update']} updated, {c['drift']} drift repaired"
     out.write(
         f"\n{c['targets_ok']} target(s) ok, {c['targets_failed']} failed{mode}; "
-        f"secrets: {c['create']} created, {c['update']} updated, {c['drift']} drift repaired, "
-        f"{c['unchanged']} unchanged; {report.duration:.2f}s\n"
+        f"secrets: {changes}, {c['unchanged']} unchanged; {report.duration:.2f}s\n"
     )
 
 
@@ -234,9 +327,20 @@ def _plugins(out: TextIO) -> int:
     except PluginError as exc:
         print(f"syncd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    rows = [("KIND", "NAME", "DISTRIBUTION", "OBJECT")]
-    rows += [(p.kind, p.name, f"{p.distribution} {p.version}", p.value) for p in found]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rows = [("KIND", "NAME", "DISTRIBUTION", "USABLE", "EXTRA", "OBJECT")]
+    for p in found:
+        usable = plugins.usability(p)
+        rows.append(
+            (
+                p.kind,
+                p.name,
+                f"{p.distribution} {p.version}",
+                "yes" if usable.ok else f"no ({usable.reason})",
+                usable.install or "-",
+                p.value,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
     return EXIT_OK

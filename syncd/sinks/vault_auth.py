@@ -118,8 +118,9 @@ class VaultAuth:
 
         True when another thread already replaced the token or a fresh login
         got a new one; False when the token is valid (the policy denied the call).
-        Raises :class:`SinkAuthError` (``denied`` plus the token's state) when the
-        token looks invalid and no new one is to be had.
+        Raises :class:`SinkAuthError` saying Vault rejected the token when it
+        cannot even look itself up and no new one is to be had: that is an
+        expired, revoked or mistyped token, not a policy to fix.
         """
         import hvac.exceptions  # noqa: PLC0415 - see VaultSink.from_config
 
@@ -135,11 +136,24 @@ class VaultAuth:
             log.warning("vault_token_invalid", sink=self.sink, method=self.method)
             self._login(client)
             if client.token == failed_token:
-                raise SinkAuthError(
-                    f"{denied}; or the token itself is expired or revoked (it may not even "
-                    "read auth/token/lookup-self)"
-                )
+                raise SinkAuthError(self._rejected())
             return True
+
+    def _rejected(self) -> str:
+        where = f"vault sink {self.sink}: Vault rejected the token"
+        if not isinstance(self.config, TokenAuth):
+            where += f" of the {self.method} login"
+        if isinstance(self.config, TokenAuth):
+            fix = (
+                f"put a valid token in sinks.{self.sink}.auth.token_file, VAULT_TOKEN, "
+                "$CREDENTIALS_DIRECTORY/vault_token or ~/.vault-token"
+            )
+        else:
+            fix = f"check the {self.method} role's token TTLs"
+        return (
+            f"{where}: it is expired, revoked or not a token (it cannot look itself up at "
+            f"auth/token/lookup-self); {fix}"
+        )
 
     def revoke(self, client: Any) -> None:
         """Revoke a token this object logged in for (best effort, at shutdown)."""
@@ -163,7 +177,13 @@ class VaultAuth:
                 try:
                     data = client.auth.token.lookup_self()["data"]
                 except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
-                    data = {}  # invalid, or may not look itself up: the first real call tells
+                    # Invalid, or may not look itself up: the first real call tells.
+                    # Not "logged in": the token may never have been valid.
+                    redaction.register(client.token)
+                    self._logged_in = True
+                    self._grant({})
+                    log.debug("vault_token_unverified", sink=self.sink, method=self.method)
+                    return
                 grant = {"lease_duration": data.get("ttl", 0), "renewable": data.get("renewable")}
             elif isinstance(cfg, AppRoleAuth):
                 grant = client.auth.approle.login(*creds, mount_point=cfg.mount)["auth"]
