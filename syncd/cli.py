@@ -152,7 +152,8 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
         return EXIT_USAGE
     syncd_logging.configure(cfg.settings.log.level, cfg.settings.log.format)
     if args.command == "check":
-        return _check(cfg, sys.stdout, output=args.output)
+        with exits.sigterm_interrupts():
+            return _check(cfg, sys.stdout, output=args.output)
     targets = _select(cfg, args.target)
     if targets is None:
         return EXIT_USAGE
@@ -167,15 +168,17 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
         print(f"syncd: error: --metrics-file {args.metrics_file}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if not args.once:
-        if args.dry_run:
-            print("syncd: error: --dry-run needs --once", file=sys.stderr)
+        if args.dry_run or args.output != "text":
+            flag = "--dry-run" if args.dry_run else "--output json"
+            print(f"syncd: error: {flag} needs --once", file=sys.stderr)
             return EXIT_USAGE
         from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
 
         return run_daemon(cfg)
-    return _run_once(
-        cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file, output=args.output
-    )
+    with exits.sigterm_interrupts():  # the daemon handles its own signals
+        return _run_once(
+            cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file, output=args.output
+        )
 
 
 def _metrics_file_problem(path: Path) -> str | None:
@@ -261,14 +264,13 @@ def _cycle(
     dry_run: bool,
     output: str,
 ) -> CycleReport:
-    """One cycle, with a progress counter for a person at a terminal; SIGTERM interrupts it."""
+    """One cycle, with a progress counter for a person at a terminal."""
     log_format = cfg.settings.log.format or ("console" if sys.stderr.isatty() else "json")
     progress = None
     if output == "text" and Progress.wanted(sys.stderr, log_format):
         progress = Progress(sys.stderr, len(targets))
     try:
-        with exits.sigterm_interrupts():
-            return runtime.engine(dry_run=dry_run, on_outcome=progress).run_cycle(targets)
+        return runtime.engine(dry_run=dry_run, on_outcome=progress).run_cycle(targets)
     finally:
         if progress is not None:
             progress.close()

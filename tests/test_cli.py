@@ -283,6 +283,12 @@ def test_json_report_is_all_of_stdout(tmp_path: Path, config_path: Path) -> None
     assert "CliPassw0rd" not in result.output
 
 
+def test_json_report_needs_once(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The daemon has no final report, so --output json without --once is a usage error."""
+    assert main(["run", "--output", "json", "--config", str(config_path)]) == 2
+    assert "--output json needs --once" in capsys.readouterr().err
+
+
 def test_check_json_report_via_report_alias(
     config_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -141,17 +141,16 @@ class VaultAuth:
 
     def _rejected(self) -> str:
         where = f"vault sink {self.sink}: Vault rejected the token"
-        if not isinstance(self.config, TokenAuth):
-            where += f" of the {self.method} login"
         if isinstance(self.config, TokenAuth):
             fix = (
                 f"put a valid token in sinks.{self.sink}.auth.token_file, VAULT_TOKEN, "
                 "$CREDENTIALS_DIRECTORY/vault_token or ~/.vault-token"
             )
         else:
+            where += f" of the {self.method} login"
             fix = f"check the {self.method} role's token TTLs"
         return (
-            f"{where}: it is expired, revoked or not a token (it cannot look itself up at "
+            f"{where}: it is expired, revoked or not a token (permission denied even on "
             f"auth/token/lookup-self); {fix}"
         )
 
