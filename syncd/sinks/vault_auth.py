@@ -129,8 +129,9 @@ class VaultAuth:
                 return True
             try:
                 client.auth.token.lookup_self()
-            except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
-                pass
+            except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
+                if not _token_rejected(exc):
+                    return False  # valid, only not allowed to look itself up
             else:
                 return False
             log.warning("vault_token_invalid", sink=self.sink, method=self.method)
@@ -175,14 +176,15 @@ class VaultAuth:
                 client.token = creds[0]
                 try:
                     data = client.auth.token.lookup_self()["data"]
-                except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
-                    # Invalid, or may not look itself up: the first real call tells.
-                    # Not "logged in": the token may never have been valid.
-                    redaction.register(client.token)
-                    self._logged_in = True
-                    self._grant({})
-                    log.debug("vault_token_unverified", sink=self.sink, method=self.method)
-                    return
+                except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
+                    if _token_rejected(exc):
+                        # Not "logged in": the first real call reports the rejected token.
+                        redaction.register(client.token)
+                        self._logged_in = True
+                        self._grant({})
+                        log.debug("vault_token_unverified", sink=self.sink, method=self.method)
+                        return
+                    data = {}  # valid, but its policy does not grant lookup-self
                 grant = {"lease_duration": data.get("ttl", 0), "renewable": data.get("renewable")}
             elif isinstance(cfg, AppRoleAuth):
                 grant = client.auth.approle.login(*creds, mount_point=cfg.mount)["auth"]
@@ -274,3 +276,18 @@ class VaultAuth:
                 + (" (or log in with the Vault CLI)" if env_var == "VAULT_TOKEN" else "")
             )
         return found.get_secret_value()
+
+
+def _token_rejected(exc: Any) -> bool:
+    """Whether Vault's refusal of ``lookup-self`` means the token itself is not valid.
+
+    Vault and OpenBao refuse an unknown, expired or revoked token before any
+    policy is consulted, with the bare error ``permission denied`` (some
+    versions: ``invalid token``). A valid token whose policy lacks
+    ``auth/token/lookup-self`` is refused by the ACL check, whose error comes
+    wrapped (``1 error occurred: * permission denied``): a policy matter.
+    """
+    errors = [str(error).strip() for error in (exc.errors or [])]
+    return not errors or errors == ["permission denied"] or any(
+        "invalid token" in error for error in errors
+    )
