@@ -11,10 +11,9 @@ check fail; notes say what could not be verified.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TextIO
 
 import structlog
 
@@ -22,7 +21,6 @@ from syncd.engine import decide, render_binding
 from syncd.errors import ProviderError, SinkError, SyncdError
 from syncd.models import Action, ConnectionInfo, Owner, SinkBinding, Target
 from syncd.providers.base import Provider
-from syncd.redaction import scrub
 from syncd.sinks.base import DEFAULT_INSTANCE, Preflight, Sink
 
 log = structlog.get_logger(__name__)
@@ -103,11 +101,13 @@ class Checker:
         *,
         concurrency: int = 8,
         instance: str = DEFAULT_INSTANCE,
+        on_target: Callable[[TargetCheck], None] | None = None,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
         self.concurrency = concurrency
         self.instance = instance
+        self._on_target = on_target
 
     def run(self, targets: Iterable[Target]) -> CheckReport:
         """Check ``targets``, at most ``concurrency`` at a time; never raises for a finding."""
@@ -145,7 +145,10 @@ class Checker:
                 self._check_binding(target, b, None if error is not None else conn)
                 for b in target.sinks
             )
-        return TargetCheck(target.name, bindings, error)
+        checked = TargetCheck(target.name, bindings, error)
+        if self._on_target is not None:
+            self._on_target(checked)
+        return checked
 
     def _check_binding(
         self, target: Target, binding: SinkBinding, conn: ConnectionInfo | None
@@ -179,21 +182,3 @@ class Checker:
             log.error("check_sink_failed", problems=list(problems), **ids)
         return BindingCheck(**ids, action=action, problems=problems, notes=notes)
 
-
-def print_check(report: CheckReport, out: TextIO) -> None:
-    """Print one line per target problem and per binding, then a summary; never a credential."""
-    rows = [("TARGET", "SINK", "SECRET", "RESULT")]
-    for target in report.targets:
-        if target.error is not None:
-            rows.append((target.target, "-", "-", f"FAILED: {target.error}"))
-        rows += [(b.target, b.sink, b.secret, b.result) for b in target.bindings]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for row in rows:
-        line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3]))
-        out.write(scrub(f"{line}  {row[3]}") + "\n")
-    ok = sum(t.ok for t in report.targets)
-    problems = sum(not b.ok for t in report.targets for b in t.bindings)
-    out.write(
-        f"\n{ok} target(s) ok, {len(report.targets) - ok} failed; "
-        f"{problems} sink binding(s) with problems; no secret written; {report.duration:.2f}s\n"
-    )

@@ -1,16 +1,17 @@
 """The ``syncd`` command line: parse arguments, build objects, hand over, map exit codes.
 
 Exit codes: 0 every target succeeded; 1 one or more targets failed (the others
-were synced); 2 usage or configuration error; 130 interrupted. User errors are
-one line on stderr, never a traceback.
+were synced); 2 usage or configuration error; 130 interrupted (SIGINT); 143
+terminated (SIGTERM). User errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -22,12 +23,26 @@ from syncd import logging as syncd_logging
 from syncd.configerrors import suggest
 from syncd.engine import CycleReport
 from syncd.errors import ConfigError, PluginError, SyncdError
-from syncd.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from syncd.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from syncd.models import Target
-from syncd.redaction import scrub
+from syncd.progress import Progress
 
 if TYPE_CHECKING:
     from syncd.runtime import Runtime
+
+
+DESCRIPTION = """\
+syncd keeps database connection strings from a managed-Postgres provider
+(case.dev) in the secret stores your applications read: AWS Secrets Manager,
+Vault / OpenBao (KV v2) and files. Run one cycle with 'syncd run --once', or
+'syncd run' as a daemon; 'syncd check' tests a config without writing."""
+
+EPILOG = """\
+exit codes: 0 ok; 1 a target failed (the others were synced); 2 usage or
+config error; 130 interrupted (SIGINT); 143 terminated (SIGTERM).
+'syncd COMMAND --help' describes each command."""
+
+OUTPUTS = ("text", "json")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,9 +52,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="syncd", description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = _Parser(
+        prog="syncd",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(
+        title="commands", metavar="COMMAND", dest="command", required=True, parser_class=_Parser
+    )
 
     def with_config(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -50,12 +72,22 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--log-level", choices=syncd_logging.LEVELS, help="overrides log.level")
         sub.add_argument("--log-format", choices=syncd_logging.FORMATS, help="overrides log.format")
 
+    def with_output(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--output",
+            "--report",
+            choices=OUTPUTS,
+            default="text",
+            help="the final report as a table (text, default) or one JSON document on stdout",
+        )
+
     run = commands.add_parser(
         "run",
         help="sync targets: as a daemon, or one cycle with --once",
         description="Keep every target in sync on its interval, or run one cycle with --once.",
     )
     with_config(run)
+    with_output(run)
     run.add_argument("--once", action="store_true", help="run one cycle and exit")
     run.add_argument("--dry-run", action="store_true", help="fetch and compare, write nothing")
     run.add_argument(
@@ -65,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-file",
         type=Path,
         metavar="PATH",
-        help="with --once: write metrics in node_exporter textfile format",
+        help="with --once: write metrics in node_exporter textfile format to PATH "
+        "(must end in .prom, in an existing directory)",
     )
 
     check = commands.add_parser(
@@ -75,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         "sink is reachable and authorised, without writing anything.",
     )
     with_config(check)
+    with_output(check)
 
     commands.add_parser(
         "demo",
@@ -82,7 +116,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run three cycles against a built-in case.dev-compatible server and local "
         "stores: create, no change, and a credential rotation.",
     )
-    commands.add_parser("plugins", help="list available providers and sinks")
+    commands.add_parser(
+        "plugins",
+        help="list installed providers and sinks, and whether each is usable",
+        description="List every installed provider and sink plugin, whether it is usable "
+        "(its SDK is installed) and the extra that installs it.",
+    )
     return parser
 
 
@@ -97,9 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(sys.stdout)
         return _with_config(args)
-    except KeyboardInterrupt:
-        print("syncd: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return exits.interrupted(exc)
 
 
 def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per failure mode
@@ -128,7 +166,8 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
             did_you_mean=closest or None,
         )
     if args.command == "check":
-        return _check(cfg, sys.stdout)
+        with exits.sigterm_interrupts():
+            return _check(cfg, sys.stdout, output=args.output)
     targets = _select(cfg, args.target)
     if targets is None:
         return EXIT_USAGE
@@ -139,14 +178,33 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
         # A dry run writes nothing, so its "successes" must not reach a staleness alert.
         print("syncd: error: --metrics-file cannot be combined with --dry-run", file=sys.stderr)
         return EXIT_USAGE
+    if args.metrics_file and (problem := _metrics_file_problem(args.metrics_file)):
+        print(f"syncd: error: --metrics-file {args.metrics_file}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.once:
-        if args.dry_run:
-            print("syncd: error: --dry-run needs --once", file=sys.stderr)
+        if args.dry_run or args.output != "text":
+            flag = "--dry-run" if args.dry_run else "--output json"
+            print(f"syncd: error: {flag} needs --once", file=sys.stderr)
             return EXIT_USAGE
         from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
 
         return run_daemon(cfg)
-    return _run_once(cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file)
+    with exits.sigterm_interrupts():  # the daemon handles its own signals
+        return _run_once(
+            cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file, output=args.output
+        )
+
+
+def _metrics_file_problem(path: Path) -> str | None:
+    """Why node_exporter would never read ``path``, checked before anything is synced."""
+    if path.suffix != ".prom":
+        return "must end in .prom (node_exporter's textfile collector ignores other files)"
+    directory = path.parent
+    if not directory.is_dir():
+        return f"directory {directory} does not exist"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"directory {directory} is not writable"
+    return None
 
 
 def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ...] | None:
@@ -179,6 +237,7 @@ def _run_once(
     *,
     dry_run: bool,
     metrics_file: Path | None,
+    output: str = "text",
 ) -> int:
     runtime = _build(cfg)
     if isinstance(runtime, int):
@@ -190,79 +249,74 @@ def _run_once(
         metrics = Metrics()  # counts the run's API requests too
         attach([*runtime.providers.values(), *runtime.sinks.values()], metrics)
     with runtime:
-        report = runtime.engine(dry_run=dry_run).run_cycle(targets)
+        report = _cycle(runtime, cfg, targets, dry_run=dry_run, output=output)
     if metrics_file is not None:
         try:
             write_textfile(metrics_file, report, cfg, metrics=metrics)
         except OSError as exc:
             print(f"syncd: error: cannot write {metrics_file}: {exc.strerror}", file=sys.stderr)
             return EXIT_FAILED
-    print_report(report, sys.stdout)
+    _print(report, sys.stdout, output=output)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def _check(cfg: config_mod.Config, out: TextIO) -> int:
-    from syncd.check import Checker, print_check  # noqa: PLC0415 - only check needs it
+def _check(cfg: config_mod.Config, out: TextIO, *, output: str = "text") -> int:
+    from syncd.check import Checker  # noqa: PLC0415 - only check needs it
+    from syncd.report import check_as_dict, print_check, write_json  # noqa: PLC0415
 
     runtime = _build(cfg)
     if isinstance(runtime, int):
         return runtime
-    with runtime:
+    with runtime, _progress(cfg, len(cfg.targets), output) as progress:
         checker = Checker(
             runtime.providers,
             runtime.sinks,
             concurrency=cfg.settings.concurrency,
             instance=cfg.settings.instance,
+            on_target=progress,
         )
         report = checker.run(cfg.targets)
-    print_check(report, out)
+    if output == "json":
+        write_json(check_as_dict(report), out)
+    else:
+        print_check(report, out)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-# Control characters (C0, DEL, C1) and Unicode line separators: any could start
-# a new row in the table or hide part of one.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_MAX_RESULT = 300
+def _cycle(
+    runtime: Runtime,
+    cfg: config_mod.Config,
+    targets: tuple[Target, ...],
+    *,
+    dry_run: bool,
+    output: str,
+) -> CycleReport:
+    """One cycle, with a progress counter for a person at a terminal."""
+    with _progress(cfg, len(targets), output) as progress:
+        return runtime.engine(dry_run=dry_run, on_outcome=progress).run_cycle(targets)
 
 
-def _cell(text: str, limit: int = _MAX_RESULT) -> str:
-    """``text`` flattened to one line and cut to ``limit`` characters."""
-    flat = _UNPRINTABLE.sub(" ", text).strip()
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+@contextlib.contextmanager
+def _progress(cfg: config_mod.Config, total: int, output: str) -> Iterator[Progress | None]:
+    """A progress counter on stderr when a person watches it, else None."""
+    log_format = cfg.settings.log.format or ("console" if sys.stderr.isatty() else "json")
+    if output != "text" or not Progress.wanted(sys.stderr, log_format):
+        yield None
+        return
+    progress = Progress(sys.stderr, total)
+    try:
+        yield progress
+    finally:
+        progress.close()
 
 
-def print_report(report: CycleReport, out: TextIO, *, check: bool = False) -> None:
-    """Print one line per target and sink, then a summary; never a credential.
+def _print(report: CycleReport, out: TextIO, *, output: str) -> None:
+    from syncd.report import as_dict, print_report, write_json  # noqa: PLC0415
 
-    Error text can quote a provider or a store (a branch, an error message):
-    every cell is flattened to one line and capped, so it cannot forge a row.
-    """
-    rows = [("TARGET", "SINK", "SECRET", "RESULT")]
-    for target in report.outcomes:
-        if target.error is not None:
-            rows.append((target.target, "-", "-", f"FAILED: {_cell(str(target.error))}"))
-            continue
-        for s in target.sinks:
-            if s.error is not None:
-                result = f"FAILED: {_cell(str(s.error))}"
-            elif check:
-                result = f"ok (would {s.action})" if s.action != "unchanged" else "ok (unchanged)"
-            elif report.dry_run or not s.written:
-                result = str(s.action)
-            else:
-                result = f"{s.action} (written)"
-            rows.append((s.target, s.sink, _cell(s.secret), result))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for row in rows:
-        line = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3]))
-        out.write(scrub(f"{line}  {row[3]}") + "\n")
-    c = report.counts
-    mode = " (dry run)" if report.dry_run and not check else ""
-    out.write(
-        f"\n{c['targets_ok']} target(s) ok, {c['targets_failed']} failed{mode}; "
-        f"secrets: {c['create']} created, {c['update']} updated, {c['drift']} drift repaired, "
-        f"{c['unchanged']} unchanged; {report.duration:.2f}s\n"
-    )
+    if output == "json":
+        write_json(as_dict(report), out)
+    else:
+        print_report(report, out)
 
 
 def _plugins(out: TextIO) -> int:
@@ -273,9 +327,20 @@ def _plugins(out: TextIO) -> int:
     except PluginError as exc:
         print(f"syncd: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    rows = [("KIND", "NAME", "DISTRIBUTION", "OBJECT")]
-    rows += [(p.kind, p.name, f"{p.distribution} {p.version}", p.value) for p in found]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    rows = [("KIND", "NAME", "DISTRIBUTION", "USABLE", "EXTRA", "OBJECT")]
+    for p in found:
+        usable = plugins.usability(p)
+        rows.append(
+            (
+                p.kind,
+                p.name,
+                f"{p.distribution} {p.version}",
+                "yes" if usable.ok else f"no ({usable.reason})",
+                usable.install or "-",
+                p.value,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
     return EXIT_OK

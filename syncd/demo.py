@@ -21,8 +21,8 @@ from typing import Any, TextIO
 from syncd import config as config_mod
 from syncd import logging as syncd_logging
 from syncd import redaction
-from syncd.cli import print_report
 from syncd.engine import CycleReport
+from syncd.report import print_report
 from syncd.runtime import Runtime
 from syncd.testing.casedev import FakeCaseDev
 

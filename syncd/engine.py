@@ -198,7 +198,13 @@ class Engine:
             outcomes = [self.sync_target(t) for t in targets]
         else:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd") as pool:
-                outcomes = list(pool.map(self.sync_target, targets))
+                try:
+                    outcomes = list(pool.map(self.sync_target, targets))
+                except BaseException:
+                    # Interrupted (Ctrl-C, SIGTERM): targets in flight finish, their writes
+                    # are atomic; targets not started yet are not started.
+                    pool.shutdown(cancel_futures=True)
+                    raise
         report = CycleReport(tuple(outcomes), time.monotonic() - started, self.dry_run)
         log.log(
             logging.INFO if report.ok else logging.ERROR,

@@ -1,19 +1,40 @@
-"""Process exit codes, and how an error that stops a command becomes one.
+"""Process exit codes, and how an error or a signal that stops a command becomes one.
 
 0 every target succeeded; 1 one or more targets failed, or syncd could not
-start a plugin; 2 usage or configuration error; 130 interrupted.
+start a plugin; 2 usage or configuration error; 130 interrupted (SIGINT,
+Ctrl-C); 143 terminated (SIGTERM) during ``run --once`` or ``check``.
+
+A one-shot run turns SIGTERM into the same unwinding as Ctrl-C
+(:func:`sigterm_interrupts`): targets already in flight finish (each sink
+write is atomic, so nothing is left half-written), targets not yet started
+are not started, and the process exits 143 after one ``interrupted`` log line.
+The daemon handles its signals itself (:mod:`syncd.scheduler`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+import structlog
 
 from syncd.errors import ConfigError, PluginError, SyncdError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+log = structlog.get_logger(__name__)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so a one-shot run unwinds as on Ctrl-C."""
 
 
 def report(exc: SyncdError) -> int:
@@ -23,3 +44,36 @@ def report(exc: SyncdError) -> int:
         return EXIT_USAGE
     print(f"syncd: error: {exc}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def interrupted(exc: KeyboardInterrupt) -> int:
+    """Report an interruption in one line (a log event once logging is set up).
+
+    Returns the exit code: 143 for SIGTERM, 130 for SIGINT.
+    """
+    terminated = isinstance(exc, Terminated)
+    name, code = ("SIGTERM", EXIT_TERMINATED) if terminated else ("SIGINT", EXIT_INTERRUPTED)
+    if structlog.is_configured():
+        log.warning("interrupted", signal=name, exit_code=code)
+    else:
+        print(f"syncd: interrupted by {name}", file=sys.stderr)
+    return code
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        # A second SIGTERM must not cut short the unwinding the first one started.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

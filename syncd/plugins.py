@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -27,6 +28,12 @@ _REQUIRED = {
     SINK_GROUP: ("from_config", "validate_secret_name"),
 }
 _KIND = {PROVIDER_GROUP: "provider", SINK_GROUP: "sink"}
+#: The SDKs built-in plugins import lazily, and the extra of syncd that installs them.
+#: A third-party plugin may name its extras in its entry point (``module:Class [extra]``).
+_BUILTIN_NEEDS = {
+    (SINK_GROUP, "aws-secrets-manager"): (("boto3", "botocore"), "aws"),
+    (SINK_GROUP, "vault"): (("hvac", "requests"), "vault"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class PluginInfo:
     value: str
     distribution: str
     version: str
+    extras: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -56,6 +64,7 @@ def discover(group: str) -> dict[str, PluginInfo]:
             value=ep.value,
             distribution=dist.name if dist is not None else "unknown",
             version=dist.version if dist is not None else "unknown",
+            extras=tuple(ep.extras),
         )
         previous = found.get(ep.name)
         if previous is not None and previous != info:
@@ -100,6 +109,42 @@ def all_plugins() -> list[PluginInfo]:
         [*discover(PROVIDER_GROUP).values(), *discover(SINK_GROUP).values()],
         key=lambda p: (p.group, p.name),
     )
+
+
+@dataclass(frozen=True)
+class Usability:
+    """Whether a plugin can be used here, why not, and what installs what it needs."""
+
+    ok: bool
+    reason: str = ""
+    install: str = ""
+
+
+def usability(info: PluginInfo) -> Usability:
+    """Tell whether ``info``'s module and SDK are importable, without importing them.
+
+    ``find_spec`` only locates modules (importing at most their parent
+    packages), so listing plugins stays fast and never runs a plugin's code.
+    """
+    needs, extra = _BUILTIN_NEEDS.get((info.group, info.name), ((), ""))
+    install = ""
+    if extra and info.distribution == "syncd":
+        install = f"pip install 'syncd[{extra}]'"
+    elif info.extras:
+        install = f"pip install '{info.distribution}[{','.join(info.extras)}]'"
+    module = info.value.split(":", maxsplit=1)[0].strip()
+    for name in (module, *needs):
+        if not _importable(name):
+            package = name.split(".", maxsplit=1)[0]
+            return Usability(False, f"{package} not installed", install)
+    return Usability(True, "", install)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def require(module: str, *, extra: str, plugin: str) -> ModuleType:

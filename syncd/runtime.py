@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from syncd.config import Config
 from syncd.engine import Engine
+from syncd.models import TargetOutcome
 from syncd.providers.base import Provider
 from syncd.sinks.base import Sink
 
@@ -37,14 +39,23 @@ class Runtime:
             raise
         return runtime
 
-    def engine(self, *, dry_run: bool = False) -> Engine:
-        """An engine over this runtime's plugins, with the configured concurrency."""
+    def engine(
+        self,
+        *,
+        dry_run: bool = False,
+        on_outcome: Callable[[TargetOutcome], None] | None = None,
+    ) -> Engine:
+        """An engine over this runtime's plugins, with the configured concurrency.
+
+        ``on_outcome`` is called with each target's outcome as it finishes (progress).
+        """
         return Engine(
             self.providers,
             self.sinks,
             concurrency=self.config.settings.concurrency,
             dry_run=dry_run,
             instance=self.config.settings.instance,
+            on_outcome=on_outcome,
         )
 
     def close(self) -> None:

@@ -20,14 +20,19 @@ value, so a crash leaves the new owner) whenever it is missing or changes.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import socket
+import ssl
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from syncd import __version__, plugins, redaction
-from syncd.errors import SinkAuthError, SinkConflict, SinkError, SinkUnavailable
+from syncd.errors import ConfigError, SinkAuthError, SinkConflict, SinkError, SinkUnavailable
 from syncd.fingerprint import Fingerprint
 from syncd.models import Owner, SecretState
 from syncd.observe import Outcome, RequestObserver, http_outcome
@@ -117,15 +122,29 @@ class AwsSecretsManagerSink:
 
     @classmethod
     def from_config(cls, name: str, config: Any) -> AwsSecretsManagerSink:
-        """Build a client through boto3's standard credential and region chain."""
+        """Build a client through boto3's standard credential chain.
+
+        The region is ``region`` from the config, else ``$AWS_REGION``, else
+        ``$AWS_DEFAULT_REGION``, else the profile's ``region`` - the order of
+        the other AWS SDKs (botocore alone ignores ``AWS_REGION``). No region
+        at all is a :class:`ConfigError`, raised before any target runs.
+        """
         assert isinstance(config, AwsSecretsManagerConfig)  # noqa: S101 - validated by the registry
         # Imported here: only deployments that use AWS pay for importing boto3.
         boto3 = plugins.require("boto3", extra="aws", plugin=f"aws sink {name}")
         import botocore.config  # noqa: PLC0415 - installed with boto3
         import botocore.exceptions  # noqa: PLC0415
 
+        no_region = (
+            f"aws sink {name}: no AWS region; set sinks.{name}.region, AWS_REGION or "
+            "AWS_DEFAULT_REGION"
+        )
         try:
-            session = boto3.session.Session(profile_name=config.profile, region_name=config.region)
+            session = boto3.session.Session(
+                profile_name=config.profile, region_name=region_from(config, os.environ)
+            )
+            if not session.region_name:
+                raise ConfigError(no_region)
             client = session.client(
                 "secretsmanager",
                 endpoint_url=config.endpoint_url,
@@ -139,9 +158,7 @@ class AwsSecretsManagerSink:
         except botocore.exceptions.ProfileNotFound as exc:
             raise SinkAuthError(f"aws sink {name}: AWS profile {config.profile} not found") from exc
         except botocore.exceptions.NoRegionError as exc:
-            raise SinkError(
-                f"aws sink {name}: no AWS region; set sinks.{name}.region or AWS_REGION"
-            ) from exc
+            raise ConfigError(no_region) from exc
         _register_credentials(name, session, client)
         return cls(
             name,
@@ -263,14 +280,11 @@ class AwsSecretsManagerSink:
                 "or instance role)"
             ) from exc
         except (
-            botocore.exceptions.EndpointConnectionError,
-            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ConnectionError,  # endpoint, connect timeout, TLS, proxy
             botocore.exceptions.ReadTimeoutError,
             botocore.exceptions.ConnectionClosedError,
         ) as exc:
-            raise SinkUnavailable(
-                f"aws sink {self.name}: cannot reach Secrets Manager ({type(exc).__name__})"
-            ) from exc
+            raise SinkUnavailable(f"aws sink {self.name}: {unreachable(exc)}") from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise SinkError(
                 f"aws sink {self.name}: {operation} on {secret} failed: {scrub(str(exc))}"
@@ -351,6 +365,77 @@ def _register_credentials(name: str, session: Any, client: Any) -> None:
     # A refresh that fails now is retried, and reported, by the first call.
     with contextlib.suppress(botocore.exceptions.BotoCoreError):
         remember()
+
+
+def region_from(config: AwsSecretsManagerConfig, environ: Mapping[str, str]) -> str | None:
+    """The configured region, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION`` (else None)."""
+    return (
+        config.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
+    )
+
+
+def unreachable(exc: BaseException) -> str:
+    """Say which endpoint could not be reached and why (DNS, refused, TLS, timeout).
+
+    botocore's message names neither well; the cause is found by walking the
+    chain of exceptions (botocore wraps urllib3, which wraps the socket error).
+    """
+    kwargs = getattr(exc, "kwargs", None) or {}
+    url = str(kwargs.get("endpoint_url") or "")
+    parts = urlsplit(url)
+    endpoint = f"{parts.scheme}://{parts.hostname}" if parts.hostname else "its endpoint"
+    if parts.hostname and parts.port:
+        endpoint += f":{parts.port}"
+    return f"cannot reach Secrets Manager at {endpoint} ({_cause(exc, parts.hostname)})"
+
+
+def _cause(exc: BaseException, host: str | None) -> str:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 20:  # noqa: PLR2004
+        chain.append(current)
+        nested = (getattr(current, "kwargs", None) or {}).get("error")
+        current = current.__cause__ or current.__context__ or nested
+    for link in chain:
+        found = _socket_cause(link, host)
+        if found is not None:
+            return found
+    return _http_cause(exc, chain)
+
+
+def _socket_cause(link: BaseException, host: str | None) -> str | None:  # noqa: PLR0911 - one answer per failure
+    if isinstance(link, socket.gaierror):
+        return f"DNS lookup of {host} failed" if host else "DNS lookup failed"
+    if isinstance(link, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(link, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {link.verify_message}"
+    if isinstance(link, ssl.SSLError):
+        return f"TLS handshake failed: {link.reason or link.strerror or 'unknown reason'}"
+    if isinstance(link, TimeoutError) and "handshake" in str(link):
+        return "TLS handshake timed out"
+    if isinstance(link, ConnectionResetError):
+        return "connection reset by peer"
+    return None
+
+
+def _http_cause(exc: BaseException, chain: list[BaseException]) -> str:
+    import botocore.exceptions  # noqa: PLC0415 - see from_config
+
+    known = (
+        (botocore.exceptions.ConnectTimeoutError, "connect timed out"),
+        (botocore.exceptions.ReadTimeoutError, "timed out waiting for a response"),
+        (botocore.exceptions.ConnectionClosedError, "connection closed before a response"),
+    )
+    for kind, text in known:
+        if isinstance(exc, kind):
+            return text
+    for link in chain:
+        if isinstance(link, TimeoutError):
+            return "timed out"
+        if isinstance(link, OSError) and link.strerror:
+            return link.strerror.lower()
+    return type(exc).__name__
 
 
 class _NotFound(SinkError):

@@ -118,8 +118,9 @@ class VaultAuth:
 
         True when another thread already replaced the token or a fresh login
         got a new one; False when the token is valid (the policy denied the call).
-        Raises :class:`SinkAuthError` (``denied`` plus the token's state) when the
-        token looks invalid and no new one is to be had.
+        Raises :class:`SinkAuthError` saying Vault rejected the token when it
+        cannot even look itself up and no new one is to be had: that is an
+        expired, revoked or mistyped token, not a policy to fix.
         """
         import hvac.exceptions  # noqa: PLC0415 - see VaultSink.from_config
 
@@ -128,18 +129,31 @@ class VaultAuth:
                 return True
             try:
                 client.auth.token.lookup_self()
-            except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
-                pass
+            except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
+                if not _token_rejected(exc):
+                    return False  # valid, only not allowed to look itself up
             else:
                 return False
             log.warning("vault_token_invalid", sink=self.sink, method=self.method)
             self._login(client)
             if client.token == failed_token:
-                raise SinkAuthError(
-                    f"{denied}; or the token itself is expired or revoked (it may not even "
-                    "read auth/token/lookup-self)"
-                )
+                raise SinkAuthError(self._rejected())
             return True
+
+    def _rejected(self) -> str:
+        where = f"vault sink {self.sink}: Vault rejected the token"
+        if isinstance(self.config, TokenAuth):
+            fix = (
+                f"put a valid token in sinks.{self.sink}.auth.token_file, VAULT_TOKEN, "
+                "$CREDENTIALS_DIRECTORY/vault_token or ~/.vault-token"
+            )
+        else:
+            where += f" of the {self.method} login"
+            fix = f"check the {self.method} role's token TTLs"
+        return (
+            f"{where}: it is expired, revoked or not a token (permission denied even on "
+            f"auth/token/lookup-self); {fix}"
+        )
 
     def revoke(self, client: Any) -> None:
         """Revoke a token this object logged in for (best effort, at shutdown)."""
@@ -162,8 +176,15 @@ class VaultAuth:
                 client.token = creds[0]
                 try:
                     data = client.auth.token.lookup_self()["data"]
-                except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
-                    data = {}  # invalid, or may not look itself up: the first real call tells
+                except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
+                    if _token_rejected(exc):
+                        # Not "logged in": the first real call reports the rejected token.
+                        redaction.register(client.token)
+                        self._logged_in = True
+                        self._grant({})
+                        log.debug("vault_token_unverified", sink=self.sink, method=self.method)
+                        return
+                    data = {}  # valid, but its policy does not grant lookup-self
                 grant = {"lease_duration": data.get("ttl", 0), "renewable": data.get("renewable")}
             elif isinstance(cfg, AppRoleAuth):
                 grant = client.auth.approle.login(*creds, mount_point=cfg.mount)["auth"]
@@ -255,3 +276,18 @@ class VaultAuth:
                 + (" (or log in with the Vault CLI)" if env_var == "VAULT_TOKEN" else "")
             )
         return found.get_secret_value()
+
+
+def _token_rejected(exc: Any) -> bool:
+    """Whether Vault's refusal of ``lookup-self`` means the token itself is not valid.
+
+    Vault and OpenBao refuse an unknown, expired or revoked token before any
+    policy is consulted, with the bare error ``permission denied`` (some
+    versions: ``invalid token``). A valid token whose policy lacks
+    ``auth/token/lookup-self`` is refused by the ACL check, whose error comes
+    wrapped (``1 error occurred: * permission denied``): a policy matter.
+    """
+    errors = [str(error).strip() for error in (exc.errors or [])]
+    return not errors or errors == ["permission denied"] or any(
+        "invalid token" in error for error in errors
+    )
