@@ -150,9 +150,9 @@ class System:
         return self.box.exec(["cat", f"/proc/{pid}/{name}"]).stdout
 
     def status_fields(self, pid: str) -> dict[str, str]:
-        return dict(
-            (k, v.strip()) for k, v in (line.split(":", 1) for line in self.proc(pid, "status").splitlines())
-        )
+        return {
+            k: v.strip() for k, v in (line.split(":", 1) for line in self.proc(pid, "status").splitlines())
+        }
 
 
 def assert_clean(lines: list[str]) -> None:

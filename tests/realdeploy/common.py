@@ -54,7 +54,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to completion within ``timeout`` seconds, capturing its output."""
     try:
-        result = subprocess.run(  # noqa: S603 - argv built by the tests
+        result = subprocess.run(
             list(argv),
             capture_output=True,
             text=True,

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def _one_line(text: str) -> list[AptSource]:
     sources = []
     for raw in text.splitlines():
         line = re.sub(r"\[[^]]*\]", " ", raw.split("#", 1)[0]).split()
-        if len(line) >= 4 and line[0] == "deb" and "main" in line[3:]:  # noqa: PLR2004
+        if len(line) >= 4 and line[0] == "deb" and "main" in line[3:]:
             sources.append(AptSource(line[1].rstrip("/"), line[2]))
     return sources
 
@@ -103,8 +104,8 @@ def cached_rootfs(
     name: str,
     packages: list[str],
     *,
-    customize: list[str] = (),  # type: ignore[assignment]
-    inputs: list[Path] = (),  # type: ignore[assignment]
+    customize: Sequence[str] = (),
+    inputs: Sequence[Path] = (),
     tarball: bool = False,
 ) -> Path:
     """A root file system (directory, or tar with ``tarball``), built once per set of inputs.
@@ -149,7 +150,7 @@ def _build(
     packages: list[str],
     sources: list[AptSource],
     cas: list[Path],
-    customize: list[str],
+    customize: Sequence[str],
     *,
     tarball: bool,
 ) -> None:
@@ -177,7 +178,7 @@ def _build(
         run(argv, timeout=BUILD_TIMEOUT)
         out.rename(target)
     finally:
-        subprocess.run(["rm", "-rf", "--one-file-system", str(scratch)], check=False)  # noqa: S607
+        subprocess.run(["rm", "-rf", "--one-file-system", str(scratch)], check=False)
 
 
 def copy_tree(source: Path, dest: Path) -> None:
@@ -188,5 +189,5 @@ def copy_tree(source: Path, dest: Path) -> None:
 def remove_tree(path: Path) -> None:
     """Delete a scratch root file system without crossing into mounts."""
     if path.exists():
-        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)  # noqa: S607
+        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
     shutil.rmtree(path, ignore_errors=True)

@@ -17,10 +17,12 @@ host) while letting it reach the test API on the host's loopback as 10.0.2.2.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
-from tests.realdeploy.common import REPO, CACHE, CommandFailed, cache_lock, run
+from tests.realdeploy.common import CACHE, REPO, CommandFailed, cache_lock, run
 from tests.realdeploy.debian import cached_rootfs
 
 BASE_PACKAGES = ["python3", "python3-venv", "python-is-python3", "ca-certificates"]
@@ -70,6 +72,7 @@ def build_image(base: str) -> str:
     """Build the repository's Dockerfile, unchanged, on ``base``; return the image tag."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with cache_lock("image-build"):
+        previous = _image_id(IMAGE)
         result = podman(
             "build",
             "--isolation=chroot",
@@ -85,9 +88,15 @@ def build_image(base: str) -> str:
         )
         if result.returncode != 0:
             raise CommandFailed(f"podman build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
-        # Earlier builds' final images, now untagged; the layer cache stays.
-        podman("image", "prune", "--force", check=False, timeout=120)
+        # The previous build's image, now untagged (with its own layers). Not
+        # `image prune`: that would also drop the builder stage's layer cache.
+        if previous and previous != _image_id(IMAGE):
+            podman("rmi", previous, check=False, timeout=120)
     return IMAGE
+
+
+def _image_id(tag: str) -> str:
+    return podman("image", "inspect", "--format={{.Id}}", tag, check=False).stdout.strip()
 
 
 def run_container(
@@ -103,11 +112,24 @@ def run_container(
     argv += ["--detach"] if detach else ["--rm"]
     argv += [IMAGE, *args]
     # Secrets go through podman's environment, never its command line.
-    import os  # noqa: PLC0415
-
     return run(argv, timeout=timeout, check=check, env={**os.environ, **(env or {})})
 
 
 def remove_container(name: str) -> None:
     """Remove a container whatever its state (missing is fine)."""
     podman("rm", "--force", "--time=5", name, check=False, timeout=60)
+
+
+def remove_podman_cgroups() -> None:
+    """Remove the empty cgroups podman leaves for its monitor processes (conmon).
+
+    Best effort: a cgroup still in use (another podman user) cannot be removed
+    and is left alone.
+    """
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        parent = hierarchy / "libpod_parent"
+        for path in (parent / "conmon", parent):
+            try:
+                path.rmdir()
+            except OSError:
+                continue

@@ -11,6 +11,7 @@ live in its own mount namespace, so nothing stays mounted on the host.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -102,7 +103,7 @@ class Container:
                 path.write_text(str(os.getpid()))
 
         with self.log.open("ab") as out:
-            self._nspawn = subprocess.Popen(  # noqa: S603
+            self._nspawn = subprocess.Popen(
                 [
                     "systemd-nspawn", "--quiet", "-D", str(self.root), "-M", self.name,
                     "--boot", "--register=no", "--keep-unit", "--private-users=no",
@@ -162,10 +163,8 @@ class Container:
         if self.leader and proc.poll() is None:
             with _ignore_missing():
                 os.kill(self.leader, signal.SIGRTMIN + 4)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         if proc.poll() is None:
             # A wedged shutdown: killing the namespace's PID 1 kills all of it.
             if self.leader:
