@@ -125,5 +125,13 @@ def cache_lock(name: str) -> Iterator[None]:
 def prune(prefix: str, keep: str) -> None:
     """Delete older cache entries ``<prefix>-*`` other than ``keep``."""
     for old in CACHE.glob(f"{prefix}-*"):
-        if old.name != keep and not old.name.endswith(".lock"):
+        if old.name != keep:
             shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+
+
+def record_time(what: str, seconds: float) -> None:
+    """Append how long an expensive step took to ``$SYNCD_CI_CACHE/timings.log``."""
+    CACHE.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with (CACHE / "timings.log").open("a") as log:
+        log.write(f"{stamp} {seconds:7.1f}s {what}\n")

@@ -18,7 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.realdeploy.common import CACHE, CommandFailed, cache_lock, digest, prune, run
+from tests.realdeploy.common import (
+    CACHE,
+    REPO,
+    CommandFailed,
+    cache_lock,
+    digest,
+    prune,
+    record_time,
+    run,
+)
 
 SUITE = "bookworm"
 SOURCES = Path("/etc/apt/sources.list")
@@ -122,7 +131,8 @@ def cached_rootfs(
         " ".join(packages),
         *(s.line() for s in sources),
         *cas,
-        *customize,
+        # Hooks name files in the checkout: the clone's path must not change the key.
+        *(hook.replace(str(REPO), "<repo>") for hook in customize),
         *inputs,
         str(tarball),
     )
@@ -132,6 +142,7 @@ def cached_rootfs(
         if target.exists():
             return target
         last: CommandFailed | None = None
+        started = time.monotonic()
         for attempt in (1, 2):
             try:
                 _build(target, packages, sources, cas, customize, tarball=tarball)
@@ -142,6 +153,7 @@ def cached_rootfs(
         else:
             raise CommandFailed(f"mmdebstrap failed twice building {entry}:\n{last}")
         prune(name, target.name)
+        record_time(f"mmdebstrap {entry}", time.monotonic() - started)
     return target
 
 

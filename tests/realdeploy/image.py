@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.realdeploy.common import CACHE, REPO, CommandFailed, cache_lock, run
+from tests.realdeploy.common import CACHE, REPO, CommandFailed, cache_lock, record_time, run
 from tests.realdeploy.debian import cached_rootfs
 
 BASE_PACKAGES = ["python3", "python3-venv", "python-is-python3", "ca-certificates"]
@@ -73,6 +74,7 @@ def build_image(base: str) -> str:
     CACHE.mkdir(parents=True, exist_ok=True)
     with cache_lock("image-build"):
         previous = _image_id(IMAGE)
+        started = time.monotonic()
         result = podman(
             "build",
             "--isolation=chroot",
@@ -88,6 +90,7 @@ def build_image(base: str) -> str:
         )
         if result.returncode != 0:
             raise CommandFailed(f"podman build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+        record_time("podman build", time.monotonic() - started)
         # The previous build's image, now untagged (with its own layers). Not
         # `image prune`: that would also drop the builder stage's layer cache.
         if previous and previous != _image_id(IMAGE):
