@@ -198,7 +198,7 @@ def test_units_verify_clean(tmp_path: Path) -> None:
     test host (and a test must not create it there), so verify runs with
     --root= on a throw-away tree: the host's own unit directory (for
     network-online.target, timers.target, ...), copies of the host's
-    /bin/kill and /bin/chmod, our units in /etc/systemd/system, and at
+    /bin/sh (ExecReload=, ExecStopPost=), our units in /etc/systemd/system, and at
     /usr/local/bin/syncd a copy of the installed `syncd` console script, or a
     stand-in script when the package is not installed. verify only checks
     that the file is executable, so nothing is faked about the unit itself.
@@ -236,7 +236,8 @@ def test_daemon_unit_matches_the_cli_contract() -> None:
     service = _read_unit("syncd.service")["Service"]
     assert service["Type"] == ["notify"]
     assert service["ExecStart"] == [f"{SYNCD} run"]
-    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    # The shell's built-in kill: /bin/kill (procps) is missing on minimal systems.
+    assert service["ExecReload"] == ["/bin/sh -c 'kill -HUP $MAINPID'"]
     assert service["Restart"] == ["on-failure"]
     assert service["RestartPreventExitStatus"] == ["2"]
     assert service["WatchdogSec"]
