@@ -45,6 +45,8 @@ Format = Literal["json", "uri", "env"]
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 # A project id is one path segment of the API URL: no '/', no '..', no '%'.
 _PROJECT = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+# A Postgres database or role name: printable ASCII identifier-ish, within NAMEDATALEN - 1.
+_PG_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_$.-]{0,62}$"
 assert set(FORMATS) == {"json", "uri", "env"}  # noqa: S101 - keeps Format and formats.py in step
 
 
@@ -112,6 +114,8 @@ class TargetSettings(_Strict):
     interval: Duration | None = None
     jitter: str | None = None
     sinks: list[BindingSettings] = Field(min_length=1)
+    database: str | None = Field(default=None, pattern=_PG_NAME)
+    role: str | None = Field(default=None, pattern=_PG_NAME)
 
     @field_validator("interval")
     @classmethod
@@ -266,6 +270,8 @@ def load(
     targets = tuple(
         _target(explain, settings, i, spec, sinks) for i, spec in enumerate(settings.targets)
     )
+    for i, target in enumerate(targets):
+        _check_target(explain, i, target, providers[target.provider])
     default_jitter = settings.defaults.jitter
     jitters = {t.name: parse_jitter(t.jitter or default_jitter) for t in settings.targets}
     return Config(path, settings, providers, sinks, targets, jitters)
@@ -384,4 +390,20 @@ def _target(
         pooled=spec.pooled,
         interval=spec.interval or settings.defaults.interval,
         sinks=tuple(bindings),
+        database=spec.database,
+        role=spec.role,
     )
+
+
+def _check_target(
+    explain: configerrors.Explainer, index: int, target: Target, provider: Plugin
+) -> None:
+    """Let the provider refuse a target it cannot serve (``check_target(target)``, optional)."""
+    check = getattr(provider.factory, "check_target", None)
+    if check is None:
+        return
+    try:
+        check(target)
+    except ValueError as exc:
+        field_name, _, message = str(exc).partition(": ")
+        raise ConfigError(explain.at(("targets", index, field_name), message)) from None

@@ -11,7 +11,8 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
     │   ├── ProviderAuthError      the API key was refused (permanent)
     │   ├── ProviderNotFound       project or branch does not exist (permanent)
     │   ├── ProviderResponseError  the answer is malformed or unsafe (permanent)
-    │   └── ProviderUnavailable    timeout, connection error, 429, 5xx (transient)
+    │   ├── ProviderOperationFailed  a provider-side operation failed (transient)
+    │   └── ProviderUnavailable    timeout, connection error, 429, 423, 5xx (transient)
     └── SinkError              reading or writing a secret store failed
         ├── SinkAuthError          credentials refused or permission denied (permanent)
         ├── SecretNotManaged       the secret exists but syncd does not own it (permanent)
@@ -55,6 +56,15 @@ class ProviderNotFound(ProviderError):
 
 class ProviderResponseError(ProviderError):
     """The provider answered with something syncd will not write anywhere."""
+
+
+class ProviderOperationFailed(ProviderError):
+    """An operation the provider ran for us (a Neon password reset) ended failed or cancelled.
+
+    Transient: nothing changed at the provider, so trying again later may succeed.
+    """
+
+    transient = True
 
 
 class ProviderUnavailable(ProviderError):

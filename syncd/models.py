@@ -50,6 +50,9 @@ class Target:
     pooled: bool = False
     interval: float = 900.0
     sinks: tuple[SinkBinding, ...] = ()
+    #: The database and role to connect as, for providers that need them (Neon).
+    database: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True)

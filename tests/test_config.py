@@ -131,7 +131,7 @@ def test_default_path_follows_syncd_config() -> None:
         ),
         (
             {**MINIMAL, "providers": {"casedev": {"type": "nope"}}},
-            "unknown provider type 'nope'; available: casedev",
+            "unknown provider type 'nope'; available: casedev, neon",
         ),
         (
             {**MINIMAL, "sinks": {"local": {"type": "file"}}},
@@ -340,7 +340,7 @@ def test_indentation_mistakes_say_line_and_check_indentation(
         ),
         (
             BASE.replace("    type: casedev\n", "    type: casedv\n"),
-            "unknown provider type 'casedv'; available: casedev (did you mean 'casedev'?)",
+            "unknown provider type 'casedv'; available: casedev, neon (did you mean 'casedev'?)",
         ),
         (
             BASE.replace("    project: p1\n", "    project: p1\n    interval: 5s\n"),

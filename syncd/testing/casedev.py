@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 from urllib.parse import unquote
 
 import httpx
@@ -147,10 +148,16 @@ class FakeCaseDev:
             server.close()
 
 
-class RunningServer:
-    """A :class:`FakeCaseDev` listening on a TCP port in a background thread."""
+class Answering(Protocol):
+    """A fake API that :class:`RunningServer` can serve (FakeCaseDev, FakeNeon)."""
 
-    def __init__(self, api: FakeCaseDev, host: str, port: int) -> None:
+    def _answer(self, request: httpx.Request) -> httpx.Response | Fault: ...
+
+
+class RunningServer:
+    """A fake API (:class:`FakeCaseDev` by default) on a TCP port in a background thread."""
+
+    def __init__(self, api: Answering, host: str, port: int, name: str = "fake-casedev") -> None:
         self.api = api
         handler = _handler_for(api)
         self._httpd = ThreadingHTTPServer((host, port), handler)
@@ -158,7 +165,7 @@ class RunningServer:
         bound_host, bound_port = self._httpd.server_address[:2]
         self.base_url = f"http://{bound_host!s}:{bound_port}"
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fake-casedev", daemon=True
+            target=self._httpd.serve_forever, name=name, daemon=True
         )
         self._thread.start()
 
@@ -175,7 +182,7 @@ def _json(status: int, body: object) -> httpx.Response:
     )
 
 
-def _handler_for(api: FakeCaseDev) -> type[BaseHTTPRequestHandler]:
+def _handler_for(api: Answering) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out in two writes; with Nagle on, a keep-alive client's

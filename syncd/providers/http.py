@@ -1,0 +1,257 @@
+"""The HTTP client every built-in provider shares: bounded, retrying, rate-limited, translated.
+
+A provider API call is untrusted network I/O with the same rules whoever the
+vendor is, so they live here once:
+
+* each attempt runs within one total deadline and reads at most
+  :data:`~syncd.providers.httpbounds.MAX_BODY_BYTES` (:mod:`syncd.providers.httpbounds`);
+* a shared :class:`~syncd.ratelimit.TokenBucket` paces the attempts;
+* timeouts, connection errors and refused bodies become our errors here, and
+  HTTP statuses become our errors through the caller's ``status_error``
+  (only the vendor, and the call, know what a 404 or a 423 means);
+* transient errors are retried with :class:`~syncd.retry.Backoff`, honouring
+  ``Retry-After``; every attempt is reported to the request observer.
+
+The API key travels in the ``Authorization`` header only and is registered
+for redaction by whoever resolved it (:mod:`syncd.credentials`). What a
+provider does with the body (parse, validate, register secrets) stays in the
+provider.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import structlog
+from pydantic import SecretStr
+
+from syncd import __version__
+from syncd.errors import (
+    ConfigError,
+    ProviderError,
+    ProviderResponseError,
+    ProviderUnavailable,
+)
+from syncd.observe import Outcome, RequestObserver, http_outcome
+from syncd.providers import httpbounds
+from syncd.ratelimit import TokenBucket
+from syncd.retry import Backoff, parse_retry_after
+
+log = structlog.get_logger(__name__)
+
+USER_AGENT = f"syncd/{__version__} httpx/{httpx.__version__}"
+#: Statuses that say "try again later" at every vendor syncd speaks to.
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: How much provider text (an error message, a branch) a message may quote.
+MAX_QUOTED = 200
+_LOOPBACK_NAMES = frozenset({"localhost"})
+# Control characters, including the C1 set, and Unicode line/paragraph separators.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+#: Turns a non-2xx answer into our error: ``(response, body) -> error``.
+StatusError = Callable[[httpx.Response, bytes], ProviderError]
+
+
+class ApiClient:
+    """Bearer-authenticated JSON requests to one vendor API, under syncd's rules.
+
+    ``vendor`` names the API in messages ("case.dev", "Neon"); ``name`` is the
+    provider's config name, used for logs and request metrics. Safe to use from
+    several threads (httpx's client is; the bucket is).
+    """
+
+    def __init__(
+        self,
+        vendor: str,
+        name: str,
+        *,
+        api_key: SecretStr,
+        base_url: str,
+        timeout: float = 10.0,
+        backoff: Backoff | None = None,
+        bucket: TokenBucket | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.vendor = vendor
+        self.name = name
+        self.timeout = timeout
+        self.backoff = backoff or Backoff()
+        self._api_key = api_key
+        self._bucket = bucket
+        self._sleep = sleep
+        self._observer: RequestObserver | None = None
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout),
+            transport=transport or httpbounds.transport(),
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": httpbounds.ACCEPT_ENCODING,
+            },
+            follow_redirects=False,
+        )
+
+    @property
+    def base_url(self) -> httpx.URL:
+        """The API's base URL (it holds no credential: check_base_url refuses those)."""
+        return self._client.base_url
+
+    def observe(self, observer: RequestObserver) -> None:
+        """Report every later attempt, retries included, to ``observer``."""
+        self._observer = observer
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        subject: str,
+        status_error: StatusError,
+        params: Mapping[str, str] | None = None,
+        payload: Any = None,
+        action: str = "fetching",
+        context: Mapping[str, str] | None = None,
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one request, retrying transient failures; return the 2xx answer and its body.
+
+        ``status_error`` words a non-2xx answer (its ``transient`` decides retrying);
+        ``subject`` names what is asked for in messages ("project p1"); ``payload``
+        is sent as JSON; ``action``
+        is the verb of the timeout message; ``context`` adds log fields (say,
+        ``target``).
+
+        Raises:
+            ProviderUnavailable: timeouts, connection errors, and whatever
+                ``status_error`` calls transient, once the attempts are spent.
+            ProviderResponseError: the body was too large or oddly encoded.
+            ProviderError: any permanent error ``status_error`` returns, at once.
+
+        """
+        headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._bucket is not None:
+                self._bucket.acquire()
+            retry_after: float | None = None
+            try:
+                response, body = self._attempt(method, path, params, payload, headers)
+            except (httpx.TimeoutException, httpbounds.DeadlineExceeded):
+                self._report("unavailable")
+                error: ProviderError = ProviderUnavailable(
+                    f"{self.vendor} timed out {action} {subject} "
+                    f"(no complete answer within {self.timeout:g}s)"
+                )
+            except httpx.TransportError as exc:
+                self._report("unavailable")
+                error = ProviderUnavailable(
+                    f"cannot reach {self.vendor} at {self._client.base_url}: {type(exc).__name__}"
+                )
+            except (httpbounds.BodyTooLarge, httpbounds.UnsupportedEncoding) as exc:
+                self._report("error")
+                error = ProviderResponseError(f"{self.vendor} answer for {subject} refused: {exc}")
+            else:
+                self._report(http_outcome(response.status_code))
+                if response.is_success:
+                    return response, body
+                error = status_error(response, body)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            log.debug(
+                "provider_request_failed",
+                provider=self.name,
+                **(context or {}),
+                attempt=attempt,
+                error=str(error),
+            )
+            if not error.transient or attempt >= self.backoff.attempts:
+                raise error
+            self._sleep(self.backoff.delay(attempt, retry_after))
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        payload: Any,
+        headers: dict[str, str],
+    ) -> tuple[httpx.Response, bytes]:
+        """One request within one deadline: connect, send, headers and body together."""
+        with httpbounds.deadline(self.timeout):
+            request = self._client.build_request(
+                method, path, params=params, json=payload, headers=headers
+            )
+            response = self._client.send(request, stream=True)
+            try:
+                return response, httpbounds.read_body(response)
+            finally:
+                response.close()
+
+    def _report(self, outcome: Outcome) -> None:
+        if self._observer is not None:
+            self._observer.request("provider", self.name, outcome)
+
+
+def one_line(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text`` as one line of at most ``limit`` characters, safe to quote in a message."""
+    flat = _UNPRINTABLE.sub(" ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def check_base_url(
+    name: str, base_url: str, *, allow_insecure_http: bool = False, key_hint: str = "api_key_file"
+) -> None:
+    """Refuse a base URL carrying credentials, or plain HTTP beyond loopback.
+
+    Raises :class:`ConfigError` without echoing the URL (it may hold a key).
+    ``key_hint`` says where the API key belongs instead.
+    """
+    where = f"providers.{name}.base_url"
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL:
+        raise ConfigError(f"{where}: not a valid URL") from None
+    if url.userinfo:
+        raise ConfigError(
+            f"{where}: credentials in the URL are not allowed; put the API key in {key_hint}"
+        )
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"{where}: need an http:// or https:// URL with a host")
+    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        raise ConfigError(
+            f"{where}: plain http:// to {one_line(url.host, 64)} would send the API key "
+            f"in clear; use https://, or set providers.{name}.allow_insecure_http: true"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def error_message(raw: bytes) -> str:
+    """The vendor's error text from a JSON body (``message``, ``error`` or ``detail``), or ""."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return ""
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return ""

@@ -1,0 +1,528 @@
+"""The Neon API v2 provider: connection URIs, and the password resets rotation builds on.
+
+Endpoints used (``Authorization: Bearer <key>``, base ``https://console.neon.tech/api/v2``):
+
+* ``GET /projects/{id}/branches`` answers ``{branches: [{id, name, ...}]}``: a
+  target names its branch, Neon's other endpoints want the id. The map is
+  cached per project for :data:`BRANCH_TTL` seconds (about one cycle), and only
+  one request per project is in flight however many targets ask at once.
+* ``GET /projects/{id}/connection_uri?branch_id=&database_name=&role_name=&pooled=``
+  answers ``{uri}``, validated as strictly as case.dev's (:meth:`ConnectionInfo.parse`)
+  and checked to be for the role and database asked for.
+* ``POST /projects/{id}/branches/{branch_id}/roles/{role}/reset_password``
+  answers ``{role: {name, password, ...}, operations: [{id, status, ...}]}``.
+  The new password is returned at once, but Neon only accepts it when the
+  operations it started have finished; the old one works until then.
+* ``GET /projects/{id}/operations/{op_id}`` answers ``{operation: {id, status}}``;
+  ``finished`` and ``skipped`` end well, ``failed`` and ``cancelled`` end badly,
+  anything else (``scheduling``, ``running``, ``error`` while Neon retries,
+  ``cancelling``) is still under way.
+* ``GET /projects/{id}/branches/{branch_id}/roles/{role}``: 200 or 404.
+
+A 423 (Locked) means a conflicting operation is running on the project; it is
+retried after backoff like a 429 or a 5xx. Every password and URI is
+registered for redaction the moment it is parsed, before any check that might
+quote the answer. Neon allows 700 requests a minute with bursts of 40 a second
+per route; the default client-side limit (11/s, burst 40) stays under both.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+
+from syncd import credentials, redaction
+from syncd.errors import (
+    ConfigError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderNotFound,
+    ProviderOperationFailed,
+    ProviderResponseError,
+    ProviderUnavailable,
+)
+from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
+from syncd.observe import RequestObserver
+from syncd.providers import http
+from syncd.providers.http import one_line
+from syncd.ratelimit import TokenBucket
+from syncd.retry import Backoff
+
+DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
+#: Requests per second: Neon's 700/minute is 11.67/s.
+DEFAULT_RATE = 11.0
+#: Neon allows bursts of 40 requests per second per route.
+MAX_BURST = 40
+#: How long a project's branch name -> id map is reused (about one cycle).
+BRANCH_TTL = 60.0
+#: Operation statuses that end an operation, well or badly.
+OPERATION_DONE = frozenset({"finished", "skipped"})
+OPERATION_FAILED = frozenset({"failed", "cancelled"})
+_POLL_FIRST = 0.1
+_POLL_CAP = 2.0
+
+
+class NeonConfig(BaseModel):
+    """The ``providers.<name>`` section for ``type: neon``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["neon"] = "neon"
+    base_url: HttpUrl | None = Field(default=None, description=f"default: {DEFAULT_BASE_URL}")
+    api_key_file: Path | None = Field(default=None, description="default: $NEON_API_KEY")
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    rate_limit: float | None = Field(
+        default=DEFAULT_RATE, gt=0, description="requests per second (bursts of up to 40)"
+    )
+    allow_insecure_http: bool = Field(
+        default=False, description="allow http:// to a host that is not loopback"
+    )
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    """What a reset answered: the new password, and the operations that must finish first.
+
+    The password is not accepted by Neon until every operation in
+    ``operation_ids`` has finished (:meth:`NeonProvider.wait_for_operations`).
+    """
+
+    project: str
+    branch_id: str
+    role: str
+    password: SecretStr = field(repr=False)
+    operation_ids: tuple[str, ...]
+
+
+class NeonProvider:
+    """Fetches connection URIs from Neon and resets role passwords. Thread-safe."""
+
+    config_model: ClassVar[type[BaseModel]] = NeonConfig
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        api_key: SecretStr,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        backoff: Backoff | None = None,
+        rate_limit: float | None = DEFAULT_RATE,
+        allow_insecure_http: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        branch_ttl: float = BRANCH_TTL,
+    ) -> None:
+        http.check_base_url(
+            name,
+            base_url,
+            allow_insecure_http=allow_insecure_http,
+            key_hint="NEON_API_KEY or api_key_file",
+        )
+        self.name = name
+        redaction.register(api_key.get_secret_value(), pinned=True)
+        # A burst of 4 s worth of requests, at most Neon's 40/s: at 11/s a cold start
+        # plus a full minute comes to 40 + 660 = 700, exactly Neon's per-minute quota.
+        bucket = (
+            TokenBucket(rate_limit, min(float(MAX_BURST), max(1.0, rate_limit * 4)))
+            if rate_limit
+            else None
+        )
+        self._api = http.ApiClient(
+            "Neon",
+            name,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            backoff=backoff,
+            bucket=bucket,
+            transport=transport,
+            sleep=sleep,
+        )
+        self._sleep = sleep
+        self._clock = clock
+        self._branches = _BranchCache(branch_ttl, clock)
+
+    @classmethod
+    def from_config(cls, name: str, config: Any) -> NeonProvider:
+        """Build the provider, resolving the API key from config, env or systemd credentials."""
+        assert isinstance(config, NeonConfig)  # noqa: S101 - the registry validated it
+        api_key = credentials.resolve(
+            "Neon API key",
+            file=config.api_key_file,
+            env_var="NEON_API_KEY",
+            credential="neon_api_key",
+        )
+        if api_key is None:
+            raise ConfigError(
+                f"providers.{name}: no Neon API key; set NEON_API_KEY, "
+                f"providers.{name}.api_key_file, or a 'neon_api_key' systemd credential"
+            )
+        return cls(
+            name,
+            api_key=api_key,
+            base_url=str(config.base_url or DEFAULT_BASE_URL),
+            timeout=config.timeout,
+            backoff=Backoff(attempts=config.max_attempts),
+            rate_limit=config.rate_limit,
+            allow_insecure_http=config.allow_insecure_http,
+        )
+
+    @staticmethod
+    def check_target(target: Target) -> None:
+        """Refuse a target without ``database`` or ``role`` (ValueError ``"field: why"``)."""
+        for key in ("database", "role"):
+            if not getattr(target, key):
+                raise ValueError(
+                    f"{key}: required for a neon target (the Postgres {key} to connect as)"
+                )
+
+    # -- the Provider protocol ---------------------------------------------
+
+    def fetch(self, target: Target) -> ConnectionInfo:
+        """The connection for ``target`` as its configured role; see :class:`Provider`."""
+        return self.connection(target, role=_required(target, "role"))
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._api.close()
+
+    def observe(self, observer: RequestObserver) -> None:
+        """Report every HTTP attempt, retries included, to ``observer`` (see syncd.observe)."""
+        self._api.observe(observer)
+
+    # -- what rotation uses ------------------------------------------------
+
+    def connection(self, target: Target, *, role: str) -> ConnectionInfo:
+        """The connection to ``target``'s branch and database as ``role`` (pooled as configured).
+
+        Raises:
+            ProviderAuthError: the API key was refused.
+            ProviderNotFound: the project, branch, database or role does not exist.
+            ProviderResponseError: the URI is malformed, lacks TLS, or is for
+                another role or database; nothing is written.
+            ProviderUnavailable: transient (timeout, 429, 423, 5xx); retry later.
+
+        """
+        database = _required(target, "database")
+        branch_id = self.branch_id(target)
+        params = {
+            "branch_id": branch_id,
+            "database_name": database,
+            "role_name": role,
+            "pooled": "true" if target.pooled else "false",
+        }
+        where = f"project {target.project} branch {target.branch} role {role}"
+        _, raw = self._api.request(
+            "GET",
+            f"/projects/{_seg(target.project)}/connection_uri",
+            subject=f"the connection URI of {where}",
+            params=params,
+            status_error=lambda r, b: _status_error(r, b, f"{where} database {database}"),
+            context={"target": target.name},
+        )
+        body = _json(raw, f"Neon connection_uri answer for {where}")
+        uri = body.get("uri")
+        if not isinstance(uri, str):
+            raise ProviderResponseError(f"Neon connection_uri answer for {where} has no uri string")
+        redaction.register(uri)
+        try:
+            conn = ConnectionInfo.parse(
+                uri, project=target.project, branch=target.branch, pooled=target.pooled
+            )
+        except InvalidConnectionURI as exc:
+            raise ProviderResponseError(f"Neon connection URI for {where}: {exc}") from None
+        redaction.register(conn.password.get_secret_value())
+        redaction.register(conn.uri.get_secret_value())
+        if conn.username != role or conn.dbname != database:
+            raise ProviderResponseError(
+                f"Neon connection URI for {where} is for role {one_line(conn.username, 64)} "
+                f"database {one_line(conn.dbname, 64)}, not what was asked"
+            )
+        return conn
+
+    def reset_password(self, target: Target, role: str) -> PasswordReset:
+        """Reset ``role``'s password on ``target``'s branch; return it and its operations.
+
+        The new password only works once :meth:`wait_for_operations` has seen
+        every returned operation finish; the old one works until then. A 423
+        (another operation running) is retried after backoff. A retried reset
+        may reset twice: the password returned is the one from the last answer.
+
+        Raises:
+            ProviderAuthError: the API key was refused, or may not reset passwords.
+            ProviderNotFound: the project, branch or role does not exist.
+            ProviderResponseError: the answer has no password, or it is for another role.
+            ProviderUnavailable: transient (still locked after every attempt, 429, 5xx).
+
+        """
+        branch_id = self.branch_id(target)
+        where = f"project {target.project} branch {target.branch} role {role}"
+        _, raw = self._api.request(
+            "POST",
+            f"/projects/{_seg(target.project)}/branches/{_seg(branch_id)}"
+            f"/roles/{_seg(role)}/reset_password",
+            subject=f"the password reset of {where}",
+            status_error=lambda r, b: _status_error(r, b, where),
+            action="resetting",
+            context={"target": target.name},
+        )
+        what = f"Neon reset_password answer for {where}"
+        body = _json(raw, what)
+        answered = body.get("role")
+        password = answered.get("password") if isinstance(answered, dict) else None
+        if isinstance(password, str) and password:
+            # First, before anything below can quote the answer.
+            redaction.register(password)
+        if not isinstance(answered, dict) or not isinstance(password, str) or not password:
+            raise ProviderResponseError(f"{what} has no role password")
+        if answered.get("name") != role:
+            raise ProviderResponseError(f"{what} is for another role")
+        return PasswordReset(
+            project=target.project,
+            branch_id=branch_id,
+            role=role,
+            password=SecretStr(password),
+            operation_ids=_operation_ids(body.get("operations"), what),
+        )
+
+    def wait_for_operations(
+        self, project: str, operation_ids: tuple[str, ...] | list[str], deadline: float
+    ) -> None:
+        """Poll each operation until it ends; ``deadline`` is a ``time.monotonic()`` instant.
+
+        Returns when every operation is ``finished`` or ``skipped``.
+
+        Raises:
+            ProviderOperationFailed: an operation ended ``failed`` or ``cancelled``
+                (transient: a later reset may succeed).
+            ProviderUnavailable: the deadline passed with an operation still under
+                way, or Neon could not be reached.
+            ProviderNotFound: an operation id is unknown to Neon.
+            ProviderAuthError, ProviderResponseError: as for :meth:`connection`.
+
+        """
+        pending = list(operation_ids)
+        delay = _POLL_FIRST
+        while pending:
+            status = self._operation_status(project, pending[0])
+            if status in OPERATION_DONE:
+                pending.pop(0)
+                continue
+            if status in OPERATION_FAILED:
+                raise ProviderOperationFailed(
+                    f"Neon operation {one_line(pending[0], 64)} in project {project} "
+                    f"ended {status}"
+                )
+            left = deadline - self._clock()
+            if left <= 0:
+                raise ProviderUnavailable(
+                    f"Neon operation {one_line(pending[0], 64)} in project {project} is still "
+                    f"{one_line(status, 32)} past the deadline"
+                )
+            self._sleep(min(delay, left))
+            delay = min(delay * 2, _POLL_CAP)
+
+    def role_exists(self, target: Target, role: str) -> bool:
+        """Whether ``role`` exists on ``target``'s branch.
+
+        Raises:
+            ProviderNotFound: the project or branch does not exist.
+            ProviderAuthError, ProviderResponseError, ProviderUnavailable: as for
+                :meth:`connection`.
+
+        """
+        branch_id = self.branch_id(target)
+        where = f"project {target.project} branch {target.branch} role {role}"
+        try:
+            self._api.request(
+                "GET",
+                f"/projects/{_seg(target.project)}/branches/{_seg(branch_id)}/roles/{_seg(role)}",
+                subject=f"{where}",
+                status_error=lambda r, b: _status_error(r, b, where, role_lookup=True),
+                context={"target": target.name},
+            )
+        except _RoleMissing:
+            return False
+        return True
+
+    def branch_id(self, target: Target) -> str:
+        """The id of ``target``'s branch (its name, or already an id), cached for a cycle.
+
+        Raises:
+            ProviderNotFound: the project has no branch of that name or id.
+            ProviderAuthError, ProviderResponseError, ProviderUnavailable: as for
+                :meth:`connection`.
+
+        """
+        branches = self._branches.get(target.project, lambda: self._list_branches(target))
+        if target.branch in branches:
+            return branches[target.branch]
+        if target.branch in branches.values():
+            return target.branch
+        raise ProviderNotFound(
+            f"branch {target.branch} not found in Neon project {target.project} "
+            f"(it has {len(branches)} branches)"
+        )
+
+    # -- internals ---------------------------------------------------------
+
+    def _list_branches(self, target: Target) -> dict[str, str]:
+        where = f"project {target.project}"
+        _, raw = self._api.request(
+            "GET",
+            f"/projects/{_seg(target.project)}/branches",
+            subject=f"the branches of {where}",
+            status_error=lambda r, b: _status_error(r, b, where),
+            context={"target": target.name},
+        )
+        body = _json(raw, f"Neon branches answer for {where}")
+        listed = body.get("branches")
+        if not isinstance(listed, list):
+            raise ProviderResponseError(f"Neon branches answer for {where} has no branches list")
+        branches: dict[str, str] = {}
+        for item in listed:
+            if isinstance(item, dict):
+                name, ident = item.get("name"), item.get("id")
+                if isinstance(name, str) and isinstance(ident, str) and ident:
+                    branches[name] = ident
+        return branches
+
+    def _operation_status(self, project: str, operation_id: str) -> str:
+        where = f"operation {one_line(operation_id, 64)} in project {project}"
+        _, raw = self._api.request(
+            "GET",
+            f"/projects/{_seg(project)}/operations/{_seg(operation_id)}",
+            subject=where,
+            status_error=lambda r, b: _status_error(r, b, where),
+        )
+        body = _json(raw, f"Neon answer for {where}")
+        operation = body.get("operation")
+        status = operation.get("status") if isinstance(operation, dict) else None
+        if not isinstance(status, str):
+            raise ProviderResponseError(f"Neon answer for {where} has no operation status")
+        return status
+
+
+class _BranchCache:
+    """Project -> {branch name: id} for ``ttl`` seconds; one listing per project at a time."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, dict[str, str]]] = {}
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, project: str, load: Callable[[], dict[str, str]]) -> dict[str, str]:
+        with self._lock:
+            fresh = self._fresh(project)
+            if fresh is not None:
+                return fresh
+            loading = self._loading.setdefault(project, threading.Lock())
+        # Whoever holds ``loading`` lists the branches; the others wait, then reuse them.
+        with loading:
+            with self._lock:
+                fresh = self._fresh(project)
+            if fresh is not None:
+                return fresh
+            branches = load()
+            with self._lock:
+                self._entries[project] = (self._clock() + self._ttl, branches)
+            return branches
+
+    def _fresh(self, project: str) -> dict[str, str] | None:
+        entry = self._entries.get(project)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        return None
+
+
+class _RoleMissing(ProviderNotFound):
+    """A role lookup answered 404 for the role (not the project or branch)."""
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _required(target: Target, key: str) -> str:
+    value: str | None = getattr(target, key)
+    if not value:
+        raise ConfigError(f"target {target.name}: {key} is required for a neon target")
+    return value
+
+
+def _json(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ProviderResponseError(f"{what} is not JSON") from None
+    if not isinstance(body, dict):
+        raise ProviderResponseError(f"{what} is not a JSON object")
+    return body
+
+
+def _operation_ids(operations: object, what: str) -> tuple[str, ...]:
+    if operations is None:
+        return ()
+    if not isinstance(operations, list):
+        raise ProviderResponseError(f"{what} has an operations field that is not a list")
+    ids = []
+    for op in operations:
+        ident = op.get("id") if isinstance(op, dict) else None
+        if not isinstance(ident, str) or not ident:
+            raise ProviderResponseError(f"{what} has an operation without an id")
+        ids.append(ident)
+    return tuple(ids)
+
+
+def _status_error(
+    response: httpx.Response, body: bytes, where: str, *, role_lookup: bool = False
+) -> ProviderError:
+    status = response.status_code
+    message = http.error_message(body)
+    if status == 401:  # noqa: PLR2004 - HTTP status codes read better as numbers
+        return ProviderAuthError("Neon rejected the API key (401 Unauthorized)")
+    if status == 403:  # noqa: PLR2004
+        return ProviderAuthError(
+            f"Neon denied access to {where} (403 Forbidden); check the API key's permissions"
+        )
+    if status == 404:  # noqa: PLR2004
+        return _not_found(response, message, where, role_lookup=role_lookup)
+    if status == 423:  # noqa: PLR2004
+        return ProviderUnavailable(
+            f"Neon answered 423 Locked for {where}: another operation is running on the project"
+        )
+    if status in http.RETRYABLE_STATUS:
+        return ProviderUnavailable(f"Neon answered {status} for {where}")
+    return ProviderResponseError(
+        f"Neon answered {status} for {where}: "
+        f"{one_line(redaction.scrub(message)) or 'no message'}"
+    )
+
+
+def _not_found(
+    response: httpx.Response, message: str, where: str, *, role_lookup: bool
+) -> ProviderNotFound:
+    if role_lookup:  # the branch was just resolved: a 404 here is the role's
+        return _RoleMissing(f"{where}: role not found")
+    # The URL names no secret (the key travels in a header): showing it tells a
+    # wrong base_url from a wrong project id.
+    url = response.request.url.copy_with(query=None)
+    said = f": {one_line(redaction.scrub(message), 120)}" if message else ""
+    return ProviderNotFound(
+        f"{where}: not found at Neon (404 from {response.request.method} {url}{said}); "
+        "if every project fails, check base_url"
+    )

@@ -1,0 +1,386 @@
+"""A Neon-API-compatible server for tests, backed by a real PostgreSQL (and PgBouncer).
+
+It speaks the part of Neon's API v2 that syncd uses, under ``/api/v2`` (so a
+base URL is ``http://127.0.0.1:PORT/api/v2``), with bearer authentication:
+
+* ``GET /projects/{id}/branches``, ``GET /projects/{id}/connection_uri``,
+* ``POST /projects/{id}/branches/{branch_id}/roles/{role}/reset_password``,
+* ``GET /projects/{id}/branches/{branch_id}/roles[/{role}]``,
+* ``GET /projects/{id}/operations/{op_id}``.
+
+Projects, branches, databases and roles are declared by the test and map onto
+a real cluster: connection URIs carry the real host and port of PostgreSQL
+(direct, with ``channel_binding=require`` when asked for) or of PgBouncer
+(pooled), always with ``sslmode=require``.
+
+A reset behaves like Neon's: the answer carries the new password at once, and
+an operation that goes ``scheduling`` -> ``running`` -> ``finished`` over
+``operation_delay`` seconds. Only when it finishes is the password really
+changed (``set_password``, normally :func:`alter_role_password`, which runs
+``ALTER ROLE ... PASSWORD``), so the old password keeps working until then. A
+reset while an operation of the project is under way answers 423. Faults are
+injected as with the case.dev fake (:class:`~syncd.testing.casedev.Fault`:
+429 with ``Retry-After``, 5xx, slow answers), and
+:meth:`FakeNeon.fail_next_operation` makes the next reset's operation end
+``failed`` (the password is then left as it was)::
+
+    api = FakeNeon("key", set_password=alter_role_password(admin_dsn),
+                   direct=("127.0.0.1", pg_port), pooled=("127.0.0.1", bouncer_port))
+    api.add_branch("proj", "main", databases=["app"], roles={"app": "pw"})
+    with api.serve() as server:
+        base_url = server.base_url + "/api/v2"
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import string
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+import httpx
+
+from syncd.testing.casedev import Fault, RunningServer, SeenRequest
+
+__all__ = ["FakeNeon", "Fault", "Operation", "alter_role_password"]
+
+PREFIX = "/api/v2"
+_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("branches", re.compile(r"^/projects/([^/]+)/branches$")),
+    ("connection_uri", re.compile(r"^/projects/([^/]+)/connection_uri$")),
+    ("reset", re.compile(r"^/projects/([^/]+)/branches/([^/]+)/roles/([^/]+)/reset_password$")),
+    ("role", re.compile(r"^/projects/([^/]+)/branches/([^/]+)/roles/([^/]+)$")),
+    ("roles", re.compile(r"^/projects/([^/]+)/branches/([^/]+)/roles$")),
+    ("operation", re.compile(r"^/projects/([^/]+)/operations/([^/]+)$")),
+)
+_ALPHABET = string.ascii_letters + string.digits
+_UNDER_WAY = frozenset({"scheduling", "running"})
+
+
+def alter_role_password(admin_dsn: str) -> Callable[[str, str], None]:
+    """A ``set_password`` that runs ``ALTER ROLE role PASSWORD ...`` as the superuser."""
+
+    def set_password(role: str, password: str) -> None:
+        import psycopg  # noqa: PLC0415 - a test extra; only this fake needs it
+        from psycopg import sql  # noqa: PLC0415
+
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
+            )
+
+    return set_password
+
+
+@dataclass
+class Operation:
+    """One operation a reset started, as the fake tracks it."""
+
+    id: str
+    project: str
+    branch_id: str
+    role: str
+    status: str = "scheduling"
+    password: str = field(default="", repr=False)
+    previous: str = field(default="", repr=False)
+    fail: bool = False
+
+    def as_json(self) -> dict[str, object]:
+        """Neon's operation object."""
+        return {
+            "id": self.id,
+            "project_id": self.project,
+            "branch_id": self.branch_id,
+            "action": "apply_config",
+            "status": self.status,
+            "failures_count": 1 if self.status == "failed" else 0,
+        }
+
+
+@dataclass
+class _Branch:
+    id: str
+    name: str
+    databases: set[str]
+    roles: dict[str, str] = field(repr=False)
+
+
+class FakeNeon:
+    """Neon's API behaviour over a real cluster, independent of transport. Thread-safe."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        set_password: Callable[[str, str], None],
+        direct: tuple[str, int],
+        pooled: tuple[str, int] | None = None,
+        channel_binding: bool = True,
+        operation_delay: float = 0.3,
+    ) -> None:
+        self.api_key = api_key
+        self.operation_delay = operation_delay
+        self._set_password = set_password
+        self._direct = direct
+        self._pooled = pooled
+        self._channel_binding = channel_binding
+        self._projects: dict[str, list[_Branch]] = {}
+        self._operations: dict[str, Operation] = {}
+        self._faults: deque[Fault] = deque()
+        self._fail_operations = 0
+        self._timers: list[threading.Timer] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.requests: list[SeenRequest] = []
+
+    # -- the test's controls -------------------------------------------------
+
+    def add_branch(
+        self,
+        project: str,
+        name: str,
+        *,
+        databases: list[str],
+        roles: dict[str, str],
+        branch_id: str | None = None,
+    ) -> str:
+        """Declare a branch with existing databases and roles (and their passwords); its id."""
+        ident = branch_id or f"br-{name.lower()}-{next(self._ids):06d}"
+        with self._lock:
+            self._projects.setdefault(project, []).append(
+                _Branch(ident, name, set(databases), dict(roles))
+            )
+        return ident
+
+    def add_role(self, project: str, branch: str, role: str, password: str) -> None:
+        """Declare another existing role on a branch (by name)."""
+        with self._lock:
+            self._branch(project, branch, by="name").roles[role] = password
+
+    def password(self, project: str, branch: str, role: str) -> str:
+        """The password Neon publishes for ``role`` now (the new one as soon as a reset answers)."""
+        with self._lock:
+            return self._branch(project, branch, by="name").roles[role]
+
+    def operation(self, operation_id: str) -> Operation:
+        """An operation by id."""
+        with self._lock:
+            return self._operations[operation_id]
+
+    def fail_next(self, fault: Fault, times: int = 1) -> None:
+        """Answer the next ``times`` authorised requests with ``fault``."""
+        with self._lock:
+            self._faults.extend([fault] * times)
+
+    def fail_next_operation(self, times: int = 1) -> None:
+        """Make the operations of the next ``times`` resets end ``failed``."""
+        with self._lock:
+            self._fail_operations += times
+
+    def close(self) -> None:
+        """Cancel operation timers not yet run (their operations stay where they are)."""
+        with self._lock:
+            timers, self._timers = self._timers, []
+        for timer in timers:
+            timer.cancel()
+
+    @contextmanager
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
+        """Serve this API over real HTTP on loopback until the block exits."""
+        server = RunningServer(self, host, port, name="fake-neon")
+        try:
+            yield server
+        finally:
+            server.close()
+            self.close()
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request (the ``httpx.MockTransport`` handler)."""
+        answer = self._answer(request)
+        if isinstance(answer, httpx.Response):
+            return answer
+        return httpx.Response(
+            answer.status, headers=answer.headers, stream=httpx.ByteStream(answer.body)
+        )
+
+    # -- the API ---------------------------------------------------------------
+
+    def _answer(self, request: httpx.Request) -> httpx.Response | Fault:
+        authorized = request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
+        params = dict(request.url.params)
+        raw_path = request.url.raw_path.decode("ascii").split("?")[0]
+        with self._lock:
+            self.requests.append(
+                SeenRequest(raw_path, params, request.headers.get("User-Agent", ""), authorized)
+            )
+        route = _route(raw_path.removeprefix(PREFIX) if raw_path.startswith(PREFIX) else "")
+        if route is None:
+            return _error(404, "not found")
+        if not authorized:
+            return _error(401, "authentication required")
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            return fault
+        return self._dispatch(request.method, *route, params)
+
+    def _dispatch(
+        self, method: str, kind: str, args: tuple[str, ...], params: dict[str, str]
+    ) -> httpx.Response:
+        try:
+            with self._lock:
+                if kind == "reset" and method == "POST":
+                    return self._reset(*args)
+                if method != "GET":
+                    return _error(405, "method not allowed")
+                return self._get(kind, args, params)
+        except LookupError as exc:
+            return _error(404, str(exc.args[0]))
+
+    def _get(self, kind: str, args: tuple[str, ...], params: dict[str, str]) -> httpx.Response:
+        if kind == "branches":
+            branches = self._project(args[0])
+            return _json(200, {"branches": [{"id": b.id, "name": b.name} for b in branches]})
+        if kind == "connection_uri":
+            return self._connection_uri(args[0], params)
+        if kind == "roles":
+            branch = self._branch(args[0], args[1])
+            return _json(200, {"roles": [_role_json(branch, r) for r in sorted(branch.roles)]})
+        if kind == "role":
+            branch = self._branch(args[0], args[1])
+            if args[2] not in branch.roles:
+                raise LookupError("role not found")
+            return _json(200, {"role": _role_json(branch, args[2])})
+        operation = self._operations.get(args[1])
+        if operation is None or operation.project != args[0]:
+            raise LookupError("operation not found")
+        return _json(200, {"operation": operation.as_json()})
+
+    def _connection_uri(self, project: str, params: dict[str, str]) -> httpx.Response:
+        missing = [k for k in ("database_name", "role_name") if not params.get(k)]
+        if missing:
+            return _error(400, f"missing {', '.join(missing)}")
+        branches = self._project(project)
+        branch_id = params.get("branch_id")
+        branch = self._branch(project, branch_id) if branch_id else branches[0]
+        database, role = params["database_name"], params["role_name"]
+        if database not in branch.databases:
+            raise LookupError("database not found")
+        if role not in branch.roles:
+            raise LookupError("role not found")
+        pooled = params.get("pooled", "false") == "true"
+        host, port = self._pooled if pooled and self._pooled else self._direct
+        query = "sslmode=require"
+        if not pooled and self._channel_binding:
+            query += "&channel_binding=require"
+        uri = (
+            f"postgresql://{quote(role, safe='')}:{quote(branch.roles[role], safe='')}"
+            f"@{host}:{port}/{quote(database, safe='')}?{query}"
+        )
+        return _json(200, {"uri": uri})
+
+    def _reset(self, project: str, branch_id: str, role: str) -> httpx.Response:
+        branch = self._branch(project, branch_id)
+        if role not in branch.roles:
+            raise LookupError("role not found")
+        if any(
+            op.project == project and op.status in _UNDER_WAY for op in self._operations.values()
+        ):
+            return _error(
+                423,
+                "project already has running conflicting operations, "
+                "scheduling of new ones is prohibited",
+            )
+        password = "".join(secrets.choice(_ALPHABET) for _ in range(32))
+        operation = Operation(
+            id=str(uuid.uuid4()),
+            project=project,
+            branch_id=branch.id,
+            role=role,
+            password=password,
+            previous=branch.roles[role],
+            fail=self._fail_operations > 0,
+        )
+        self._fail_operations = max(0, self._fail_operations - 1)
+        self._operations[operation.id] = operation
+        branch.roles[role] = password
+        self._schedule(self.operation_delay / 2, self._advance, operation, "running")
+        self._schedule(self.operation_delay, self._complete, operation)
+        answered = _role_json(branch, role)
+        answered["password"] = password
+        return _json(200, {"role": answered, "operations": [operation.as_json()]})
+
+    # -- operations --------------------------------------------------------------
+
+    def _schedule(self, delay: float, action: Callable[..., None], *args: object) -> None:
+        timer = threading.Timer(delay, action, args)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _advance(self, operation: Operation, status: str) -> None:
+        with self._lock:
+            if operation.status == "scheduling":
+                operation.status = status
+
+    def _complete(self, operation: Operation) -> None:
+        if operation.fail:
+            with self._lock:
+                operation.status = "failed"
+                branch = self._branch(operation.project, operation.branch_id)
+                if branch.roles.get(operation.role) == operation.password:
+                    branch.roles[operation.role] = operation.previous
+            return
+        # The password changes for real before the operation reads finished.
+        self._set_password(operation.role, operation.password)
+        with self._lock:
+            operation.status = "finished"
+
+    # -- lookups (the caller holds the lock) ------------------------------------
+
+    def _project(self, project: str) -> list[_Branch]:
+        branches = self._projects.get(project)
+        if not branches:
+            raise LookupError("project not found")
+        return branches
+
+    def _branch(self, project: str, key: str, by: str = "id") -> _Branch:
+        for branch in self._project(project):
+            if (branch.id if by == "id" else branch.name) == key:
+                return branch
+        raise LookupError("branch not found")
+
+
+def _route(path: str) -> tuple[str, tuple[str, ...]] | None:
+    for kind, pattern in _ROUTES:
+        match = pattern.match(path)
+        if match:
+            return kind, tuple(unquote(g) for g in match.groups())
+    return None
+
+
+def _role_json(branch: _Branch, role: str) -> dict[str, object]:
+    return {"branch_id": branch.id, "name": role, "protected": False}
+
+
+def _json(status: int, body: object) -> httpx.Response:
+    return httpx.Response(
+        status, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+
+
+def _error(status: int, message: str) -> httpx.Response:
+    return _json(status, {"code": "", "message": message})

@@ -1,0 +1,456 @@
+"""Tests for the Neon provider, against the Neon-compatible fake (MockTransport or real HTTP)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from syncd import config, redaction
+from syncd.errors import (
+    ConfigError,
+    ProviderNotFound,
+    ProviderOperationFailed,
+    ProviderResponseError,
+    ProviderUnavailable,
+)
+from syncd.models import Target
+from syncd.providers.neon import NeonConfig, NeonProvider
+from syncd.retry import Backoff
+from syncd.testing.neon import FakeNeon, Fault
+from tests.conftest import run_syncd
+from tests.neonworld import NeonWorld, neon_world
+from tests.servers.pgbouncer import PgBouncer
+from tests.servers.postgres import PostgresServer
+
+KEY = "napi_test_0123456789abcdef"
+PROJECT = "shiny-wind-123456"
+
+
+class Passwords:
+    """A fake cluster: records the passwords a finished reset sets."""
+
+    def __init__(self) -> None:
+        self.set: dict[str, str] = {}
+
+    def __call__(self, role: str, password: str) -> None:
+        self.set[role] = password
+
+
+@pytest.fixture
+def cluster() -> Passwords:
+    return Passwords()
+
+
+@pytest.fixture
+def api(cluster: Passwords) -> Iterator[FakeNeon]:
+    fake = FakeNeon(
+        KEY,
+        set_password=cluster,
+        direct=("ep-a.example.test", 5432),
+        pooled=("ep-a-pooler.example.test", 5432),
+        operation_delay=0.1,
+    )
+    fake.add_branch(PROJECT, "main", databases=["neondb"], roles={"app": "oldpw123", "app_b": "b"})
+    fake.add_branch(PROJECT, "dev", databases=["neondb"], roles={"app": "devpw123"})
+    yield fake
+    fake.close()
+
+
+def provider(
+    api: FakeNeon,
+    *,
+    sleeps: list[float] | None = None,
+    attempts: int = 3,
+    clock: Callable[[], float] = time.monotonic,
+    handler: Callable[[httpx.Request], httpx.Response] | None = None,
+) -> NeonProvider:
+    def sleep(seconds: float) -> None:
+        if sleeps is not None:
+            sleeps.append(seconds)
+        time.sleep(min(seconds, 0.05))
+
+    return NeonProvider(
+        "neon",
+        api_key=SecretStr(KEY),
+        base_url="https://console.neon.tech/api/v2",
+        transport=httpx.MockTransport(handler or api.handle),
+        backoff=Backoff(attempts=attempts, base=0.01),
+        sleep=sleep,
+        clock=clock,
+        rate_limit=None,
+    )
+
+
+def target(**kw: Any) -> Target:
+    values: dict[str, Any] = {
+        "name": "billing",
+        "provider": "neon",
+        "project": PROJECT,
+        "database": "neondb",
+        "role": "app",
+        **kw,
+    }
+    return Target(**values)
+
+
+def branch_listings(api: FakeNeon) -> int:
+    return sum(1 for r in api.requests if r.path.endswith("/branches"))
+
+
+def test_fetch_resolves_the_branch_and_returns_direct_and_pooled_uris(api: FakeNeon) -> None:
+    """The direct URI carries channel_binding=require, the pooled one the pooler host; both sslmode=require."""
+    p = provider(api)
+    direct = p.fetch(target())
+    pooled = p.fetch(target(pooled=True))
+    assert direct.username == "app" and direct.dbname == "neondb"
+    assert direct.password.get_secret_value() == "oldpw123"
+    assert dict(direct.params) == {"sslmode": "require", "channel_binding": "require"}
+    assert pooled.host == "ep-a-pooler.example.test" and dict(pooled.params) == {"sslmode": "require"}
+    uri_request = next(r for r in api.requests if r.path.endswith("/connection_uri"))
+    assert uri_request.params["branch_id"].startswith("br-main-")
+    assert uri_request.params["role_name"] == "app" and uri_request.params["database_name"] == "neondb"
+    assert p.fetch(target(branch="dev")).password.get_secret_value() == "devpw123"
+
+
+def test_branch_ids_are_cached_for_the_ttl(api: FakeNeon) -> None:
+    """Branch names are listed once per project per TTL, not once per fetch."""
+    now = [1000.0]
+    p = provider(api, clock=lambda: now[0])
+    for _ in range(3):
+        p.fetch(target())
+    assert branch_listings(api) == 1
+    now[0] += 61
+    p.fetch(target())
+    assert branch_listings(api) == 2
+
+
+def test_concurrent_fetches_share_one_branch_listing(api: FakeNeon) -> None:
+    """Many threads resolving one project's branch wait for a single in-flight listing."""
+
+    def slow_listing(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/branches"):
+            time.sleep(0.2)
+        return api.handle(request)
+
+    p = provider(api, handler=slow_listing)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _i: p.fetch(target()), range(8)))
+    assert len(results) == 8
+    assert branch_listings(api) == 1
+
+
+def test_a_branch_id_is_accepted_as_well_as_a_name(api: FakeNeon) -> None:
+    """A target may name its branch by id (br-...)."""
+    p = provider(api)
+    branch_id = p.branch_id(target())
+    assert p.fetch(target(branch=branch_id)).username == "app"
+
+
+def test_unknown_branch_and_project_are_not_found(api: FakeNeon) -> None:
+    """A missing branch or project is ProviderNotFound, naming it."""
+    p = provider(api)
+    with pytest.raises(ProviderNotFound, match="branch nope not found"):
+        p.fetch(target(branch="nope"))
+    with pytest.raises(ProviderNotFound, match="project other-project-1"):
+        p.fetch(target(project="other-project-1"))
+
+
+def test_a_uri_for_another_role_is_refused(api: FakeNeon) -> None:
+    """An answer whose URI is for a different role than asked is never used."""
+    p = provider(api)
+    p.branch_id(target())
+    body = b'{"uri": "postgresql://admin:pw@ep-a.example.test/neondb?sslmode=require"}'
+    api.fail_next(Fault(200, body))
+    with pytest.raises(ProviderResponseError, match="not what was asked"):
+        p.fetch(target())
+
+
+def test_a_uri_without_tls_is_refused(api: FakeNeon) -> None:
+    """The connection URI is validated as strictly as case.dev's (sslmode must require TLS)."""
+    p = provider(api)
+    p.branch_id(target())
+    api.fail_next(Fault(200, b'{"uri": "postgresql://app:pw@ep-a.example.test/neondb"}'))
+    with pytest.raises(ProviderResponseError, match="does not require TLS"):
+        p.fetch(target())
+
+
+def test_reset_returns_the_password_at_once_and_it_applies_when_operations_finish(
+    api: FakeNeon, cluster: Passwords
+) -> None:
+    """The reset answers the new password and operations; the cluster changes only when they finish."""
+    p = provider(api)
+    reset = p.reset_password(target(), "app")
+    new = reset.password.get_secret_value()
+    assert reset.role == "app" and len(reset.operation_ids) == 1 and new != "oldpw123"
+    assert "app" not in cluster.set
+    assert api.operation(reset.operation_ids[0]).status in ("scheduling", "running")
+    p.wait_for_operations(PROJECT, reset.operation_ids, deadline=time.monotonic() + 5)
+    assert cluster.set["app"] == new
+    assert api.operation(reset.operation_ids[0]).status == "finished"
+    assert p.connection(target(), role="app").password.get_secret_value() == new
+
+
+def test_the_new_password_is_redacted_as_soon_as_it_arrives(api: FakeNeon) -> None:
+    """A reset's password is registered for redaction before the caller sees it."""
+    reset = provider(api).reset_password(target(), "app")
+    password = reset.password.get_secret_value()
+    assert password not in redaction.scrub(f"leaked {password} here")
+    assert password not in repr(reset)
+
+
+def test_a_failed_operation_is_an_error_and_keeps_the_old_password(
+    api: FakeNeon, cluster: Passwords
+) -> None:
+    """An operation ending 'failed' raises ProviderOperationFailed; nothing changes in the cluster."""
+    api.fail_next_operation()
+    p = provider(api)
+    reset = p.reset_password(target(), "app")
+    with pytest.raises(ProviderOperationFailed, match="ended failed") as info:
+        p.wait_for_operations(PROJECT, reset.operation_ids, deadline=time.monotonic() + 5)
+    assert info.value.transient
+    assert cluster.set == {}
+    assert p.connection(target(), role="app").password.get_secret_value() == "oldpw123"
+
+
+def test_waiting_past_the_deadline_is_unavailable(api: FakeNeon) -> None:
+    """Operations still running at the deadline give ProviderUnavailable, not a hang."""
+    api.operation_delay = 5
+    p = provider(api)
+    reset = p.reset_password(target(), "app")
+    with pytest.raises(ProviderUnavailable, match="past the deadline"):
+        p.wait_for_operations(PROJECT, reset.operation_ids, deadline=time.monotonic() + 0.3)
+
+
+def test_a_reset_during_a_running_operation_is_locked(api: FakeNeon) -> None:
+    """A second reset while the first one's operation runs gets 423, a transient error."""
+    api.operation_delay = 5
+    p = provider(api, attempts=1)
+    p.reset_password(target(), "app")
+    with pytest.raises(ProviderUnavailable, match="423 Locked") as info:
+        p.reset_password(target(), "app")
+    assert info.value.transient
+
+
+def test_423_is_retried_after_backoff(api: FakeNeon) -> None:
+    """A 423 answer is retried, and the retry's answer is used."""
+    sleeps: list[float] = []
+    p = provider(api, sleeps=sleeps)
+    p.branch_id(target())
+    api.fail_next(Fault(423, b'{"code":"","message":"conflicting operations"}'))
+    reset = p.reset_password(target(), "app")
+    assert reset.password.get_secret_value() and len(sleeps) == 1
+
+
+def test_429_waits_for_retry_after(api: FakeNeon) -> None:
+    """A 429 is retried after its Retry-After, then succeeds."""
+    sleeps: list[float] = []
+    p = provider(api, sleeps=sleeps)
+    api.fail_next(Fault(429, b'{"message":"rate limited"}', {"Retry-After": "2"}))
+    assert p.fetch(target()).username == "app"
+    assert sleeps == [2.0]
+
+
+def test_5xx_is_retried_then_unavailable(api: FakeNeon) -> None:
+    """Server errors are retried up to max_attempts, then ProviderUnavailable."""
+    api.fail_next(Fault(503), times=3)
+    with pytest.raises(ProviderUnavailable, match="503"):
+        provider(api, attempts=3).fetch(target())
+
+
+def test_role_exists(api: FakeNeon) -> None:
+    """role_exists is True for a role of the branch and False for one it lacks."""
+    p = provider(api)
+    assert p.role_exists(target(), "app_b")
+    assert not p.role_exists(target(branch="dev"), "app_b")
+
+
+def test_connection_for_another_role(api: FakeNeon) -> None:
+    """connection(role=...) fetches the URI of that role, on the target's branch and database."""
+    conn = provider(api).connection(target(), role="app_b")
+    assert conn.username == "app_b" and conn.password.get_secret_value() == "b"
+
+
+def test_missing_api_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without api_key_file, $NEON_API_KEY or a systemd credential, from_config names all three."""
+    monkeypatch.delenv("NEON_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="NEON_API_KEY"):
+        NeonProvider.from_config("neon", NeonConfig())
+
+
+def test_api_key_from_credentials_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is found in $CREDENTIALS_DIRECTORY/neon_api_key and pinned for redaction."""
+    monkeypatch.delenv("NEON_API_KEY", raising=False)
+    (tmp_path / "neon_api_key").write_text("napi_from_systemd_cred\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    p = NeonProvider.from_config("neon", NeonConfig())
+    p.close()
+    assert "napi_from_systemd_cred" not in redaction.scrub("key napi_from_systemd_cred")
+
+
+def test_default_rate_limit_stays_under_neons_quota() -> None:
+    """The default limiter allows 11/s with bursts of at most 40 (Neon: 700/min, 40/s)."""
+    p = NeonProvider("neon", api_key=SecretStr(KEY))
+    bucket = p._api._bucket
+    p.close()
+    assert bucket is not None and bucket.rate == 11.0 and bucket.burst <= 40
+    assert bucket.burst + 60 * bucket.rate <= 700
+
+
+def write_config(tmp_path: Path, targets: list[dict[str, Any]], **provider: Any) -> Path:
+    data = {
+        "providers": {"neon": {"type": "neon", **provider}},
+        "sinks": {"files": {"type": "file", "directory": str(tmp_path / "out")}},
+        "targets": targets,
+    }
+    path = tmp_path / "syncd.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("missing", ["database", "role"])
+def test_neon_target_without_database_or_role_is_a_config_error(
+    tmp_path: Path, missing: str
+) -> None:
+    """A neon target lacking database or role is refused at load, naming the key."""
+    spec = {
+        "name": "billing",
+        "provider": "neon",
+        "project": PROJECT,
+        "database": "neondb",
+        "role": "app",
+        "sinks": [{"sink": "files", "secret": "billing.json"}],
+    }
+    del spec[missing]
+    with pytest.raises(ConfigError, match=rf"targets\.0\.{missing}: required for a neon target"):
+        config.load(write_config(tmp_path, [spec]))
+
+
+def test_role_and_database_names_are_validated(tmp_path: Path) -> None:
+    """Role and database names must be identifier-like and at most 63 characters."""
+    base = {
+        "name": "billing",
+        "provider": "neon",
+        "project": PROJECT,
+        "database": "neondb",
+        "sinks": [{"sink": "files", "secret": "billing.json"}],
+    }
+    for bad in ("x" * 64, "app\nrole", "app/role", ""):
+        with pytest.raises(ConfigError, match="role"):
+            config.load(write_config(tmp_path, [{**base, "role": bad}]))
+    loaded = config.load(write_config(tmp_path, [{**base, "role": "billing_app-2"}]))
+    assert loaded.targets[0].role == "billing_app-2" and loaded.targets[0].database == "neondb"
+
+
+# -- against the real PostgreSQL and PgBouncer ------------------------------------
+
+
+@pytest.fixture
+def neon(postgres: PostgresServer, pgbouncer: PgBouncer) -> Iterator[NeonWorld]:
+    with neon_world(postgres, pgbouncer, operation_delay=1.0) as world:
+        yield world
+
+
+def connects(uri: str) -> str:
+    with psycopg.connect(uri, connect_timeout=5, prepare_threshold=None) as conn:
+        row = conn.execute("select current_user").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def real_provider(neon: NeonWorld) -> NeonProvider:
+    return NeonProvider(
+        "neon",
+        api_key=SecretStr(neon.api.api_key),
+        base_url=neon.base_url,
+        backoff=Backoff(attempts=2, base=0.05),
+    )
+
+
+@pytest.mark.e2e
+def test_reset_old_password_works_until_operations_finish_then_only_the_new(
+    neon: NeonWorld,
+) -> None:
+    """After a reset the old password connects until the operation finishes; then only the new one does."""
+    creds = neon.add_branch(PROJECT, "main")
+    t = target(database=creds.database, role=creds.role)
+    p = real_provider(neon)
+    old_direct = p.fetch(t).uri.get_secret_value()
+    old_pooled = p.fetch(target(database=creds.database, role=creds.role, pooled=True))
+    assert "channel_binding=require" in old_direct
+
+    reset = p.reset_password(t, creds.role)
+    assert connects(old_direct) == creds.role  # the operation has not finished yet
+    p.wait_for_operations(PROJECT, reset.operation_ids, deadline=time.monotonic() + 30)
+
+    new_direct = p.connection(t, role=creds.role)
+    new_pooled = p.connection(
+        target(database=creds.database, role=creds.role, pooled=True), role=creds.role
+    )
+    assert new_direct.password.get_secret_value() == reset.password.get_secret_value()
+    assert connects(new_direct.uri.get_secret_value()) == creds.role
+    assert connects(new_pooled.uri.get_secret_value()) == creds.role
+    for old in (old_direct, old_pooled.uri.get_secret_value()):
+        with pytest.raises(psycopg.OperationalError):
+            connects(old)
+    p.close()
+
+
+@pytest.mark.e2e
+def test_run_once_syncs_a_neon_target_into_files_that_connect(
+    tmp_path: Path, neon: NeonWorld
+) -> None:
+    """`syncd run --once` writes direct and pooled Neon URIs that connect to PostgreSQL and PgBouncer."""
+    creds = neon.add_branch(PROJECT, "main")
+    common = {"provider": "neon", "project": PROJECT, "branch": "main"}
+    targets = [
+        {
+            **common,
+            "name": "billing",
+            "database": creds.database,
+            "role": creds.role,
+            "sinks": [{"sink": "files", "secret": "billing.uri", "format": "uri"}],
+        },
+        {
+            **common,
+            "name": "billing-pooled",
+            "database": creds.database,
+            "role": creds.role,
+            "pooled": True,
+            "sinks": [{"sink": "files", "secret": "billing-pooled.uri", "format": "uri"}],
+        },
+    ]
+    path = write_config(tmp_path, targets, base_url=neon.base_url)
+    result = run_syncd(
+        "run", "--once", "--config", str(path), env={"NEON_API_KEY": neon.api.api_key}
+    )
+    assert result.code == 0, result.output
+    assert neon.api.api_key not in result.output and creds.password not in result.output
+    direct = (tmp_path / "out" / "billing.uri").read_text().strip()
+    pooled = (tmp_path / "out" / "billing-pooled.uri").read_text().strip()
+    assert "channel_binding=require" in direct and "channel_binding" not in pooled
+    assert connects(direct) == creds.role
+    assert connects(pooled) == creds.role
+    listings = [r for r in neon.api.requests if r.path.endswith("/branches")]
+    assert len(listings) == 1  # two targets, one project: one branch listing
+
+
+def test_threads_do_not_leak(api: FakeNeon) -> None:
+    """Closing the fake cancels pending operation timers."""
+    api.operation_delay = 30
+    provider(api).reset_password(target(), "app")
+    before = threading.active_count()
+    api.close()
+    time.sleep(0.05)
+    assert threading.active_count() < before
