@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
-from syncd import __version__, exits
+from syncd import __version__, exits, logs
 from syncd import config as config_mod
-from syncd import logging as syncd_logging
 from syncd.configerrors import suggest
 from syncd.engine import CycleReport
 from syncd.errors import ConfigError, PluginError, SyncdError
@@ -69,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             help="config file (default: $SYNCD_CONFIG, else /etc/syncd/syncd.yaml)",
         )
-        sub.add_argument("--log-level", choices=syncd_logging.LEVELS, help="overrides log.level")
-        sub.add_argument("--log-format", choices=syncd_logging.FORMATS, help="overrides log.format")
+        sub.add_argument("--log-level", choices=logs.LEVELS, help="overrides log.level")
+        sub.add_argument("--log-format", choices=logs.FORMATS, help="overrides log.format")
 
     def with_output(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -154,7 +153,7 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
             print(f"syncd: config error: {line}", file=sys.stderr)
         return EXIT_USAGE
     log_settings = cfg.settings.log
-    syncd_logging.configure(
+    logs.configure(
         log_settings.level, log_settings.format, vendor_debug=log_settings.vendor_debug
     )
     for variable, closest in config_mod.unknown_environment():

@@ -57,7 +57,7 @@ class LogSettings(_Strict):
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] | None = None
-    #: Also log botocore's request/response dumps at debug level (see syncd.logging).
+    #: Also log botocore's request/response dumps at debug level (see syncd.logs).
     vendor_debug: bool = False
 
 

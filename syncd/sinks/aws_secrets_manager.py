@@ -267,9 +267,11 @@ class AwsSecretsManagerSink:
             ) from exc
 
     def _call(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
-        import botocore.exceptions  # noqa: PLC0415 - see from_config
+        import botocore  # noqa: PLC0415 - see from_config
+        import botocore.exceptions  # noqa: PLC0415
 
-        method = getattr(self._client, _snake(operation))
+        # botocore's own operation-to-method naming (PutSecretValue -> put_secret_value).
+        method = getattr(self._client, botocore.xform_name(operation))
         try:
             result: dict[str, Any] = method(**params)
         except botocore.exceptions.ClientError as exc:
@@ -458,7 +460,3 @@ def _outcome(event: dict[str, Any]) -> Outcome:
 def _xml_field(text: str, tag: str) -> str | None:
     match = re.search(rf"<{tag}>([^<]*)</{tag}>", text)
     return match.group(1) if match else None
-
-
-def _snake(operation: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
