@@ -6,7 +6,9 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
 
     SyncdError
     ├── ConfigError            the configuration is invalid (exit code 2)
-    ├── PluginError            a provider or sink plugin cannot be loaded
+    ├── PluginError            a provider or sink plugin cannot be loaded (exit code 2)
+    ├── UsageError             the command line asks for something impossible (exit code 2)
+    ├── ListenError            the metrics and health listener cannot bind (exit code 2)
     ├── ProviderError          fetching a connection failed
     │   ├── ProviderAuthError      the API key was refused (permanent)
     │   ├── ProviderNotFound       project or branch does not exist (permanent)
@@ -19,7 +21,9 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
         ├── SinkConflict           someone wrote concurrently; retried next cycle (transient)
         └── SinkUnavailable        timeout, throttling, sealed or unreachable store (transient)
 
-``transient`` tells the scheduler whether retrying soon can help. Messages
+Which exit code each error ends a command with is decided in one place,
+:func:`syncd.exits.report`. ``transient`` tells the scheduler whether
+retrying soon can help. Messages
 carry identifiers (target, sink, secret name, project) and never a value: the
 exception text is logged and printed, so it must be safe to show.
 """
@@ -39,6 +43,14 @@ class ConfigError(SyncdError):
 
 class PluginError(SyncdError):
     """A provider or sink plugin is missing, broken or ambiguous."""
+
+
+class UsageError(SyncdError):
+    """The command line combines options that cannot work together, or names unknown targets."""
+
+
+class ListenError(SyncdError):
+    """The listener cannot bind its address (in use, not local, not permitted)."""
 
 
 class ProviderError(SyncdError):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from syncd.errors import SyncdError
+from syncd.errors import ListenError
 
 STALENESS_FACTOR = 2.0
 #: A heartbeat older than this many beat periods means the scheduler is stuck.
@@ -153,10 +153,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     """``"host:port"`` or ``"[v6]:port"`` as ``(host, port)``."""
     host, _, port = listen.rpartition(":")
     return host.strip("[]"), int(port)
-
-
-class ListenError(SyncdError):
-    """The listener cannot bind its address (in use, not local, not permitted)."""
 
 
 class HttpListener:

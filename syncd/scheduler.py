@@ -62,8 +62,8 @@ from syncd import config as config_mod
 from syncd import exits
 from syncd.engine import Engine
 from syncd.errors import SyncdError
-from syncd.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from syncd.health import Health, HttpListener, ListenError, text_answer
+from syncd.exits import EXIT_FAILED, EXIT_OK
+from syncd.health import Health, HttpListener, text_answer
 from syncd.metrics import Metrics
 from syncd.models import Target, TargetOutcome
 from syncd.observe import attach
@@ -610,9 +610,6 @@ def run_daemon(cfg: config_mod.Config) -> int:
     daemon = Daemon(cfg)
     try:
         daemon.start()
-    except ListenError as exc:
-        print(f"syncd: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except SyncdError as exc:
         return exits.report(exc)
     code = daemon.serve()
