@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,19 +26,17 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
 )
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import PydanticBaseSettingsSource
 
 from syncd import configerrors, configfile, plugins
-from syncd.durations import parse_duration, parse_jitter
+from syncd.durations import DEFAULT_JITTER, Interval, Jitter, parse_duration
 from syncd.errors import ConfigError
 from syncd.formats import ENV_VAR_PATTERN, FORMATS
 from syncd.models import SinkBinding, Target
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.yaml")
-MIN_INTERVAL = 10.0
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Format = Literal["json", "uri", "env"]
@@ -74,21 +72,8 @@ class Defaults(_Strict):
     """``defaults:``: values each target inherits unless it sets its own."""
 
     format: Format = "json"
-    interval: Duration = 900.0
-    jitter: str = "10%"
-
-    @field_validator("interval")
-    @classmethod
-    def _min_interval(cls, value: float) -> float:
-        if value < MIN_INTERVAL:
-            raise ValueError(f"interval must be at least {MIN_INTERVAL:g}s")
-        return value
-
-    @field_validator("jitter")
-    @classmethod
-    def _jitter(cls, value: str) -> str:
-        parse_jitter(value)
-        return value
+    interval: Interval = 900.0
+    jitter: Jitter = DEFAULT_JITTER
 
 
 class BindingSettings(_Strict):
@@ -109,23 +94,9 @@ class TargetSettings(_Strict):
     project: str = Field(pattern=_PROJECT)
     branch: str = Field(default="main", min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
     pooled: bool = False
-    interval: Duration | None = None
-    jitter: str | None = None
+    interval: Interval | None = None
+    jitter: Jitter | None = None
     sinks: list[BindingSettings] = Field(min_length=1)
-
-    @field_validator("interval")
-    @classmethod
-    def _min_interval(cls, value: float | None) -> float | None:
-        if value is not None and value < MIN_INTERVAL:
-            raise ValueError(f"interval must be at least {MIN_INTERVAL:g}s")
-        return value
-
-    @field_validator("jitter")
-    @classmethod
-    def _jitter(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_jitter(value)
-        return value
 
 
 class PluginSection(BaseModel):
@@ -177,13 +148,6 @@ class Config:
     providers: dict[str, Plugin]
     sinks: dict[str, Plugin]
     targets: tuple[Target, ...]
-
-    jitters: dict[str, tuple[float, bool]] = field(default_factory=dict)
-
-    def jitter_for(self, target: str) -> tuple[float, bool]:
-        """The jitter of ``target`` as ``(amount, relative)``."""
-        return self.jitters.get(target) or parse_jitter(self.settings.defaults.jitter)
-
 
 
 @dataclass(frozen=True)
@@ -266,9 +230,7 @@ def load(
     targets = tuple(
         _target(explain, settings, i, spec, sinks) for i, spec in enumerate(settings.targets)
     )
-    default_jitter = settings.defaults.jitter
-    jitters = {t.name: parse_jitter(t.jitter or default_jitter) for t in settings.targets}
-    return Config(path, settings, providers, sinks, targets, jitters)
+    return Config(path, settings, providers, sinks, targets)
 
 
 def _build_settings(init: dict[str, Any], data: dict[str, Any]) -> Settings:
@@ -383,5 +345,6 @@ def _target(
         branch=spec.branch,
         pooled=spec.pooled,
         interval=spec.interval or settings.defaults.interval,
+        jitter=spec.jitter or settings.defaults.jitter,
         sinks=tuple(bindings),
     )

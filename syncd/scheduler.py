@@ -6,7 +6,7 @@ another API).
 Scheduling
     One :class:`BackgroundScheduler` with an in-memory job store and one job per
     target: an :class:`IntervalTrigger` of the target's interval plus jitter
-    (:func:`jitter_seconds`), first run at start, ``max_instances=1`` (a slow
+    (:meth:`~syncd.durations.JitterRule.seconds`), first run at start, ``max_instances=1`` (a slow
     target never overlaps itself) and ``coalesce=True`` (runs missed while the
     host slept collapse into one). All targets share ONE thread pool of
     ``concurrency`` workers. A heartbeat job runs inline in the scheduler's own
@@ -76,17 +76,6 @@ _HEARTBEAT_ID = "__heartbeat__"
 _STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
-def jitter_seconds(interval: float, amount: float, relative: bool) -> float:
-    """The jitter bound in seconds: a fraction of ``interval`` or absolute, at most ``interval``.
-
-    Each run is delayed by a random ``0..bound`` seconds, so a fleet of daemons
-    started together drifts apart; the cap keeps the gap between two runs at
-    most twice the interval.
-    """
-    seconds = amount * interval if relative else amount
-    return max(0.0, min(seconds, interval))
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """Early retries of a failing target: ``base * 2**(n-1)``, capped; see the module doc."""
@@ -111,7 +100,7 @@ class ReloadPlan:
 
     @classmethod
     def between(cls, old: config_mod.Config, new: config_mod.Config) -> ReloadPlan:
-        """Compare targets, their jitter and the provider/sink sections they use."""
+        """Compare targets (their schedule included) and the provider/sink sections they use."""
         before = {t.name: t for t in old.targets}
         after = {t.name: t for t in new.targets}
 
@@ -120,7 +109,7 @@ class ReloadPlan:
             plugins_differ = old.providers.get(a.provider) != new.providers.get(b.provider) or any(
                 old.sinks.get(s.sink) != new.sinks.get(s.sink) for s in (*a.sinks, *b.sinks)
             )
-            return a != b or old.jitter_for(name) != new.jitter_for(name) or plugins_differ
+            return a != b or plugins_differ
 
         return cls(
             added=tuple(n for n in after if n not in before),
@@ -469,8 +458,7 @@ class Daemon:
 
     def _schedule(self, target: Target, *, run_now: bool) -> None:
         assert self._scheduler is not None  # noqa: S101
-        amount, relative = self.config.jitter_for(target.name)
-        jitter = jitter_seconds(target.interval, amount, relative)
+        jitter = target.jitter.seconds(target.interval)
         self._scheduler.add_job(
             self._run_target,
             IntervalTrigger(seconds=target.interval, jitter=jitter or None, timezone=UTC),
