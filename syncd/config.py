@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -35,6 +35,9 @@ from syncd.durations import DEFAULT_JITTER, Interval, Jitter, parse_duration
 from syncd.errors import ConfigError
 from syncd.formats import ENV_VAR_PATTERN, FORMATS
 from syncd.models import SinkBinding, Target
+from syncd.providers.base import ProviderFactory
+from syncd.sinks.base import SinkFactory
+from syncd.strict import Strict
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.yaml")
 
@@ -46,11 +49,7 @@ _PROJECT = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 assert set(FORMATS) == {"json", "uri", "env"}  # noqa: S101 - keeps Format and formats.py in step
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LogSettings(_Strict):
+class LogSettings(Strict):
     """``log:``: level and rendering of the structured logs."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -59,7 +58,7 @@ class LogSettings(_Strict):
     vendor_debug: bool = False
 
 
-class MetricsSettings(_Strict):
+class MetricsSettings(Strict):
     """``metrics:``: the Prometheus and health listener of daemon mode."""
 
     enabled: bool = True
@@ -68,7 +67,7 @@ class MetricsSettings(_Strict):
     )
 
 
-class Defaults(_Strict):
+class Defaults(Strict):
     """``defaults:``: values each target inherits unless it sets its own."""
 
     format: Format = "json"
@@ -76,7 +75,7 @@ class Defaults(_Strict):
     jitter: Jitter = DEFAULT_JITTER
 
 
-class BindingSettings(_Strict):
+class BindingSettings(Strict):
     """One entry of a target's ``sinks:`` list."""
 
     sink: str
@@ -86,7 +85,7 @@ class BindingSettings(_Strict):
     adopt: bool = False
 
 
-class TargetSettings(_Strict):
+class TargetSettings(Strict):
     """One entry of ``targets:``."""
 
     name: str = Field(pattern=_NAME)
@@ -129,13 +128,16 @@ class Settings(BaseSettings):
     targets: list[TargetSettings] = Field(default_factory=list)
 
 
+Factory = TypeVar("Factory", ProviderFactory[BaseModel], SinkFactory[BaseModel])
+
+
 @dataclass(frozen=True)
-class Plugin:
-    """A configured provider or sink: its factory and its validated section."""
+class Plugin(Generic[Factory]):
+    """A configured provider or sink: its factory (checked against its Protocol) and section."""
 
     name: str
     type: str
-    factory: Any
+    factory: Factory
     config: BaseModel
 
 
@@ -145,8 +147,8 @@ class Config:
 
     path: Path | None
     settings: Settings
-    providers: dict[str, Plugin]
-    sinks: dict[str, Plugin]
+    providers: dict[str, Plugin[ProviderFactory[BaseModel]]]
+    sinks: dict[str, Plugin[SinkFactory[BaseModel]]]
     targets: tuple[Target, ...]
 
 
@@ -220,11 +222,20 @@ def load(
         what = "the config file is empty" if not document.data else "no targets are configured"
         raise ConfigError(f"{source}: {what}; define at least one under 'targets:'")
     providers = {
-        name: _plugin(explain, "providers", name, section, plugins.PROVIDER_GROUP)
+        name: _plugin(
+            explain,
+            "providers",
+            name,
+            section,
+            group=plugins.PROVIDER_GROUP,
+            load=plugins.load_provider,
+        )
         for name, section in settings.providers.items()
     }
     sinks = {
-        name: _plugin(explain, "sinks", name, section, plugins.SINK_GROUP)
+        name: _plugin(
+            explain, "sinks", name, section, group=plugins.SINK_GROUP, load=plugins.load_sink
+        )
         for name, section in settings.sinks.items()
     }
     targets = tuple(
@@ -300,13 +311,15 @@ def _plugin(
     group_key: str,
     name: str,
     section: PluginSection,
+    *,
     group: str,
-) -> Plugin:
-    where = (group_key, name)
+    load: Callable[[str], Factory],
+) -> Plugin[Factory]:
+    where: tuple[str, ...] = (group_key, name)
     if not re.fullmatch(_NAME, name):
         raise ConfigError(explain.at(where, "invalid name; use letters, digits, '.', '_', '-'"))
     try:
-        factory = plugins.load(group, section.type)
+        factory = load(section.type)
     except ConfigError as exc:
         hint = configerrors.suggest(section.type, plugins.discover(group))
         raise ConfigError(explain.at((*where, "type"), f"{exc}{hint}")) from None
@@ -323,7 +336,7 @@ def _target(
     settings: Settings,
     index: int,
     spec: TargetSettings,
-    sinks: dict[str, Plugin],
+    sinks: dict[str, Plugin[SinkFactory[BaseModel]]],
 ) -> Target:
     bindings = []
     for j, b in enumerate(spec.sinks):

@@ -19,6 +19,7 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
         ├── SecretNotManaged       the secret exists but syncd does not own it (permanent)
         │   └── SecretOwnedElsewhere   another syncd target or instance owns it (permanent)
         ├── SinkConflict           someone wrote concurrently; retried next cycle (transient)
+        ├── SecretNotFound         the secret does not exist (a sink turns it into a state)
         └── SinkUnavailable        timeout, throttling, sealed or unreachable store (transient)
 
 Which exit code each error ends a command with is decided in one place,
@@ -95,6 +96,15 @@ class SinkConflict(SinkError):
     """Another writer changed the secret between inspection and write."""
 
     transient = True
+
+
+class SecretNotFound(SinkError):
+    """The secret does not exist in the store.
+
+    Raised inside a sink's vendor-call helper; the sink turns it into
+    :meth:`~syncd.models.SecretState.missing` when inspecting, or into a
+    :class:`SinkConflict` when the secret vanished between inspect and write.
+    """
 
 
 class SinkUnavailable(SinkError):

@@ -23,12 +23,12 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl, SecretStr
 
 from syncd import __version__, credentials, redaction
 from syncd.errors import (
@@ -42,8 +42,10 @@ from syncd.errors import (
 from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
+from syncd.providers.base import ProviderFactory
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff, parse_retry_after
+from syncd.strict import PluginConfig
 
 log = structlog.get_logger(__name__)
 
@@ -57,10 +59,8 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 MAX_QUOTED = 200
 
 
-class CaseDevConfig(BaseModel):
+class CaseDevConfig(PluginConfig):
     """The ``providers.<name>`` section for ``type: casedev``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["casedev"] = "casedev"
     base_url: HttpUrl | None = Field(default=None, description="default: $CASEDEV_BASE_URL")
@@ -76,7 +76,7 @@ class CaseDevConfig(BaseModel):
 class CaseDevProvider:
     """Fetches connection strings from case.dev over HTTPS."""
 
-    config_model: ClassVar[type[BaseModel]] = CaseDevConfig
+    config_model: ClassVar[type[CaseDevConfig]] = CaseDevConfig
 
     def __init__(
         self,
@@ -113,9 +113,8 @@ class CaseDevProvider:
         )
 
     @classmethod
-    def from_config(cls, name: str, config: Any) -> CaseDevProvider:
+    def from_config(cls, name: str, config: CaseDevConfig) -> CaseDevProvider:
         """Build the provider, resolving the base URL and API key from config or env."""
-        assert isinstance(config, CaseDevConfig)  # noqa: S101 - the registry validated it
         api_key = credentials.resolve(
             "case.dev API key",
             file=config.api_key_file,
@@ -241,6 +240,10 @@ class CaseDevProvider:
         redaction.register(conn.password.get_secret_value())
         redaction.register(conn.uri.get_secret_value())
         return conn
+
+
+#: mypy checks the plugin's shape here, as a third-party plugin author would.
+_FACTORY: ProviderFactory[CaseDevConfig] = CaseDevProvider
 
 
 def one_line(text: str, limit: int = MAX_QUOTED) -> str:
