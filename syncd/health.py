@@ -218,3 +218,26 @@ def _handler_for(routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
             """Silence the per-request access log: probes would flood the journal."""
 
     return Handler
+
+
+def probe_listener(
+    listen: str, health: Health, metrics: Callable[[str], tuple[str, bytes]]
+) -> HttpListener:
+    """Daemon mode's ``/metrics``, ``/healthz`` and ``/readyz`` on ``listen``.
+
+    ``metrics(accept)`` renders the exposition as ``(content_type, body)``.
+    Raises :class:`ListenError` when the address cannot be bound.
+    """
+
+    def metrics_route(accept: str) -> tuple[int, str, bytes]:
+        content_type, body = metrics(accept)
+        return 200, content_type, body
+
+    return HttpListener(
+        listen,
+        {
+            "/metrics": metrics_route,
+            "/healthz": lambda _accept: text_answer(*health.alive()),
+            "/readyz": lambda _accept: text_answer(*health.ready()),
+        },
+    )
