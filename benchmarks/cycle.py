@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from syncd import logging as syncd_logging
+from syncd import logs
 from syncd.engine import Engine
 from syncd.models import SinkBinding, Target
 from syncd.providers.casedev import CaseDevProvider
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sink", choices=("memory", "file"), default="memory")
     args = parser.parse_args()
-    syncd_logging.configure("warning", "json")  # as in production: no per-secret lines
+    logs.configure("warning", "json")  # as in production: no per-secret lines
 
     key = secrets.token_urlsafe(24)
     api = FakeCaseDev(key)

@@ -39,7 +39,7 @@ import httpx
 from pydantic import SecretStr
 
 from syncd import config as config_mod
-from syncd import logging as syncd_logging
+from syncd import logs
 from syncd.metrics import Metrics
 from syncd.providers.casedev import CaseDevProvider
 from syncd.runtime import Runtime
@@ -201,7 +201,7 @@ def main() -> int:
 
     # Log as a daemon does (info, JSON, redaction on every line), into /dev/null.
     devnull = Path(os.devnull).open("w")  # noqa: SIM115 - open for the whole run
-    syncd_logging.configure("info", "json", stream=devnull)
+    logs.configure("info", "json", stream=devnull)
     skipped = _Count()
     logging.getLogger("apscheduler.scheduler").addHandler(skipped)
     world = World(args.targets, args.rotation)
@@ -221,7 +221,7 @@ def main() -> int:
     code = daemon.serve()
     driver.join()
     report["skipped"] = skipped.seen
-    syncd_logging.reset()
+    logs.reset()
     devnull.close()
     _print(report, args)
     return code

@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
-from syncd import __version__, exits
+from syncd import __version__, exits, logs
 from syncd import config as config_mod
-from syncd import logging as syncd_logging
 from syncd.configerrors import suggest
 from syncd.engine import CycleReport
-from syncd.errors import ConfigError, PluginError, SyncdError
-from syncd.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from syncd.errors import PluginError, SyncdError, UsageError
+from syncd.exits import EXIT_OK, EXIT_USAGE
 from syncd.models import Target
 from syncd.progress import Progress
 
@@ -69,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             help="config file (default: $SYNCD_CONFIG, else /etc/syncd/syncd.yaml)",
         )
-        sub.add_argument("--log-level", choices=syncd_logging.LEVELS, help="overrides log.level")
-        sub.add_argument("--log-format", choices=syncd_logging.FORMATS, help="overrides log.format")
+        sub.add_argument("--log-level", choices=logs.LEVELS, help="overrides log.level")
+        sub.add_argument("--log-format", choices=logs.FORMATS, help="overrides log.format")
 
     def with_output(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -126,7 +125,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+    """Entry point of the console script; returns the process exit code.
+
+    The one exit path: a command returns its code, and every error that ends
+    it is mapped to its code and one-line message by :func:`syncd.exits.report`.
+    """
     args = _parser().parse_args(argv)
     try:
         if args.command == "plugins":
@@ -138,23 +141,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _with_config(args)
     except KeyboardInterrupt as exc:
         return exits.interrupted(exc)
+    except SyncdError as exc:
+        return exits.report(exc)
 
 
-def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit per failure mode
+def _with_config(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {}
     log_overrides = {k: v for k, v in (("level", args.log_level), ("format", args.log_format)) if v}
     if log_overrides:
         overrides["log"] = log_overrides
     located = config_mod.locate(args.config)
-    try:
-        cfg = config_mod.load(located.path, overrides, origin=located.origin)
-    except (ConfigError, PluginError) as exc:
-        # One line per problem: a config can have several.
-        for line in str(exc).splitlines():
-            print(f"syncd: config error: {line}", file=sys.stderr)
-        return EXIT_USAGE
+    cfg = config_mod.load(located.path, overrides, origin=located.origin)
     log_settings = cfg.settings.log
-    syncd_logging.configure(
+    logs.configure(
         log_settings.level, log_settings.format, vendor_debug=log_settings.vendor_debug
     )
     for variable, closest in config_mod.unknown_environment():
@@ -169,23 +168,17 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
         with exits.sigterm_interrupts():
             return _check(cfg, sys.stdout, output=args.output)
     targets = _select(cfg, args.target)
-    if targets is None:
-        return EXIT_USAGE
     if args.metrics_file and not args.once:
-        print("syncd: error: --metrics-file needs --once", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--metrics-file needs --once")
     if args.metrics_file and args.dry_run:
         # A dry run writes nothing, so its "successes" must not reach a staleness alert.
-        print("syncd: error: --metrics-file cannot be combined with --dry-run", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--metrics-file cannot be combined with --dry-run")
     if args.metrics_file and (problem := _metrics_file_problem(args.metrics_file)):
-        print(f"syncd: error: --metrics-file {args.metrics_file}: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--metrics-file {args.metrics_file}: {problem}")
     if not args.once:
         if args.dry_run or args.output != "text":
             flag = "--dry-run" if args.dry_run else "--output json"
-            print(f"syncd: error: {flag} needs --once", file=sys.stderr)
-            return EXIT_USAGE
+            raise UsageError(f"{flag} needs --once")
         from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
 
         return run_daemon(cfg)
@@ -207,28 +200,23 @@ def _metrics_file_problem(path: Path) -> str | None:
     return None
 
 
-def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ...] | None:
+def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ...]:
     if not names:
         return cfg.targets
     known = {t.name for t in cfg.targets}
     unknown = [n + suggest(n, known) for n in names if n not in known]
     if unknown:
-        print(
-            f"syncd: error: unknown target(s) {', '.join(unknown)}; "
-            f"configured: {', '.join(sorted(known)) or 'none'}",
-            file=sys.stderr,
+        raise UsageError(
+            f"unknown target(s) {', '.join(unknown)}; "
+            f"configured: {', '.join(sorted(known)) or 'none'}"
         )
-        return None
     return tuple(t for t in cfg.targets if t.name in set(names))
 
 
-def _build(cfg: config_mod.Config) -> Runtime | int:
+def _build(cfg: config_mod.Config) -> Runtime:
     from syncd.runtime import Runtime  # noqa: PLC0415 - keeps 'syncd --help' import-light
 
-    try:
-        return Runtime.build(cfg)
-    except SyncdError as exc:
-        return exits.report(exc)
+    return Runtime.build(cfg)
 
 
 def _run_once(
@@ -240,8 +228,6 @@ def _run_once(
     output: str = "text",
 ) -> int:
     runtime = _build(cfg)
-    if isinstance(runtime, int):
-        return runtime
     if metrics_file is not None:
         from syncd.metrics import Metrics, write_textfile  # noqa: PLC0415 - prometheus when asked
         from syncd.observe import attach  # noqa: PLC0415
@@ -254,10 +240,9 @@ def _run_once(
         try:
             write_textfile(metrics_file, report, cfg, metrics=metrics)
         except OSError as exc:
-            print(f"syncd: error: cannot write {metrics_file}: {exc.strerror}", file=sys.stderr)
-            return EXIT_FAILED
+            raise SyncdError(f"cannot write {metrics_file}: {exc.strerror}") from exc
     _print(report, sys.stdout, output=output)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return exits.for_result(report.ok)
 
 
 def _check(cfg: config_mod.Config, out: TextIO, *, output: str = "text") -> int:
@@ -265,8 +250,6 @@ def _check(cfg: config_mod.Config, out: TextIO, *, output: str = "text") -> int:
     from syncd.report import check_as_dict, print_check, write_json  # noqa: PLC0415
 
     runtime = _build(cfg)
-    if isinstance(runtime, int):
-        return runtime
     with runtime, _progress(cfg, len(cfg.targets), output) as progress:
         checker = Checker(
             runtime.providers,
@@ -280,7 +263,7 @@ def _check(cfg: config_mod.Config, out: TextIO, *, output: str = "text") -> int:
         write_json(check_as_dict(report), out)
     else:
         print_check(report, out)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return exits.for_result(report.ok)
 
 
 def _cycle(
@@ -325,8 +308,8 @@ def _plugins(out: TextIO) -> int:
     try:
         found = plugins.all_plugins()
     except PluginError as exc:
-        print(f"syncd: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        # Listing is not configuring: the duplicate is a problem of the installation.
+        raise UsageError(str(exc)) from exc
     rows = [("KIND", "NAME", "DISTRIBUTION", "USABLE", "EXTRA", "OBJECT")]
     for p in found:
         usable = plugins.usability(p)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -26,19 +26,20 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
 )
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import PydanticBaseSettingsSource
 
 from syncd import configerrors, configfile, plugins
-from syncd.durations import parse_duration, parse_jitter
+from syncd.durations import DEFAULT_JITTER, Interval, Jitter, parse_duration
 from syncd.errors import ConfigError
 from syncd.formats import ENV_VAR_PATTERN, FORMATS
 from syncd.models import SinkBinding, Target
+from syncd.providers.base import ProviderFactory
+from syncd.sinks.base import SinkFactory
+from syncd.strict import Strict
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.yaml")
-MIN_INTERVAL = 10.0
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Format = Literal["json", "uri", "env"]
@@ -50,20 +51,16 @@ _PG_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_$.-]{0,62}$"
 assert set(FORMATS) == {"json", "uri", "env"}  # noqa: S101 - keeps Format and formats.py in step
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LogSettings(_Strict):
+class LogSettings(Strict):
     """``log:``: level and rendering of the structured logs."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] | None = None
-    #: Also log botocore's request/response dumps at debug level (see syncd.logging).
+    #: Also log botocore's request/response dumps at debug level (see syncd.logs).
     vendor_debug: bool = False
 
 
-class MetricsSettings(_Strict):
+class MetricsSettings(Strict):
     """``metrics:``: the Prometheus and health listener of daemon mode."""
 
     enabled: bool = True
@@ -72,28 +69,15 @@ class MetricsSettings(_Strict):
     )
 
 
-class Defaults(_Strict):
+class Defaults(Strict):
     """``defaults:``: values each target inherits unless it sets its own."""
 
     format: Format = "json"
-    interval: Duration = 900.0
-    jitter: str = "10%"
-
-    @field_validator("interval")
-    @classmethod
-    def _min_interval(cls, value: float) -> float:
-        if value < MIN_INTERVAL:
-            raise ValueError(f"interval must be at least {MIN_INTERVAL:g}s")
-        return value
-
-    @field_validator("jitter")
-    @classmethod
-    def _jitter(cls, value: str) -> str:
-        parse_jitter(value)
-        return value
+    interval: Interval = 900.0
+    jitter: Jitter = DEFAULT_JITTER
 
 
-class BindingSettings(_Strict):
+class BindingSettings(Strict):
     """One entry of a target's ``sinks:`` list."""
 
     sink: str
@@ -103,7 +87,7 @@ class BindingSettings(_Strict):
     adopt: bool = False
 
 
-class TargetSettings(_Strict):
+class TargetSettings(Strict):
     """One entry of ``targets:``."""
 
     name: str = Field(pattern=_NAME)
@@ -111,25 +95,11 @@ class TargetSettings(_Strict):
     project: str = Field(pattern=_PROJECT)
     branch: str = Field(default="main", min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
     pooled: bool = False
-    interval: Duration | None = None
-    jitter: str | None = None
+    interval: Interval | None = None
+    jitter: Jitter | None = None
     sinks: list[BindingSettings] = Field(min_length=1)
     database: str | None = Field(default=None, pattern=_PG_NAME)
     role: str | None = Field(default=None, pattern=_PG_NAME)
-
-    @field_validator("interval")
-    @classmethod
-    def _min_interval(cls, value: float | None) -> float | None:
-        if value is not None and value < MIN_INTERVAL:
-            raise ValueError(f"interval must be at least {MIN_INTERVAL:g}s")
-        return value
-
-    @field_validator("jitter")
-    @classmethod
-    def _jitter(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_jitter(value)
-        return value
 
 
 class PluginSection(BaseModel):
@@ -162,13 +132,16 @@ class Settings(BaseSettings):
     targets: list[TargetSettings] = Field(default_factory=list)
 
 
+Factory = TypeVar("Factory", ProviderFactory[BaseModel], SinkFactory[BaseModel])
+
+
 @dataclass(frozen=True)
-class Plugin:
-    """A configured provider or sink: its factory and its validated section."""
+class Plugin(Generic[Factory]):
+    """A configured provider or sink: its factory (checked against its Protocol) and section."""
 
     name: str
     type: str
-    factory: Any
+    factory: Factory
     config: BaseModel
 
 
@@ -178,16 +151,9 @@ class Config:
 
     path: Path | None
     settings: Settings
-    providers: dict[str, Plugin]
-    sinks: dict[str, Plugin]
+    providers: dict[str, Plugin[ProviderFactory[BaseModel]]]
+    sinks: dict[str, Plugin[SinkFactory[BaseModel]]]
     targets: tuple[Target, ...]
-
-    jitters: dict[str, tuple[float, bool]] = field(default_factory=dict)
-
-    def jitter_for(self, target: str) -> tuple[float, bool]:
-        """The jitter of ``target`` as ``(amount, relative)``."""
-        return self.jitters.get(target) or parse_jitter(self.settings.defaults.jitter)
-
 
 
 @dataclass(frozen=True)
@@ -260,11 +226,20 @@ def load(
         what = "the config file is empty" if not document.data else "no targets are configured"
         raise ConfigError(f"{source}: {what}; define at least one under 'targets:'")
     providers = {
-        name: _plugin(explain, "providers", name, section, plugins.PROVIDER_GROUP)
+        name: _plugin(
+            explain,
+            "providers",
+            name,
+            section,
+            group=plugins.PROVIDER_GROUP,
+            load=plugins.load_provider,
+        )
         for name, section in settings.providers.items()
     }
     sinks = {
-        name: _plugin(explain, "sinks", name, section, plugins.SINK_GROUP)
+        name: _plugin(
+            explain, "sinks", name, section, group=plugins.SINK_GROUP, load=plugins.load_sink
+        )
         for name, section in settings.sinks.items()
     }
     targets = tuple(
@@ -272,9 +247,7 @@ def load(
     )
     for i, target in enumerate(targets):
         _check_target(explain, i, target, providers[target.provider])
-    default_jitter = settings.defaults.jitter
-    jitters = {t.name: parse_jitter(t.jitter or default_jitter) for t in settings.targets}
-    return Config(path, settings, providers, sinks, targets, jitters)
+    return Config(path, settings, providers, sinks, targets)
 
 
 def _build_settings(init: dict[str, Any], data: dict[str, Any]) -> Settings:
@@ -344,13 +317,15 @@ def _plugin(
     group_key: str,
     name: str,
     section: PluginSection,
+    *,
     group: str,
-) -> Plugin:
-    where = (group_key, name)
+    load: Callable[[str], Factory],
+) -> Plugin[Factory]:
+    where: tuple[str, ...] = (group_key, name)
     if not re.fullmatch(_NAME, name):
         raise ConfigError(explain.at(where, "invalid name; use letters, digits, '.', '_', '-'"))
     try:
-        factory = plugins.load(group, section.type)
+        factory = load(section.type)
     except ConfigError as exc:
         hint = configerrors.suggest(section.type, plugins.discover(group))
         raise ConfigError(explain.at((*where, "type"), f"{exc}{hint}")) from None
@@ -367,7 +342,7 @@ def _target(
     settings: Settings,
     index: int,
     spec: TargetSettings,
-    sinks: dict[str, Plugin],
+    sinks: dict[str, Plugin[SinkFactory[BaseModel]]],
 ) -> Target:
     bindings = []
     for j, b in enumerate(spec.sinks):
@@ -389,6 +364,7 @@ def _target(
         branch=spec.branch,
         pooled=spec.pooled,
         interval=spec.interval or settings.defaults.interval,
+        jitter=spec.jitter or settings.defaults.jitter,
         sinks=tuple(bindings),
         database=spec.database,
         role=spec.role,
@@ -396,7 +372,10 @@ def _target(
 
 
 def _check_target(
-    explain: configerrors.Explainer, index: int, target: Target, provider: Plugin
+    explain: configerrors.Explainer,
+    index: int,
+    target: Target,
+    provider: Plugin[ProviderFactory[BaseModel]],
 ) -> None:
     """Let the provider refuse a target it cannot serve (``check_target(target)``, optional)."""
     check = getattr(provider.factory, "check_target", None)

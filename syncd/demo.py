@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from syncd import config as config_mod
-from syncd import logging as syncd_logging
-from syncd import redaction
+from syncd import logs, redaction
 from syncd.engine import CycleReport
 from syncd.report import print_report
 from syncd.runtime import Runtime
@@ -124,7 +123,7 @@ def _mocked_aws() -> Iterator[bool]:
 
 def run_demo(out: TextIO) -> int:
     """Run the three demo cycles, printing a masked report after each; 0 if all went as shown."""
-    syncd_logging.configure("warning", "console")
+    logs.configure("warning", "console")
     api_key = "demo_" + secrets.token_urlsafe(24)
     redaction.register(api_key, pinned=True)
     api = FakeCaseDev(api_key)

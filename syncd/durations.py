@@ -1,8 +1,18 @@
-"""Parsing the durations and jitter the config accepts: ``30s``, ``5m``, ``1h``, ``1d``, ``10%``."""
+"""Durations and a target's schedule: ``30s``, ``5m``, ``1h``, ``1d``, ``10%``.
+
+:data:`Interval` and :data:`Jitter` are annotated types with their rules
+built in (an interval of at least :data:`MIN_INTERVAL`, a jitter of at most
+100%), used both by the config models and by :class:`~syncd.models.Target`,
+so the rules exist once and a target carries its whole schedule.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer, PlainValidator
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -35,3 +45,57 @@ def parse_jitter(value: object) -> tuple[float, bool]:
         raise ValueError(
             f"invalid jitter {value!r}; use a percentage (10%) or a duration (30s)"
         ) from None
+
+
+#: The shortest interval a target may have: a daemon must not hammer the provider.
+MIN_INTERVAL = 10.0
+
+
+def parse_interval(value: object) -> float:
+    """Seconds in ``value`` (see :func:`parse_duration`), refused below :data:`MIN_INTERVAL`."""
+    seconds = parse_duration(value)
+    if seconds < MIN_INTERVAL:
+        raise ValueError(f"interval must be at least {MIN_INTERVAL:g}s")
+    return seconds
+
+
+def jitter_seconds(interval: float, amount: float, relative: bool) -> float:
+    """The jitter bound in seconds: a fraction of ``interval`` or absolute, at most ``interval``.
+
+    Each run is delayed by a random ``0..bound`` seconds, so a fleet of daemons
+    started together drifts apart; the cap keeps the gap between two runs at
+    most twice the interval.
+    """
+    seconds = amount * interval if relative else amount
+    return max(0.0, min(seconds, interval))
+
+
+@dataclass(frozen=True)
+class JitterRule:
+    """A target's jitter: ``amount`` of its interval when ``relative``, else seconds."""
+
+    amount: float = 0.1
+    relative: bool = True
+
+    @classmethod
+    def parse(cls, value: object) -> JitterRule:
+        """``"10%"``, ``"30s"``, a number of seconds, or a :class:`JitterRule` as is."""
+        if isinstance(value, JitterRule):
+            return value
+        return cls(*parse_jitter(value))
+
+    def seconds(self, interval: float) -> float:
+        """The bound in seconds for ``interval`` (see :func:`jitter_seconds`)."""
+        return jitter_seconds(interval, self.amount, self.relative)
+
+    def __str__(self) -> str:
+        return f"{self.amount * 100:g}%" if self.relative else f"{self.amount:g}s"
+
+
+#: Seconds between two regular runs of a target; at least :data:`MIN_INTERVAL`.
+Interval = Annotated[float, BeforeValidator(parse_interval)]
+#: The random delay added to each run; written ``10%`` or ``30s`` in the config.
+Jitter = Annotated[JitterRule, PlainValidator(JitterRule.parse), PlainSerializer(str)]
+
+#: ``10%``: the jitter of a target that sets none and whose defaults set none.
+DEFAULT_JITTER = JitterRule(0.1, relative=True)

@@ -6,7 +6,9 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
 
     SyncdError
     ├── ConfigError            the configuration is invalid (exit code 2)
-    ├── PluginError            a provider or sink plugin cannot be loaded
+    ├── PluginError            a provider or sink plugin cannot be loaded (exit code 2)
+    ├── UsageError             the command line asks for something impossible (exit code 2)
+    ├── ListenError            the metrics and health listener cannot bind (exit code 2)
     ├── ProviderError          fetching a connection failed
     │   ├── ProviderAuthError      the API key was refused (permanent)
     │   ├── ProviderNotFound       project or branch does not exist (permanent)
@@ -18,9 +20,12 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
         ├── SecretNotManaged       the secret exists but syncd does not own it (permanent)
         │   └── SecretOwnedElsewhere   another syncd target or instance owns it (permanent)
         ├── SinkConflict           someone wrote concurrently; retried next cycle (transient)
+        ├── SecretNotFound         the secret does not exist (a sink turns it into a state)
         └── SinkUnavailable        timeout, throttling, sealed or unreachable store (transient)
 
-``transient`` tells the scheduler whether retrying soon can help. Messages
+Which exit code each error ends a command with is decided in one place,
+:func:`syncd.exits.report`. ``transient`` tells the scheduler whether
+retrying soon can help. Messages
 carry identifiers (target, sink, secret name, project) and never a value: the
 exception text is logged and printed, so it must be safe to show.
 """
@@ -40,6 +45,14 @@ class ConfigError(SyncdError):
 
 class PluginError(SyncdError):
     """A provider or sink plugin is missing, broken or ambiguous."""
+
+
+class UsageError(SyncdError):
+    """The command line combines options that cannot work together, or names unknown targets."""
+
+
+class ListenError(SyncdError):
+    """The listener cannot bind its address (in use, not local, not permitted)."""
 
 
 class ProviderError(SyncdError):
@@ -93,6 +106,15 @@ class SinkConflict(SinkError):
     """Another writer changed the secret between inspection and write."""
 
     transient = True
+
+
+class SecretNotFound(SinkError):
+    """The secret does not exist in the store.
+
+    Raised inside a sink's vendor-call helper; the sink turns it into
+    :meth:`~syncd.models.SecretState.missing` when inspecting, or into a
+    :class:`SinkConflict` when the secret vanished between inspect and write.
+    """
 
 
 class SinkUnavailable(SinkError):

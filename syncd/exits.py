@@ -8,7 +8,11 @@ A one-shot run turns SIGTERM into the same unwinding as Ctrl-C
 (:func:`sigterm_interrupts`): targets already in flight finish (each sink
 write is atomic, so nothing is left half-written), targets not yet started
 are not started, and the process exits 143 after one ``interrupted`` log line.
-The daemon handles its signals itself (:mod:`syncd.scheduler`).
+The daemon handles its signals itself (:mod:`syncd.signals`).
+
+Every error that ends a command is turned into its exit code and its message
+here (:func:`report`), so the command line has one exit path: usage, config,
+plugin and listener errors exit 2, any other :class:`~syncd.errors.SyncdError` 1.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from types import FrameType
 
 import structlog
 
-from syncd.errors import ConfigError, PluginError, SyncdError
+from syncd.errors import ConfigError, ListenError, PluginError, SyncdError, UsageError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -37,13 +41,29 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so a one-shot run unwinds as on Ctrl-C."""
 
 
-def report(exc: SyncdError) -> int:
-    """Print ``exc`` as one line on stderr and return its exit code (no traceback)."""
-    if isinstance(exc, ConfigError | PluginError):
-        print(f"syncd: config error: {exc}", file=sys.stderr)
+def code_for(exc: SyncdError) -> int:
+    """The exit code a command that failed with ``exc`` ends with."""
+    if isinstance(exc, ConfigError | PluginError | UsageError | ListenError):
         return EXIT_USAGE
-    print(f"syncd: error: {exc}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def report(exc: SyncdError) -> int:
+    """Print ``exc`` on stderr, one prefixed line per line of its message; return its exit code.
+
+    A config can have several problems, so a :class:`ConfigError` may hold
+    several lines; each is printed with the prefix (never a traceback).
+    """
+    config = isinstance(exc, ConfigError | PluginError)
+    prefix = "syncd: config error:" if config else "syncd: error:"
+    for line in str(exc).splitlines() or [""]:
+        print(f"{prefix} {line}", file=sys.stderr)
+    return code_for(exc)
+
+
+def for_result(ok: bool) -> int:
+    """0 when every target succeeded, else 1 (the others were still synced)."""
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def interrupted(exc: KeyboardInterrupt) -> int:

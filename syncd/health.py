@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from syncd.errors import SyncdError
+from syncd.errors import ListenError
 
 STALENESS_FACTOR = 2.0
 #: A heartbeat older than this many beat periods means the scheduler is stuck.
@@ -155,10 +155,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class ListenError(SyncdError):
-    """The listener cannot bind its address (in use, not local, not permitted)."""
-
-
 class HttpListener:
     """Serves ``routes`` (path -> callable) on ``listen`` from a background thread.
 
@@ -222,3 +218,26 @@ def _handler_for(routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
             """Silence the per-request access log: probes would flood the journal."""
 
     return Handler
+
+
+def probe_listener(
+    listen: str, health: Health, metrics: Callable[[str], tuple[str, bytes]]
+) -> HttpListener:
+    """Daemon mode's ``/metrics``, ``/healthz`` and ``/readyz`` on ``listen``.
+
+    ``metrics(accept)`` renders the exposition as ``(content_type, body)``.
+    Raises :class:`ListenError` when the address cannot be bound.
+    """
+
+    def metrics_route(accept: str) -> tuple[int, str, bytes]:
+        content_type, body = metrics(accept)
+        return 200, content_type, body
+
+    return HttpListener(
+        listen,
+        {
+            "/metrics": metrics_route,
+            "/healthz": lambda _accept: text_answer(*health.alive()),
+            "/readyz": lambda _accept: text_answer(*health.ready()),
+        },
+    )

@@ -15,6 +15,8 @@ from urllib.parse import quote, unquote
 
 from pydantic import SecretStr
 
+from syncd.durations import DEFAULT_JITTER, JitterRule
+
 if TYPE_CHECKING:
     from syncd.errors import SyncdError
     from syncd.fingerprint import Fingerprint
@@ -48,7 +50,10 @@ class Target:
     project: str
     branch: str = "main"
     pooled: bool = False
+    #: Seconds between regular runs in daemon mode (validated by the config).
     interval: float = 900.0
+    #: The random delay added to each run, so a fleet of daemons drifts apart.
+    jitter: JitterRule = DEFAULT_JITTER
     sinks: tuple[SinkBinding, ...] = ()
     #: The database and role to connect as, for providers that need them (Neon).
     database: str | None = None

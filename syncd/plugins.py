@@ -3,9 +3,12 @@
 Built-in plugins register in syncd's own ``pyproject.toml`` under the same
 groups a third-party distribution uses (``syncd.providers``, ``syncd.sinks``),
 so there is exactly one way in. Only the plugins a config names are imported.
-A plugin that fails to import, has the wrong shape, or whose name is claimed
-by two distributions is a :class:`~syncd.errors.PluginError` naming the
-plugin and its distribution.
+A plugin that fails to import, does not match its Protocol
+(:class:`~syncd.providers.base.ProviderFactory`,
+:class:`~syncd.sinks.base.SinkFactory`), or whose name is claimed by two
+distributions is a :class:`~syncd.errors.PluginError` naming the plugin and
+its distribution. :func:`load_provider` and :func:`load_sink` return the
+factory typed by that Protocol, so callers are type-checked end to end.
 """
 
 from __future__ import annotations
@@ -15,18 +18,17 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import cast
 
 from pydantic import BaseModel
 
 from syncd.errors import ConfigError, PluginError
+from syncd.providers.base import ProviderFactory
+from syncd.sinks.base import SinkFactory
 
 PROVIDER_GROUP = "syncd.providers"
 SINK_GROUP = "syncd.sinks"
-_REQUIRED = {
-    PROVIDER_GROUP: ("from_config",),
-    SINK_GROUP: ("from_config", "validate_secret_name"),
-}
+_PROTOCOL: dict[str, type] = {PROVIDER_GROUP: ProviderFactory, SINK_GROUP: SinkFactory}
 _KIND = {PROVIDER_GROUP: "provider", SINK_GROUP: "sink"}
 #: The SDKs built-in plugins import lazily, and the extra of syncd that installs them.
 #: A third-party plugin may name its extras in its entry point (``module:Class [extra]``).
@@ -77,8 +79,18 @@ def discover(group: str) -> dict[str, PluginInfo]:
     return found
 
 
-def load(group: str, name: str) -> Any:
-    """Import plugin ``name`` of ``group`` and check its shape.
+def load_provider(name: str) -> ProviderFactory[BaseModel]:
+    """Import provider plugin ``name`` and check it against :class:`ProviderFactory`."""
+    return cast("ProviderFactory[BaseModel]", load(PROVIDER_GROUP, name))
+
+
+def load_sink(name: str) -> SinkFactory[BaseModel]:
+    """Import sink plugin ``name`` and check it against :class:`SinkFactory`."""
+    return cast("SinkFactory[BaseModel]", load(SINK_GROUP, name))
+
+
+def load(group: str, name: str) -> object:
+    """Import plugin ``name`` of ``group`` and check it against the group's Protocol.
 
     Raises :class:`ConfigError` for an unknown name (listing the known ones) and
     :class:`PluginError` for a plugin that cannot be used.
@@ -97,10 +109,18 @@ def load(group: str, name: str) -> Any:
     config_model = getattr(plugin, "config_model", None)
     if not (isinstance(config_model, type) and issubclass(config_model, BaseModel)):
         raise PluginError(f"{where} has no config_model (a pydantic model class)")
-    missing = [attr for attr in _REQUIRED[group] if not callable(getattr(plugin, attr, None))]
-    if missing:
+    protocol = _PROTOCOL[group]
+    # The Protocol's own members, so its shape is written once; isinstance() alone
+    # would neither name what is missing nor tell a method from an attribute.
+    methods = [m for m in _members(protocol) if m != "config_model"]
+    missing = [m for m in methods if not callable(getattr(plugin, m, None))]
+    if missing or not isinstance(plugin, protocol):
         raise PluginError(f"{where} lacks {', '.join(missing)}")
     return plugin
+
+
+def _members(protocol: type) -> list[str]:
+    return sorted(name for name in vars(protocol) if not name.startswith("_"))
 
 
 def all_plugins() -> list[PluginInfo]:

@@ -1,7 +1,7 @@
-"""Exponential backoff with full jitter, shared by providers and sinks.
+"""Exponential backoff with full jitter for HTTP providers (the case.dev provider uses it).
 
 A :class:`Backoff` only computes delays; callers decide what is retryable,
-because that depends on the vendor (an HTTP status, a botocore error code).
+because that depends on the provider (an HTTP status, a Retry-After header).
 """
 
 from __future__ import annotations

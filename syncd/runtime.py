@@ -30,10 +30,10 @@ class Runtime:
         """
         runtime = cls(config, {}, {})
         try:
-            for name, plugin in config.providers.items():
-                runtime.providers[name] = plugin.factory.from_config(name, plugin.config)
-            for name, plugin in config.sinks.items():
-                runtime.sinks[name] = plugin.factory.from_config(name, plugin.config)
+            for name, provider in config.providers.items():
+                runtime.providers[name] = provider.factory.from_config(name, provider.config)
+            for name, sink in config.sinks.items():
+                runtime.sinks[name] = sink.factory.from_config(name, sink.config)
         except BaseException:
             runtime.close()
             raise

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import structlog
 
-from syncd import logging as syncd_logging
-from syncd import redaction
+from syncd import logs, redaction
 from syncd.testing.casedev import FakeCaseDev, RunningServer
 from tests.servers.moto import MotoServer
 from tests.servers.pgbouncer import PgBouncer
@@ -45,7 +44,7 @@ def _clean_state(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     yield
-    syncd_logging.reset()
+    logs.reset()
     structlog.contextvars.clear_contextvars()
     redaction.forget_all()
 

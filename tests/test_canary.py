@@ -22,8 +22,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from syncd import logging as syncd_logging
-from syncd import redaction
+from syncd import logs, redaction
 from syncd.engine import Engine
 from syncd.models import Target
 from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
@@ -300,7 +299,7 @@ def test_api_key_survives_20000_rotations(
     config = CaseDevConfig(base_url=casedev.base_url, max_attempts=1)  # type: ignore[arg-type]
     provider = CaseDevProvider.from_config("casedev", config)
     stream = io.StringIO()
-    syncd_logging.configure("debug", "json", stream)
+    logs.configure("debug", "json", stream)
     for _ in range(20_000):  # what each fetch of a rotated credential registers
         password = secrets.token_urlsafe(18)
         redaction.register(f"postgresql://owner:{password}@db.example/app?sslmode=require")

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from syncd import config
+from syncd.durations import JitterRule
 from syncd.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -443,3 +444,19 @@ def test_large_config_loads_in_reasonable_time(tmp_path: Path) -> None:
     started = time.monotonic()
     cfg = config.load(write(tmp_path, data))
     assert len(cfg.targets) == 2000 and time.monotonic() - started < 30
+
+
+def test_each_target_carries_its_whole_schedule() -> None:
+    """A target holds its interval and its jitter (its own, else the defaults', else 10%)."""
+    data = with_target(interval="20m", jitter="30s")
+    data["targets"].append({**MINIMAL["targets"][0], "name": "other", "sinks": []})
+    data["targets"][1]["sinks"] = [{"sink": "local", "secret": "other.env"}]
+    data["defaults"] = {"jitter": "5%"}
+    first, second = config.load(None, data=data).targets
+    assert (first.interval, first.jitter, first.jitter.seconds(first.interval)) == (
+        1200,
+        JitterRule(30.0, relative=False),
+        30.0,
+    )
+    assert (second.interval, second.jitter.seconds(second.interval)) == (900, 45.0)
+    assert config.load(None, data=MINIMAL).targets[0].jitter == JitterRule(0.1, relative=True)

@@ -1,4 +1,4 @@
-"""Tests for syncd.logging: which vendor loggers speak, and what syncd's events say."""
+"""Tests for syncd.logs: which vendor loggers speak, and what syncd's events say."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from syncd import logging as syncd_logging
-from syncd import redaction
+from syncd import logs, redaction
 from syncd.testing.casedev import FakeCaseDev, RunningServer
 from tests.conftest import CliResult, run_syncd
 from tests.servers.moto import MotoServer
@@ -32,7 +31,7 @@ def emit_vendor_debug() -> None:
 def test_body_dumping_loggers_are_quiet_at_debug_without_vendor_debug() -> None:
     """At debug, botocore's body, header and signing dumps are dropped unless vendor_debug."""
     stream = io.StringIO()
-    syncd_logging.configure("debug", "json", stream)
+    logs.configure("debug", "json", stream)
     emit_vendor_debug()
     loggers = [json.loads(line)["logger"] for line in stream.getvalue().splitlines()]
     assert loggers == ["botocore.retryhandler"]
@@ -42,18 +41,18 @@ def test_vendor_debug_lets_body_dumps_through_scrubbed() -> None:
     """With vendor_debug the dumps are logged, and known credentials in them are still masked."""
     redaction.register("dump-credential-42")
     stream = io.StringIO()
-    syncd_logging.configure("debug", "json", stream, vendor_debug=True)
+    logs.configure("debug", "json", stream, vendor_debug=True)
     emit_vendor_debug()
     logging.getLogger("botocore.endpoint").debug("body=%r", b'{"v": "dump-credential-42"}')
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert {line["logger"] for line in lines} >= set(syncd_logging.BODY_LOGGERS)
+    assert {line["logger"] for line in lines} >= set(logs.BODY_LOGGERS)
     assert "dump-credential-42" not in stream.getvalue()
 
 
 def test_vendor_debug_does_not_unmute_libraries_at_info() -> None:
     """vendor_debug only matters at debug level: at info, botocore still speaks at WARNING only."""
     stream = io.StringIO()
-    syncd_logging.configure("info", "json", stream, vendor_debug=True)
+    logs.configure("info", "json", stream, vendor_debug=True)
     emit_vendor_debug()
     logging.getLogger("botocore.endpoint").info("chatter")
     assert stream.getvalue() == ""

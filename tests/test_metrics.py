@@ -20,10 +20,10 @@ from pydantic import SecretStr
 from syncd import __version__, cli
 from syncd import config as config_mod
 from syncd.engine import CycleReport
-from syncd.errors import ProviderUnavailable, SinkUnavailable
+from syncd.errors import ListenError, ProviderUnavailable, SinkUnavailable
 from syncd.fingerprint import Fingerprint
 from syncd.formats import render
-from syncd.health import HttpListener, ListenError
+from syncd.health import HttpListener
 from syncd.metrics import Metrics, write_textfile
 from syncd.models import Action, ConnectionInfo, SinkOutcome, Target, TargetOutcome
 from syncd.observe import attach, http_outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -146,3 +147,81 @@ def test_missing_vendor_sdk_names_the_extra(tmp_path: Path) -> None:
         "needs the Python package boto3" in result.stderr
         and "pip install 'syncd[aws]'" in result.stderr
     )
+
+
+THIRD_PARTY = '''\
+from __future__ import annotations
+
+from typing import ClassVar
+
+from syncd.fingerprint import Fingerprint
+from syncd.models import SecretState
+from syncd.sinks.base import SinkFactory, WriteRequest
+from syncd.strict import PluginConfig
+
+
+class ShelfConfig(PluginConfig):
+    shelf: str = "top"
+
+
+class ShelfSink:
+    config_model: ClassVar[type[ShelfConfig]] = ShelfConfig
+
+    @classmethod
+    def from_config({from_config_args}) -> ShelfSink:
+        return cls()
+
+    @classmethod
+    def validate_secret_name(cls, secret: str) -> None:
+        pass
+
+    def inspect(self, secret: str) -> SecretState:
+        return SecretState(True, True, Fingerprint.decode("v1:" + "0" * 64), None)
+
+    def write(self, request: WriteRequest) -> str | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+factory: SinkFactory[ShelfConfig] = ShelfSink
+'''
+
+
+@pytest.mark.e2e
+def test_mypy_rejects_a_third_party_plugin_whose_factory_has_the_wrong_signature(
+    tmp_path: Path,
+) -> None:
+    """mypy --strict checks a plugin's from_config against SinkFactory, before anything runs."""
+    good = tmp_path / "shelf_good.py"
+    bad = tmp_path / "shelf_bad.py"
+    good.write_text(THIRD_PARTY.format(from_config_args="cls, name: str, config: ShelfConfig"))
+    # The author forgot the plugin's name: syncd would call it with two arguments.
+    bad.write_text(THIRD_PARTY.format(from_config_args="cls, config: ShelfConfig"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            "--follow-imports=silent",
+            str(good),
+            str(bad),
+        ],
+        cwd=tmp_path,
+        # The editable install's import hook is invisible to mypy: point it at the source.
+        env={**os.environ, "MYPYPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert errors, result.stdout
+    assert all(line.startswith(bad.name) for line in errors), result.stdout
+    assert "SinkFactory[ShelfConfig]" in errors[0]
+    assert "from_config" in result.stdout

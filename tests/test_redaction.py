@@ -9,8 +9,7 @@ import logging
 
 import structlog
 
-from syncd import logging as syncd_logging
-from syncd import redaction
+from syncd import logs, redaction
 
 
 def test_patterns_mask_credentials_never_registered() -> None:
@@ -42,7 +41,7 @@ def test_pipeline_scrubs_syncd_and_library_events_and_tracebacks() -> None:
     """structlog events, stdlib library records and exception tracebacks pass the redactor."""
     redaction.register("canary-pass-9f8e7d")
     stream = io.StringIO()
-    syncd_logging.configure("debug", "json", stream)
+    logs.configure("debug", "json", stream)
     structlog.get_logger("syncd.x").info("evt", detail="has canary-pass-9f8e7d inside")
     logging.getLogger("botocore.endpoint").debug(
         "body=%s", '{"SecretString": "canary-pass-9f8e7d"}'
@@ -62,7 +61,7 @@ def test_pipeline_scrubs_syncd_and_library_events_and_tracebacks() -> None:
 def test_library_noise_is_quiet_at_info() -> None:
     """At info level, httpx/botocore chatter below WARNING is dropped."""
     stream = io.StringIO()
-    syncd_logging.configure("info", "json", stream)
+    logs.configure("info", "json", stream)
     logging.getLogger("httpx").info("HTTP Request: GET ...")
     assert stream.getvalue() == ""
 

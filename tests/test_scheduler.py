@@ -20,13 +20,15 @@ import yaml
 from structlog.testing import capture_logs
 
 from syncd import config as config_mod
+from syncd.durations import jitter_seconds
 from syncd.errors import ProviderUnavailable
 from syncd.health import Health
 from syncd.metrics import Metrics
 from syncd.models import ConnectionInfo, Target
 from syncd.runtime import Runtime
-from syncd.scheduler import Daemon, ReloadPlan, RetryPolicy, _ignore, jitter_seconds
+from syncd.scheduler import Daemon, ReloadPlan, RetryPolicy
 from syncd.sdnotify import Notifier
+from syncd.signals import _ignore
 from syncd.testing.fakes import MemorySink, StaticProvider
 
 URI = "postgresql://app:pw-{n}-0123456789@db.example:5432/app?sslmode=require"

@@ -3,16 +3,22 @@
 A provider turns a :class:`~syncd.models.Target` into a validated
 :class:`~syncd.models.ConnectionInfo`. Providers are discovered through the
 ``syncd.providers`` entry-point group; the value of an entry point is a class
-(or any object) matching :class:`ProviderFactory`.
+(or any object) matching :class:`ProviderFactory`, which :mod:`syncd.plugins`
+checks when it loads the plugin. A plugin author lets mypy check it too::
+
+    factory: ProviderFactory[MyConfig] = MyProvider  # MyConfig subclasses PluginConfig
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
 from syncd.models import ConnectionInfo, Target
+
+#: The plugin's config model; usually a :class:`~syncd.strict.PluginConfig`.
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
 @runtime_checkable
@@ -36,13 +42,19 @@ class Provider(Protocol):
         ...
 
 
-class ProviderFactory(Protocol):
-    """What a ``syncd.providers`` entry point must point at."""
+@runtime_checkable
+class ProviderFactory(Protocol[ConfigT]):
+    """What a ``syncd.providers`` entry point must point at (usually the provider class).
 
-    #: Validates the provider's section of the config (``extra="forbid"``).
-    config_model: ClassVar[type[BaseModel]]
+    Written as the members of the class object: a ``ClassVar`` and classmethods
+    of the class satisfy them.
+    """
 
-    @classmethod
-    def from_config(cls, name: str, config: Any) -> Provider:
+    @property
+    def config_model(self) -> type[ConfigT]:
+        """Validates the provider's section of the config (``extra="forbid"``)."""
+        ...
+
+    def from_config(self, name: str, config: ConfigT) -> Provider:
         """Build a provider from its validated config section; may raise ConfigError."""
         ...

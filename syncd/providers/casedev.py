@@ -21,11 +21,11 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl, SecretStr
 
 from syncd import credentials, redaction
 from syncd.errors import (
@@ -39,9 +39,11 @@ from syncd.errors import (
 from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.observe import RequestObserver
 from syncd.providers import http
+from syncd.providers.base import ProviderFactory
 from syncd.providers.http import MAX_QUOTED, USER_AGENT, one_line
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff
+from syncd.strict import PluginConfig
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -56,10 +58,8 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.case.dev"
 
 
-class CaseDevConfig(BaseModel):
+class CaseDevConfig(PluginConfig):
     """The ``providers.<name>`` section for ``type: casedev``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["casedev"] = "casedev"
     base_url: HttpUrl | None = Field(default=None, description="default: $CASEDEV_BASE_URL")
@@ -75,7 +75,7 @@ class CaseDevConfig(BaseModel):
 class CaseDevProvider:
     """Fetches connection strings from case.dev over HTTPS."""
 
-    config_model: ClassVar[type[BaseModel]] = CaseDevConfig
+    config_model: ClassVar[type[CaseDevConfig]] = CaseDevConfig
 
     def __init__(
         self,
@@ -106,9 +106,8 @@ class CaseDevProvider:
         )
 
     @classmethod
-    def from_config(cls, name: str, config: Any) -> CaseDevProvider:
+    def from_config(cls, name: str, config: CaseDevConfig) -> CaseDevProvider:
         """Build the provider, resolving the base URL and API key from config or env."""
-        assert isinstance(config, CaseDevConfig)  # noqa: S101 - the registry validated it
         api_key = credentials.resolve(
             "case.dev API key",
             file=config.api_key_file,
@@ -180,6 +179,10 @@ class CaseDevProvider:
         redaction.register(conn.password.get_secret_value())
         redaction.register(conn.uri.get_secret_value())
         return conn
+
+
+#: mypy checks the plugin's shape here, as a third-party plugin author would.
+_FACTORY: ProviderFactory[CaseDevConfig] = CaseDevProvider
 
 
 def check_base_url(name: str, base_url: str, *, allow_insecure_http: bool = False) -> None:

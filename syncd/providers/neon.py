@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl, SecretStr
 
 from syncd import credentials, redaction
 from syncd.errors import (
@@ -53,9 +53,11 @@ from syncd.errors import (
 from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.observe import RequestObserver
 from syncd.providers import http
+from syncd.providers.base import ProviderFactory
 from syncd.providers.http import one_line
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff
+from syncd.strict import PluginConfig
 
 DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 #: Requests per second: Neon's 700/minute is 11.67/s.
@@ -71,10 +73,8 @@ _POLL_FIRST = 0.1
 _POLL_CAP = 2.0
 
 
-class NeonConfig(BaseModel):
+class NeonConfig(PluginConfig):
     """The ``providers.<name>`` section for ``type: neon``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["neon"] = "neon"
     base_url: HttpUrl | None = Field(default=None, description=f"default: {DEFAULT_BASE_URL}")
@@ -107,7 +107,7 @@ class PasswordReset:
 class NeonProvider:
     """Fetches connection URIs from Neon and resets role passwords. Thread-safe."""
 
-    config_model: ClassVar[type[BaseModel]] = NeonConfig
+    config_model: ClassVar[type[NeonConfig]] = NeonConfig
 
     def __init__(
         self,
@@ -155,9 +155,8 @@ class NeonProvider:
         self._branches = _BranchCache(branch_ttl, clock)
 
     @classmethod
-    def from_config(cls, name: str, config: Any) -> NeonProvider:
+    def from_config(cls, name: str, config: NeonConfig) -> NeonProvider:
         """Build the provider, resolving the API key from config, env or systemd credentials."""
-        assert isinstance(config, NeonConfig)  # noqa: S101 - the registry validated it
         api_key = credentials.resolve(
             "Neon API key",
             file=config.api_key_file,
@@ -322,8 +321,7 @@ class NeonProvider:
                 continue
             if status in OPERATION_FAILED:
                 raise ProviderOperationFailed(
-                    f"Neon operation {one_line(pending[0], 64)} in project {project} "
-                    f"ended {status}"
+                    f"Neon operation {one_line(pending[0], 64)} in project {project} ended {status}"
                 )
             left = deadline - self._clock()
             if left <= 0:
@@ -457,6 +455,10 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+#: mypy checks the plugin's shape here, as a third-party plugin author would.
+_FACTORY: ProviderFactory[NeonConfig] = NeonProvider
+
+
 def _required(target: Target, key: str) -> str:
     value: str | None = getattr(target, key)
     if not value:
@@ -508,8 +510,7 @@ def _status_error(
     if status in http.RETRYABLE_STATUS:
         return ProviderUnavailable(f"Neon answered {status} for {where}")
     return ProviderResponseError(
-        f"Neon answered {status} for {where}: "
-        f"{one_line(redaction.scrub(message)) or 'no message'}"
+        f"Neon answered {status} for {where}: {one_line(redaction.scrub(message)) or 'no message'}"
     )
 
 

@@ -29,10 +29,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from syncd import __version__, plugins, redaction
-from syncd.errors import ConfigError, SinkAuthError, SinkConflict, SinkError, SinkUnavailable
+from syncd.errors import (
+    ConfigError,
+    SecretNotFound,
+    SinkAuthError,
+    SinkConflict,
+    SinkError,
+    SinkUnavailable,
+)
 from syncd.fingerprint import Fingerprint
 from syncd.models import Owner, SecretState
 from syncd.observe import Outcome, RequestObserver, http_outcome
@@ -43,8 +50,10 @@ from syncd.sinks.base import (
     OWNER_KEY,
     TARGET_KEY,
     PreflightResult,
+    SinkFactory,
     WriteRequest,
 )
+from syncd.strict import PluginConfig
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -82,10 +91,8 @@ _THROTTLING_CODES = frozenset(
 )
 
 
-class AwsSecretsManagerConfig(BaseModel):
+class AwsSecretsManagerConfig(PluginConfig):
     """The ``sinks.<name>`` section for ``type: aws-secrets-manager``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["aws-secrets-manager"] = "aws-secrets-manager"
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -103,7 +110,7 @@ class AwsSecretsManagerConfig(BaseModel):
 class AwsSecretsManagerSink:
     """Writes each document as the ``SecretString`` of a Secrets Manager secret."""
 
-    config_model: ClassVar[type[BaseModel]] = AwsSecretsManagerConfig
+    config_model: ClassVar[type[AwsSecretsManagerConfig]] = AwsSecretsManagerConfig
 
     def __init__(
         self,
@@ -121,7 +128,7 @@ class AwsSecretsManagerSink:
         self._tags = dict(tags or {})
 
     @classmethod
-    def from_config(cls, name: str, config: Any) -> AwsSecretsManagerSink:
+    def from_config(cls, name: str, config: AwsSecretsManagerConfig) -> AwsSecretsManagerSink:
         """Build a client through boto3's standard credential chain.
 
         The region is ``region`` from the config, else ``$AWS_REGION``, else
@@ -129,7 +136,6 @@ class AwsSecretsManagerSink:
         the other AWS SDKs (botocore alone ignores ``AWS_REGION``). No region
         at all is a :class:`ConfigError`, raised before any target runs.
         """
-        assert isinstance(config, AwsSecretsManagerConfig)  # noqa: S101 - validated by the registry
         # Imported here: only deployments that use AWS pay for importing boto3.
         boto3 = plugins.require("boto3", extra="aws", plugin=f"aws sink {name}")
         import botocore.config  # noqa: PLC0415 - installed with boto3
@@ -178,7 +184,7 @@ class AwsSecretsManagerSink:
         """``DescribeSecret`` only: ownership tag and the AWSCURRENT version id."""
         try:
             described = self._call("DescribeSecret", secret, SecretId=secret)
-        except _NotFound:
+        except SecretNotFound:
             return SecretState.missing()
         if described.get("DeletedDate"):
             raise SinkError(
@@ -224,7 +230,7 @@ class AwsSecretsManagerSink:
                 params["KmsKeyId"] = self._kms_key_id
             try:
                 created = self._call("CreateSecret", request.secret, **params)
-            except _NotFound as exc:  # pragma: no cover - CreateSecret does not answer 404
+            except SecretNotFound as exc:  # pragma: no cover - CreateSecret does not answer 404
                 raise SinkError(f"aws sink {self.name}: cannot create {request.secret}") from exc
             return str(created.get("VersionId", token))
         if not request.observed.managed or request.observed.owner != request.owner:
@@ -261,15 +267,17 @@ class AwsSecretsManagerSink:
     def _call_existing(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
         try:
             return self._call(operation, secret, **params)
-        except _NotFound as exc:
+        except SecretNotFound as exc:
             raise SinkConflict(
                 f"aws sink {self.name}: secret {secret} was deleted since it was inspected"
             ) from exc
 
     def _call(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
-        import botocore.exceptions  # noqa: PLC0415 - see from_config
+        import botocore  # noqa: PLC0415 - see from_config
+        import botocore.exceptions  # noqa: PLC0415
 
-        method = getattr(self._client, _snake(operation))
+        # botocore's own operation-to-method naming (PutSecretValue -> put_secret_value).
+        method = getattr(self._client, botocore.xform_name(operation))
         try:
             result: dict[str, Any] = method(**params)
         except botocore.exceptions.ClientError as exc:
@@ -305,7 +313,7 @@ class AwsSecretsManagerSink:
         message = scrub(message)[:300]
         where = f"aws sink {self.name}: {operation} on secret {secret}"
         if code == "ResourceNotFoundException":
-            return _NotFound(where)
+            return SecretNotFound(where)
         if code in _AUTH_CODES:
             return SinkAuthError(
                 f"{where} denied ({code}): allow secretsmanager:{operation} on this secret"
@@ -334,6 +342,10 @@ class AwsSecretsManagerSink:
         return PreflightResult(
             notes=(f"write permission ({actions}) not verifiable without writing",)
         )
+
+
+#: mypy checks the plugin's shape here, as a third-party plugin author would.
+_FACTORY: SinkFactory[AwsSecretsManagerConfig] = AwsSecretsManagerSink
 
 
 def _register_credentials(name: str, session: Any, client: Any) -> None:
@@ -438,10 +450,6 @@ def _http_cause(exc: BaseException, chain: list[BaseException]) -> str:
     return type(exc).__name__
 
 
-class _NotFound(SinkError):
-    """Internal: the secret does not exist (a state, not an error, for inspect)."""
-
-
 def _outcome(event: dict[str, Any]) -> Outcome:
     if event.get("exception") is not None or not event.get("response_dict"):
         return "unavailable"
@@ -458,7 +466,3 @@ def _outcome(event: dict[str, Any]) -> Outcome:
 def _xml_field(text: str, tag: str) -> str | None:
     match = re.search(rf"<{tag}>([^<]*)</{tag}>", text)
     return match.group(1) if match else None
-
-
-def _snake(operation: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()

@@ -6,19 +6,26 @@ just fetched and asks for a write only when needed (see :mod:`syncd.engine`).
 That keeps every sink small and every sink's rules identical.
 
 Sinks are discovered through the ``syncd.sinks`` entry-point group; the value
-of an entry point is a class (or any object) matching :class:`SinkFactory`.
+of an entry point is a class (or any object) matching :class:`SinkFactory`,
+which :mod:`syncd.plugins` checks when it loads the plugin. A plugin author
+lets mypy check it too::
+
+    factory: SinkFactory[MyConfig] = MySink  # MyConfig subclasses PluginConfig
+
+Capabilities beyond :class:`Sink` are optional Protocols of their own
+(:class:`Preflight`): ``syncd check`` asks ``isinstance(sink, Preflight)``, so a
+sink offers one by implementing its methods, and no sink must implement all.
 ``syncd.testing.contract.SinkContract`` is the test suite every sink passes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-from pydantic import BaseModel
+from typing import Protocol, runtime_checkable
 
 from syncd.fingerprint import Fingerprint
 from syncd.models import Action, Document, Owner, SecretState
+from syncd.providers.base import ConfigT
 
 #: Ownership markers every sink records next to a secret it manages.
 MANAGED_BY_KEY = "managed-by"
@@ -91,19 +98,24 @@ class Sink(Protocol):
         ...
 
 
-class SinkFactory(Protocol):
-    """What a ``syncd.sinks`` entry point must point at."""
+@runtime_checkable
+class SinkFactory(Protocol[ConfigT]):
+    """What a ``syncd.sinks`` entry point must point at (usually the sink class).
 
-    #: Validates the sink's section of the config (``extra="forbid"``).
-    config_model: ClassVar[type[BaseModel]]
+    Written as the members of the class object: a ``ClassVar`` and classmethods
+    of the class satisfy them.
+    """
 
-    @classmethod
-    def from_config(cls, name: str, config: Any) -> Sink:
+    @property
+    def config_model(self) -> type[ConfigT]:
+        """Validates the sink's section of the config (``extra="forbid"``)."""
+        ...
+
+    def from_config(self, name: str, config: ConfigT) -> Sink:
         """Build a sink from its validated config section; may raise ConfigError."""
         ...
 
-    @classmethod
-    def validate_secret_name(cls, secret: str) -> None:
+    def validate_secret_name(self, secret: str) -> None:
         """Raise ValueError (with a reason) if ``secret`` is not a valid name for this store."""
         ...
 

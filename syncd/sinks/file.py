@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict
 
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
 from syncd.fingerprint import Fingerprint
@@ -52,8 +51,10 @@ from syncd.sinks.base import (
     MANAGED_BY_VALUE,
     TARGET_KEY,
     PreflightResult,
+    SinkFactory,
     WriteRequest,
 )
+from syncd.strict import PluginConfig
 
 log = structlog.get_logger(__name__)
 
@@ -71,10 +72,8 @@ FINGERPRINT = "fingerprint"
 PENDING = "pending"
 
 
-class FileSinkConfig(BaseModel):
+class FileSinkConfig(PluginConfig):
     """The ``sinks.<name>`` section for ``type: file``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["file"] = "file"
     directory: Path
@@ -87,7 +86,7 @@ class _Unreadable(Exception):
 class FileSink:
     """Keeps each secret in ``<directory>/<secret>`` with mode 0600."""
 
-    config_model: ClassVar[type[BaseModel]] = FileSinkConfig
+    config_model: ClassVar[type[FileSinkConfig]] = FileSinkConfig
 
     def __init__(
         self,
@@ -109,9 +108,8 @@ class FileSink:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, name: str, config: Any) -> FileSink:
+    def from_config(cls, name: str, config: FileSinkConfig) -> FileSink:
         """Build the sink; the directory's last level is created (mode 0700) on first write."""
-        assert isinstance(config, FileSinkConfig)  # noqa: S101 - the registry validated it
         return cls(name, config.directory)
 
     @classmethod
@@ -387,3 +385,7 @@ def _unwritable(directory: Path) -> str | None:
     with contextlib.suppress(OSError):
         probe.unlink()
     return None
+
+
+#: mypy checks the plugin's shape here, as a third-party plugin author would.
+_FACTORY: SinkFactory[FileSinkConfig] = FileSink

@@ -40,16 +40,30 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from syncd import plugins
-from syncd.errors import ConfigError, SinkAuthError, SinkConflict, SinkError, SinkUnavailable
+from syncd.errors import (
+    ConfigError,
+    SecretNotFound,
+    SinkAuthError,
+    SinkConflict,
+    SinkError,
+    SinkUnavailable,
+)
 from syncd.fingerprint import Fingerprint
 from syncd.models import Owner, SecretState
 from syncd.observe import RequestObserver, http_outcome
 from syncd.redaction import scrub
-from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, PreflightResult, WriteRequest
+from syncd.sinks.base import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    PreflightResult,
+    SinkFactory,
+    WriteRequest,
+)
 from syncd.sinks.vault_auth import MOUNT_PATTERN, AuthConfig, TokenAuth, VaultAuth
+from syncd.strict import PluginConfig
 
 log = structlog.get_logger(__name__)
 
@@ -61,10 +75,8 @@ _MAX_NAME = 512
 _SEGMENT = re.compile(r"[A-Za-z0-9_.@+=,:-]+")
 
 
-class VaultSinkConfig(BaseModel):
+class VaultSinkConfig(PluginConfig):
     """The ``sinks.<name>`` section for ``type: vault``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["vault"] = "vault"
     url: str | None = Field(default=None, pattern=r"^https?://", description="default: VAULT_ADDR")
@@ -81,7 +93,7 @@ class VaultSinkConfig(BaseModel):
 class VaultSink:
     """Writes each document as a KV v2 secret ``<mount>/<secret>``."""
 
-    config_model: ClassVar[type[BaseModel]] = VaultSinkConfig
+    config_model: ClassVar[type[VaultSinkConfig]] = VaultSinkConfig
 
     def __init__(
         self, name: str, client: Any, *, mount: str = "secret", auth: VaultAuth | None = None
@@ -96,10 +108,9 @@ class VaultSink:
 
     @classmethod
     def from_config(
-        cls, name: str, config: Any, *, environ: Mapping[str, str] | None = None
+        cls, name: str, config: VaultSinkConfig, *, environ: Mapping[str, str] | None = None
     ) -> VaultSink:
         """Build an hvac client (TLS always verified); nothing is sent before the first call."""
-        assert isinstance(config, VaultSinkConfig)  # noqa: S101 - the registry validated it
         env = os.environ if environ is None else environ
         url = config.url or env.get("VAULT_ADDR")
         if not url:
@@ -218,7 +229,7 @@ class VaultSink:
                     path=secret, mount_point=self.mount
                 ),
             )
-        except _NotFound:
+        except SecretNotFound:
             return {}
         data: dict[str, Any] = result["data"]
         return data
@@ -246,7 +257,7 @@ class VaultSink:
                     lambda: self._client.adapter.get(f"/v1/sys/internal/ui/mounts/{self.mount}"),
                     check=False,
                 )["data"]
-            except (_Denied, _NotFound) as exc:
+            except (_Denied, SecretNotFound) as exc:
                 raise SinkError(
                     f"{where} does not exist, or the token's policies allow nothing under it"
                 ) from exc
@@ -315,7 +326,7 @@ class VaultSink:
                 raise SinkError(
                     f"vault sink {self.name}: mount {self.mount}/ does not exist"
                 ) from exc
-            raise _NotFound(f"{where}: not found") from exc
+            raise SecretNotFound(f"{where}: not found") from exc
         except hvac.exceptions.InvalidRequest as exc:
             text = scrub(" ".join(exc.errors or []))[:300]
             if "check-and-set" in text:
@@ -390,10 +401,6 @@ class VaultSink:
         return PreflightResult(problems=tuple(problems))
 
 
-class _NotFound(SinkError):
-    """Internal: the path does not exist (a state, not an error, for inspect)."""
-
-
 class _Denied(SinkAuthError):
     """Internal: permission denied; the caller may log in again and retry once."""
 
@@ -419,3 +426,7 @@ def _gone(version: Mapping[str, Any]) -> bool:
     deleted = version.get("deletion_time") or ""
     # With delete_version_after every version carries its *future* deletion time.
     return bool(deleted) and dt.datetime.fromisoformat(deleted) <= dt.datetime.now(dt.UTC)
+
+
+#: mypy checks the plugin's shape here, as a third-party plugin author would.
+_FACTORY: SinkFactory[VaultSinkConfig] = VaultSink

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from syncd import credentials, redaction
 from syncd.errors import ConfigError, SinkAuthError
+from syncd.strict import Strict
 
 log = structlog.get_logger(__name__)
 
@@ -42,18 +43,14 @@ SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/toke
 MOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TokenAuth(_Strict):
+class TokenAuth(Strict):
     """``auth: {method: token}``."""
 
     method: Literal["token"] = "token"
     token_file: Path | None = None
 
 
-class AppRoleAuth(_Strict):
+class AppRoleAuth(Strict):
     """``auth: {method: approle}``."""
 
     method: Literal["approle"]
@@ -69,7 +66,7 @@ class AppRoleAuth(_Strict):
         return self
 
 
-class KubernetesAuth(_Strict):
+class KubernetesAuth(Strict):
     """``auth: {method: kubernetes}``."""
 
     method: Literal["kubernetes"]

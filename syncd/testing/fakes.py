@@ -10,14 +10,20 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-from pydantic import BaseModel, ConfigDict
+from typing import ClassVar
 
 from syncd.errors import ProviderNotFound, SinkConflict
 from syncd.fingerprint import Fingerprint
 from syncd.models import ConnectionInfo, Owner, SecretState, Target
-from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY, TARGET_KEY, WriteRequest
+from syncd.sinks.base import (
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    OWNER_KEY,
+    TARGET_KEY,
+    SinkFactory,
+    WriteRequest,
+)
+from syncd.strict import PluginConfig
 
 
 class StaticProvider:
@@ -51,17 +57,16 @@ class _Stored:
     meta: dict[str, str] = field(default_factory=dict)
 
 
-class MemorySinkConfig(BaseModel):
+class MemorySinkConfig(PluginConfig):
     """Config of :class:`MemorySink` (it has no options)."""
 
-    model_config = ConfigDict(extra="forbid")
     type: str = "memory"
 
 
 class MemorySink:
     """A versioned in-memory store with check-and-set writes, like Vault KV v2."""
 
-    config_model: ClassVar[type[BaseModel]] = MemorySinkConfig
+    config_model: ClassVar[type[MemorySinkConfig]] = MemorySinkConfig
 
     def __init__(self, name: str = "memory") -> None:
         self.name = name
@@ -71,7 +76,7 @@ class MemorySink:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, name: str, config: Any) -> MemorySink:
+    def from_config(cls, name: str, config: MemorySinkConfig) -> MemorySink:
         """Build an empty store."""
         return cls(name)
 
@@ -130,3 +135,7 @@ class MemorySink:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+#: mypy checks the plugin's shape here, as a third-party plugin author would.
+_FACTORY: SinkFactory[MemorySinkConfig] = MemorySink
