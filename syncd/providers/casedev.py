@@ -38,9 +38,9 @@ from syncd.errors import (
 )
 from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.observe import RequestObserver
-from syncd.providers import http
+from syncd.providers import api
+from syncd.providers.api import MAX_QUOTED, USER_AGENT, one_line
 from syncd.providers.base import ProviderFactory
-from syncd.providers.http import MAX_QUOTED, USER_AGENT, one_line
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff
 from syncd.strict import PluginConfig
@@ -93,7 +93,7 @@ class CaseDevProvider:
         check_base_url(name, base_url, allow_insecure_http=allow_insecure_http)
         self.name = name
         redaction.register(api_key.get_secret_value(), pinned=True)
-        self._api = http.ApiClient(
+        self._api = api.ApiClient(
             "case.dev",
             name,
             api_key=api_key,
@@ -190,7 +190,7 @@ def check_base_url(name: str, base_url: str, *, allow_insecure_http: bool = Fals
 
     Raises :class:`ConfigError` without echoing the URL (it may hold a key).
     """
-    http.check_base_url(
+    api.check_base_url(
         name,
         base_url,
         allow_insecure_http=allow_insecure_http,
@@ -200,7 +200,7 @@ def check_base_url(name: str, base_url: str, *, allow_insecure_http: bool = Fals
 
 def _status_error(response: httpx.Response, body: bytes, target: Target) -> ProviderError:
     status = response.status_code
-    message = http.error_message(body)
+    message = api.error_message(body)
     if status == 401:  # noqa: PLR2004 - HTTP status codes read better as numbers
         return ProviderAuthError(
             "case.dev rejected the API key (401 Unauthorized): invalid API key"
@@ -223,7 +223,7 @@ def _status_error(response: httpx.Response, body: bytes, target: Target) -> Prov
             f"project {target.project} not found at case.dev (404 from GET {url}); "
             "if every project fails, check base_url"
         )
-    if status in http.RETRYABLE_STATUS:
+    if status in api.RETRYABLE_STATUS:
         return ProviderUnavailable(f"case.dev answered {status} for project {target.project}")
     return ProviderResponseError(
         f"case.dev answered {status} for project {target.project}: "

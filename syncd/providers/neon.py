@@ -52,9 +52,9 @@ from syncd.errors import (
 )
 from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.observe import RequestObserver
-from syncd.providers import http
+from syncd.providers import api
+from syncd.providers.api import one_line
 from syncd.providers.base import ProviderFactory
-from syncd.providers.http import one_line
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff
 from syncd.strict import PluginConfig
@@ -124,7 +124,7 @@ class NeonProvider:
         clock: Callable[[], float] = time.monotonic,
         branch_ttl: float = BRANCH_TTL,
     ) -> None:
-        http.check_base_url(
+        api.check_base_url(
             name,
             base_url,
             allow_insecure_http=allow_insecure_http,
@@ -139,7 +139,7 @@ class NeonProvider:
             if rate_limit
             else None
         )
-        self._api = http.ApiClient(
+        self._api = api.ApiClient(
             "Neon",
             name,
             api_key=api_key,
@@ -494,7 +494,7 @@ def _status_error(
     response: httpx.Response, body: bytes, where: str, *, role_lookup: bool = False
 ) -> ProviderError:
     status = response.status_code
-    message = http.error_message(body)
+    message = api.error_message(body)
     if status == 401:  # noqa: PLR2004 - HTTP status codes read better as numbers
         return ProviderAuthError("Neon rejected the API key (401 Unauthorized)")
     if status == 403:  # noqa: PLR2004
@@ -507,7 +507,7 @@ def _status_error(
         return ProviderUnavailable(
             f"Neon answered 423 Locked for {where}: another operation is running on the project"
         )
-    if status in http.RETRYABLE_STATUS:
+    if status in api.RETRYABLE_STATUS:
         return ProviderUnavailable(f"Neon answered {status} for {where}")
     return ProviderResponseError(
         f"Neon answered {status} for {where}: {one_line(redaction.scrub(message)) or 'no message'}"
