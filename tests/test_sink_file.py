@@ -19,7 +19,7 @@ from syncd.errors import SecretNotManaged, SinkAuthError, SinkError
 from syncd.models import Action, SecretState
 from syncd.sinks.file import MAX_NAME, NAME_MAX, FileSink
 from syncd.testing.casedev import FakeCaseDev
-from syncd.testing.contract import ReadBack, SinkContract, SyncWorld, Writer
+from syncd.testing.contract import MarkWriter, ReadBack, SinkContract, SyncWorld, Writer
 from syncd.testing.fakes import MemorySink
 from tests.conftest import run_syncd
 
@@ -68,6 +68,10 @@ class TestMemorySinkContract(SinkContract):
     @pytest.fixture
     def create_unmanaged(self, sink: MemorySink) -> Writer:
         return sink.put_foreign
+
+    @pytest.fixture
+    def write_raw_mark(self, sink: MemorySink) -> MarkWriter:
+        return sink.put_raw_mark
 
 
 def test_files_are_private_and_leave_no_temporaries(tmp_path: Path) -> None:

@@ -13,9 +13,14 @@ fixtures; the inherited tests then drive the sink through the real
         def write_foreign(self, sink): ...  # (secret, text): someone else writes
         @pytest.fixture
         def create_unmanaged(self, sink): ... # (secret, text): pre-existing, not syncd's
+        @pytest.fixture
+        def write_raw_mark(self, sink): ...   # optional: (secret, rotated_at, role) as stored
 
 The ownership tests need no fixture: a second :class:`SyncWorld` with another
 ``instance`` or target name plays the other deployment.
+
+``write_raw_mark`` records rotation metadata verbatim, as someone editing the
+store could; without it the hostile-metadata test is skipped.
 
 ``read_back`` may read values (tests may); syncd itself never does. The
 ``text`` passed to the helpers is what the secret should hold as a string; a
@@ -25,8 +30,10 @@ key-value store may store it under a key of its choosing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
@@ -34,12 +41,13 @@ from syncd.engine import Engine
 from syncd.errors import SecretNotManaged, SecretOwnedElsewhere, SinkConflict
 from syncd.fingerprint import Fingerprint
 from syncd.formats import render
-from syncd.models import Action, Owner, SinkBinding, Target
+from syncd.models import Action, Owner, RotationMark, SinkBinding, Target
 from syncd.sinks.base import Sink, WriteRequest
 from syncd.testing.fakes import StaticProvider
 
 ReadBack = Callable[[str], str]
 Writer = Callable[[str, str], None]
+MarkWriter = Callable[[str, str, str], None]
 
 
 def _uri(password: str) -> str:
@@ -70,6 +78,11 @@ class SinkContract:
     def create_unmanaged(self) -> Writer:
         """Return a function creating a secret syncd did not create."""
         raise NotImplementedError
+
+    @pytest.fixture
+    def write_raw_mark(self) -> MarkWriter:
+        """Return a function recording (rotated_at, role) metadata verbatim; optional."""
+        pytest.skip("this sink's tests give no way to write raw rotation metadata")
 
     @pytest.fixture
     def secret_name(self) -> str:
@@ -197,6 +210,82 @@ class SinkContract:
             sink.write(request)
         assert world.password in read_back(world.secret)
         assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_fresh_secret_has_no_rotation_mark(self, sink: Sink, world: SyncWorld) -> None:
+        """A secret syncd only synced (never rotated) reports no rotation mark."""
+        world.sync()
+        assert sink.inspect(world.secret).rotation is None
+
+    def test_rotation_mark_is_recorded(self, sink: Sink, world: SyncWorld) -> None:
+        """A write carrying a rotation mark records it, to the second, with the value."""
+        world.sync()
+        mark = RotationMark(datetime(2031, 2, 3, 4, 5, 6, 789, tzinfo=UTC), "app_owner")
+        world.rotate()
+        sink.write(dataclasses.replace(world.request(sink), action=Action.UPDATE, rotation=mark))
+        recorded = sink.inspect(world.secret).rotation
+        assert recorded == mark
+        assert recorded.rotated_at == datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC)
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_rotation_mark_is_recorded_on_create(self, sink: Sink, world: SyncWorld) -> None:
+        """A secret created by a rotation records its mark and owner from the first version."""
+        mark = RotationMark(datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC), "app_owner_b")
+        sink.write(dataclasses.replace(world.request(sink), rotation=mark))
+        state = sink.inspect(world.secret)
+        assert state.rotation == mark
+        assert state.owner == Owner(world.instance, world.target_name)
+
+    def test_write_without_mark_keeps_it(
+        self, sink: Sink, world: SyncWorld, write_foreign: Writer
+    ) -> None:
+        """A refresh and a drift repair (writes without a mark) keep the recorded rotation mark."""
+        mark = RotationMark(datetime(2030, 1, 1, tzinfo=UTC), "app_owner")
+        sink.write(dataclasses.replace(world.request(sink), rotation=mark))
+        world.rotate()
+        assert world.sync() == (Action.UPDATE, True)
+        assert sink.inspect(world.secret).rotation == mark
+        write_foreign(world.secret, "tampered")
+        assert world.sync() == (Action.DRIFT, True)
+        assert sink.inspect(world.secret).rotation == mark
+
+    def test_later_mark_replaces_earlier(self, sink: Sink, world: SyncWorld) -> None:
+        """Each rotation records its own mark, replacing the previous one (role included)."""
+        first = RotationMark(datetime(2030, 1, 1, tzinfo=UTC), "app_owner")
+        sink.write(dataclasses.replace(world.request(sink), rotation=first))
+        world.rotate()
+        second = RotationMark(datetime(2030, 2, 1, tzinfo=UTC), "app_owner_b")
+        sink.write(dataclasses.replace(world.request(sink), action=Action.UPDATE, rotation=second))
+        assert sink.inspect(world.secret).rotation == second
+
+    @pytest.mark.parametrize(
+        ("rotated_at", "role"),
+        [
+            ("2030-01-01T00:00:00Z", "bad role"),
+            ("2030-01-01T00:00:00Z", "r" * 64),
+            ("2030-01-01T00:00:00Z", "-dash"),
+            ("2030-02-30T00:00:00Z", "app_owner"),
+            ("2030-01-01 00:00:00", "app_owner"),
+            ("yesterday", "app_owner"),
+            ("2030-01-01T00:00:00Z" + "0" * 200, "app_owner"),
+            ("", "app_owner"),
+        ],
+    )
+    def test_malformed_mark_reads_as_none(
+        self, sink: Sink, world: SyncWorld, write_raw_mark: MarkWriter, rotated_at: str, role: str
+    ) -> None:
+        """Rotation metadata that is not exactly syncd's recorded shape reads as no mark."""
+        world.sync()
+        write_raw_mark(world.secret, rotated_at, role)
+        assert sink.inspect(world.secret).rotation is None
+
+    def test_raw_mark_in_recorded_shape_reads_back(
+        self, sink: Sink, world: SyncWorld, write_raw_mark: MarkWriter
+    ) -> None:
+        """The raw-metadata fixture writes what the sink reads (so the malformed cases mean it)."""
+        world.sync()
+        write_raw_mark(world.secret, "2030-01-01T00:00:00Z", "app_owner")
+        mark = RotationMark(datetime(2030, 1, 1, tzinfo=UTC), "app_owner")
+        assert sink.inspect(world.secret).rotation == mark
 
     def test_errors_name_ids_not_values(self, world: SyncWorld, create_unmanaged: Writer) -> None:
         """Errors carry the secret name but never the credential."""
