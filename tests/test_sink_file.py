@@ -19,7 +19,14 @@ from syncd.errors import SecretNotManaged, SinkAuthError, SinkError
 from syncd.models import Action, SecretState
 from syncd.sinks.file import MAX_NAME, NAME_MAX, FileSink
 from syncd.testing.casedev import FakeCaseDev
-from syncd.testing.contract import MarkWriter, ReadBack, SinkContract, SyncWorld, Writer
+from syncd.testing.contract import (
+    MarkWriter,
+    ReadBack,
+    SinkContract,
+    StagerContract,
+    SyncWorld,
+    Writer,
+)
 from syncd.testing.fakes import MemorySink
 from tests.conftest import run_syncd
 
@@ -72,6 +79,18 @@ class TestMemorySinkContract(SinkContract):
     @pytest.fixture
     def write_raw_mark(self, sink: MemorySink) -> MarkWriter:
         return sink.put_raw_mark
+
+
+class TestMemoryStager(StagerContract):
+    """The in-memory fake stages like the AWS sink does."""
+
+    @pytest.fixture
+    def sink(self) -> MemorySink:
+        return MemorySink()
+
+    @pytest.fixture
+    def read_back(self, sink: MemorySink) -> ReadBack:
+        return lambda secret: sink.read(secret) or ""
 
 
 def test_files_are_private_and_leave_no_temporaries(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ from syncd.errors import SecretNotManaged, SecretOwnedElsewhere, SinkConflict
 from syncd.fingerprint import Fingerprint
 from syncd.formats import render
 from syncd.models import Action, Owner, RotationMark, SinkBinding, Target
-from syncd.sinks.base import Sink, WriteRequest
+from syncd.sinks.base import Sink, Stager, WriteRequest
 from syncd.testing.fakes import StaticProvider
 
 ReadBack = Callable[[str], str]
@@ -294,6 +294,167 @@ class SinkContract:
         assert error is not None
         assert world.secret in str(error)
         assert world.password not in str(error) + repr(error)
+
+
+class StagerContract:
+    """Inherited tests every :class:`~syncd.sinks.base.Stager` sink passes.
+
+    Needs the ``sink`` (a Sink that is also a Stager) and ``read_back``
+    fixtures of :class:`SinkContract`: ``read_back`` is what consumers see.
+    """
+
+    format = "json"
+
+    @pytest.fixture
+    def sink(self) -> Sink:
+        """The sink under test (also a Stager), over a store with unique names."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def read_back(self) -> ReadBack:
+        """Return a function reading a secret's current value as a consumer would."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def secret_name(self) -> str:
+        """A secret name no other test uses."""
+        return f"stager-{secrets.token_hex(6)}"
+
+    @pytest.fixture
+    def world(self, sink: Sink, secret_name: str) -> SyncWorld:
+        """A target already synced once into the sink (staging needs an existing secret)."""
+        world = SyncWorld(sink, secret_name, self.format)
+        world.sync()
+        return world
+
+    @staticmethod
+    def staged(sink: Sink, world: SyncWorld) -> tuple[Stager, WriteRequest, str]:
+        """Rotate the provider's password and stage it; return the stager, request and version."""
+        assert isinstance(sink, Stager)
+        world.rotate()
+        request = dataclasses.replace(
+            world.request(sink), action=Action.UPDATE, rotation=_MARK
+        )
+        return sink, request, sink.stage(request)
+
+    def test_sink_is_a_stager(self, sink: Sink) -> None:
+        """The sink offers the optional staging capability."""
+        assert isinstance(sink, Stager)
+
+    def test_staged_version_is_pending_not_current(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """A staged version is reported as pending; consumers still read the old value."""
+        before = sink.inspect(world.secret)
+        old = read_back(world.secret)
+        _, _, version = self.staged(sink, world)
+        state = sink.inspect(world.secret)
+        assert state.pending == version
+        assert state.version == before.version and version != before.version
+        assert read_back(world.secret) == old
+        assert world.password not in old
+        assert state.rotation is None
+
+    def test_stage_is_idempotent(self, sink: Sink, world: SyncWorld) -> None:
+        """Staging the same request twice gives the same version and one pending version."""
+        stager, request, version = self.staged(sink, world)
+        assert stager.stage(request) == version
+        assert sink.inspect(world.secret).pending == version
+
+    def test_promote_makes_staged_current(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Promotion makes the staged value current, records mark and owner, leaves no pending."""
+        stager, request, version = self.staged(sink, world)
+        stager.promote(request, version)
+        state = sink.inspect(world.secret)
+        assert world.password in read_back(world.secret)
+        assert state.pending is None
+        assert state.rotation == _MARK
+        assert state.owner == Owner(world.instance, world.target_name)
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_discard_keeps_current(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Discarding a staged version leaves the current value and no pending; twice is a no-op."""
+        old = read_back(world.secret)
+        stager, _, version = self.staged(sink, world)
+        stager.discard(world.secret, version)
+        stager.discard(world.secret, version)
+        state = sink.inspect(world.secret)
+        assert state.pending is None
+        assert read_back(world.secret) == old
+
+    def test_discarded_version_cannot_be_promoted(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """A discarded (abandoned) version is refused by promote; the current value stays."""
+        old = read_back(world.secret)
+        stager, request, version = self.staged(sink, world)
+        stager.discard(world.secret, version)
+        with pytest.raises(SinkConflict):
+            stager.promote(request, version)
+        assert read_back(world.secret) == old
+
+    def test_new_stage_replaces_pending(self, sink: Sink, world: SyncWorld) -> None:
+        """Staging another value moves the pending stage to it: one pending version at most."""
+        stager, _, first = self.staged(sink, world)
+        _, request, second = self.staged(sink, world)
+        assert first != second
+        assert sink.inspect(world.secret).pending == second
+        stager.promote(request, second)
+        assert sink.inspect(world.secret).pending is None
+
+    def test_stage_after_concurrent_write_conflicts(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Staging against a state that changed since inspection raises SinkConflict."""
+        assert isinstance(sink, Stager)
+        world.rotate()
+        request = dataclasses.replace(world.request(sink), action=Action.UPDATE)
+        world.rotate()
+        world.sync()
+        with pytest.raises(SinkConflict):
+            sink.stage(request)
+        assert world.password in read_back(world.secret)
+
+    def test_promote_after_concurrent_write_conflicts(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Promotion refuses when the current version changed since inspection (a second writer)."""
+        stager, request, version = self.staged(sink, world)
+        other = SyncWorld(sink, world.secret, self.format)
+        other.sync()
+        with pytest.raises(SinkConflict):
+            stager.promote(request, version)
+        assert other.password in read_back(world.secret)
+        assert world.password not in read_back(world.secret)
+
+    def test_stage_of_missing_secret_conflicts(self, sink: Sink, secret_name: str) -> None:
+        """Staging needs an existing secret: a missing one raises SinkConflict, creates nothing."""
+        assert isinstance(sink, Stager)
+        world = SyncWorld(sink, f"{secret_name}-missing", self.format)
+        request = world.request(sink)
+        observed = dataclasses.replace(request.observed, exists=True, version="v1")
+        with pytest.raises(SinkConflict):
+            sink.stage(dataclasses.replace(request, observed=observed))
+        assert not sink.inspect(world.secret).exists
+
+    def test_plain_write_leaves_pending_for_discard(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """A normal write while a version is staged keeps it pending until discarded."""
+        stager, _, version = self.staged(sink, world)
+        world.rotate()
+        assert world.sync() == (Action.UPDATE, True)
+        assert sink.inspect(world.secret).pending == version
+        stager.discard(world.secret, version)
+        assert sink.inspect(world.secret).pending is None
+        assert world.password in read_back(world.secret)
+
+
+_MARK = RotationMark(datetime(2032, 3, 4, 5, 6, 7, tzinfo=UTC), "app_owner")
 
 
 class SyncWorld:
