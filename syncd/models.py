@@ -333,7 +333,7 @@ class Owner:
 
 #: A Postgres role name as syncd records it: what Neon and the sinks' metadata both allow.
 ROLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
-_MARK_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_MARK_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _MARK_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
