@@ -435,3 +435,19 @@ def test_promote_without_stage_permission_names_it(aws: MotoServer) -> None:
         with pytest.raises(SinkAuthError, match="secretsmanager:UpdateSecretVersionStage"):
             sink.promote(request, version)
         sink.close()
+
+
+def test_second_rotation_moves_previous(aws: MotoServer, sm_client: Any) -> None:
+    """On a second promotion AWSPREVIOUS moves to the version just replaced; the oldest has no label."""
+    sink = make_sink(aws)
+    world = SyncWorld(sink, "rot/twice", "uri")
+    world.sync()
+    oldest = sink.inspect("rot/twice").version
+    first, first_version = _staged(sink, world)
+    sink.promote(first, first_version)
+    second, second_version = _staged(sink, world)
+    sink.promote(second, second_version)
+    labels = _labels(sm_client, "rot/twice")
+    assert labels == {first_version: ["AWSPREVIOUS"], second_version: ["AWSCURRENT"]}
+    assert oldest not in labels
+    sink.close()
