@@ -10,6 +10,7 @@ import enum
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
@@ -338,6 +339,58 @@ class Owner:
         return self.target == writer.target and self.instance in (None, writer.instance)
 
 
+#: A Postgres role name as syncd records it: what Neon and the sinks' metadata both allow.
+ROLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
+_MARK_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_MARK_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class RotationMark:
+    """When syncd last published a rotated credential, and for which database role.
+
+    Recorded next to the secret (AWS tags, Vault custom_metadata, the file
+    sidecar), so a schedule survives restarts and needs no local state.
+    ``rotated_at`` is normalised to UTC whole seconds; a naive datetime or a
+    role that is not a plain role name is refused (ValueError).
+    """
+
+    rotated_at: datetime
+    role: str
+
+    def __post_init__(self) -> None:
+        if self.rotated_at.tzinfo is None:
+            raise ValueError("a rotation time must be timezone-aware")
+        if not ROLE_NAME.fullmatch(self.role):
+            raise ValueError("a rotated role must be 1-63 of A-Z a-z 0-9 _ . - (not first . -)")
+        # Frozen: normalise through object.__setattr__, once, at construction.
+        object.__setattr__(
+            self, "rotated_at", self.rotated_at.astimezone(UTC).replace(microsecond=0)
+        )
+
+    def encode(self) -> tuple[str, str]:
+        """The recorded form: ``('YYYY-MM-DDTHH:MM:SSZ', role)``."""
+        return self.rotated_at.strftime(_MARK_TIME_FORMAT), self.role
+
+    @classmethod
+    def decode(cls, rotated_at: str | None, role: str | None) -> RotationMark | None:
+        """Parse :meth:`encode` output; None when either part is missing or malformed.
+
+        Metadata is hostile input: anything but the exact recorded shape
+        (length, pattern, a real calendar time) reads as "no mark". A mark in
+        the future decodes; whether to trust it is the caller's decision.
+        """
+        if not rotated_at or not role or not _MARK_TIME.fullmatch(rotated_at):
+            return None
+        if not ROLE_NAME.fullmatch(role):
+            return None
+        try:
+            when = datetime.strptime(rotated_at, _MARK_TIME_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return cls(when, role)
+
+
 @dataclass(frozen=True)
 class SecretState:
     """What a sink knows about a secret without reading its value.
@@ -347,6 +400,10 @@ class SecretState:
     (drift) or nothing was recorded. ``version`` is the store's opaque id for
     the current version (used for check-and-set writes). ``owner`` is the
     deployment and target recorded as managing the secret (None: none recorded).
+    ``rotation`` is the last rotation recorded on the secret (None: never
+    rotated by syncd, or the record is malformed). ``pending`` is the id of a
+    staged version consumers do not see yet (AWS: labelled ``AWSPENDING`` and
+    not ``AWSCURRENT``); stores without a pending stage always report None.
     """
 
     exists: bool
@@ -354,6 +411,8 @@ class SecretState:
     fingerprint: Fingerprint | None = None
     version: str | None = None
     owner: Owner | None = None
+    rotation: RotationMark | None = None
+    pending: str | None = None
 
     @classmethod
     def missing(cls) -> SecretState:

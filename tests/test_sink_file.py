@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -9,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,17 @@ import pytest
 import yaml
 
 from syncd.errors import SecretNotManaged, SinkAuthError, SinkError
-from syncd.models import Action, SecretState
+from syncd.models import Action, RotationMark, SecretState
 from syncd.sinks.file import MAX_NAME, NAME_MAX, FileSink
 from syncd.testing.casedev import FakeCaseDev
-from syncd.testing.contract import ReadBack, SinkContract, SyncWorld, Writer
+from syncd.testing.contract import (
+    MarkWriter,
+    ReadBack,
+    SinkContract,
+    StagerContract,
+    SyncWorld,
+    Writer,
+)
 from syncd.testing.fakes import MemorySink
 from tests.conftest import run_syncd
 
@@ -47,6 +56,28 @@ class TestFileSinkContract(SinkContract):
 
         return create
 
+    @pytest.fixture
+    def write_raw_mark(self, sink: FileSink) -> MarkWriter:
+        def write(secret: str, rotated_at: str, role: str) -> None:
+            sidecar = sink.directory / f".{secret}.syncd.json"
+            meta = json.loads(sidecar.read_text())
+            sidecar.write_text(json.dumps({**meta, "rotated_at": rotated_at, "role": role}))
+
+        return write
+
+
+def test_rotation_mark_lives_in_the_sidecar(tmp_path: Path) -> None:
+    """A rotation's mark is the sidecar's rotated_at and role; a non-string one reads as none."""
+    sink = FileSink("local", tmp_path / "s")
+    world = SyncWorld(sink, "app.env", "env")
+    mark = RotationMark(datetime(2035, 1, 1, 12, 0, tzinfo=UTC), "app_owner")
+    sink.write(dataclasses.replace(world.request(sink), rotation=mark))
+    sidecar = tmp_path / "s" / ".app.env.syncd.json"
+    meta = json.loads(sidecar.read_text())
+    assert (meta["rotated_at"], meta["role"]) == ("2035-01-01T12:00:00Z", "app_owner")
+    sidecar.write_text(json.dumps({**meta, "rotated_at": 20350101}))
+    assert sink.inspect("app.env").rotation is None
+
 
 class TestMemorySinkContract(SinkContract):
     """The in-memory fake used by unit tests passes the same contract."""
@@ -68,6 +99,22 @@ class TestMemorySinkContract(SinkContract):
     @pytest.fixture
     def create_unmanaged(self, sink: MemorySink) -> Writer:
         return sink.put_foreign
+
+    @pytest.fixture
+    def write_raw_mark(self, sink: MemorySink) -> MarkWriter:
+        return sink.put_raw_mark
+
+
+class TestMemoryStager(StagerContract):
+    """The in-memory fake stages like the AWS sink does."""
+
+    @pytest.fixture
+    def sink(self) -> MemorySink:
+        return MemorySink()
+
+    @pytest.fixture
+    def read_back(self, sink: MemorySink) -> ReadBack:
+        return lambda secret: sink.read(secret) or ""
 
 
 def test_files_are_private_and_leave_no_temporaries(tmp_path: Path) -> None:

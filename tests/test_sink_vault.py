@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,9 @@ from syncd.errors import (
     SinkError,
     SinkUnavailable,
 )
-from syncd.models import Action, SecretState
+from syncd.models import Action, RotationMark, SecretState
 from syncd.sinks.vault import VaultSink, VaultSinkConfig
-from syncd.testing.contract import ReadBack, SinkContract, SyncWorld, Writer
+from syncd.testing.contract import MarkWriter, ReadBack, SinkContract, SyncWorld, Writer
 from tests.servers.ports import free_port
 from tests.servers.vault import VaultDevServer
 from tests.vaultutil import POLICY, closing, make_token, metadata, read_data, tls_dev_server
@@ -90,8 +92,33 @@ class TestVaultContract(SinkContract):
             secret, {"value": text}
         )
 
+    @pytest.fixture
+    def write_raw_mark(self, root: hvac.Client) -> MarkWriter:
+        def write(secret: str, rotated_at: str, role: str) -> None:
+            custom = metadata(root, secret)["custom_metadata"] or {}
+            custom.update({"syncd-rotated-at": rotated_at, "syncd-role": role})
+            custom = {k: v for k, v in custom.items() if v}  # Vault refuses empty values
+            root.secrets.kv.v2.update_metadata(secret, custom_metadata=custom)
+
+        return write
+
 
 # -- what is written ---------------------------------------------------------
+
+
+def test_rotation_mark_is_custom_metadata(world: SyncWorld, root: hvac.Client) -> None:
+    """A rotation's mark is recorded as syncd-rotated-at and syncd-role, next to others' keys."""
+    world.sync()
+    custom = metadata(root, world.secret)["custom_metadata"]
+    root.secrets.kv.v2.update_metadata(world.secret, custom_metadata={**custom, "team": "a"})
+    world.rotate()
+    mark = RotationMark(datetime(2034, 5, 6, 7, 8, 9, tzinfo=UTC), "app_owner_b")
+    request = dataclasses.replace(world.request(world.sink), action=Action.UPDATE, rotation=mark)
+    assert world.sink.write(request) == "2"
+    custom = metadata(root, world.secret)["custom_metadata"]
+    assert custom["syncd-rotated-at"] == "2034-05-06T07:08:09Z"
+    assert custom["syncd-role"] == "app_owner_b"
+    assert custom["team"] == "a" and custom["syncd-version"] == "2"
 
 
 def test_create_writes_fields_and_ownership_metadata(world: SyncWorld, root: hvac.Client) -> None:

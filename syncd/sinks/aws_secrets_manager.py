@@ -15,6 +15,14 @@ idempotent. Writing moves ``AWSCURRENT`` and leaves the previous version as
 ``AWSPREVIOUS``. Ownership is the ``managed-by=syncd`` tag; the owner
 (``<instance>/<target>``) is the ``syncd:owner`` tag, set again (before the
 value, so a crash leaves the new owner) whenever it is missing or changes.
+The last rotation is the ``syncd:rotated-at`` and ``syncd:role`` tags.
+
+Rotation follows the staging contract of AWS's own rotation functions
+(:class:`~syncd.sinks.base.Stager`): the new value is put as ``AWSPENDING``,
+proven, then ``AWSCURRENT`` is moved to it (AWS moves ``AWSPREVIOUS`` to the
+old current itself) and ``AWSPENDING`` is removed. Moving ``AWSCURRENT`` names
+the version it is taken from, so a second writer that promoted meanwhile makes
+the move fail (a conflict) instead of being overwritten.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from syncd.errors import (
     SinkUnavailable,
 )
 from syncd.fingerprint import Fingerprint
-from syncd.models import Owner, SecretState
+from syncd.models import Owner, RotationMark, SecretState
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.redaction import scrub
 from syncd.sinks.base import (
@@ -59,6 +67,12 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 log = structlog.get_logger(__name__)
+
+#: Tags of the rotation mark (:class:`~syncd.models.RotationMark`).
+ROTATED_AT_TAG = "syncd:rotated-at"
+ROLE_TAG = "syncd:role"
+_CURRENT = "AWSCURRENT"
+_PENDING = "AWSPENDING"
 
 _NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 _AUTH_CODES = frozenset(
@@ -192,31 +206,22 @@ class AwsSecretsManagerSink:
                 "restore it (RestoreSecret) or choose another name"
             )
         tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
-        current = next(
-            (
-                version
-                for version, stages in described.get("VersionIdsToStages", {}).items()
-                if "AWSCURRENT" in stages
-            ),
-            None,
-        )
+        current, pending = _stages(described)
         return SecretState(
             exists=True,
             managed=tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
             fingerprint=Fingerprint.decode(current),
             version=current,
             owner=Owner.decode(tags.get(OWNER_KEY), legacy_target=tags.get(TARGET_KEY)),
+            rotation=RotationMark.decode(tags.get(ROTATED_AT_TAG), tags.get(ROLE_TAG)),
+            pending=pending if pending != current else None,
         )
 
     def write(self, request: WriteRequest) -> str | None:
         """Create the secret or put a new AWSCURRENT version, tagged as syncd's."""
         token = request.fingerprint.encode()
         value = request.document.text
-        ownership = {
-            MANAGED_BY_KEY: MANAGED_BY_VALUE,
-            TARGET_KEY: request.target,
-            OWNER_KEY: request.owner.encode(),
-        }
+        ownership = _ownership(request)
         if not request.observed.exists:
             tags = {**self._tags, **ownership}
             params: dict[str, Any] = {
@@ -233,15 +238,11 @@ class AwsSecretsManagerSink:
             except SecretNotFound as exc:  # pragma: no cover - CreateSecret does not answer 404
                 raise SinkError(f"aws sink {self.name}: cannot create {request.secret}") from exc
             return str(created.get("VersionId", token))
-        if not request.observed.managed or request.observed.owner != request.owner:
-            # Adopting, taking over or recording the owner an older syncd did not: claim
-            # first, so a crash after it still reads as ours (drift).
-            self._call_existing(
-                "TagResource",
-                request.secret,
-                SecretId=request.secret,
-                Tags=[{"Key": k, "Value": v} for k, v in ownership.items()],
-            )
+        observed = request.observed
+        if not observed.managed or observed.owner != request.owner or request.rotation:
+            # Adopting, taking over, recording the owner an older syncd did not, or a
+            # rotation's mark: claim first, so a crash after it still reads as ours (drift).
+            self._tag(request.secret, ownership)
         put = self._call_existing(
             "PutSecretValue",
             request.secret,
@@ -250,6 +251,84 @@ class AwsSecretsManagerSink:
             ClientRequestToken=token,
         )
         return str(put.get("VersionId", token))
+
+    def stage(self, request: WriteRequest) -> str:
+        """Put the document as a new ``AWSPENDING`` version; AWSCURRENT does not move.
+
+        The fingerprint token makes a retry of the same request the same
+        version. Raises :class:`SinkConflict` when AWSCURRENT is no longer
+        ``request.observed.version`` or the secret is gone.
+        """
+        current, _ = self._stages(request.secret)
+        if current != request.observed.version:
+            raise self._changed(request.secret)
+        token = request.fingerprint.encode()
+        put = self._call_existing(
+            "PutSecretValue",
+            request.secret,
+            SecretId=request.secret,
+            SecretString=request.document.text,
+            ClientRequestToken=token,
+            VersionStages=[_PENDING],
+        )
+        return str(put.get("VersionId", token))
+
+    def promote(self, request: WriteRequest, version: str) -> None:
+        """Tag owner and mark, move AWSCURRENT from the observed version, drop AWSPENDING.
+
+        Tags go first, so a crash after them reads as a fresh rotation of ours
+        (not due) whose pending version is still to be promoted or discarded.
+        Retrying a promotion that moved AWSCURRENT already only cleans up.
+        """
+        current, pending = self._stages(request.secret)
+        if current != version:
+            if pending != version:
+                raise SinkConflict(
+                    f"aws sink {self.name}: version {version} of {request.secret} is not "
+                    "staged (AWSPENDING); it was discarded or replaced"
+                )
+            if current != request.observed.version:
+                raise self._changed(request.secret)
+        self._tag(request.secret, _ownership(request))
+        if current != version:
+            self._move_stage(request.secret, _CURRENT, version, current)
+        self.discard(request.secret, version)
+
+    def discard(self, secret: str, version: str) -> None:
+        """Remove ``AWSPENDING`` from ``version``; a no-op when it is not there (or no secret)."""
+        with contextlib.suppress(SecretNotFound, SinkConflict):
+            _, pending = self._stages(secret)
+            if pending == version:
+                self._move_stage(secret, _PENDING, None, version)
+
+    def _stages(self, secret: str) -> tuple[str | None, str | None]:
+        """The versions labelled AWSCURRENT and AWSPENDING (SinkConflict: secret gone)."""
+        return _stages(self._call_existing("DescribeSecret", secret, SecretId=secret))
+
+    def _move_stage(self, secret: str, stage: str, to: str | None, away: str | None) -> None:
+        params: dict[str, Any] = {"SecretId": secret, "VersionStage": stage}
+        if to is not None:
+            params["MoveToVersionId"] = to
+        if away is not None:
+            params["RemoveFromVersionId"] = away
+        try:
+            self._call_existing("UpdateSecretVersionStage", secret, **params)
+        except _StageMoved as exc:
+            raise self._changed(secret) from exc
+
+    def _tag(self, secret: str, tags: dict[str, str]) -> None:
+        self._call_existing(
+            "TagResource",
+            secret,
+            SecretId=secret,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+
+    def _changed(self, secret: str) -> SinkConflict:
+        return SinkConflict(
+            f"aws sink {self.name}: secret {secret} changed since it was inspected "
+            "(another writer); retried next cycle"
+        )
 
     def close(self) -> None:
         """Close the client's connection pool."""
@@ -321,6 +400,9 @@ class AwsSecretsManagerSink:
             )
         if code in _TRANSIENT_CODES:
             return SinkUnavailable(f"{where} throttled or failed at AWS ({code}); retrying later")
+        if code == "InvalidParameterException" and operation == "UpdateSecretVersionStage":
+            # The label is no longer on the version we named: someone moved it meanwhile.
+            return _StageMoved(f"{where}: {message}")
         if code == "ResourceExistsException":
             return SinkConflict(f"{where}: the secret was created by someone else meanwhile")
         return SinkError(f"{where} failed ({code}): {message}")
@@ -448,6 +530,31 @@ def _http_cause(exc: BaseException, chain: list[BaseException]) -> str:
         if isinstance(link, OSError) and link.strerror:
             return link.strerror.lower()
     return type(exc).__name__
+
+
+class _StageMoved(SinkError):
+    """Internal: a staging label was not on the version named (re-raised as a conflict)."""
+
+
+def _ownership(request: WriteRequest) -> dict[str, str]:
+    """The tags a syncd write records: ownership, and the rotation mark when it has one."""
+    tags = {
+        MANAGED_BY_KEY: MANAGED_BY_VALUE,
+        TARGET_KEY: request.target,
+        OWNER_KEY: request.owner.encode(),
+    }
+    if request.rotation is not None:
+        tags[ROTATED_AT_TAG], tags[ROLE_TAG] = request.rotation.encode()
+    return tags
+
+
+def _stages(described: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The versions labelled AWSCURRENT and AWSPENDING in a DescribeSecret answer."""
+    found: dict[str, str] = {}
+    for version, stages in described.get("VersionIdsToStages", {}).items():
+        for stage in stages:
+            found.setdefault(stage, version)
+    return found.get(_CURRENT), found.get(_PENDING)
 
 
 def _outcome(event: dict[str, Any]) -> Outcome:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from syncd.fingerprint import Fingerprint
-from syncd.models import Action, Document, Owner, SecretState
+from syncd.models import Action, Document, Owner, RotationMark, SecretState
 from syncd.providers.base import ConfigT
 
 #: Ownership markers every sink records next to a secret it manages.
@@ -47,6 +47,9 @@ class WriteRequest:
     than clobbered. ``fingerprint`` must be recorded with the new version so
     the next :meth:`Sink.inspect` can report it, and so must :attr:`owner`
     (the engine already checked that this writer may take the secret).
+    ``rotation``, when set, is recorded with the value like the owner; when
+    None the sink keeps whatever mark the secret has (a refresh or a drift
+    repair must not erase the rotation history).
     """
 
     target: str
@@ -56,6 +59,7 @@ class WriteRequest:
     observed: SecretState
     action: Action
     instance: str = DEFAULT_INSTANCE
+    rotation: RotationMark | None = None
 
     @property
     def owner(self) -> Owner:
@@ -145,5 +149,43 @@ class Preflight(Protocol):
 
         Never writes a secret value. Raises :class:`~syncd.errors.SinkError`
         like :meth:`Sink.inspect` when the store cannot be asked.
+        """
+        ...
+
+
+@runtime_checkable
+class Stager(Protocol):
+    """Optional for sinks: a pending stage, a new version consumers do not see until promoted.
+
+    The rotation engine stages a new credential, proves it, then promotes it
+    (or discards it when the proof fails), so applications never read an
+    unproven credential. Sinks without it get the proven credential through
+    :meth:`Sink.write` with :attr:`WriteRequest.rotation` set.
+    """
+
+    def stage(self, request: WriteRequest) -> str:
+        """Add ``request.document`` as a pending version of an existing secret; return its id.
+
+        Idempotent for the same request. Raises
+        :class:`~syncd.errors.SinkConflict` if the secret changed since
+        ``request.observed`` (or no longer exists), and the other
+        :class:`~syncd.errors.SinkError` subclasses like :meth:`Sink.write`.
+        """
+        ...
+
+    def promote(self, request: WriteRequest, version: str) -> None:
+        """Make staged ``version`` current and record the request's owner, fingerprint and mark.
+
+        The old current version stays reachable as the previous one, and no
+        pending label is left behind. Raises :class:`~syncd.errors.SinkConflict`
+        when the current version is no longer ``request.observed.version``
+        (another writer promoted meanwhile) or ``version`` is not staged.
+        """
+        ...
+
+    def discard(self, secret: str, version: str) -> None:
+        """Remove the pending label from ``version`` (a failed proof or an abandoned rotation).
+
+        A no-op if the label is gone already, or the secret is.
         """
         ...

@@ -3,8 +3,10 @@
 Useful for ``EnvironmentFile=`` consumers, for containers sharing a volume,
 and as a store that needs no account (the demo uses it). Each secret is a file
 of mode 0600 replaced atomically (temporary file, fsync, rename), so a reader
-sees the old or the new document, never half of one. Ownership, the owner and
-the fingerprint live in a hidden sidecar ``.<name>.syncd.json``; since the
+sees the old or the new document, never half of one. Ownership, the owner,
+the fingerprint and the last rotation (``rotated_at``, ``role``; kept by
+writes that carry no new mark) live in a hidden sidecar
+``.<name>.syncd.json``; since the
 file is local, drift is detected by hashing the file itself against it.
 
 A write is three atomic replacements, ordered so that a crash (kill -9, a
@@ -45,7 +47,7 @@ import structlog
 
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
 from syncd.fingerprint import Fingerprint
-from syncd.models import Owner, SecretState
+from syncd.models import Owner, RotationMark, SecretState
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -70,6 +72,8 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 OWNER = "owner"
 FINGERPRINT = "fingerprint"
 PENDING = "pending"
+ROTATED_AT = "rotated_at"
+ROLE = "role"
 
 
 class FileSinkConfig(PluginConfig):
@@ -148,8 +152,14 @@ class FileSink:
                     current = recorded
                     break
         owner = Owner.decode(_text(meta.get(OWNER)), legacy_target=_text(meta.get(TARGET_KEY)))
+        rotation = RotationMark.decode(_text(meta.get(ROTATED_AT)), _text(meta.get(ROLE)))
         return SecretState(
-            exists=True, managed=managed, fingerprint=current, version=None, owner=owner
+            exists=True,
+            managed=managed,
+            fingerprint=current,
+            version=None,
+            owner=owner,
+            rotation=rotation,
         )
 
     def write(self, request: WriteRequest) -> str | None:
@@ -165,6 +175,7 @@ class FileSink:
                 MANAGED_BY_KEY: MANAGED_BY_VALUE,
                 TARGET_KEY: request.target,
                 OWNER: request.owner.encode(),
+                **self._mark(request),
             }
             intent = {**meta, PENDING: request.fingerprint.encode()}
             if request.observed.fingerprint is not None:  # still true of the old data file
@@ -181,6 +192,17 @@ class FileSink:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def _mark(self, request: WriteRequest) -> dict[str, str]:
+        """The rotation mark to record: the request's, else the one the sidecar has."""
+        if request.rotation is not None:
+            rotated_at, role = request.rotation.encode()
+            return {ROTATED_AT: rotated_at, ROLE: role}
+        try:
+            before = self._read_meta(request.secret)
+        except SinkError:
+            return {}  # a refused sidecar is replaced by this write; it held no mark of ours
+        return {k: v for k in (ROTATED_AT, ROLE) if isinstance(v := before.get(k), str)}
 
     def _path(self, secret: str) -> Path:
         return self.directory / secret

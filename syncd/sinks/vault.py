@@ -6,15 +6,17 @@ Change detection reads only ``<mount>/metadata/<path>``, never the data: syncd
 needs no ``read`` on ``<mount>/data/``. The secret's ``custom_metadata`` holds
 ``managed-by: syncd``, ``syncd-target``, ``syncd-owner``
 (``<instance>/<target>``), ``syncd-fingerprint`` and ``syncd-version``, the
-KV version syncd wrote. The fingerprint counts only
+KV version syncd wrote, and after a rotation ``syncd-rotated-at`` and
+``syncd-role`` (kept by writes that carry no new mark). The fingerprint counts only
 while ``syncd-version`` is still the current, undeleted version; anything else
 is drift (someone else wrote).
 
 A write is, in this order:
 
-1. only when creating, adopting or changing the owner: claim ``managed-by``,
-   ``syncd-target`` and ``syncd-owner`` in the metadata, so a crash later on
-   still reads as this owner's secret;
+1. only when creating, adopting, changing the owner or recording a rotation:
+   claim ``managed-by``, ``syncd-target``, ``syncd-owner`` (and the rotation
+   mark) in the metadata, so a crash later on still reads as this owner's
+   secret, rotated;
 2. the data, with check-and-set ``cas`` = the version seen by ``inspect``
    (0 when creating): a concurrent writer makes it fail (:class:`SinkConflict`,
    retried next cycle) instead of being overwritten;
@@ -52,7 +54,7 @@ from syncd.errors import (
     SinkUnavailable,
 )
 from syncd.fingerprint import Fingerprint
-from syncd.models import Owner, SecretState
+from syncd.models import Owner, RotationMark, SecretState
 from syncd.observe import RequestObserver, http_outcome
 from syncd.redaction import scrub
 from syncd.sinks.base import (
@@ -71,6 +73,8 @@ TARGET = "syncd-target"
 OWNER = "syncd-owner"
 FINGERPRINT = "syncd-fingerprint"
 VERSION = "syncd-version"
+ROTATED_AT = "syncd-rotated-at"
+ROLE = "syncd-role"
 _MAX_NAME = 512
 _SEGMENT = re.compile(r"[A-Za-z0-9_.@+=,:-]+")
 
@@ -168,6 +172,7 @@ class VaultSink:
             fingerprint=Fingerprint.decode(custom.get(FINGERPRINT)) if ours else None,
             version=str(current),
             owner=Owner.decode(custom.get(OWNER), legacy_target=custom.get(TARGET)),
+            rotation=RotationMark.decode(custom.get(ROTATED_AT), custom.get(ROLE)),
         )
 
     def write(self, request: WriteRequest) -> str | None:
@@ -189,8 +194,11 @@ class VaultSink:
             TARGET: request.target,
             OWNER: owner.encode(),
         }
+        if request.rotation is not None:
+            custom[ROTATED_AT], custom[ROLE] = request.rotation.encode()
         recorded = Owner.decode(existing.get(OWNER), legacy_target=existing.get(TARGET))
-        if existing.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE or recorded != owner:
+        claim = existing.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE or recorded != owner
+        if claim or request.rotation is not None:
             self._put_metadata(secret, custom)  # claim first: a crash from here on reads as ours
         written = self._call(
             "create/update",

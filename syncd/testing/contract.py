@@ -13,9 +13,14 @@ fixtures; the inherited tests then drive the sink through the real
         def write_foreign(self, sink): ...  # (secret, text): someone else writes
         @pytest.fixture
         def create_unmanaged(self, sink): ... # (secret, text): pre-existing, not syncd's
+        @pytest.fixture
+        def write_raw_mark(self, sink): ...   # optional: (secret, rotated_at, role) as stored
 
 The ownership tests need no fixture: a second :class:`SyncWorld` with another
 ``instance`` or target name plays the other deployment.
+
+``write_raw_mark`` records rotation metadata verbatim, as someone editing the
+store could; without it the hostile-metadata test is skipped.
 
 ``read_back`` may read values (tests may); syncd itself never does. The
 ``text`` passed to the helpers is what the secret should hold as a string; a
@@ -25,8 +30,10 @@ key-value store may store it under a key of its choosing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
@@ -34,12 +41,13 @@ from syncd.engine import Engine
 from syncd.errors import SecretNotManaged, SecretOwnedElsewhere, SinkConflict
 from syncd.fingerprint import Fingerprint
 from syncd.formats import render
-from syncd.models import Action, Owner, SinkBinding, Target
-from syncd.sinks.base import Sink, WriteRequest
+from syncd.models import Action, Owner, RotationMark, SinkBinding, Target
+from syncd.sinks.base import Sink, Stager, WriteRequest
 from syncd.testing.fakes import StaticProvider
 
 ReadBack = Callable[[str], str]
 Writer = Callable[[str, str], None]
+MarkWriter = Callable[[str, str, str], None]
 
 
 def _uri(password: str) -> str:
@@ -70,6 +78,11 @@ class SinkContract:
     def create_unmanaged(self) -> Writer:
         """Return a function creating a secret syncd did not create."""
         raise NotImplementedError
+
+    @pytest.fixture
+    def write_raw_mark(self) -> MarkWriter:
+        """Return a function recording (rotated_at, role) metadata verbatim; optional."""
+        pytest.skip("this sink's tests give no way to write raw rotation metadata")
 
     @pytest.fixture
     def secret_name(self) -> str:
@@ -198,6 +211,82 @@ class SinkContract:
         assert world.password in read_back(world.secret)
         assert world.sync() == (Action.UNCHANGED, False)
 
+    def test_fresh_secret_has_no_rotation_mark(self, sink: Sink, world: SyncWorld) -> None:
+        """A secret syncd only synced (never rotated) reports no rotation mark."""
+        world.sync()
+        assert sink.inspect(world.secret).rotation is None
+
+    def test_rotation_mark_is_recorded(self, sink: Sink, world: SyncWorld) -> None:
+        """A write carrying a rotation mark records it, to the second, with the value."""
+        world.sync()
+        mark = RotationMark(datetime(2031, 2, 3, 4, 5, 6, 789, tzinfo=UTC), "app_owner")
+        world.rotate()
+        sink.write(dataclasses.replace(world.request(sink), action=Action.UPDATE, rotation=mark))
+        recorded = sink.inspect(world.secret).rotation
+        assert recorded == mark
+        assert recorded.rotated_at == datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC)
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_rotation_mark_is_recorded_on_create(self, sink: Sink, world: SyncWorld) -> None:
+        """A secret created by a rotation records its mark and owner from the first version."""
+        mark = RotationMark(datetime(2031, 2, 3, 4, 5, 6, tzinfo=UTC), "app_owner_b")
+        sink.write(dataclasses.replace(world.request(sink), rotation=mark))
+        state = sink.inspect(world.secret)
+        assert state.rotation == mark
+        assert state.owner == Owner(world.instance, world.target_name)
+
+    def test_write_without_mark_keeps_it(
+        self, sink: Sink, world: SyncWorld, write_foreign: Writer
+    ) -> None:
+        """A refresh and a drift repair (writes without a mark) keep the recorded rotation mark."""
+        mark = RotationMark(datetime(2030, 1, 1, tzinfo=UTC), "app_owner")
+        sink.write(dataclasses.replace(world.request(sink), rotation=mark))
+        world.rotate()
+        assert world.sync() == (Action.UPDATE, True)
+        assert sink.inspect(world.secret).rotation == mark
+        write_foreign(world.secret, "tampered")
+        assert world.sync() == (Action.DRIFT, True)
+        assert sink.inspect(world.secret).rotation == mark
+
+    def test_later_mark_replaces_earlier(self, sink: Sink, world: SyncWorld) -> None:
+        """Each rotation records its own mark, replacing the previous one (role included)."""
+        first = RotationMark(datetime(2030, 1, 1, tzinfo=UTC), "app_owner")
+        sink.write(dataclasses.replace(world.request(sink), rotation=first))
+        world.rotate()
+        second = RotationMark(datetime(2030, 2, 1, tzinfo=UTC), "app_owner_b")
+        sink.write(dataclasses.replace(world.request(sink), action=Action.UPDATE, rotation=second))
+        assert sink.inspect(world.secret).rotation == second
+
+    @pytest.mark.parametrize(
+        ("rotated_at", "role"),
+        [
+            ("2030-01-01T00:00:00Z", "bad role"),
+            ("2030-01-01T00:00:00Z", "r" * 64),
+            ("2030-01-01T00:00:00Z", "-dash"),
+            ("2030-02-30T00:00:00Z", "app_owner"),
+            ("2030-01-01 00:00:00", "app_owner"),
+            ("yesterday", "app_owner"),
+            ("2030-01-01T00:00:00Z" + "0" * 200, "app_owner"),
+            ("", "app_owner"),
+        ],
+    )
+    def test_malformed_mark_reads_as_none(
+        self, sink: Sink, world: SyncWorld, write_raw_mark: MarkWriter, rotated_at: str, role: str
+    ) -> None:
+        """Rotation metadata that is not exactly syncd's recorded shape reads as no mark."""
+        world.sync()
+        write_raw_mark(world.secret, rotated_at, role)
+        assert sink.inspect(world.secret).rotation is None
+
+    def test_raw_mark_in_recorded_shape_reads_back(
+        self, sink: Sink, world: SyncWorld, write_raw_mark: MarkWriter
+    ) -> None:
+        """The raw-metadata fixture writes what the sink reads (so the malformed cases mean it)."""
+        world.sync()
+        write_raw_mark(world.secret, "2030-01-01T00:00:00Z", "app_owner")
+        mark = RotationMark(datetime(2030, 1, 1, tzinfo=UTC), "app_owner")
+        assert sink.inspect(world.secret).rotation == mark
+
     def test_errors_name_ids_not_values(self, world: SyncWorld, create_unmanaged: Writer) -> None:
         """Errors carry the secret name but never the credential."""
         create_unmanaged(world.secret, "theirs")
@@ -205,6 +294,167 @@ class SinkContract:
         assert error is not None
         assert world.secret in str(error)
         assert world.password not in str(error) + repr(error)
+
+
+class StagerContract:
+    """Inherited tests every :class:`~syncd.sinks.base.Stager` sink passes.
+
+    Needs the ``sink`` (a Sink that is also a Stager) and ``read_back``
+    fixtures of :class:`SinkContract`: ``read_back`` is what consumers see.
+    """
+
+    format = "json"
+
+    @pytest.fixture
+    def sink(self) -> Sink:
+        """The sink under test (also a Stager), over a store with unique names."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def read_back(self) -> ReadBack:
+        """Return a function reading a secret's current value as a consumer would."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def secret_name(self) -> str:
+        """A secret name no other test uses."""
+        return f"stager-{secrets.token_hex(6)}"
+
+    @pytest.fixture
+    def world(self, sink: Sink, secret_name: str) -> SyncWorld:
+        """A target already synced once into the sink (staging needs an existing secret)."""
+        world = SyncWorld(sink, secret_name, self.format)
+        world.sync()
+        return world
+
+    @staticmethod
+    def staged(sink: Sink, world: SyncWorld) -> tuple[Stager, WriteRequest, str]:
+        """Rotate the provider's password and stage it; return the stager, request and version."""
+        assert isinstance(sink, Stager)
+        world.rotate()
+        request = dataclasses.replace(
+            world.request(sink), action=Action.UPDATE, rotation=_MARK
+        )
+        return sink, request, sink.stage(request)
+
+    def test_sink_is_a_stager(self, sink: Sink) -> None:
+        """The sink offers the optional staging capability."""
+        assert isinstance(sink, Stager)
+
+    def test_staged_version_is_pending_not_current(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """A staged version is reported as pending; consumers still read the old value."""
+        before = sink.inspect(world.secret)
+        old = read_back(world.secret)
+        _, _, version = self.staged(sink, world)
+        state = sink.inspect(world.secret)
+        assert state.pending == version
+        assert state.version == before.version and version != before.version
+        assert read_back(world.secret) == old
+        assert world.password not in old
+        assert state.rotation is None
+
+    def test_stage_is_idempotent(self, sink: Sink, world: SyncWorld) -> None:
+        """Staging the same request twice gives the same version and one pending version."""
+        stager, request, version = self.staged(sink, world)
+        assert stager.stage(request) == version
+        assert sink.inspect(world.secret).pending == version
+
+    def test_promote_makes_staged_current(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Promotion makes the staged value current, records mark and owner, leaves no pending."""
+        stager, request, version = self.staged(sink, world)
+        stager.promote(request, version)
+        state = sink.inspect(world.secret)
+        assert world.password in read_back(world.secret)
+        assert state.pending is None
+        assert state.rotation == _MARK
+        assert state.owner == Owner(world.instance, world.target_name)
+        assert world.sync() == (Action.UNCHANGED, False)
+
+    def test_discard_keeps_current(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Discarding a staged version leaves the current value and no pending; twice is a no-op."""
+        old = read_back(world.secret)
+        stager, _, version = self.staged(sink, world)
+        stager.discard(world.secret, version)
+        stager.discard(world.secret, version)
+        state = sink.inspect(world.secret)
+        assert state.pending is None
+        assert read_back(world.secret) == old
+
+    def test_discarded_version_cannot_be_promoted(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """A discarded (abandoned) version is refused by promote; the current value stays."""
+        old = read_back(world.secret)
+        stager, request, version = self.staged(sink, world)
+        stager.discard(world.secret, version)
+        with pytest.raises(SinkConflict):
+            stager.promote(request, version)
+        assert read_back(world.secret) == old
+
+    def test_new_stage_replaces_pending(self, sink: Sink, world: SyncWorld) -> None:
+        """Staging another value moves the pending stage to it: one pending version at most."""
+        stager, _, first = self.staged(sink, world)
+        _, request, second = self.staged(sink, world)
+        assert first != second
+        assert sink.inspect(world.secret).pending == second
+        stager.promote(request, second)
+        assert sink.inspect(world.secret).pending is None
+
+    def test_stage_after_concurrent_write_conflicts(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Staging against a state that changed since inspection raises SinkConflict."""
+        assert isinstance(sink, Stager)
+        world.rotate()
+        request = dataclasses.replace(world.request(sink), action=Action.UPDATE)
+        world.rotate()
+        world.sync()
+        with pytest.raises(SinkConflict):
+            sink.stage(request)
+        assert world.password in read_back(world.secret)
+
+    def test_promote_after_concurrent_write_conflicts(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Promotion refuses when the current version changed since inspection (a second writer)."""
+        stager, request, version = self.staged(sink, world)
+        other = SyncWorld(sink, world.secret, self.format)
+        other.sync()
+        with pytest.raises(SinkConflict):
+            stager.promote(request, version)
+        assert other.password in read_back(world.secret)
+        assert world.password not in read_back(world.secret)
+
+    def test_stage_of_missing_secret_conflicts(self, sink: Sink, secret_name: str) -> None:
+        """Staging needs an existing secret: a missing one raises SinkConflict, creates nothing."""
+        assert isinstance(sink, Stager)
+        world = SyncWorld(sink, f"{secret_name}-missing", self.format)
+        request = world.request(sink)
+        observed = dataclasses.replace(request.observed, exists=True, version="v1")
+        with pytest.raises(SinkConflict):
+            sink.stage(dataclasses.replace(request, observed=observed))
+        assert not sink.inspect(world.secret).exists
+
+    def test_plain_write_leaves_pending_for_discard(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """A normal write while a version is staged keeps it pending until discarded."""
+        stager, _, version = self.staged(sink, world)
+        world.rotate()
+        assert world.sync() == (Action.UPDATE, True)
+        assert sink.inspect(world.secret).pending == version
+        stager.discard(world.secret, version)
+        assert sink.inspect(world.secret).pending is None
+        assert world.password in read_back(world.secret)
+
+
+_MARK = RotationMark(datetime(2032, 3, 4, 5, 6, 7, tzinfo=UTC), "app_owner")
 
 
 class SyncWorld:

@@ -2,7 +2,9 @@
 
 :class:`MemorySink` follows the same rules as the real sinks (it passes
 :class:`~syncd.testing.contract.SinkContract`), so a test written against it
-means the same thing against AWS or Vault.
+means the same thing against AWS or Vault. It is also a
+:class:`~syncd.sinks.base.Stager` with the semantics of the AWS sink's version
+stages, so rotation logic can be tested against it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import ClassVar
 
 from syncd.errors import ProviderNotFound, SinkConflict
 from syncd.fingerprint import Fingerprint
-from syncd.models import ConnectionInfo, Owner, SecretState, Target
+from syncd.models import ConnectionInfo, Owner, RotationMark, SecretState, Target
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -50,11 +52,25 @@ class StaticProvider:
         """Nothing to release."""
 
 
+#: Metadata keys of the rotation mark in :class:`MemorySink`.
+ROTATED_AT_KEY = "rotated_at"
+ROLE_KEY = "role"
+
+
+@dataclass(frozen=True)
+class _Staged:
+    text: str
+    version: int
+    fingerprint: str
+
+
 @dataclass
 class _Stored:
     text: str
     version: int
     meta: dict[str, str] = field(default_factory=dict)
+    pending: _Staged | None = None
+    previous: str | None = None
 
 
 class MemorySinkConfig(PluginConfig):
@@ -64,7 +80,12 @@ class MemorySinkConfig(PluginConfig):
 
 
 class MemorySink:
-    """A versioned in-memory store with check-and-set writes, like Vault KV v2."""
+    """A versioned in-memory store with check-and-set writes, like Vault KV v2.
+
+    Staging follows AWS's version stages: one pending version at most, which
+    consumers (:meth:`read`) do not see until :meth:`promote`; a plain write
+    leaves a pending version alone, as ``PutSecretValue`` does.
+    """
 
     config_model: ClassVar[type[MemorySinkConfig]] = MemorySinkConfig
 
@@ -102,6 +123,8 @@ class MemorySink:
             fingerprint=recorded,
             version=str(stored.version),
             owner=Owner.decode(meta.get(OWNER_KEY), legacy_target=meta.get(TARGET_KEY)),
+            rotation=RotationMark.decode(meta.get(ROTATED_AT_KEY), meta.get(ROLE_KEY)),
+            pending=str(stored.pending.version) if stored.pending else None,
         )
 
     def write(self, request: WriteRequest) -> str | None:
@@ -115,23 +138,76 @@ class MemorySink:
             self.secrets[request.secret] = _Stored(
                 request.document.text,
                 version,
-                {
-                    MANAGED_BY_KEY: MANAGED_BY_VALUE,
-                    TARGET_KEY: request.target,
-                    OWNER_KEY: request.owner.encode(),
-                    "fingerprint": request.fingerprint.encode(),
-                    "version": str(version),
-                },
+                _recorded(request, version, current.meta if current else {}),
+                pending=current.pending if current else None,
+                previous=current.text if current else None,
             )
             self.writes += 1
         return str(version)
+
+    def stage(self, request: WriteRequest) -> str:
+        """Add a pending version of an existing secret (the same one again for the same request)."""
+        with self._lock:
+            current = self._unchanged(request)
+            staged = current.pending
+            fingerprint = request.fingerprint.encode()
+            if staged is None or (staged.fingerprint, staged.text) != (
+                fingerprint,
+                request.document.text,
+            ):
+                staged = _Staged(request.document.text, next(self._versions), fingerprint)
+                current.pending = staged
+            return str(staged.version)
+
+    def promote(self, request: WriteRequest, version: str) -> None:
+        """Make the staged ``version`` current, recording owner, fingerprint and mark."""
+        with self._lock:
+            current = self._unchanged(request)
+            staged = current.pending
+            if staged is None or str(staged.version) != version:
+                raise SinkConflict(
+                    f"memory sink: version {version} of {request.secret} is not staged"
+                )
+            self.secrets[request.secret] = _Stored(
+                staged.text,
+                staged.version,
+                _recorded(request, staged.version, current.meta),
+                previous=current.text,
+            )
+            self.writes += 1
+
+    def discard(self, secret: str, version: str) -> None:
+        """Drop the pending version ``version``; nothing to do if it is gone already."""
+        with self._lock:
+            current = self.secrets.get(secret)
+            if current and current.pending and str(current.pending.version) == version:
+                current.pending = None
+
+    def read(self, secret: str) -> str | None:
+        """What a consumer reads: the current version's text (None: no such secret)."""
+        with self._lock:
+            stored = self.secrets.get(secret)
+            return stored.text if stored else None
+
+    def _unchanged(self, request: WriteRequest) -> _Stored:
+        current = self.secrets.get(request.secret)
+        if current is None or str(current.version) != request.observed.version:
+            raise SinkConflict(f"memory sink: {request.secret} changed since it was inspected")
+        return current
 
     def put_foreign(self, secret: str, text: str) -> None:
         """Write as someone other than syncd would (keeps existing metadata)."""
         with self._lock:
             current = self.secrets.get(secret)
             meta = dict(current.meta) if current else {}
-            self.secrets[secret] = _Stored(text, next(self._versions), meta)
+            pending = current.pending if current else None
+            previous = current.text if current else None
+            self.secrets[secret] = _Stored(text, next(self._versions), meta, pending, previous)
+
+    def put_raw_mark(self, secret: str, rotated_at: str, role: str) -> None:
+        """Record rotation metadata as given, as a hostile editor of the store could."""
+        with self._lock:
+            self.secrets[secret].meta.update({ROTATED_AT_KEY: rotated_at, ROLE_KEY: role})
 
     def close(self) -> None:
         """Nothing to release."""
@@ -139,3 +215,19 @@ class MemorySink:
 
 #: mypy checks the plugin's shape here, as a third-party plugin author would.
 _FACTORY: SinkFactory[MemorySinkConfig] = MemorySink
+
+
+def _recorded(request: WriteRequest, version: int, before: dict[str, str]) -> dict[str, str]:
+    """The metadata of a version syncd writes: the request's, and the old mark unless replaced."""
+    meta = {
+        MANAGED_BY_KEY: MANAGED_BY_VALUE,
+        TARGET_KEY: request.target,
+        OWNER_KEY: request.owner.encode(),
+        "fingerprint": request.fingerprint.encode(),
+        "version": str(version),
+    }
+    if request.rotation is not None:
+        meta[ROTATED_AT_KEY], meta[ROLE_KEY] = request.rotation.encode()
+    else:
+        meta.update({k: before[k] for k in (ROTATED_AT_KEY, ROLE_KEY) if k in before})
+    return meta
