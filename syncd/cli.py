@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
-from syncd import __version__, exits
+from syncd import __version__, exits, sharding
 from syncd import config as config_mod
 from syncd import logging as syncd_logging
 from syncd.configerrors import suggest
@@ -92,6 +93,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="fetch and compare, write nothing")
     run.add_argument(
         "--target", action="append", metavar="NAME", help="only these targets (repeatable)"
+    )
+    run.add_argument(
+        "--shard",
+        metavar="INDEX/COUNT",
+        help="only the targets of shard INDEX of COUNT (by a stable hash of the target name)",
+    )
+    run.add_argument(
+        "--shard-count",
+        type=_count,
+        metavar="COUNT",
+        help="COUNT shards, INDEX from $JOB_COMPLETION_INDEX (overrides the config's 'shards')",
     )
     run.add_argument(
         "--metrics-file",
@@ -171,6 +183,10 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
     targets = _select(cfg, args.target)
     if targets is None:
         return EXIT_USAGE
+    shard = _shard(args, cfg)
+    if shard is None:
+        return EXIT_USAGE
+    targets = shard.select(targets)
     if args.metrics_file and not args.once:
         print("syncd: error: --metrics-file needs --once", file=sys.stderr)
         return EXIT_USAGE
@@ -186,13 +202,43 @@ def _with_config(args: argparse.Namespace) -> int:  # noqa: PLR0911 - one exit p
             flag = "--dry-run" if args.dry_run else "--output json"
             print(f"syncd: error: {flag} needs --once", file=sys.stderr)
             return EXIT_USAGE
-        from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
-
-        return run_daemon(cfg)
+        return _daemon(cfg, shard)
     with exits.sigterm_interrupts():  # the daemon handles its own signals
         return _run_once(
             cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file, output=args.output
         )
+
+
+def _count(text: str) -> int:
+    """``--shard-count``: a whole number of shards, 1 to 10,000."""
+    if not text.isdigit() or not 1 <= int(text) <= sharding.MAX_SHARDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shard count (1-{sharding.MAX_SHARDS})")
+    return int(text)
+
+
+def _shard(args: argparse.Namespace, cfg: config_mod.Config) -> sharding.Shard | None:
+    """The shard this process syncs (see syncd.sharding), or None after printing why not."""
+    try:
+        return sharding.resolve(args.shard, args.shard_count, cfg.settings.shards, os.environ)
+    except ConfigError as exc:
+        print(f"syncd: error: {exc}", file=sys.stderr)
+        return None
+
+
+def _daemon(cfg: config_mod.Config, shard: sharding.Shard) -> int:
+    from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
+
+    if shard.count == 1:
+        return run_daemon(cfg)
+    # A reload re-reads the file and keeps this shard's targets only.
+    return run_daemon(
+        _sharded(cfg, shard), load_config=lambda path: _sharded(config_mod.load(path), shard)
+    )
+
+
+def _sharded(cfg: config_mod.Config, shard: sharding.Shard) -> config_mod.Config:
+    """The config with only ``shard``'s targets: what this daemon schedules, reloads included."""
+    return dataclasses.replace(cfg, targets=shard.select(cfg.targets))
 
 
 def _metrics_file_problem(path: Path) -> str | None:
