@@ -210,11 +210,12 @@ def daemon_rss(config: Path, control: httpx.Client, n: int, log: Path) -> tuple[
 
 
 def _kb(value: str) -> float:
-    return float(value.split()[0])
+    return float(value.split(maxsplit=1)[0])
 
 
 def _load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} (uptime)"
 
 
 def print_table(args: argparse.Namespace, cycles: list[Cycle], base: Any) -> None:
@@ -224,7 +225,7 @@ def print_table(args: argparse.Namespace, cycles: list[Cycle], base: Any) -> Non
         f"  cpus={os.cpu_count()}\nload: {_load()}\n"
     )
     header = (
-        f"{'cycle':<10} {'wall s':>7} {'ideal s':>8} {'quota s':>8} {'x ideal':>8} "
+        f"{'cycle':<10} {'wall s':>7} {'ideal s':>8} {'quota s':>8} {'x ideal':>8} {'x bound':>8} "
         f"{'writes':>6} {'cpu s':>6} {'cpu ms/tgt':>10} {'RSS MB':>7}  calls"
     )
     print(header)
@@ -235,7 +236,7 @@ def print_table(args: argparse.Namespace, cycles: list[Cycle], base: Any) -> Non
         per_target = c.cpu * 1000 / (1 if c.label == "start-up" else args.targets)
         print(
             f"{c.label:<10} {c.wall:>7.2f} {c.ideal:>8.2f} {c.quota:>8.2f} "
-            f"{c.wall / bound if bound else 0:>8.2f} {c.writes:>6} {c.cpu:>6.2f} "
+            f"{c.wall / c.ideal:>8.2f} {c.wall / bound:>8.2f} {c.writes:>6} {c.cpu:>6.2f} "
             f"{per_target:>10.2f} {c.rss_mb:>7.1f}  {calls}"
         )
     if base is not None:
