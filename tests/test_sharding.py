@@ -176,3 +176,24 @@ def test_bad_shard_values_exit_2_with_one_line(
     assert result.code == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert _written(tmp_path) == set()
+
+
+def test_daemon_schedules_only_its_shard_and_keeps_it_on_reload(
+    tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """syncd run --shard I/N hands the daemon shard I's targets, and its reloads keep that shard."""
+    import syncd.scheduler
+
+    seen: dict[str, Any] = {}
+
+    def fake_daemon(cfg: Any, *, load_config: Any) -> int:
+        seen["initial"] = {t.name for t in cfg.targets}
+        seen["reloaded"] = {t.name for t in load_config(cfg.path).targets}
+        return 0
+
+    monkeypatch.setattr(syncd.scheduler, "run_daemon", fake_daemon)
+    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
+    path = _config(tmp_path, api)
+    assert main(["run", "--shard", "1/3", "--config", str(path)]) == 0
+    expected = {n for n in NAMES if shard_of(n, 3) == 1}
+    assert seen == {"initial": expected, "reloaded": expected}
