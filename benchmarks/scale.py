@@ -71,7 +71,7 @@ class Cycle:
 @contextmanager
 def standins(latency: float) -> Iterator[httpx.Client]:
     """The stand-ins in a subprocess; yields a client for their control endpoints."""
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "benchmarks.standins", "--latency", str(latency)],
         stdout=subprocess.PIPE,
         text=True,
@@ -94,8 +94,7 @@ def write_config(path: Path, url: str, n: int, concurrency: int) -> None:
         f"concurrency: {concurrency}",
         "metrics: {enabled: false}",
         f"providers: {{casedev: {{type: casedev, base_url: '{url}'}}}}",
-        "sinks: {aws: {type: aws-secrets-manager, region: us-east-1, "
-        f"endpoint_url: '{url}'}}}}",
+        f"sinks: {{aws: {{type: aws-secrets-manager, region: us-east-1, endpoint_url: '{url}'}}}}",
         "defaults: {interval: 1d, jitter: 0s}",
         "targets:",
     ]
@@ -112,7 +111,7 @@ def run_once(config: Path, control: httpx.Client, label: str, log: Path) -> Cycl
     control.post("/_reset")
     with log.open("w") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "syncd", "run", "--once", "--config", str(config)],
             env={**os.environ, **ENV},
             stdout=subprocess.DEVNULL,
@@ -181,12 +180,14 @@ def _uri(i: int) -> str:
     return connection_uri(f"proj-{i:05d}", "main", pooled=False)
 
 
-def daemon_rss(config: Path, control: httpx.Client, n: int, log: Path) -> tuple[float, float, float]:
-    """Start ``syncd run``; after its first cycle, its VmRSS and VmHWM in MB, and the cycle's time."""
+def daemon_rss(
+    config: Path, control: httpx.Client, n: int, log: Path
+) -> tuple[float, float, float]:
+    """Start ``syncd run``; after its first cycle: VmRSS and VmHWM in MB, and the cycle's time."""
     control.post("/_clear")
     with log.open("w") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "syncd", "run", "--config", str(config)],
             env={**os.environ, **ENV},
             stdout=subprocess.DEVNULL,
@@ -282,8 +283,10 @@ def main() -> None:
         write_config(config, url, n, c)
         if args.daemon_rss:
             rss, hwm, elapsed = daemon_rss(config, control, n, Path(tmp) / "daemon.log")
-            print(f"\nN={n} daemon after its first cycle ({elapsed:.1f} s): VmRSS {rss:.1f} MB, "
-                  f"VmHWM {hwm:.1f} MB\nload: {_load()}")
+            print(
+                f"\nN={n} daemon after its first cycle ({elapsed:.1f} s): VmRSS {rss:.1f} MB, "
+                f"VmHWM {hwm:.1f} MB\nload: {_load()}"
+            )
             return
         one = Path(tmp) / "one.yaml"
         write_config(one, url, 1, c)

@@ -30,6 +30,7 @@ INDEX_ENV = "JOB_COMPLETION_INDEX"
 MAX_SHARDS = 10_000
 _SPEC = re.compile(r"(\d{1,5})/(\d{1,5})")
 
+
 def shard_of(name: str, count: int) -> int:
     """The shard (``0 <= shard < count``) that target ``name`` belongs to."""
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest(), "big") % count

@@ -36,7 +36,9 @@ def _config(tmp_path: Path, url: str) -> Path:
     data: dict[str, Any] = {
         "log": {"level": "warning", "format": "json"},
         "providers": {"casedev": {"type": "casedev", "base_url": url}},
-        "sinks": {"aws": {"type": "aws-secrets-manager", "region": "us-east-1", "endpoint_url": url}},
+        "sinks": {
+            "aws": {"type": "aws-secrets-manager", "region": "us-east-1", "endpoint_url": url}
+        },
         "targets": [
             {
                 "name": name,

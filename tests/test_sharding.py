@@ -23,7 +23,10 @@ NAMES = [f"target-{i}" for i in range(12)]
 
 
 def _targets(names: list[str]) -> list[Target]:
-    return [Target(n, "casedev", "proj_1", sinks=(SinkBinding("s", f"{n}.json", "json"),)) for n in names]
+    return [
+        Target(n, "casedev", "proj_1", sinks=(SinkBinding("s", f"{n}.json", "json"),))
+        for n in names
+    ]
 
 
 def test_every_target_is_in_exactly_one_shard() -> None:
@@ -110,8 +113,12 @@ def _config(tmp_path: Path, server: RunningServer, **extra: Any) -> Path:
         "providers": {"casedev": {"type": "casedev", "base_url": server.base_url}},
         "sinks": {"local": {"type": "file", "directory": str(tmp_path / "out")}},
         "targets": [
-            {"name": n, "provider": "casedev", "project": "proj_1",
-             "sinks": [{"sink": "local", "secret": f"{n}.json"}]}
+            {
+                "name": n,
+                "provider": "casedev",
+                "project": "proj_1",
+                "sinks": [{"sink": "local", "secret": f"{n}.json"}],
+            }
             for n in NAMES
         ],
         **extra,
@@ -145,9 +152,7 @@ def test_shard_flag_syncs_only_that_shards_targets(
 
 
 @pytest.mark.e2e
-def test_indexed_job_takes_index_from_the_environment(
-    tmp_path: Path, api: RunningServer
-) -> None:
+def test_indexed_job_takes_index_from_the_environment(tmp_path: Path, api: RunningServer) -> None:
     """With shards: 3 in the config, a process syncs the shard named by JOB_COMPLETION_INDEX."""
     path = _config(tmp_path, api, shards=3)
     env = {"CASEDEV_API_KEY": KEY, "JOB_COMPLETION_INDEX": "2"}
@@ -172,7 +177,9 @@ def test_bad_shard_values_exit_2_with_one_line(
 ) -> None:
     """A bad --shard, --shard-count or JOB_COMPLETION_INDEX is one line on stderr, exit 2, no write."""
     path = _config(tmp_path, api)
-    result = run_syncd("run", "--once", *args, "--config", str(path), env={"CASEDEV_API_KEY": KEY, **env})
+    result = run_syncd(
+        "run", "--once", *args, "--config", str(path), env={"CASEDEV_API_KEY": KEY, **env}
+    )
     assert result.code == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert _written(tmp_path) == set()
