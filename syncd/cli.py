@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
-from syncd import __version__, exits, logs
+from syncd import __version__, exits, logs, sharding
 from syncd import config as config_mod
 from syncd.configerrors import suggest
 from syncd.engine import CycleReport
@@ -91,6 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="fetch and compare, write nothing")
     run.add_argument(
         "--target", action="append", metavar="NAME", help="only these targets (repeatable)"
+    )
+    run.add_argument(
+        "--shard",
+        metavar="INDEX/COUNT",
+        help="only the targets of shard INDEX of COUNT (by a stable hash of the target name)",
+    )
+    run.add_argument(
+        "--shard-count",
+        type=_count,
+        metavar="COUNT",
+        help="COUNT shards, INDEX from $JOB_COMPLETION_INDEX (overrides the config's 'shards')",
     )
     run.add_argument(
         "--metrics-file",
@@ -168,6 +180,7 @@ def _with_config(args: argparse.Namespace) -> int:
         with exits.sigterm_interrupts():
             return _check(cfg, sys.stdout, output=args.output)
     targets = _select(cfg, args.target)
+    targets = _shard(args, cfg).select(targets)
     if args.metrics_file and not args.once:
         raise UsageError("--metrics-file needs --once")
     if args.metrics_file and args.dry_run:
@@ -179,13 +192,39 @@ def _with_config(args: argparse.Namespace) -> int:
         if args.dry_run or args.output != "text":
             flag = "--dry-run" if args.dry_run else "--output json"
             raise UsageError(f"{flag} needs --once")
-        from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
-
-        return run_daemon(cfg)
+        return _daemon(cfg, _shard(args, cfg))
     with exits.sigterm_interrupts():  # the daemon handles its own signals
         return _run_once(
             cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file, output=args.output
         )
+
+
+def _count(text: str) -> int:
+    """``--shard-count``: a whole number of shards, 1 to 10,000."""
+    if not text.isdigit() or not 1 <= int(text) <= sharding.MAX_SHARDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shard count (1-{sharding.MAX_SHARDS})")
+    return int(text)
+
+
+def _shard(args: argparse.Namespace, cfg: config_mod.Config) -> sharding.Shard:
+    """The shard this process syncs (see syncd.sharding); raises UsageError for a bad value."""
+    return sharding.resolve(args.shard, args.shard_count, cfg.settings.shards, os.environ)
+
+
+def _daemon(cfg: config_mod.Config, shard: sharding.Shard) -> int:
+    from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
+
+    if shard.count == 1:
+        return run_daemon(cfg)
+    # A reload re-reads the file and keeps this shard's targets only.
+    return run_daemon(
+        _sharded(cfg, shard), load_config=lambda path: _sharded(config_mod.load(path), shard)
+    )
+
+
+def _sharded(cfg: config_mod.Config, shard: sharding.Shard) -> config_mod.Config:
+    """The config with only ``shard``'s targets: what this daemon schedules, reloads included."""
+    return dataclasses.replace(cfg, targets=shard.select(cfg.targets))
 
 
 def _metrics_file_problem(path: Path) -> str | None:

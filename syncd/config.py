@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     #: Names this deployment in the owner recorded on every secret (see README: Ownership).
     instance: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     concurrency: int = Field(default=8, ge=1, le=256)
+    #: Processes sharing the targets (syncd.sharding); each needs its INDEX.
+    shards: int = Field(default=1, ge=1, le=10_000)
     shutdown_timeout: Duration = 30.0
     metrics: MetricsSettings = MetricsSettings()
     providers: dict[str, PluginSection] = Field(default_factory=dict)

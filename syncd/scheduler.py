@@ -279,13 +279,17 @@ class Daemon:
             self._listener = None
 
 
-def run_daemon(cfg: config_mod.Config) -> int:
+def run_daemon(
+    cfg: config_mod.Config,
+    *,
+    load_config: Callable[[Path], config_mod.Config] = config_mod.load,
+) -> int:
     """Run ``syncd run`` until SIGTERM/SIGINT; the process exit code.
 
     2 when the metrics address is taken or the config cannot be built into
     plugins, 1 when a plugin cannot start or shutdown timed out, else 0.
     """
-    daemon = Daemon(cfg)
+    daemon = Daemon(cfg, load_config=load_config)
     try:
         daemon.start()
     except SyncdError as exc:

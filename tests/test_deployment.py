@@ -374,7 +374,7 @@ def _pod_spec(name: str) -> dict[str, Any]:
     return spec
 
 
-@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml"])
+@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml", "cronjob-indexed.yaml"])
 def test_pods_are_locked_down(name: str) -> None:
     """Both workloads run as UID 10001, read-only, without capabilities, under RuntimeDefault seccomp."""
     spec = _pod_spec(name)
@@ -401,7 +401,7 @@ def test_pods_are_locked_down(name: str) -> None:
     assert spec["serviceAccountName"] == _load("serviceaccount.yaml")["metadata"]["name"]
 
 
-@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml"])
+@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml", "cronjob-indexed.yaml"])
 def test_pods_find_config_and_api_key(name: str) -> None:
     """SYNCD_CONFIG points into the mounted ConfigMap, and the API key comes from the example Secret."""
     (container,) = _pod_spec(name)["containers"]
@@ -449,6 +449,24 @@ def test_cronjob_runs_one_cycle_and_never_overlaps() -> None:
     assert job["activeDeadlineSeconds"] > 0
     (container,) = job["template"]["spec"]["containers"]
     assert container["args"] == ["run", "--once"]
+
+
+def test_indexed_cronjob_runs_one_pod_per_shard() -> None:
+    """The sharded CronJob is an Indexed Job whose completions, parallelism and --shard-count agree."""
+    document = _load("cronjob-indexed.yaml")
+    plain = _load("cronjob.yaml")
+    assert document["spec"]["concurrencyPolicy"] == "Forbid"
+    job = document["spec"]["jobTemplate"]["spec"]
+    assert job["completionMode"] == "Indexed"
+    (container,) = job["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[:2] == ["run", "--once"] and args[2] == "--shard-count"
+    assert int(args[3]) == job["completions"] == job["parallelism"] > 1
+    # Apart from sharding, the same hardened job as cronjob.yaml.
+    assert job["podFailurePolicy"] == plain["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]
+    assert {k: v for k, v in container.items() if k != "args"} == {
+        k: v for k, v in plain["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0].items() if k != "args"
+    }
 
 
 def _syncd_config() -> dict[str, Any]:

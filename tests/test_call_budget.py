@@ -1,0 +1,104 @@
+"""The call budget of a cycle, counted at the servers over real HTTP.
+
+An unchanged cycle makes exactly one provider call per target and one metadata
+read (DescribeSecret) per sink secret, and writes nothing; a changed secret
+costs at most one write plus the metadata it needs. The servers are the
+benchmark's stand-ins (benchmarks/standins.py), which count every call by API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from benchmarks.standins import API_KEY, Running, serve
+from tests.conftest import run_syncd
+
+pytestmark = pytest.mark.e2e
+
+# Four sink secrets over three targets: "two" has two AWS bindings.
+TARGETS = {"one": ["app/one"], "two": ["app/two-a", "app/two-b"], "three": ["app/three"]}
+SECRETS = sum(len(s) for s in TARGETS.values())
+
+
+@pytest.fixture
+def standins() -> Iterator[Running]:
+    with serve(latency=0.0) as running:
+        yield running
+
+
+def _config(tmp_path: Path, url: str) -> Path:
+    data: dict[str, Any] = {
+        "log": {"level": "warning", "format": "json"},
+        "providers": {"casedev": {"type": "casedev", "base_url": url}},
+        "sinks": {
+            "aws": {"type": "aws-secrets-manager", "region": "us-east-1", "endpoint_url": url}
+        },
+        "targets": [
+            {
+                "name": name,
+                "provider": "casedev",
+                "project": f"proj-{name}",
+                "sinks": [{"sink": "aws", "secret": s} for s in secrets],
+            }
+            for name, secrets in TARGETS.items()
+        ],
+    }
+    path = tmp_path / "syncd.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _cycle(path: Path, url: str) -> dict[str, int]:
+    """Run one `syncd run --once` process and return the calls it made, by API."""
+    httpx.post(f"{url}/_reset")
+    env = {
+        "CASEDEV_API_KEY": API_KEY,
+        "AWS_ACCESS_KEY_ID": "budget",
+        "AWS_SECRET_ACCESS_KEY": "budget-secret-key",
+    }
+    result = run_syncd("run", "--once", "--config", str(path), env=env)
+    assert result.code == 0, result.output
+    calls: dict[str, int] = httpx.get(f"{url}/_stats").json()["calls"]
+    return calls
+
+
+def test_unchanged_cycle_is_one_fetch_per_target_and_one_describe_per_secret(
+    tmp_path: Path, standins: Running
+) -> None:
+    """With nothing changed, a cycle calls the provider once per target, DescribeSecret once per secret, and writes nothing."""
+    path = _config(tmp_path, standins.url)
+    _cycle(path, standins.url)
+    assert _cycle(path, standins.url) == {
+        "casedev.GetConnection": len(TARGETS),
+        "sm.DescribeSecret": SECRETS,
+    }
+
+
+def test_first_cycle_costs_one_create_per_secret(tmp_path: Path, standins: Running) -> None:
+    """Creating every secret costs one fetch per target, one DescribeSecret and one CreateSecret per secret."""
+    path = _config(tmp_path, standins.url)
+    assert _cycle(path, standins.url) == {
+        "casedev.GetConnection": len(TARGETS),
+        "sm.DescribeSecret": SECRETS,
+        "sm.CreateSecret": SECRETS,
+    }
+
+
+def test_changed_secret_costs_one_write_plus_its_metadata_read(
+    tmp_path: Path, standins: Running
+) -> None:
+    """A rotated credential costs exactly one PutSecretValue per affected secret on top of the unchanged budget."""
+    path = _config(tmp_path, standins.url)
+    _cycle(path, standins.url)
+    httpx.post(f"{standins.url}/_rotate", json={"projects": ["proj-two"]})
+    assert _cycle(path, standins.url) == {
+        "casedev.GetConnection": len(TARGETS),
+        "sm.DescribeSecret": SECRETS,
+        "sm.PutSecretValue": len(TARGETS["two"]),
+    }
