@@ -55,7 +55,9 @@ class Built:
             f"""\
 log: {{level: info, format: json}}
 providers:
-  casedev: {{type: casedev, base_url: "{self.base_url}"}}
+  # The test API is the host's loopback, reached through slirp4netns's gateway
+  # address: plain http to a non-loopback host must be allowed explicitly.
+  casedev: {{type: casedev, base_url: "{self.base_url}", allow_insecure_http: true}}
 sinks:
   files: {{type: file, directory: /var/lib/syncd/secrets}}
 defaults: {{format: uri, interval: {interval}, jitter: 0s}}

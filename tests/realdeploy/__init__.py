@@ -8,6 +8,6 @@ them). Outside CI a missing prerequisite skips the tests with its reason; with
 ``CI=true`` it fails them, so a CI run can never pass without the proofs.
 
 Expensive inputs (the root file system, the base image) are cached outside the
-clone under ``$SYNCD_CI_CACHE`` (default ``/var/cache/syncd-ci``), keyed by a
+clone under ``$REALDEPLOY_CACHE`` (default ``/var/cache/syncd-ci``), keyed by a
 hash of everything that goes into them.
 """

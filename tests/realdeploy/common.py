@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CACHE = Path(os.environ.get("SYNCD_CI_CACHE", "/var/cache/syncd-ci"))
+CACHE = Path(os.environ.get("REALDEPLOY_CACHE", "/var/cache/syncd-ci"))
 
 
 def in_ci() -> bool:
@@ -130,7 +130,7 @@ def prune(prefix: str, keep: str) -> None:
 
 
 def record_time(what: str, seconds: float) -> None:
-    """Append how long an expensive step took to ``$SYNCD_CI_CACHE/timings.log``."""
+    """Append how long an expensive step took to ``$REALDEPLOY_CACHE/timings.log``."""
     CACHE.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with (CACHE / "timings.log").open("a") as log:
