@@ -170,7 +170,11 @@ def test_rotate_reset_publishes_a_working_password_everywhere(
     assert metadata(root, VAULT_SECRET)["custom_metadata"]["syncd-role"] == creds.role
     for secret in (creds.password, new_uri.split(":")[2].split("@")[0], neon.api.api_key):
         assert secret not in result.output
-    assert '"window_s"' in result.stderr or "window_s=" in result.stderr
+    published = [json.loads(line) for line in result.stderr.splitlines() if "window_s" in line]
+    assert len(published) == 1 and published[0]["event"] == "rotation_published"
+    window = published[0]["window_s"]
+    print(f"reset window: {window}s")
+    assert 0 < window < 15
 
 
 def test_run_once_rotates_only_when_due(tmp_path: Path, neon: NeonWorld) -> None:
