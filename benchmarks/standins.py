@@ -25,7 +25,8 @@ counting); for rate tests ``GET /_times`` (arrival times by API), ``POST
 /_throttle`` (``{"writes": N}``: the next N writes answer ThrottlingException)
 and ``POST /_budget`` (``{"requests": N, "window": s}``: case.dev announces
 that budget in ``x-ratelimit-*`` headers and answers 429 past it). Run it
-alone with ``python -m benchmarks.standins --latency 0.025``; it prints ``listening on http://127.0.0.1:PORT`` and serves until killed.
+alone with ``python -m benchmarks.standins --latency 0.025``; it prints
+``listening on http://127.0.0.1:PORT`` and serves until killed.
 """
 
 from __future__ import annotations
