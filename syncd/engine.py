@@ -246,13 +246,12 @@ class Engine:
                     stop.set()
                     return
 
-        workers = [
-            threading.Thread(target=work, name=f"syncd_{i}", daemon=True)
-            for i in range(min(self.concurrency, len(targets)))
-        ]
-        for worker in workers:
-            worker.start()
+        # Not daemon threads: even if the interpreter is leaving, a write in flight ends whole.
+        workers: list[threading.Thread] = []
         try:
+            for i in range(min(self.concurrency, len(targets))):
+                workers.append(threading.Thread(target=work, name=f"syncd_{i}"))
+                workers[-1].start()
             for worker in workers:
                 worker.join()
         except BaseException:
@@ -260,7 +259,8 @@ class Engine:
             # are atomic; targets not started yet are not started.
             stop.set()
             for worker in workers:
-                worker.join()
+                if worker.is_alive():
+                    worker.join()
             raise
         if crashed:
             raise crashed[0]
