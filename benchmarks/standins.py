@@ -21,8 +21,12 @@ Both listen on one port (the path and ``X-Amz-Target`` tell them apart), next
 to control endpoints: ``GET /_stats`` (calls by API, writes), ``POST /_reset``
 (counts only) and ``POST /_clear`` (counts and secrets), ``POST /_rotate``
 (``{"projects": [...]}``) and ``POST /_put`` (``{"name": "value", ...}``, no
-counting). Run it alone with ``python -m benchmarks.standins --latency 0.025``;
-it prints ``listening on http://127.0.0.1:PORT`` and serves until killed.
+counting); for rate tests ``GET /_times`` (arrival times by API), ``POST
+/_throttle`` (``{"writes": N}``: the next N writes answer ThrottlingException)
+and ``POST /_budget`` (``{"requests": N, "window": s}``: case.dev announces
+that budget in ``x-ratelimit-*`` headers and answers 429 past it). Run it
+alone with ``python -m benchmarks.standins --latency 0.025``; it prints
+``listening on http://127.0.0.1:PORT`` and serves until killed.
 """
 
 from __future__ import annotations
@@ -92,8 +96,18 @@ class StandIns:
         self.latency = latency
         self.api_key = api_key
         self.calls: Counter[str] = Counter()
+        #: When each call arrived (time.monotonic()), by API: rate tests read these.
+        self.times: dict[str, list[float]] = {}
         self.generations: dict[str, int] = {}
         self.secrets: dict[str, _Secret] = {}
+        #: Write calls still to answer with ThrottlingException (set by /_throttle).
+        self.throttle_writes = 0
+        #: case.dev request budget per window, announced in x-ratelimit-* headers
+        #: (set by /_budget); a request past it answers 429 with Retry-After.
+        self.budget: int | None = None
+        self.budget_window = 1.0
+        self._budget_left = 0
+        self._budget_reset = 0.0
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -114,12 +128,13 @@ class StandIns:
                 length = int(headers.get("content-length") or 0)
                 body = await reader.readexactly(length) if length else b""
                 status, payload, content_type = self.answer(method, target, headers, body)
+                extra = self._budget_headers(status) if "x-amz-target" not in headers else ""
                 if self.latency and not target.startswith("/_"):
                     await asyncio.sleep(self.latency)
                 writer.write(
                     f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
                     f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n"
-                    f"x-amzn-RequestId: {uuid.uuid4()}\r\n\r\n".encode()
+                    f"{extra}x-amzn-RequestId: {uuid.uuid4()}\r\n\r\n".encode()
                     + payload
                 )
                 await writer.drain()
@@ -134,7 +149,11 @@ class StandIns:
         """Status, body and content type for one request."""
         if "x-amz-target" in headers:
             operation = headers["x-amz-target"].rpartition(".")[2]
-            self.calls[f"sm.{operation}"] += 1
+            self._count(f"sm.{operation}")
+            if operation in WRITES and self.throttle_writes > 0:
+                self.throttle_writes -= 1
+                error = {"__type": "ThrottlingException", "message": "Rate exceeded"}
+                return 400, json.dumps(error).encode(), "application/x-amz-json-1.1"
             try:
                 result = self._aws(operation, json.loads(body or b"{}"))
             except _AwsError as exc:
@@ -144,9 +163,37 @@ class StandIns:
         url = urlsplit(target)
         if url.path.startswith("/_"):
             return 200, json.dumps(self._control(url.path, body)).encode(), "application/json"
-        self.calls["casedev.GetConnection"] += 1
+        self._count("casedev.GetConnection")
+        if self.budget is not None and not self._spend_budget():
+            self._count("casedev.429")
+            return 429, b'{"error": "Too Many Requests"}', "application/json"
         status, document = self._casedev(method, url.path, url.query, headers)
         return status, json.dumps(document).encode(), "application/json"
+
+    def _count(self, api: str) -> None:
+        self.calls[api] += 1
+        self.times.setdefault(api, []).append(time.monotonic())
+
+    def _spend_budget(self) -> bool:
+        now = time.monotonic()
+        if now >= self._budget_reset:
+            self._budget_left = self.budget or 0
+            self._budget_reset = now + self.budget_window
+        if self._budget_left <= 0:
+            return False
+        self._budget_left -= 1
+        return True
+
+    def _budget_headers(self, status: int) -> str:
+        if self.budget is None:
+            return ""
+        reset = max(0.0, self._budget_reset - time.monotonic())
+        retry = f"Retry-After: {max(1, round(reset))}\r\n" if status == 429 else ""  # noqa: PLR2004
+        return (
+            f"x-ratelimit-limit-requests: {self.budget}\r\n"
+            f"x-ratelimit-remaining-requests: {max(0, self._budget_left)}\r\n"
+            f"x-ratelimit-reset-requests: {reset:.3f}s\r\n{retry}"
+        )
 
     # -- case.dev -----------------------------------------------------------
 
@@ -229,15 +276,18 @@ class StandIns:
 
     # -- control ------------------------------------------------------------
 
-    def _control(self, path: str, body: bytes) -> dict[str, Any]:
+    def _control(self, path: str, body: bytes) -> dict[str, Any]:  # noqa: PLR0911 - one per endpoint
         if path == "/_stats":
             return {
                 "calls": dict(self.calls),
                 "writes": sum(n for api, n in self.calls.items() if api[3:] in WRITES),
                 "secrets": len(self.secrets),
             }
+        if path == "/_times":
+            return {"times": self.times}
         if path in ("/_reset", "/_clear"):
             self.calls.clear()
+            self.times.clear()
             if path == "/_clear":
                 self.secrets.clear()
                 self.generations.clear()
@@ -246,6 +296,14 @@ class StandIns:
         if path == "/_rotate":
             for project in data.get("projects", []):
                 self.generations[project] = self.generations.get(project, 0) + 1
+            return {}
+        if path == "/_throttle":
+            self.throttle_writes = int(data.get("writes", 0))
+            return {}
+        if path == "/_budget":
+            self.budget = data.get("requests")
+            self.budget_window = float(data.get("window", 1.0))
+            self._budget_reset = 0.0
             return {}
         if path == "/_put":
             for name, value in data.items():

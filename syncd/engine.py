@@ -63,6 +63,9 @@ from syncd.providers.base import Provider
 from syncd.sinks.base import DEFAULT_INSTANCE, Sink, WriteRequest
 
 log = structlog.get_logger(__name__)
+# Checked before building a debug event: a structlog call costs its processors
+# even when the stdlib level then drops it, and the engine makes two per target.
+_debug_enabled = logging.getLogger(__name__).isEnabledFor
 
 _WRITTEN_EVENTS = {
     Action.CREATE: "secret_created",
@@ -189,9 +192,12 @@ class Engine:
                     tuple(self._sync_binding(target, b, conn) for b in target.sinks),
                 )
                 # At info an unchanged target says nothing; at debug each one reports.
-                actions = Counter(o.action.value for o in outcome.sinks if o.action and not o.error)
-                failed = sum(o.error is not None for o in outcome.sinks)
-                log.debug("target_synced", ok=outcome.ok, sink_errors=failed, **actions)
+                if _debug_enabled(logging.DEBUG):
+                    actions = Counter(
+                        o.action.value for o in outcome.sinks if o.action and not o.error
+                    )
+                    failed = sum(o.error is not None for o in outcome.sinks)
+                    log.debug("target_synced", ok=outcome.ok, sink_errors=failed, **actions)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
         return outcome
@@ -249,7 +255,8 @@ class Engine:
             owner = Owner(self.instance, target.name)
             action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
             if action is Action.UNCHANGED or self.dry_run:
-                log.debug("secret_checked", action=action.value, dry_run=self.dry_run, **ids)
+                if _debug_enabled(logging.DEBUG):
+                    log.debug("secret_checked", action=action.value, dry_run=self.dry_run, **ids)
                 return SinkOutcome(target.name, binding.sink, binding.secret, action)
             version = sink.write(
                 WriteRequest(

@@ -106,6 +106,8 @@ def configure(
         )
     structlog.configure(
         processors=[
+            # First: an event below the level costs no timestamp, context or rendering.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

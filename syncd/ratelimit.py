@@ -1,46 +1,158 @@
-"""A thread-safe token bucket that keeps syncd under an API's request quota.
+"""A thread-safe, adaptive rate limiter that keeps syncd under an API's request quota.
 
-One bucket is shared by every worker that calls the same provider or sink, so
-``concurrency`` decides how many requests may be in flight and the bucket
-decides how many may start per second.
+One limiter is shared by every worker that calls the same provider or sink
+(for AWS: one for writes, one for reads), so ``concurrency`` decides how many
+requests may be in flight and the limiter decides how many may start per
+second. Three rules together:
+
+* a token bucket: ``rate`` starts per second on average, ``burst`` at once;
+* a sliding one-second window: never more than ``max(rate, burst)`` starts
+  in any one second, so a quota counted per second (AWS: 50 writes/s) holds
+  in every window, not only on average;
+* adaptation: an answer that says "throttled" (429, ``ThrottlingException``)
+  halves the current rate and pauses for its ``Retry-After``; the rate then
+  recovers linearly, by a twentieth of the configured rate per second. An API
+  that announces its remaining budget (case.dev's ``x-ratelimit-*`` headers)
+  can pause the limiter until the budget resets, before a 429 happens.
+
+``rate=None`` means no steady limit: the limiter only counts, and starts to
+limit (at half the rate it measured) once the API throttles.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+
+#: How much of the configured rate comes back per second after a throttle.
+RECOVERY_PER_S = 0.05
+#: Added to the one-second window: a request started 1.0 s after another may
+#: reach the server a little earlier relative to it (scheduling, connection reuse).
+WINDOW_MARGIN = 0.05
+#: The lowest rate adaptation goes to (requests per second).
+MIN_RATE = 0.5
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class TokenBucket:
-    """Allow ``rate`` acquisitions per second on average, bursts up to ``burst``."""
+    """Allow ``rate`` starts per second on average, bursts up to ``burst``; adapt to throttling."""
 
     def __init__(
         self,
-        rate: float,
+        rate: float | None,
         burst: float | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0:
+        if rate is not None and rate <= 0:
             raise ValueError("rate must be positive")
-        self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate)
-        self._tokens = self.burst
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.ceiling = rate
+        self.burst = burst if burst is not None else max(1.0, rate or 1.0)
         self._clock = clock
         self._sleep = sleep
-        self._updated = clock()
         self._lock = threading.Lock()
+        self._current = rate  # None: unlimited until throttled
+        self._tokens = self.burst
+        self._updated = clock()
+        self._paused_until = 0.0
+        self._throttled_at: float | None = None
+        self._floor = rate or MIN_RATE
+        # Start times within the last second (only kept when a window applies or
+        # the rate must be measured).
+        self._window = int(max(rate or 0.0, self.burst)) if rate is not None else 0
+        self._starts: deque[float] = deque()
+
+    @property
+    def rate(self) -> float | None:
+        """The rate in force now (the configured one unless throttling lowered it)."""
+        with self._lock:
+            return self._rate_now(self._clock())
 
     def acquire(self) -> float:
-        """Take one token, sleeping until one is available; returns the seconds waited."""
+        """Wait for a start slot; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                wait = self._try_start()
+            if wait is None:
+                return waited
+            self._sleep(wait)
+            waited += wait
+
+    def throttled(self, retry_after: float | None = None) -> None:
+        """The API answered "too many requests": halve the rate, pause for ``retry_after``."""
         with self._lock:
             now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            current = self._rate_now(now)
+            if current is None:
+                # Unlimited so far: start from what was actually sent in the last second.
+                current = max(float(len(self._starts)), 2 * MIN_RATE)
+            self._floor = max(MIN_RATE, current / 2)
+            self._current = self._floor
+            self._throttled_at = now
+            self._tokens = min(self._tokens, 0.0)
+            if retry_after:
+                self._paused_until = max(self._paused_until, now + retry_after)
+
+    def pause(self, seconds: float) -> None:
+        """Start nothing for ``seconds`` (an API said its budget is spent until then)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def _rate_now(self, now: float) -> float | None:
+        if self._throttled_at is None:
+            return self._current
+        reference = self.ceiling if self.ceiling is not None else 2 * self._floor
+        recovered = self._floor + reference * RECOVERY_PER_S * (now - self._throttled_at)
+        if recovered >= reference:
+            if self.ceiling is None:
+                return recovered  # keep climbing until the API throttles again
+            self._throttled_at = None
+            self._current = self.ceiling
+            return self.ceiling
+        return recovered
+
+    def _try_start(self) -> float | None:
+        """Take a slot and return None, or return how long to wait before trying again."""
+        now = self._clock()
+        if now < self._paused_until:
+            return self._paused_until - now
+        rate = self._rate_now(now)
+        starts = self._starts
+        # A start leaves the window when its second (plus the margin) is over.
+        while starts and starts[0] + 1.0 + WINDOW_MARGIN <= now:
+            starts.popleft()
+        if self._window and len(starts) >= self._window:
+            return starts[0] + 1.0 + WINDOW_MARGIN - now
+        if rate is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * rate)
             self._updated = now
+            if self._tokens < 1:
+                return max((1 - self._tokens) / rate, 1e-6)
             self._tokens -= 1
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait:
-            self._sleep(wait)
-        return wait
+        self._updated = now
+        starts.append(now)
+        return None
+
+
+def parse_reset(value: str | None) -> float | None:
+    """Seconds from an ``x-ratelimit-reset-*`` header: ``2``, ``1.5s``, ``1m30s``, ``250ms``."""
+    if not value:
+        return None
+    value = value.strip().lower()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)

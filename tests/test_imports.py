@@ -109,3 +109,34 @@ def test_no_module_shadows_the_standard_library() -> None:
         if name.rsplit(".", 1)[-1] in sys.stdlib_module_names and name.count(".") >= 1
     }
     assert shadowing == set()
+
+
+VENDOR_SDKS = ("boto3", "botocore", "hvac", "apscheduler", "prometheus_client", "psycopg")
+
+
+def _vendor_modules_after(code: str) -> list[str]:
+    probe = (
+        f"{code}\nimport sys\n"
+        f"print(','.join(m for m in {VENDOR_SDKS!r} if any("
+        "k == m or k.startswith(m + '.') for k in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    return [m for m in out.split(",") if m]
+
+
+def test_cli_import_loads_no_vendor_sdk() -> None:
+    """A fresh `import syncd.cli` imports none of boto3, hvac, apscheduler, prometheus_client, psycopg."""
+    assert _vendor_modules_after("import syncd.cli") == []
+
+
+def test_version_loads_no_vendor_sdk() -> None:
+    """`syncd --version` answers without importing any vendor SDK."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from syncd.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--version'])"
+    )
+    assert _vendor_modules_after(code) == []

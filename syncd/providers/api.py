@@ -5,7 +5,10 @@ vendor is, so they live here once:
 
 * each attempt runs within one total deadline and reads at most
   :data:`~syncd.providers.httpbounds.MAX_BODY_BYTES` (:mod:`syncd.providers.httpbounds`);
-* a shared :class:`~syncd.ratelimit.TokenBucket` paces the attempts;
+* a shared :class:`~syncd.ratelimit.TokenBucket` paces the attempts; a 429
+  halves its rate (and its ``Retry-After`` pauses it), and an answer whose
+  ``x-ratelimit-remaining-requests`` is 0 pauses it until
+  ``x-ratelimit-reset-requests``, so the next request does not earn a 429;
 * timeouts, connection errors and refused bodies become our errors here, and
   HTTP statuses become our errors through the caller's ``status_error``
   (only the vendor, and the call, know what a 404 or a 423 means);
@@ -40,7 +43,7 @@ from syncd.errors import (
 )
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
-from syncd.ratelimit import TokenBucket
+from syncd.ratelimit import TokenBucket, parse_reset
 from syncd.retry import Backoff, parse_retry_after
 
 log = structlog.get_logger(__name__)
@@ -48,6 +51,11 @@ log = structlog.get_logger(__name__)
 USER_AGENT = f"syncd/{__version__} httpx/{httpx.__version__}"
 #: Statuses that say "try again later" at every vendor syncd speaks to.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: "Too Many Requests": the answer that slows the limiter down.
+THROTTLED_STATUS = 429
+#: Response headers announcing the request budget left and when it resets.
+REMAINING_HEADER = "x-ratelimit-remaining-requests"
+RESET_HEADER = "x-ratelimit-reset-requests"
 #: How much provider text (an error message, a branch) a message may quote.
 MAX_QUOTED = 200
 _LOOPBACK_NAMES = frozenset({"localhost"})
@@ -84,7 +92,8 @@ class ApiClient:
         self.timeout = timeout
         self.backoff = backoff or Backoff()
         self._api_key = api_key
-        self._bucket = bucket
+        # Always a limiter: without a configured rate it only adapts to throttling.
+        self._bucket = bucket if bucket is not None else TokenBucket(None)
         self._sleep = sleep
         self._observer: RequestObserver | None = None
         self._client = httpx.Client(
@@ -95,6 +104,9 @@ class ApiClient:
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
                 "Accept-Encoding": httpbounds.ACCEPT_ENCODING,
+                # Set once, not merged into every request; the key is registered for
+                # redaction by whoever resolved it, and httpx never logs headers.
+                "Authorization": f"Bearer {api_key.get_secret_value()}",
             },
             follow_redirects=False,
         )
@@ -139,15 +151,13 @@ class ApiClient:
             ProviderError: any permanent error ``status_error`` returns, at once.
 
         """
-        headers = {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
         attempt = 0
         while True:
             attempt += 1
-            if self._bucket is not None:
-                self._bucket.acquire()
+            self._bucket.acquire()
             retry_after: float | None = None
             try:
-                response, body = self._attempt(method, path, params, payload, headers)
+                response, body = self._attempt(method, path, params, payload)
             except (httpx.TimeoutException, httpbounds.DeadlineExceeded):
                 self._report("unavailable")
                 error: ProviderError = ProviderUnavailable(
@@ -164,10 +174,13 @@ class ApiClient:
                 error = ProviderResponseError(f"{self.vendor} answer for {subject} refused: {exc}")
             else:
                 self._report(http_outcome(response.status_code))
+                self._respect_budget(response)
                 if response.is_success:
                     return response, body
                 error = status_error(response, body)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if response.status_code == THROTTLED_STATUS:
+                    self._bucket.throttled(retry_after)
             log.debug(
                 "provider_request_failed",
                 provider=self.name,
@@ -185,18 +198,28 @@ class ApiClient:
         path: str,
         params: Mapping[str, str] | None,
         payload: Any,
-        headers: dict[str, str],
     ) -> tuple[httpx.Response, bytes]:
         """One request within one deadline: connect, send, headers and body together."""
         with httpbounds.deadline(self.timeout):
-            request = self._client.build_request(
-                method, path, params=params, json=payload, headers=headers
-            )
+            request = self._client.build_request(method, path, params=params, json=payload)
             response = self._client.send(request, stream=True)
             try:
                 return response, httpbounds.read_body(response)
             finally:
                 response.close()
+
+    def _respect_budget(self, response: httpx.Response) -> None:
+        """Pause the limiter when the API says no request is left before its reset."""
+        remaining = response.headers.get(REMAINING_HEADER)
+        if remaining is None:
+            return
+        try:
+            left = int(remaining.strip())
+        except ValueError:
+            return
+        if left <= 0:
+            reset = parse_reset(response.headers.get(RESET_HEADER))
+            self._bucket.pause(reset if reset is not None else 1.0)
 
     def _report(self, outcome: Outcome) -> None:
         if self._observer is not None:

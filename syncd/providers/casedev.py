@@ -66,7 +66,10 @@ class CaseDevConfig(PluginConfig):
     api_key_file: Path | None = Field(default=None, description="default: $CASEDEV_API_KEY")
     timeout: float = Field(default=10.0, gt=0, le=300)
     max_attempts: int = Field(default=4, ge=1, le=10)
-    rate_limit: float | None = Field(default=None, gt=0, description="requests per second")
+    rate_limit: float | None = Field(
+        default=None, gt=0, description="requests per second (default: adapt to the API only)"
+    )
+    burst: float | None = Field(default=None, ge=1, description="default: rate_limit")
     allow_insecure_http: bool = Field(
         default=False, description="allow http:// to a host that is not loopback"
     )
@@ -86,6 +89,7 @@ class CaseDevProvider:
         timeout: float = 10.0,
         backoff: Backoff | None = None,
         rate_limit: float | None = None,
+        burst: float | None = None,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -100,7 +104,8 @@ class CaseDevProvider:
             base_url=base_url,
             timeout=timeout,
             backoff=backoff,
-            bucket=TokenBucket(rate_limit) if rate_limit else None,
+            # Without a rate it only slows down on 429s and x-ratelimit-* headers.
+            bucket=TokenBucket(rate_limit, burst),
             transport=transport,
             sleep=sleep,
         )
@@ -127,6 +132,7 @@ class CaseDevProvider:
             timeout=config.timeout,
             backoff=Backoff(attempts=config.max_attempts),
             rate_limit=config.rate_limit,
+            burst=config.burst,
             allow_insecure_http=config.allow_insecure_http,
         )
 

@@ -84,6 +84,9 @@ class NeonConfig(PluginConfig):
     rate_limit: float | None = Field(
         default=DEFAULT_RATE, gt=0, description="requests per second (bursts of up to 40)"
     )
+    burst: float | None = Field(
+        default=None, ge=1, le=MAX_BURST, description="default: 4 s worth of rate_limit, <= 40"
+    )
     allow_insecure_http: bool = Field(
         default=False, description="allow http:// to a host that is not loopback"
     )
@@ -118,6 +121,7 @@ class NeonProvider:
         timeout: float = 10.0,
         backoff: Backoff | None = None,
         rate_limit: float | None = DEFAULT_RATE,
+        burst: float | None = None,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -135,7 +139,7 @@ class NeonProvider:
         # A burst of 4 s worth of requests, at most Neon's 40/s: at 11/s a cold start
         # plus a full minute comes to 40 + 660 = 700, exactly Neon's per-minute quota.
         bucket = (
-            TokenBucket(rate_limit, min(float(MAX_BURST), max(1.0, rate_limit * 4)))
+            TokenBucket(rate_limit, burst or min(float(MAX_BURST), max(1.0, rate_limit * 4)))
             if rate_limit
             else None
         )
@@ -175,6 +179,7 @@ class NeonProvider:
             timeout=config.timeout,
             backoff=Backoff(attempts=config.max_attempts),
             rate_limit=config.rate_limit,
+            burst=config.burst,
             allow_insecure_http=config.allow_insecure_http,
         )
 

@@ -17,6 +17,13 @@ idempotent. Writing moves ``AWSCURRENT`` and leaves the previous version as
 value, so a crash leaves the new owner) whenever it is missing or changes.
 The last rotation is the ``syncd:rotated-at`` and ``syncd:role`` tags.
 
+Every HTTP attempt (botocore's retries included) is paced by one of two
+:class:`~syncd.ratelimit.TokenBucket` limiters shared by all workers: writes
+(``rate_limit``, default 40/s: PutSecretValue, UpdateSecret and
+UpdateSecretVersionStage share AWS's 50/s) and reads (``read_rate_limit``,
+default 5,000/s: DescribeSecret allows 10,000/s). A throttling answer halves
+the limiter's rate and honours ``Retry-After``.
+
 Rotation follows the staging contract of AWS's own rotation functions
 (:class:`~syncd.sinks.base.Stager`): the new value is put as ``AWSPENDING``,
 proven, then ``AWSCURRENT`` is moved to it (AWS moves ``AWSPREVIOUS`` to the
@@ -28,6 +35,7 @@ the move fail (a conflict) instead of being overwritten.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -51,7 +59,9 @@ from syncd.errors import (
 from syncd.fingerprint import Fingerprint
 from syncd.models import Owner, RotationMark, SecretState
 from syncd.observe import Outcome, RequestObserver, http_outcome
+from syncd.ratelimit import TokenBucket
 from syncd.redaction import scrub
+from syncd.retry import parse_retry_after
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -67,6 +77,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 log = structlog.get_logger(__name__)
+# Checked before building the per-call debug event (see syncd.engine).
+_debug_enabled = logging.getLogger(__name__).isEnabledFor
 
 #: Tags of the rotation mark (:class:`~syncd.models.RotationMark`).
 ROTATED_AT_TAG = "syncd:rotated-at"
@@ -103,6 +115,24 @@ _TRANSIENT_CODES = frozenset(
 _THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
+#: Writes per second: under AWS's 50/s that PutSecretValue, UpdateSecret and
+#: UpdateSecretVersionStage share per region (CreateSecret and TagResource too).
+DEFAULT_WRITE_RATE = 40.0
+#: Reads per second: DescribeSecret and GetSecretValue allow 10,000/s.
+DEFAULT_READ_RATE = 5000.0
+#: Operations paced by the write limiter; every other one is a read.
+WRITE_OPERATIONS = frozenset(
+    {
+        "PutSecretValue",
+        "UpdateSecret",
+        "UpdateSecretVersionStage",
+        "CreateSecret",
+        "TagResource",
+        "UntagResource",
+        "DeleteSecret",
+        "RestoreSecret",
+    }
+)
 
 
 class AwsSecretsManagerConfig(PluginConfig):
@@ -119,6 +149,14 @@ class AwsSecretsManagerConfig(PluginConfig):
     tags: dict[str, str] = Field(default_factory=dict)
     max_attempts: int = Field(default=5, ge=1, le=20)
     timeout: float = Field(default=10.0, gt=0, le=300)
+    rate_limit: float = Field(
+        default=DEFAULT_WRITE_RATE, gt=0, description="writes per second (AWS allows 50)"
+    )
+    burst: float | None = Field(default=None, ge=1, description="default: rate_limit")
+    read_rate_limit: float = Field(
+        default=DEFAULT_READ_RATE, gt=0, description="reads per second (AWS allows 10,000)"
+    )
+    read_burst: float | None = Field(default=None, ge=1, description="default: read_rate_limit")
 
 
 class AwsSecretsManagerSink:
@@ -134,12 +172,20 @@ class AwsSecretsManagerSink:
         kms_key_id: str | None = None,
         description: str = "Managed by syncd: database connection",
         tags: dict[str, str] | None = None,
+        writes: TokenBucket | None = None,
+        reads: TokenBucket | None = None,
     ) -> None:
         self.name = name
         self._client = client
         self._kms_key_id = kms_key_id
         self._description = description
         self._tags = dict(tags or {})
+        self.writes = writes if writes is not None else TokenBucket(DEFAULT_WRITE_RATE)
+        self.reads = reads if reads is not None else TokenBucket(DEFAULT_READ_RATE)
+        # Per attempt, so botocore's own retries are paced and slowed down too.
+        events = client.meta.events
+        events.register("before-send.secrets-manager", self._pace)
+        events.register("response-received.secrets-manager", self._adapt)
 
     @classmethod
     def from_config(cls, name: str, config: AwsSecretsManagerConfig) -> AwsSecretsManagerSink:
@@ -186,6 +232,8 @@ class AwsSecretsManagerSink:
             kms_key_id=config.kms_key_id,
             description=config.description,
             tags=config.tags,
+            writes=TokenBucket(config.rate_limit, config.burst),
+            reads=TokenBucket(config.read_rate_limit, config.read_burst),
         )
 
     @classmethod
@@ -343,6 +391,21 @@ class AwsSecretsManagerSink:
         # botocore emits response-received once per attempt, with the parsed error if any.
         self._client.meta.events.register("response-received.secrets-manager", received)
 
+    def _limiter(self, event_name: str) -> TokenBucket:
+        operation = event_name.rpartition(".")[2]
+        return self.writes if operation in WRITE_OPERATIONS else self.reads
+
+    def _pace(self, event_name: str, **_event: Any) -> None:
+        """``before-send``: wait for the operation's limiter (None lets botocore send)."""
+        self._limiter(event_name).acquire()
+
+    def _adapt(self, event_name: str, **event: Any) -> None:
+        """``response-received``: a throttling answer slows the operation's limiter."""
+        if _outcome(event) != "throttled":
+            return
+        headers = (event.get("response_dict") or {}).get("headers") or {}
+        self._limiter(event_name).throttled(parse_retry_after(headers.get("Retry-After")))
+
     def _call_existing(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
         try:
             return self._call(operation, secret, **params)
@@ -376,7 +439,8 @@ class AwsSecretsManagerSink:
             raise SinkError(
                 f"aws sink {self.name}: {operation} on {secret} failed: {scrub(str(exc))}"
             ) from exc
-        log.debug("aws_call", sink=self.name, operation=operation, secret=secret)
+        if _debug_enabled(logging.DEBUG):
+            log.debug("aws_call", sink=self.name, operation=operation, secret=secret)
         return result
 
     def _translate(self, operation: str, secret: str, exc: Any) -> Exception:

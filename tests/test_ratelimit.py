@@ -1,0 +1,200 @@
+"""Client-side rate limits: the limiter's rules on a fake clock, and rates measured at the server.
+
+The server-side tests use the benchmark's stand-ins (benchmarks/standins.py),
+which record when each call arrived, can answer writes with
+``ThrottlingException`` and can announce a case.dev request budget in
+``x-ratelimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from benchmarks.standins import API_KEY, Running, serve
+from syncd.fingerprint import Fingerprint
+from syncd.models import Action, Document, SecretState
+from syncd.ratelimit import RECOVERY_PER_S, TokenBucket, parse_reset
+from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
+from syncd.sinks.base import WriteRequest
+from tests.conftest import run_syncd
+
+ENV = {
+    "CASEDEV_API_KEY": API_KEY,
+    "AWS_ACCESS_KEY_ID": "ratelimit",
+    "AWS_SECRET_ACCESS_KEY": "ratelimit-secret-key",
+}
+
+
+class Clock:
+    """A fake monotonic clock whose sleep advances it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _bucket(rate: float | None, burst: float | None = None) -> tuple[TokenBucket, Clock]:
+    clock = Clock()
+    return TokenBucket(rate, burst, clock=clock, sleep=clock.sleep), clock
+
+
+def _max_in_window(times: list[float], window: float = 1.0) -> int:
+    times = sorted(times)
+    best, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_bucket_never_starts_more_than_its_rate_in_any_second() -> None:
+    """A bucket of 10/s with a burst of 10 starts at most 10 in any one-second window."""
+    bucket, clock = _bucket(10, 10)
+    starts = []
+    for _ in range(100):
+        bucket.acquire()
+        starts.append(clock.now)
+    assert _max_in_window(starts) <= 10
+    assert clock.now - starts[0] >= 9  # and it did not stall: ~10/s on average
+
+
+def test_throttling_halves_the_rate_and_it_recovers_slowly() -> None:
+    """A throttling answer halves the rate; it is back to the configured rate only after 10 s."""
+    bucket, clock = _bucket(40)
+    bucket.throttled()
+    assert bucket.rate == 20
+    clock.now += 5
+    assert bucket.rate == pytest.approx(20 + 40 * RECOVERY_PER_S * 5)
+    clock.now += 6
+    assert bucket.rate == 40
+
+
+def test_retry_after_and_spent_budget_pause_the_bucket() -> None:
+    """Retry-After and an announced empty budget hold every start until they pass."""
+    bucket, clock = _bucket(1000)
+    start = clock.now
+    bucket.throttled(retry_after=3)
+    bucket.acquire()
+    assert clock.now >= start + 3
+    bucket.pause(2)
+    resumed = clock.now
+    bucket.acquire()
+    assert clock.now >= resumed + 2
+
+
+def test_unlimited_bucket_starts_limiting_when_throttled() -> None:
+    """Without a configured rate nothing waits, until a throttle sets half the measured rate."""
+    bucket, _clock = _bucket(None)
+    for _ in range(50):
+        assert bucket.acquire() == 0
+    bucket.throttled()
+    assert bucket.rate == 25
+    waited = sum(bucket.acquire() for _ in range(10))
+    assert waited > 0
+
+
+def test_parse_reset_reads_seconds_and_durations() -> None:
+    """Reset headers come as seconds or as durations such as 1m30s or 250ms; junk is None."""
+    assert parse_reset("2") == 2
+    assert parse_reset("1.5s") == 1.5
+    assert parse_reset("1m30s") == 90
+    assert parse_reset("250ms") == 0.25
+    assert parse_reset("soon") is None
+    assert parse_reset(None) is None
+
+
+@pytest.fixture
+def standins() -> Iterator[Running]:
+    with serve(latency=0.0) as running:
+        yield running
+
+
+def _config(tmp_path: Path, url: str, n: int, **settings: Any) -> Path:
+    aws = {"type": "aws-secrets-manager", "region": "us-east-1", "endpoint_url": url}
+    casedev = {"type": "casedev", "base_url": url}
+    aws.update(settings.pop("aws", {}))
+    casedev.update(settings.pop("casedev", {}))
+    data: dict[str, Any] = {
+        "log": {"level": "warning", "format": "json"},
+        "providers": {"casedev": casedev},
+        "sinks": {"aws": aws},
+        "targets": [
+            {
+                "name": f"t{i}",
+                "provider": "casedev",
+                "project": f"proj-{i}",
+                "sinks": [{"sink": "aws", "secret": f"rl/t{i}"}],
+            }
+            for i in range(n)
+        ],
+        **settings,
+    }
+    path = tmp_path / "syncd.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.e2e
+def test_burst_of_writes_stays_within_the_configured_rate_at_the_server(
+    tmp_path: Path, standins: Running
+) -> None:
+    """30 creates at concurrency 16 with rate_limit 10 arrive at most 10 in any one second."""
+    path = _config(tmp_path, standins.url, 30, concurrency=16, aws={"rate_limit": 10})
+    result = run_syncd("run", "--once", "--config", str(path), env=ENV)
+    assert result.code == 0, result.output
+    times = httpx.get(f"{standins.url}/_times").json()["times"]
+    creates = times["sm.CreateSecret"]
+    assert len(creates) == 30
+    assert _max_in_window(creates) <= 10
+    # Reads have their own limiter: the 30 DescribeSecret calls were not held back.
+    assert _max_in_window(times["sm.DescribeSecret"]) > 10
+
+
+@pytest.mark.e2e
+def test_casedev_budget_headers_are_respected_before_a_429(
+    tmp_path: Path, standins: Running
+) -> None:
+    """With x-ratelimit-remaining-requests announcing 4 per second, 12 fetches earn no 429."""
+    httpx.post(f"{standins.url}/_budget", json={"requests": 4, "window": 1.0})
+    path = _config(tmp_path, standins.url, 12, concurrency=1)
+    result = run_syncd("run", "--once", "--config", str(path), env=ENV)
+    assert result.code == 0, result.output
+    calls = httpx.get(f"{standins.url}/_stats").json()["calls"]
+    assert calls["casedev.GetConnection"] == 12
+    assert "casedev.429" not in calls
+
+
+@pytest.mark.e2e
+def test_aws_throttling_slows_the_write_limiter(standins: Running) -> None:
+    """A ThrottlingException from Secrets Manager halves the sink's write rate; reads keep theirs."""
+    config = AwsSecretsManagerConfig(region="us-east-1", endpoint_url=standins.url)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in ENV.items():
+            patch.setenv(key, value)
+        sink = AwsSecretsManagerSink.from_config("aws", config)
+    httpx.post(f"{standins.url}/_throttle", json={"writes": 1})
+    text = "postgresql://u:p@h/db"
+    request = WriteRequest(
+        target="t",
+        secret="rl/throttled",
+        document=Document("uri", text, {}),
+        fingerprint=Fingerprint.of(text),
+        observed=SecretState.missing(),
+        action=Action.CREATE,
+    )
+    sink.write(request)  # botocore retries the throttled attempt
+    assert sink.writes.rate is not None and sink.writes.rate < 40
+    assert sink.reads.rate == 5000
+    sink.close()
