@@ -52,12 +52,18 @@ class Fault:
 
 @dataclass(frozen=True)
 class SeenRequest:
-    """A request the fake received (the Authorization header is not kept)."""
+    """A request the fake received (the Authorization header is not kept).
+
+    ``at`` is the wall-clock time it arrived (``time.time()``), so tests can
+    measure intervals from the server's side.
+    """
 
     path: str
     params: dict[str, str]
     user_agent: str
     authorized: bool
+    method: str = "GET"
+    at: float = field(default_factory=time.time)
 
 
 class FakeCaseDev:
@@ -107,7 +113,11 @@ class FakeCaseDev:
         with self._lock:
             self.requests.append(
                 SeenRequest(
-                    request.url.path, params, request.headers.get("User-Agent", ""), authorized
+                    request.url.path,
+                    params,
+                    request.headers.get("User-Agent", ""),
+                    authorized,
+                    request.method,
                 )
             )
         match = _PATH.match(request.url.raw_path.decode("ascii").split("?")[0])
