@@ -26,16 +26,17 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import PydanticBaseSettingsSource
 
 from syncd import configerrors, configfile, plugins
-from syncd.durations import DEFAULT_JITTER, Interval, Jitter, parse_duration
+from syncd.durations import DEFAULT_JITTER, Interval, Jitter, RotationPeriod, parse_duration
 from syncd.errors import ConfigError
 from syncd.formats import ENV_VAR_PATTERN, FORMATS
-from syncd.models import SinkBinding, Target
-from syncd.providers.base import ProviderFactory
+from syncd.models import Rotation, RotationMode, SinkBinding, Target
+from syncd.providers.base import ProviderFactory, Rotator
 from syncd.sinks.base import SinkFactory
 from syncd.strict import Strict
 
@@ -87,6 +88,22 @@ class BindingSettings(Strict):
     adopt: bool = False
 
 
+class RotationSettings(Strict):
+    """A target's ``rotation:`` (see README: Rotation)."""
+
+    mode: Literal["refresh", "reset", "alternate"] = "refresh"
+    every: RotationPeriod | None = None
+    alternate_role: str | None = Field(default=None, pattern=_PG_NAME)
+
+    @model_validator(mode="after")
+    def _complete(self) -> RotationSettings:
+        if self.mode != "refresh" and self.every is None:
+            raise ValueError(f"mode {self.mode} needs 'every' (how often to rotate, e.g. 30d)")
+        if self.alternate_role is not None and self.mode != "alternate":
+            raise ValueError("alternate_role is only used with mode alternate")
+        return self
+
+
 class TargetSettings(Strict):
     """One entry of ``targets:``."""
 
@@ -100,6 +117,7 @@ class TargetSettings(Strict):
     sinks: list[BindingSettings] = Field(min_length=1)
     database: str | None = Field(default=None, pattern=_PG_NAME)
     role: str | None = Field(default=None, pattern=_PG_NAME)
+    rotation: RotationSettings | None = None
 
 
 class PluginSection(BaseModel):
@@ -249,6 +267,7 @@ def load(
     )
     for i, target in enumerate(targets):
         _check_target(explain, i, target, providers[target.provider])
+        _check_rotation(explain, i, target, providers[target.provider])
     return Config(path, settings, providers, sinks, targets)
 
 
@@ -370,7 +389,51 @@ def _target(
         sinks=tuple(bindings),
         database=spec.database,
         role=spec.role,
+        rotation=_rotation(spec),
     )
+
+
+def _rotation(spec: TargetSettings) -> Rotation | None:
+    """The target's rotation, with alternate mode's second role defaulting to ``<role>_b``."""
+    settings = spec.rotation
+    if settings is None or settings.mode == "refresh":
+        return None if settings is None else Rotation(RotationMode.REFRESH)
+    assert settings.every is not None  # noqa: S101 - RotationSettings requires it
+    second = None
+    if settings.mode == "alternate":
+        second = settings.alternate_role or (f"{spec.role}_b" if spec.role else None)
+    return Rotation(RotationMode(settings.mode), settings.every, second)
+
+
+def _check_rotation(
+    explain: configerrors.Explainer,
+    index: int,
+    target: Target,
+    provider: Plugin[ProviderFactory[BaseModel]],
+) -> None:
+    """Reset and alternate need a provider that can reset passwords, and two distinct roles."""
+    rotation = target.rotation
+    if rotation is None or not rotation.rotates:
+        return
+    where = ("targets", index, "rotation", "mode")
+    if not isinstance(provider.factory, Rotator):
+        raise ConfigError(
+            explain.at(
+                where,
+                f"mode {rotation.mode} needs a provider that can reset passwords (type neon); "
+                f"provider {provider.name!r} is type {provider.type!r}",
+            )
+        )
+    if not target.role:
+        message = f"required for mode {rotation.mode}"
+        raise ConfigError(explain.at(("targets", index, "role"), message))
+    if rotation.mode is RotationMode.ALTERNATE and rotation.alternate_role == target.role:
+        raise ConfigError(
+            explain.at(
+                ("targets", index, "rotation", "alternate_role"),
+                "must differ from role (alternate mode switches between two roles)",
+            )
+        )
 
 
 def _check_target(

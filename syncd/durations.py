@@ -1,8 +1,9 @@
 """Durations and a target's schedule: ``30s``, ``5m``, ``1h``, ``1d``, ``10%``.
 
-:data:`Interval` and :data:`Jitter` are annotated types with their rules
-built in (an interval of at least :data:`MIN_INTERVAL`, a jitter of at most
-100%), used both by the config models and by :class:`~syncd.models.Target`,
+:data:`Interval`, :data:`Jitter` and :data:`RotationPeriod` are annotated
+types with their rules built in (an interval of at least :data:`MIN_INTERVAL`,
+a jitter of at most 100%, a rotation period of at least
+:data:`MIN_ROTATION_PERIOD`), used both by the config models and by :class:`~syncd.models.Target`,
 so the rules exist once and a target carries its whole schedule.
 """
 
@@ -59,6 +60,18 @@ def parse_interval(value: object) -> float:
     return seconds
 
 
+#: The shortest rotation period: each rotation resets a password at the provider.
+MIN_ROTATION_PERIOD = 3600.0
+
+
+def parse_rotation_period(value: object) -> float:
+    """Seconds in ``value`` (see :func:`parse_duration`), refused below one hour."""
+    seconds = parse_duration(value)
+    if seconds < MIN_ROTATION_PERIOD:
+        raise ValueError("every must be at least 1h (each rotation resets a password)")
+    return seconds
+
+
 def jitter_seconds(interval: float, amount: float, relative: bool) -> float:
     """The jitter bound in seconds: a fraction of ``interval`` or absolute, at most ``interval``.
 
@@ -94,6 +107,8 @@ class JitterRule:
 
 #: Seconds between two regular runs of a target; at least :data:`MIN_INTERVAL`.
 Interval = Annotated[float, BeforeValidator(parse_interval)]
+#: Seconds between two rotations of a target's password; at least :data:`MIN_ROTATION_PERIOD`.
+RotationPeriod = Annotated[float, BeforeValidator(parse_rotation_period)]
 #: The random delay added to each run; written ``10%`` or ``30s`` in the config.
 Jitter = Annotated[JitterRule, PlainValidator(JitterRule.parse), PlainSerializer(str)]
 

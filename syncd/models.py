@@ -42,6 +42,31 @@ class SinkBinding:
     adopt: bool = False
 
 
+class RotationMode(enum.StrEnum):
+    """How a target's credential changes: re-synced only, or rotated by syncd."""
+
+    #: Re-sync whatever the provider hands out (no reset).
+    REFRESH = "refresh"
+    #: Reset the role's password, prove the new one, publish it.
+    RESET = "reset"
+    #: Two roles: reset the one not published, prove it, publish it (zero downtime).
+    ALTERNATE = "alternate"
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A target's ``rotation:``: its mode, period in seconds, and alternate mode's second role."""
+
+    mode: RotationMode = RotationMode.REFRESH
+    every: float = 30 * 86400.0
+    alternate_role: str | None = None
+
+    @property
+    def rotates(self) -> bool:
+        """Whether syncd resets passwords for this target (reset or alternate)."""
+        return self.mode is not RotationMode.REFRESH
+
+
 @dataclass(frozen=True)
 class Target:
     """One connection to keep in sync, and the secrets it feeds."""
@@ -59,6 +84,8 @@ class Target:
     #: The database and role to connect as, for providers that need them (Neon).
     database: str | None = None
     role: str | None = None
+    #: Rotation by syncd (None: refresh only, today's behaviour).
+    rotation: Rotation | None = None
 
 
 @dataclass(frozen=True)

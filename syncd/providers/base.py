@@ -42,6 +42,47 @@ class Provider(Protocol):
         ...
 
 
+class ResetStarted(Protocol):
+    """What a password reset answered that rotation needs: the operations to wait for."""
+
+    @property
+    def operation_ids(self) -> tuple[str, ...]:
+        """The provider-side operations that must finish before the new password works."""
+        ...
+
+
+@runtime_checkable
+class Rotator(Protocol):
+    """Optional for providers: reset role passwords, so syncd can rotate (Neon has it).
+
+    :mod:`syncd.rotation` drives it; a target with ``rotation.mode`` reset or
+    alternate is refused at config load unless its provider's class offers
+    these methods. Errors are the :class:`Provider` ones.
+    """
+
+    def connection(self, target: Target, *, role: str) -> ConnectionInfo:
+        """The connection for ``target`` as ``role`` (what the provider hands out now)."""
+        ...
+
+    def reset_password(self, target: Target, role: str) -> ResetStarted:
+        """Start a reset of ``role``'s password; the new one works once its operations end."""
+        ...
+
+    def wait_for_operations(
+        self, project: str, operation_ids: tuple[str, ...] | list[str], deadline: float
+    ) -> None:
+        """Return when every operation finished; ``deadline`` is a ``time.monotonic()`` instant.
+
+        Raises ProviderOperationFailed (an operation failed) or ProviderUnavailable
+        (the deadline passed).
+        """
+        ...
+
+    def role_exists(self, target: Target, role: str) -> bool:
+        """Whether ``role`` exists on ``target``'s branch."""
+        ...
+
+
 @runtime_checkable
 class ProviderFactory(Protocol[ConfigT]):
     """What a ``syncd.providers`` entry point must point at (usually the provider class).
