@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,14 @@ class AwsCall:
 Matcher = Callable[[AwsCall], bool]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Killed clients reset their connections: expected here, so not printed."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class AwsKillProxy:
     """A forwarding proxy for moto that can SIGKILL a process at a chosen call.
 
@@ -86,7 +95,7 @@ class AwsKillProxy:
         self.killed = threading.Event()
         self._armed: tuple[Matcher, int, bool] | None = None
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self.endpoint_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -490,6 +499,105 @@ class RotationWorld:
         self.api.add_role(PROJECT, BRANCH, role, password)
         self.alt_password = password
         return role
+
+
+# -- measuring -----------------------------------------------------------------------------
+
+
+def published_events(result: CliResult) -> list[dict[str, Any]]:
+    """The `rotation_published` log events a run emitted."""
+    events = []
+    for line in result.output.splitlines():
+        if '"rotation_published"' not in line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "rotation_published":
+            events.append(event)
+    return events
+
+
+def outside_window(world: RotationWorld, since: float) -> float:
+    """Seconds from the reset Neon received to the last sink's new version, seen by the servers."""
+    resets = [
+        r.at
+        for r in world.api.requests
+        if r.method == "POST" and r.path.endswith("/reset_password") and r.at >= since
+    ]
+    promoted = [c.at for c in world.proxy.calls if promoting(c) and c.at >= since]
+    written = [*promoted, (world.out_dir / FILE_SECRET).stat().st_mtime]
+    if world.vault_addr:
+        meta = world.vault_root.secrets.kv.v2.read_secret_metadata(
+            path=world.vault_secret, mount_point="secret"
+        )["data"]
+        created = meta["versions"][str(meta["current_version"])]["created_time"]
+        written.append(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+    return max(written) - resets[-1]
+
+
+class Probe(threading.Thread):
+    """Reconnects with each sink's published credential every ``interval`` seconds."""
+
+    def __init__(self, readers: dict[str, Callable[[], str]], interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.readers = readers
+        self.interval = interval
+        self.probes = 0
+        self.auth_failures = 0
+        self.other_failures: list[str] = []
+        self.roles: list[str] = []
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            for sink, read in self.readers.items():
+                try:
+                    uri = read()
+                except Exception as exc:
+                    self.other_failures.append(f"{sink} read: {type(exc).__name__}")
+                    continue
+                self.probes += 1
+                try:
+                    role = connects(uri)
+                except psycopg.OperationalError as exc:
+                    if "authentication failed" in str(exc):
+                        self.auth_failures += 1
+                    else:
+                        self.other_failures.append(f"{sink} connect: {type(exc).__name__}")
+                    continue
+                if not self.roles or self.roles[-1] != role:
+                    self.roles.append(role)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=30)
+
+
+def probe_rotations(world: RotationWorld, rotations: int) -> Probe:
+    """Run `syncd rotate` ``rotations`` times while a :class:`Probe` reads the file and AWS sinks."""
+    import boto3
+
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=world.sm.meta.endpoint_url,
+        region_name=world.sm.meta.region_name,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    probe = Probe({"files": world.file_uri, "aws": lambda: world.aws_uri(client)})
+    probe.start()
+    try:
+        for _ in range(rotations):
+            result = world.run("rotate", TARGET)
+            assert result.code == 0, result.output
+            time.sleep(0.3)  # let the probe see the newly published credential
+    finally:
+        probe.stop()
+        client.close()
+    return probe
 
 
 @contextmanager

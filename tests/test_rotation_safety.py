@@ -10,30 +10,27 @@ Neon API key, in any output of any syncd process it ran.
 
 from __future__ import annotations
 
-import json
 import random
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from syncd.testing.casedev import SeenRequest
 from syncd.testing.neon import FakeNeon
 from tests.conftest import CliResult
 from tests.rotationworld import (
-    FILE_SECRET,
     TARGET,
     AwsCall,
     RotationWorld,
-    connects,
+    outside_window,
     password_of,
+    probe_rotations,
     promoting,
+    published_events,
     rotation_world,
     staged,
     user_of,
@@ -167,39 +164,6 @@ def test_two_writers_leave_no_dead_password_and_sinks_agree(world: RotationWorld
 # -- the reset window -----------------------------------------------------------------------
 
 
-def published_events(result: CliResult) -> list[dict[str, Any]]:
-    """The `rotation_published` log events a run emitted."""
-    events = []
-    for line in result.output.splitlines():
-        if '"rotation_published"' not in line:
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == "rotation_published":
-            events.append(event)
-    return events
-
-
-def outside_window(world: RotationWorld, since: float) -> float:
-    """Seconds from the reset Neon received to the last sink's new version, seen by the servers."""
-    resets = [
-        r.at
-        for r in world.api.requests
-        if r.method == "POST" and r.path.endswith("/reset_password") and r.at >= since
-    ]
-    promoted = [c.at for c in world.proxy.calls if promoting(c) and c.at >= since]
-    meta = world.vault_root.secrets.kv.v2.read_secret_metadata(
-        path=world.vault_secret, mount_point="secret"
-    )["data"]
-    vault_at = datetime.fromisoformat(
-        meta["versions"][str(meta["current_version"])]["created_time"].replace("Z", "+00:00")
-    ).timestamp()
-    file_at = (world.out_dir / FILE_SECRET).stat().st_mtime
-    return max(*promoted, vault_at, file_at) - resets[-1]
-
-
 @pytest.mark.e2e
 def test_reset_window_is_measured_and_bounded(world: RotationWorld) -> None:
     """Reset to last promotion, as syncd logs it and as the servers saw it, stays well under 10 s."""
@@ -221,69 +185,6 @@ def test_reset_window_is_measured_and_bounded(world: RotationWorld) -> None:
 # -- alternate ------------------------------------------------------------------------------
 
 
-class Probe(threading.Thread):
-    """Reconnects with each sink's published credential every ``interval`` seconds."""
-
-    def __init__(self, readers: dict[str, Callable[[], str]], interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.readers = readers
-        self.interval = interval
-        self.probes = 0
-        self.auth_failures = 0
-        self.other_failures: list[str] = []
-        self.roles: list[str] = []
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            for sink, read in self.readers.items():
-                try:
-                    uri = read()
-                except Exception as exc:
-                    self.other_failures.append(f"{sink} read: {type(exc).__name__}")
-                    continue
-                self.probes += 1
-                try:
-                    role = connects(uri)
-                except psycopg.OperationalError as exc:
-                    if "authentication failed" in str(exc):
-                        self.auth_failures += 1
-                    else:
-                        self.other_failures.append(f"{sink} connect: {type(exc).__name__}")
-                    continue
-                if not self.roles or self.roles[-1] != role:
-                    self.roles.append(role)
-            self._stop.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.join(timeout=30)
-
-
-def alternate_probe(world: RotationWorld, rotations: int) -> Probe:
-    """Rotate ``rotations`` times in alternate mode with the probe running; return the probe."""
-    import boto3
-
-    client = boto3.client(
-        "secretsmanager",
-        endpoint_url=world.sm.meta.endpoint_url,
-        region_name=world.sm.meta.region_name,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    probe = Probe({"files": world.file_uri, "aws": lambda: world.aws_uri(client)})
-    probe.start()
-    try:
-        for _ in range(rotations):
-            result = world.run("rotate", TARGET)
-            assert result.code == 0, result.output
-            time.sleep(0.3)  # let the probe see the newly published credential
-    finally:
-        probe.stop()
-        client.close()
-    return probe
-
-
 @pytest.mark.e2e
 def test_alternate_probe_sees_zero_authentication_failures(world: RotationWorld) -> None:
     """A probe reconnecting every 50 ms through two alternate rotations never fails to authenticate."""
@@ -293,7 +194,7 @@ def test_alternate_probe_sees_zero_authentication_failures(world: RotationWorld)
     assert result.code == 0, result.output
     world.assert_converged(alt)
 
-    probe = alternate_probe(world, rotations=2)
+    probe = probe_rotations(world, rotations=2)
     print(
         f"alternate: {probe.probes} probes, {probe.auth_failures} authentication failures, "
         f"roles seen {probe.roles}"
