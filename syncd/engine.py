@@ -23,6 +23,8 @@ only (older syncd) belongs to the target of that name.
 
 One binding's failure never stops the others, nor other targets. The engine
 is the same for ``run --once``, ``check``, ``--dry-run`` and the daemon.
+A target whose ``rotation`` resets passwords is handed to the ``rotate`` hook
+instead (:class:`syncd.rotation.Rotations`, which owns that order).
 """
 
 from __future__ import annotations
@@ -146,6 +148,7 @@ class Engine:
         dry_run: bool = False,
         on_outcome: Callable[[TargetOutcome], None] | None = None,
         instance: str = DEFAULT_INSTANCE,
+        rotate: Callable[[Target], TargetOutcome] | None = None,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
@@ -153,9 +156,12 @@ class Engine:
         self.concurrency = concurrency
         self.dry_run = dry_run
         self._on_outcome = on_outcome
+        self._rotate = rotate
 
     def sync_target(self, target: Target) -> TargetOutcome:
         """Sync one target into all its sinks; never raises for a sync failure."""
+        if self._rotate is not None and target.rotation is not None and target.rotation.rotates:
+            return self._rotated(target, self._rotate)
         with structlog.contextvars.bound_contextvars(target=target.name):
             try:
                 conn = self.providers[target.provider].fetch(target)
@@ -186,6 +192,16 @@ class Engine:
                 actions = Counter(o.action.value for o in outcome.sinks if o.action and not o.error)
                 failed = sum(o.error is not None for o in outcome.sinks)
                 log.debug("target_synced", ok=outcome.ok, sink_errors=failed, **actions)
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
+        return outcome
+
+    def _rotated(
+        self, target: Target, rotate: Callable[[Target], TargetOutcome]
+    ) -> TargetOutcome:
+        """A rotation-enabled target: the hook decides and runs it (never raises)."""
+        with structlog.contextvars.bound_contextvars(target=target.name):
+            outcome = rotate(target)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
         return outcome

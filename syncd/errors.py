@@ -9,6 +9,7 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
     ├── PluginError            a provider or sink plugin cannot be loaded (exit code 2)
     ├── UsageError             the command line asks for something impossible (exit code 2)
     ├── ListenError            the metrics and health listener cannot bind (exit code 2)
+    ├── ConnectionProofFailed  a new credential did not connect; nothing was published
     ├── ProviderError          fetching a connection failed
     │   ├── ProviderAuthError      the API key was refused (permanent)
     │   ├── ProviderNotFound       project or branch does not exist (permanent)
@@ -53,6 +54,14 @@ class UsageError(SyncdError):
 
 class ListenError(SyncdError):
     """The listener cannot bind its address (in use, not local, not permitted)."""
+
+
+class ConnectionProofFailed(SyncdError):
+    """Connecting with a credential (``SELECT 1``) failed, so it was not published.
+
+    Permanent for this run: the sinks keep what they had and the next run
+    tries again. The message names the role and host, never the password.
+    """
 
 
 class ProviderError(SyncdError):

@@ -10,6 +10,7 @@ from syncd.config import Config
 from syncd.engine import Engine
 from syncd.models import TargetOutcome
 from syncd.providers.base import Provider
+from syncd.rotation import Rotations
 from syncd.sinks.base import Sink
 
 
@@ -44,11 +45,21 @@ class Runtime:
         *,
         dry_run: bool = False,
         on_outcome: Callable[[TargetOutcome], None] | None = None,
+        rotate_now: frozenset[str] = frozenset(),
     ) -> Engine:
         """An engine over this runtime's plugins, with the configured concurrency.
 
         ``on_outcome`` is called with each target's outcome as it finishes (progress).
+        Rotation-enabled targets go through :class:`~syncd.rotation.Rotations`;
+        those named in ``rotate_now`` rotate whatever their schedule.
         """
+        rotations = Rotations(
+            self.providers,
+            self.sinks,
+            instance=self.config.settings.instance,
+            dry_run=dry_run,
+            force=rotate_now,
+        )
         return Engine(
             self.providers,
             self.sinks,
@@ -56,6 +67,7 @@ class Runtime:
             dry_run=dry_run,
             instance=self.config.settings.instance,
             on_outcome=on_outcome,
+            rotate=rotations,
         )
 
     def close(self) -> None:
