@@ -537,43 +537,69 @@ def outside_window(world: RotationWorld, since: float) -> float:
     return max(written) - resets[-1]
 
 
-class Probe(threading.Thread):
-    """Reconnects with each sink's published credential every ``interval`` seconds."""
+class Probe:
+    """Reconnects with each sink's published credential every ``interval`` seconds.
+
+    One thread per sink, so a slow connect to one does not thin out the other's
+    probes. Counts connections, authentication failures (a dead password) and
+    any other failure, and the roles seen in turn.
+    """
 
     def __init__(self, readers: dict[str, Callable[[], str]], interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.readers = readers
         self.interval = interval
         self.probes = 0
         self.auth_failures = 0
         self.other_failures: list[str] = []
         self.roles: list[str] = []
-        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(sink, read), daemon=True)
+            for sink, read in readers.items()
+        ]
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            for sink, read in self.readers.items():
-                try:
-                    uri = read()
-                except Exception as exc:
-                    self.other_failures.append(f"{sink} read: {type(exc).__name__}")
-                    continue
-                self.probes += 1
-                try:
-                    role = connects(uri)
-                except psycopg.OperationalError as exc:
-                    if "authentication failed" in str(exc):
-                        self.auth_failures += 1
-                    else:
-                        self.other_failures.append(f"{sink} connect: {type(exc).__name__}")
-                    continue
-                if not self.roles or self.roles[-1] != role:
-                    self.roles.append(role)
-            self._stop.wait(self.interval)
+    def start(self) -> None:
+        """Start probing."""
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self.join(timeout=30)
+        """Stop probing and wait for the threads."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _loop(self, sink: str, read: Callable[[], str]) -> None:
+        while not self._stopping.is_set():
+            self._probe(sink, read)
+            self._stopping.wait(self.interval)
+
+    def _probe(self, sink: str, read: Callable[[], str]) -> None:
+        try:
+            uri = read()
+        except Exception as exc:
+            self._record(failure=f"{sink} read: {type(exc).__name__}")
+            return
+        try:
+            role = connects(uri)
+        except psycopg.OperationalError as exc:
+            if "authentication failed" in str(exc):
+                self._record(auth_failed=True)
+            else:
+                self._record(failure=f"{sink} connect: {type(exc).__name__}")
+            return
+        self._record(role=role)
+
+    def _record(
+        self, *, role: str | None = None, auth_failed: bool = False, failure: str | None = None
+    ) -> None:
+        with self._lock:
+            self.probes += 1
+            self.auth_failures += auth_failed
+            if failure:
+                self.other_failures.append(failure)
+            if role and (not self.roles or self.roles[-1] != role):
+                self.roles.append(role)
 
 
 def probe_rotations(world: RotationWorld, rotations: int) -> Probe:
