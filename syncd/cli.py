@@ -112,6 +112,19 @@ def _parser() -> argparse.ArgumentParser:
         "(must end in .prom, in an existing directory)",
     )
 
+    rotate = commands.add_parser(
+        "rotate",
+        help="rotate the named targets' passwords now, whatever their schedule",
+        description="Reset, prove and publish the password of each named target now "
+        "(targets with rotation mode reset or alternate). Exit codes as for run --once.",
+    )
+    with_config(rotate)
+    with_output(rotate)
+    rotate.add_argument(
+        "--dry-run", action="store_true", help="say what would be rotated; reset and write nothing"
+    )
+    rotate.add_argument("targets", nargs="+", metavar="TARGET", help="a target to rotate")
+
     check = commands.add_parser(
         "check",
         help="validate config, credentials and access; write nothing",
@@ -179,6 +192,9 @@ def _with_config(args: argparse.Namespace) -> int:
     if args.command == "check":
         with exits.sigterm_interrupts():
             return _check(cfg, sys.stdout, output=args.output)
+    if args.command == "rotate":
+        with exits.sigterm_interrupts():
+            return _rotate(cfg, args.targets, dry_run=args.dry_run, output=args.output)
     targets = _select(cfg, args.target)
     targets = _shard(args, cfg).select(targets)
     if args.metrics_file and not args.once:
@@ -280,6 +296,25 @@ def _run_once(
             write_textfile(metrics_file, report, cfg, metrics=metrics)
         except OSError as exc:
             raise SyncdError(f"cannot write {metrics_file}: {exc.strerror}") from exc
+    _print(report, sys.stdout, output=output)
+    return exits.for_result(report.ok)
+
+
+def _rotate(cfg: config_mod.Config, names: list[str], *, dry_run: bool, output: str) -> int:
+    """``syncd rotate``: one cycle over the named targets, each forced to rotate."""
+    targets = _select(cfg, names)
+    refresh = [t.name for t in targets if t.rotation is None or not t.rotation.rotates]
+    if refresh:
+        raise UsageError(
+            f"target(s) {', '.join(refresh)} do not rotate; set rotation.mode to reset or "
+            "alternate to rotate them"
+        )
+    runtime = _build(cfg)
+    with runtime, _progress(cfg, len(targets), output) as progress:
+        engine = runtime.engine(
+            dry_run=dry_run, on_outcome=progress, rotate_now=frozenset(names)
+        )
+        report = engine.run_cycle(targets)
     _print(report, sys.stdout, output=output)
     return exits.for_result(report.ok)
 

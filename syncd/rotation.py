@@ -455,7 +455,6 @@ class Rotations:
 
 def _missing_role(target: Target, role: str) -> str:
     return (
-        f"target {target.name}: alternate mode needs role {role} on branch {target.branch} of "
-        f"project {target.project}, and it does not exist; create it (Neon console or API: "
-        f"CREATE ROLE {role}), then give it the same grants with 'GRANT {target.role} TO {role}'"
+        f"alternate mode needs role {role} on branch {target.branch}: create it "
+        f"(Neon console or API, CREATE ROLE {role}), then GRANT {target.role} TO {role}"
     )
