@@ -90,6 +90,7 @@ def reset_answered(world: RotationWorld) -> Callable[[SeenRequest], bool]:
 def _crash_at(world: RotationWorld, point: str) -> CliResult:
     """Start `syncd rotate`, SIGKILL it at ``point``; return what the killed process printed."""
     running = world.start("rotate", TARGET)
+    # Armed while the interpreter is still starting: long before syncd's first request.
     if point == "after_reset":
         world.kill_on_neon(reset_answered(world), running.pid)
     elif point == "after_pending":
