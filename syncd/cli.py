@@ -35,7 +35,8 @@ DESCRIPTION = """\
 syncd keeps database connection strings from a managed-Postgres provider
 (case.dev) in the secret stores your applications read: AWS Secrets Manager,
 Vault / OpenBao (KV v2) and files. Run one cycle with 'syncd run --once', or
-'syncd run' as a daemon; 'syncd check' tests a config without writing."""
+'syncd run' as a daemon; 'syncd check' tests a config without writing;
+'syncd rotate' resets and republishes passwords now (Neon)."""
 
 EPILOG = """\
 exit codes: 0 ok; 1 a target failed (the others were synced); 2 usage or

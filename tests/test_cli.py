@@ -417,7 +417,7 @@ def test_help_describes_the_tool_and_every_command(capsys: pytest.CaptureFixture
         for line in out.split("commands:", 1)[1].splitlines()
         if line.startswith("    ") and not line.startswith("     ")
     }
-    assert set(listed) == {"run", "check", "demo", "plugins"}
+    assert set(listed) == {"run", "rotate", "check", "demo", "plugins"}
     assert all(description for description in listed.values())
 
 

@@ -232,7 +232,10 @@ def test_alternate_switches_roles_and_the_old_credential_keeps_working(
     second = file_uri(tmp_path)
     assert connects(second) == creds.role
     assert connects(first) == f"{creds.role}_b"  # the previous credential still works
-    assert syncd(neon, "rotate", "--config", str(path), "billing").code == 0
+    third = syncd(neon, "rotate", "--output", "json", "--config", str(path), "billing")
+    assert third.code == 0, third.output
+    report = json.loads(third.stdout)
+    assert report["ok"] and report["targets"][0]["sinks"][0]["written"]
     assert connects(file_uri(tmp_path)) == f"{creds.role}_b"
     assert connects(second) == creds.role
 
