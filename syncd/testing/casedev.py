@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -27,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import httpx
@@ -52,12 +53,18 @@ class Fault:
 
 @dataclass(frozen=True)
 class SeenRequest:
-    """A request the fake received (the Authorization header is not kept)."""
+    """A request the fake received (the Authorization header is not kept).
+
+    ``at`` is the wall-clock time it arrived (``time.time()``), so tests can
+    measure intervals from the server's side.
+    """
 
     path: str
     params: dict[str, str]
     user_agent: str
     authorized: bool
+    method: str = "GET"
+    at: float = field(default_factory=time.time)
 
 
 class FakeCaseDev:
@@ -107,7 +114,11 @@ class FakeCaseDev:
         with self._lock:
             self.requests.append(
                 SeenRequest(
-                    request.url.path, params, request.headers.get("User-Agent", ""), authorized
+                    request.url.path,
+                    params,
+                    request.headers.get("User-Agent", ""),
+                    authorized,
+                    request.method,
                 )
             )
         match = _PATH.match(request.url.raw_path.decode("ascii").split("?")[0])
@@ -154,13 +165,21 @@ class Answering(Protocol):
     def _answer(self, request: httpx.Request) -> httpx.Response | Fault: ...
 
 
+class _Server(ThreadingHTTPServer):
+    """A client that went away mid-request (a test killed it) is not the server's error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class RunningServer:
     """A fake API (:class:`FakeCaseDev` by default) on a TCP port in a background thread."""
 
     def __init__(self, api: Answering, host: str, port: int, name: str = "fake-casedev") -> None:
         self.api = api
         handler = _handler_for(api)
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd = _Server((host, port), handler)
         self._httpd.daemon_threads = True
         bound_host, bound_port = self._httpd.server_address[:2]
         self.base_url = f"http://{bound_host!s}:{bound_port}"

@@ -22,7 +22,10 @@ reset while an operation of the project is under way answers 423. Faults are
 injected as with the case.dev fake (:class:`~syncd.testing.casedev.Fault`:
 429 with ``Retry-After``, 5xx, slow answers), and
 :meth:`FakeNeon.fail_next_operation` makes the next reset's operation end
-``failed`` (the password is then left as it was)::
+``failed`` (the password is then left as it was). ``on_request`` is called with
+each request once its answer is decided, before it is sent, so a test can act
+at an exact protocol point (kill the client right after a reset, say), and
+every :class:`~syncd.testing.casedev.SeenRequest` carries its arrival time::
 
     api = FakeNeon("key", set_password=alter_role_password(admin_dsn),
                    direct=("127.0.0.1", pg_port), pooled=("127.0.0.1", bouncer_port))
@@ -128,6 +131,7 @@ class FakeNeon:
         pooled: tuple[str, int] | None = None,
         channel_binding: bool = True,
         operation_delay: float = 0.3,
+        on_request: Callable[[SeenRequest], None] | None = None,
     ) -> None:
         self.api_key = api_key
         self.operation_delay = operation_delay
@@ -143,6 +147,9 @@ class FakeNeon:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.requests: list[SeenRequest] = []
+        #: Called with each request once its answer is decided, before it is sent: a test
+        #: can act at an exact protocol point (e.g. kill the client after a reset).
+        self.on_request: Callable[[SeenRequest], None] | None = on_request
 
     # -- the test's controls -------------------------------------------------
 
@@ -177,6 +184,20 @@ class FakeNeon:
         """An operation by id."""
         with self._lock:
             return self._operations[operation_id]
+
+    def operations(self) -> list[Operation]:
+        """Every operation started so far, oldest first."""
+        with self._lock:
+            return list(self._operations.values())
+
+    def settled(self, timeout: float = 30.0) -> bool:
+        """Wait until no operation is ``scheduling`` or ``running``; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while any(op.status in _UNDER_WAY for op in self.operations()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def fail_next(self, fault: Fault, times: int = 1) -> None:
         """Answer the next ``times`` authorised requests with ``fault``."""
@@ -220,10 +241,19 @@ class FakeNeon:
         authorized = request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
         params = dict(request.url.params)
         raw_path = request.url.raw_path.decode("ascii").split("?")[0]
+        seen = SeenRequest(
+            raw_path, params, request.headers.get("User-Agent", ""), authorized, request.method
+        )
         with self._lock:
-            self.requests.append(
-                SeenRequest(raw_path, params, request.headers.get("User-Agent", ""), authorized)
-            )
+            self.requests.append(seen)
+        answer = self._decide(request, raw_path, params, authorized)
+        if self.on_request is not None:
+            self.on_request(seen)
+        return answer
+
+    def _decide(
+        self, request: httpx.Request, raw_path: str, params: dict[str, str], authorized: bool
+    ) -> httpx.Response | Fault:
         route = _route(raw_path.removeprefix(PREFIX) if raw_path.startswith(PREFIX) else "")
         if route is None:
             return _error(404, "not found")
