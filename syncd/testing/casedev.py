@@ -67,6 +67,15 @@ class SeenRequest:
     at: float = field(default_factory=time.time)
 
 
+def respond(answer: httpx.Response | Fault) -> httpx.Response:
+    """``answer`` as a response; a Fault's body is streamed as sent (gzip is not decoded)."""
+    if isinstance(answer, httpx.Response):
+        return answer
+    return httpx.Response(
+        answer.status, headers=answer.headers, stream=httpx.ByteStream(answer.body)
+    )
+
+
 class FakeCaseDev:
     """The API's behaviour, independent of how requests reach it. Thread-safe."""
 
@@ -99,13 +108,7 @@ class FakeCaseDev:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one request (the ``httpx.MockTransport`` handler)."""
-        answer = self._answer(request)
-        if isinstance(answer, httpx.Response):
-            return answer
-        # Streamed, so the client sees the bytes as sent (gzip is not decoded here).
-        return httpx.Response(
-            answer.status, headers=answer.headers, stream=httpx.ByteStream(answer.body)
-        )
+        return respond(self._answer(request))
 
     def _answer(self, request: httpx.Request) -> httpx.Response | Fault:
         auth = request.headers.get("Authorization", "")
@@ -183,9 +186,7 @@ class RunningServer:
         self._httpd.daemon_threads = True
         bound_host, bound_port = self._httpd.server_address[:2]
         self.base_url = f"http://{bound_host!s}:{bound_port}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=name, daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=name, daemon=True)
         self._thread.start()
 
     def close(self) -> None:

@@ -332,9 +332,7 @@ class StagerContract:
         """Rotate the provider's password and stage it; return the stager, request and version."""
         assert isinstance(sink, Stager)
         world.rotate()
-        request = dataclasses.replace(
-            world.request(sink), action=Action.UPDATE, rotation=_MARK
-        )
+        request = dataclasses.replace(world.request(sink), action=Action.UPDATE, rotation=_MARK)
         return sink, request, sink.stage(request)
 
     def test_sink_is_a_stager(self, sink: Sink) -> None:
@@ -374,9 +372,7 @@ class StagerContract:
         assert state.owner == Owner(world.instance, world.target_name)
         assert world.sync() == (Action.UNCHANGED, False)
 
-    def test_discard_keeps_current(
-        self, sink: Sink, world: SyncWorld, read_back: ReadBack
-    ) -> None:
+    def test_discard_keeps_current(self, sink: Sink, world: SyncWorld, read_back: ReadBack) -> None:
         """Discarding a staged version leaves the current value and no pending; twice is a no-op."""
         old = read_back(world.secret)
         stager, _, version = self.staged(sink, world)

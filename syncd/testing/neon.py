@@ -52,7 +52,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from syncd.testing.casedev import Fault, RunningServer, SeenRequest
+from syncd.testing.casedev import Fault, RunningServer, SeenRequest, respond
 
 __all__ = ["FakeNeon", "Fault", "Operation", "alter_role_password"]
 
@@ -228,12 +228,7 @@ class FakeNeon:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one request (the ``httpx.MockTransport`` handler)."""
-        answer = self._answer(request)
-        if isinstance(answer, httpx.Response):
-            return answer
-        return httpx.Response(
-            answer.status, headers=answer.headers, stream=httpx.ByteStream(answer.body)
-        )
+        return respond(self._answer(request))
 
     # -- the API ---------------------------------------------------------------
 
