@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
-        help="validate config, credentials and access; write nothing",
+        help="validate config, credentials and access; write no secret",
         description="Validate the config, resolve credentials and check every provider and "
         "sink is reachable and authorised, without writing anything.",
     )
