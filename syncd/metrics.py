@@ -72,24 +72,26 @@ class Metrics:
     def __init__(self, *, daemon: bool = False) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.syncs = Counter(
+        self.syncs = _Series(
             "syncd_sync",
             "Syncs of a target into a sink, by result.",
-            ["target", "sink", "result"],
-            registry=r,
+            "counter",
+            ("target", "sink", "result"),
         )
-        self.written = Counter(
+        self.written = _Series(
             "syncd_secrets_written",
             "Secrets written, by why they were written.",
-            ["target", "sink", "kind"],
-            registry=r,
+            "counter",
+            ("target", "sink", "kind"),
         )
-        self.last_success = Gauge(
+        self.last_success = _Series(
             _LAST_SUCCESS,
             "Unix time of the last successful sync of a target into a sink.",
-            ["target", "sink"],
-            registry=r,
+            "gauge",
+            ("target", "sink"),
         )
+        for series in (self.syncs, self.written, self.last_success):
+            r.register(series)
         self._per_target = _PerTarget()
         r.register(self._per_target)
         self.provider_requests = Counter(
@@ -169,6 +171,73 @@ class Metrics:
         """``(content type, body)`` in the format the scraper's Accept header asks for."""
         encoder, content_type = choose_encoder(accept)
         return content_type, encoder(self.registry)
+
+
+class _Child:
+    """One labelled series of a :class:`_Series`, made on demand and not kept."""
+
+    __slots__ = ("_key", "_series")
+
+    def __init__(self, series: _Series, key: tuple[str, ...]) -> None:
+        self._series = series
+        self._key = key
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._series.update(self._key, amount, add=True)
+
+    def set(self, value: float) -> None:
+        self._series.update(self._key, value, add=False)
+
+
+class _Series(Collector):
+    """A labelled counter or gauge whose series are plain numbers under one lock.
+
+    Renders as prometheus_client's Counter (``_total`` and ``_created``) or
+    Gauge would, without an object and a lock per value for each series: the
+    per-target series of thousands of targets were most of the daemon's memory.
+    """
+
+    def __init__(self, name: str, documentation: str, typ: str, labels: tuple[str, ...]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._type = typ
+        self._labels = labels
+        self._lock = threading.Lock()
+        #: label values -> [value, created time]
+        self._values: dict[tuple[str, ...], list[float]] = {}
+
+    def labels(self, *values: str) -> _Child:
+        """The series of these label values (created at zero on first use)."""
+        key = tuple(str(v) for v in values)
+        if len(key) != len(self._labels):
+            raise ValueError(f"{self._name} takes labels {self._labels}")
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = [0.0, time.time()]
+        return _Child(self, key)
+
+    def remove(self, *values: str) -> None:
+        """Drop a series; KeyError when it does not exist."""
+        with self._lock:
+            del self._values[tuple(str(v) for v in values)]
+
+    def update(self, key: tuple[str, ...], value: float, *, add: bool) -> None:
+        """Add ``value`` to the series ``key``, or set it."""
+        with self._lock:
+            row = self._values.setdefault(key, [0.0, time.time()])
+            row[0] = row[0] + value if add else value
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            rows = [(key, row[0], row[1]) for key, row in self._values.items()]
+        metric = Metric(self._name, self._documentation, self._type)
+        counter = self._type == "counter"
+        for key, value, created in rows:
+            labels = dict(zip(self._labels, key, strict=True))
+            metric.add_sample(f"{self._name}_total" if counter else self._name, labels, value)
+            if counter:
+                metric.add_sample(f"{self._name}_created", labels, created)
+        yield metric
 
 
 class _PerTarget(Collector):

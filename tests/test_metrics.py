@@ -423,3 +423,35 @@ def test_per_target_series_expose_like_prometheus_client() -> None:
         return {line for line in text.splitlines() if "_created" not in line}
 
     assert samples(generate_latest(reference).decode()) <= samples(metrics.render()[1].decode())
+
+
+def test_per_sink_series_expose_like_prometheus_client() -> None:
+    """The lightweight sync counter and last-success gauge render the same samples as
+    prometheus_client's own Counter and Gauge would (created times aside)."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+    reference = CollectorRegistry()
+    syncs = Counter(
+        "syncd_sync",
+        "Syncs of a target into a sink, by result.",
+        ["target", "sink", "result"],
+        registry=reference,
+    )
+    last = Gauge(
+        "syncd_last_success_timestamp_seconds",
+        "Unix time of the last successful sync of a target into a sink.",
+        ["target", "sink"],
+        registry=reference,
+    )
+    metrics = Metrics(daemon=True)
+    for registry_syncs in (syncs, metrics.syncs):
+        registry_syncs.labels("a", "s", "ok").inc()
+        registry_syncs.labels("a", "s", "ok").inc(2)
+        registry_syncs.labels("a", "s", "error")
+    last.labels("a", "s").set(12.5)
+    metrics.last_success.labels("a", "s").set(12.5)
+
+    def samples(text: str) -> set[str]:
+        return {line for line in text.splitlines() if "_created" not in line}
+
+    assert samples(generate_latest(reference).decode()) <= samples(metrics.render()[1].decode())
