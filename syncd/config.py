@@ -167,7 +167,10 @@ class Plugin(Generic[Factory]):
 
 @dataclass(frozen=True)
 class Config:
-    """A configuration checked end to end, ready to build providers and sinks from."""
+    """A configuration checked end to end, ready to build providers and sinks from.
+
+    ``targets`` is the one list of targets: ``settings.targets`` is left empty.
+    """
 
     path: Path | None
     settings: Settings
@@ -268,6 +271,9 @@ def load(
     for i, target in enumerate(targets):
         _check_target(explain, i, target, providers[target.provider])
         _check_rotation(explain, i, target, providers[target.provider])
+    # The Targets are the config from here on; the validated target models would
+    # double the per-target memory of a daemon with thousands of targets.
+    settings = settings.model_copy(update={"targets": []})
     return Config(path, settings, providers, sinks, targets)
 
 

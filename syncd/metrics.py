@@ -29,8 +29,10 @@ metric                                           labels
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client import (
@@ -42,7 +44,9 @@ from prometheus_client import (
     write_to_textfile,
 )
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from syncd import __version__
 from syncd.config import Config
@@ -68,37 +72,28 @@ class Metrics:
     def __init__(self, *, daemon: bool = False) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.syncs = Counter(
+        self.syncs = _Series(
             "syncd_sync",
             "Syncs of a target into a sink, by result.",
-            ["target", "sink", "result"],
-            registry=r,
+            "counter",
+            ("target", "sink", "result"),
         )
-        self.written = Counter(
+        self.written = _Series(
             "syncd_secrets_written",
             "Secrets written, by why they were written.",
-            ["target", "sink", "kind"],
-            registry=r,
+            "counter",
+            ("target", "sink", "kind"),
         )
-        self.last_success = Gauge(
+        self.last_success = _Series(
             _LAST_SUCCESS,
             "Unix time of the last successful sync of a target into a sink.",
-            ["target", "sink"],
-            registry=r,
+            "gauge",
+            ("target", "sink"),
         )
-        self.target_duration = Histogram(
-            "syncd_target_sync_duration_seconds",
-            "Time to sync one target into all its sinks.",
-            ["target"],
-            buckets=_BUCKETS,
-            registry=r,
-        )
-        self.failures = Gauge(
-            "syncd_target_consecutive_failures",
-            "Failed attempts since the last success.",
-            ["target"],
-            registry=r,
-        )
+        for series in (self.syncs, self.written, self.last_success):
+            r.register(series)
+        self._per_target = _PerTarget()
+        r.register(self._per_target)
         self.provider_requests = Counter(
             "syncd_provider_requests",
             "Provider API requests (retries included), by outcome.",
@@ -131,18 +126,25 @@ class Metrics:
                 registry=r,
             )
 
+    def observe_duration(self, target: str, seconds: float) -> None:
+        """Observe one sync of ``target`` that took ``seconds`` (the duration histogram)."""
+        self._per_target.observe(target, seconds)
+
+    def set_failures(self, target: str, count: int) -> None:
+        """Set the consecutive failures of ``target``."""
+        self._per_target.set_failures(target, count)
+
     def track(self, targets: Iterable[Target]) -> None:
         """Create the zero-valued series of these targets so rate() works from the start."""
         for target in targets:
-            self.failures.labels(target.name)
+            self._per_target.set_failures(target.name, 0, only_new=True)
             for binding in target.sinks:
                 for result in ("ok", "error"):
                     self.syncs.labels(target.name, binding.sink, result)
 
     def forget(self, target: Target) -> None:
         """Drop the gauges of a target removed from the config (counters stay monotonic)."""
-        with contextlib.suppress(KeyError):
-            self.failures.remove(target.name)
+        self._per_target.forget(target.name)
         for binding in target.sinks:
             with contextlib.suppress(KeyError):
                 self.last_success.remove(target.name, binding.sink)
@@ -169,6 +171,132 @@ class Metrics:
         """``(content type, body)`` in the format the scraper's Accept header asks for."""
         encoder, content_type = choose_encoder(accept)
         return content_type, encoder(self.registry)
+
+
+class _Child:
+    """One labelled series of a :class:`_Series`, made on demand and not kept."""
+
+    __slots__ = ("_key", "_series")
+
+    def __init__(self, series: _Series, key: tuple[str, ...]) -> None:
+        self._series = series
+        self._key = key
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._series.update(self._key, amount, add=True)
+
+    def set(self, value: float) -> None:
+        self._series.update(self._key, value, add=False)
+
+
+class _Series(Collector):
+    """A labelled counter or gauge whose series are plain numbers under one lock.
+
+    Renders as prometheus_client's Counter (``_total`` and ``_created``) or
+    Gauge would, without an object and a lock per value for each series: the
+    per-target series of thousands of targets were most of the daemon's memory.
+    """
+
+    def __init__(self, name: str, documentation: str, typ: str, labels: tuple[str, ...]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._type = typ
+        self._labels = labels
+        self._lock = threading.Lock()
+        #: label values -> [value, created time]
+        self._values: dict[tuple[str, ...], list[float]] = {}
+
+    def labels(self, *values: str) -> _Child:
+        """The series of these label values (created at zero on first use)."""
+        key = tuple(str(v) for v in values)
+        if len(key) != len(self._labels):
+            raise ValueError(f"{self._name} takes labels {self._labels}")
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = [0.0, time.time()]
+        return _Child(self, key)
+
+    def remove(self, *values: str) -> None:
+        """Drop a series; KeyError when it does not exist."""
+        with self._lock:
+            del self._values[tuple(str(v) for v in values)]
+
+    def update(self, key: tuple[str, ...], value: float, *, add: bool) -> None:
+        """Add ``value`` to the series ``key``, or set it."""
+        with self._lock:
+            row = self._values.setdefault(key, [0.0, time.time()])
+            row[0] = row[0] + value if add else value
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            rows = [(key, row[0], row[1]) for key, row in self._values.items()]
+        metric = Metric(self._name, self._documentation, self._type)
+        counter = self._type == "counter"
+        for key, value, created in rows:
+            labels = dict(zip(self._labels, key, strict=True))
+            metric.add_sample(f"{self._name}_total" if counter else self._name, labels, value)
+            if counter:
+                metric.add_sample(f"{self._name}_created", labels, created)
+        yield metric
+
+
+class _PerTarget(Collector):
+    """The per-target daemon series, kept as plain numbers under one lock.
+
+    prometheus_client gives every labelled child its own objects and a lock per
+    value (a histogram child holds 15 of them); with thousands of targets that was
+    most of the daemon's memory. The exposition is the same: the duration
+    histogram (buckets, count, sum, created) and the consecutive-failures gauge.
+    """
+
+    _DURATION = "syncd_target_sync_duration_seconds"
+    _FAILURES = "syncd_target_consecutive_failures"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: target -> bucket counts (non-cumulative, +Inf last), then sum, then created.
+        self._durations: dict[str, list[float]] = {}
+        self._failures: dict[str, int] = {}
+
+    def observe(self, target: str, seconds: float) -> None:
+        with self._lock:
+            row = self._durations.get(target)
+            if row is None:
+                row = self._durations[target] = [0.0] * (len(_BUCKETS) + 2) + [time.time()]
+            row[bisect_left(_BUCKETS, seconds)] += 1
+            row[-2] += seconds
+
+    def set_failures(self, target: str, count: int, *, only_new: bool = False) -> None:
+        with self._lock:
+            if not only_new or target not in self._failures:
+                self._failures[target] = count
+
+    def forget(self, target: str) -> None:
+        with self._lock:
+            self._failures.pop(target, None)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            durations = {t: list(row) for t, row in self._durations.items()}
+            failures = dict(self._failures)
+        bounds = [*(repr(b) for b in _BUCKETS), "+Inf"]  # as prometheus_client writes these
+        histogram = Metric(
+            self._DURATION, "Time to sync one target into all its sinks.", "histogram"
+        )
+        for target, row in durations.items():
+            total = 0.0
+            for le, count in zip(bounds, row, strict=False):
+                total += count
+                labels = {"target": target, "le": le}
+                histogram.add_sample(f"{self._DURATION}_bucket", labels, total)
+            histogram.add_sample(f"{self._DURATION}_count", {"target": target}, total)
+            histogram.add_sample(f"{self._DURATION}_sum", {"target": target}, row[-2])
+            histogram.add_sample(f"{self._DURATION}_created", {"target": target}, row[-1])
+        yield histogram
+        gauge = Metric(self._FAILURES, "Failed attempts since the last success.", "gauge")
+        for target, value in failures.items():
+            gauge.add_sample(self._FAILURES, {"target": target}, float(value))
+        yield gauge
 
 
 def write_textfile(

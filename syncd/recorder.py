@@ -96,12 +96,12 @@ class Recorder:
         """Account for one run of ``target`` that took ``duration`` seconds."""
         name = target.name
         self.metrics.record(target, outcome, now=time.time())
-        self.metrics.target_duration.labels(name).observe(duration)
+        self.metrics.observe_duration(name, duration)
         self.health.record(name, ok=outcome.ok)
         if outcome.ok:
             with self._lock:
                 failed = self._failures.pop(name, None)
-            self.metrics.failures.labels(name).set(0)
+            self.metrics.set_failures(name, 0)
             if failed is not None:
                 log.info(
                     "target_recovered",
@@ -114,7 +114,7 @@ class Recorder:
                 failed = self._failures.setdefault(name, _Failures())
                 failed.count += 1
                 count = failed.count
-            self.metrics.failures.labels(name).set(count)
+            self.metrics.set_failures(name, count)
             self._after_failure(target, outcome, count)
         self.notifier.status(self.health.status_line())
 

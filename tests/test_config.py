@@ -460,3 +460,10 @@ def test_each_target_carries_its_whole_schedule() -> None:
     )
     assert (second.interval, second.jitter.seconds(second.interval)) == (900, 45.0)
     assert config.load(None, data=MINIMAL).targets[0].jitter == JitterRule(0.1, relative=True)
+
+
+def test_loaded_config_keeps_one_copy_of_the_targets(tmp_path: Path) -> None:
+    """After loading, the targets live only as Target objects, not also as validated models."""
+    cfg = config.load(write(tmp_path, MINIMAL))
+    assert cfg.targets
+    assert cfg.settings.targets == []

@@ -389,3 +389,69 @@ def _memory_sink(daemon: Daemon) -> MemorySink:
     sink = generation.runtime.sinks["mem"]
     assert isinstance(sink, MemorySink)
     return sink
+
+
+def test_per_target_series_expose_like_prometheus_client() -> None:
+    """The lightweight per-target duration histogram and failures gauge render the same
+    samples as prometheus_client's own Histogram and Gauge would (created times aside)."""
+    from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+
+    from syncd.metrics import _BUCKETS
+
+    reference = CollectorRegistry()
+    histogram = Histogram(
+        "syncd_target_sync_duration_seconds",
+        "Time to sync one target into all its sinks.",
+        ["target"],
+        buckets=_BUCKETS,
+        registry=reference,
+    )
+    gauge = Gauge(
+        "syncd_target_consecutive_failures",
+        "Failed attempts since the last success.",
+        ["target"],
+        registry=reference,
+    )
+    metrics = Metrics(daemon=True)
+    for target, seconds in [("a", 0.05), ("a", 0.3), ("b", 400.0), ("a", 1.0), ("b", 0.01)]:
+        histogram.labels(target).observe(seconds)
+        metrics.observe_duration(target, seconds)
+    gauge.labels("a").set(3)
+    metrics.set_failures("a", 3)
+
+    def samples(text: str) -> set[str]:
+        return {line for line in text.splitlines() if "_created" not in line}
+
+    assert samples(generate_latest(reference).decode()) <= samples(metrics.render()[1].decode())
+
+
+def test_per_sink_series_expose_like_prometheus_client() -> None:
+    """The lightweight sync counter and last-success gauge render the same samples as
+    prometheus_client's own Counter and Gauge would (created times aside)."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+    reference = CollectorRegistry()
+    syncs = Counter(
+        "syncd_sync",
+        "Syncs of a target into a sink, by result.",
+        ["target", "sink", "result"],
+        registry=reference,
+    )
+    last = Gauge(
+        "syncd_last_success_timestamp_seconds",
+        "Unix time of the last successful sync of a target into a sink.",
+        ["target", "sink"],
+        registry=reference,
+    )
+    metrics = Metrics(daemon=True)
+    for registry_syncs in (syncs, metrics.syncs):
+        registry_syncs.labels("a", "s", "ok").inc()
+        registry_syncs.labels("a", "s", "ok").inc(2)
+        registry_syncs.labels("a", "s", "error")
+    last.labels("a", "s").set(12.5)
+    metrics.last_success.labels("a", "s").set(12.5)
+
+    def samples(text: str) -> set[str]:
+        return {line for line in text.splitlines() if "_created" not in line}
+
+    assert samples(generate_latest(reference).decode()) <= samples(metrics.render()[1].decode())
