@@ -60,3 +60,20 @@ def resolve(
         if candidate.is_file():
             return read_secret_file(candidate, what)
     return None
+
+
+def require_api_key(
+    what: str, provider: str, *, file: Path | None, env_var: str, credential: str
+) -> SecretStr:
+    """:func:`resolve` for a provider's API key; none found is a :class:`ConfigError`.
+
+    The message names the three places the key may come from, so an operator
+    knows where to put one.
+    """
+    key = resolve(what, file=file, env_var=env_var, credential=credential)
+    if key is None:
+        raise ConfigError(
+            f"providers.{provider}: no {what}; set {env_var}, "
+            f"providers.{provider}.api_key_file, or a '{credential}' systemd credential"
+        )
+    return key

@@ -29,7 +29,6 @@ from pydantic import Field, HttpUrl, SecretStr
 
 from syncd import credentials, redaction
 from syncd.errors import (
-    ConfigError,
     ProviderAuthError,
     ProviderError,
     ProviderNotFound,
@@ -113,17 +112,13 @@ class CaseDevProvider:
     @classmethod
     def from_config(cls, name: str, config: CaseDevConfig) -> CaseDevProvider:
         """Build the provider, resolving the base URL and API key from config or env."""
-        api_key = credentials.resolve(
+        api_key = credentials.require_api_key(
             "case.dev API key",
+            name,
             file=config.api_key_file,
             env_var="CASEDEV_API_KEY",
             credential="casedev_api_key",
         )
-        if api_key is None:
-            raise ConfigError(
-                f"providers.{name}: no case.dev API key; set CASEDEV_API_KEY, "
-                f"providers.{name}.api_key_file, or a 'casedev_api_key' systemd credential"
-            )
         base_url = str(config.base_url or os.environ.get("CASEDEV_BASE_URL") or DEFAULT_BASE_URL)
         return cls(
             name,

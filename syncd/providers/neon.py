@@ -161,17 +161,13 @@ class NeonProvider:
     @classmethod
     def from_config(cls, name: str, config: NeonConfig) -> NeonProvider:
         """Build the provider, resolving the API key from config, env or systemd credentials."""
-        api_key = credentials.resolve(
+        api_key = credentials.require_api_key(
             "Neon API key",
+            name,
             file=config.api_key_file,
             env_var="NEON_API_KEY",
             credential="neon_api_key",
         )
-        if api_key is None:
-            raise ConfigError(
-                f"providers.{name}: no Neon API key; set NEON_API_KEY, "
-                f"providers.{name}.api_key_file, or a 'neon_api_key' systemd credential"
-            )
         return cls(
             name,
             api_key=api_key,
