@@ -192,3 +192,16 @@ def run_syncd(*args: str, env: dict[str, str] | None = None, timeout: float = 12
         stdin=subprocess.DEVNULL,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def connects(uri: str) -> str:
+    """Connect with ``uri`` and return ``current_user``; psycopg raises when it cannot.
+
+    ``prepare_threshold=None``: PgBouncer in transaction mode cannot keep prepared statements.
+    """
+    import psycopg
+
+    with psycopg.connect(uri, connect_timeout=5, prepare_threshold=None) as conn:
+        row = conn.execute("select current_user").fetchone()
+    assert row is not None
+    return str(row[0])

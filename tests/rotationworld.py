@@ -44,7 +44,7 @@ from psycopg import sql
 
 from syncd.testing.casedev import SeenRequest
 from syncd.testing.neon import FakeNeon, alter_role_password
-from tests.conftest import CliResult
+from tests.conftest import CliResult, connects
 from tests.servers.moto import MotoServer
 from tests.servers.pgbouncer import PgBouncer
 from tests.servers.postgres import BranchCredentials, PostgresServer, random_password
@@ -245,14 +245,6 @@ class Running:
 
 
 # -- the world ---------------------------------------------------------------------------
-
-
-def connects(uri: str) -> str:
-    """Connect with ``uri`` and return ``current_user`` (psycopg raises when it cannot)."""
-    with psycopg.connect(uri, connect_timeout=5, prepare_threshold=None) as conn:
-        row = conn.execute("select current_user").fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def password_of(uri: str) -> str:

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from syncd.testing.casedev import Fault
-from tests.conftest import CaseDevWorld
+from tests.conftest import CaseDevWorld, connects
 from tests.servers.moto import MotoServer
 from tests.servers.ports import free_port
 
@@ -104,13 +104,6 @@ def feature_target() -> dict[str, Any]:
         "branch": "feature",
         "sinks": [{"sink": "files", "secret": "feature.uri"}],
     }
-
-
-def connects(uri: str) -> str:
-    with psycopg.connect(uri, connect_timeout=5) as conn:
-        row = conn.execute("select current_user").fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.conftest import CaseDevWorld, run_syncd
+from tests.conftest import CaseDevWorld, connects, run_syncd
 from tests.servers.moto import MotoServer
 
 pytestmark = pytest.mark.e2e
@@ -65,13 +65,6 @@ def env_for(casedev: CaseDevWorld, aws: MotoServer) -> dict[str, str]:
         "CASEDEV_API_KEY": casedev.api.api_key,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws.endpoint_url,
     }
-
-
-def connects(uri: str) -> str:
-    with psycopg.connect(uri, connect_timeout=5) as conn:
-        row = conn.execute("select current_user").fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def aws_value(client: Any, secret: str) -> str:

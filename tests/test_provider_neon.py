@@ -27,7 +27,7 @@ from syncd.models import Target
 from syncd.providers.neon import NeonConfig, NeonProvider
 from syncd.retry import Backoff
 from syncd.testing.neon import FakeNeon, Fault
-from tests.conftest import run_syncd
+from tests.conftest import connects, run_syncd
 from tests.neonworld import NeonWorld, neon_world
 from tests.servers.pgbouncer import PgBouncer
 from tests.servers.postgres import PostgresServer
@@ -115,10 +115,14 @@ def test_fetch_resolves_the_branch_and_returns_direct_and_pooled_uris(api: FakeN
     assert direct.username == "app" and direct.dbname == "neondb"
     assert direct.password.get_secret_value() == "oldpw123"
     assert dict(direct.params) == {"sslmode": "require", "channel_binding": "require"}
-    assert pooled.host == "ep-a-pooler.example.test" and dict(pooled.params) == {"sslmode": "require"}
+    assert pooled.host == "ep-a-pooler.example.test" and dict(pooled.params) == {
+        "sslmode": "require"
+    }
     uri_request = next(r for r in api.requests if r.path.endswith("/connection_uri"))
     assert uri_request.params["branch_id"].startswith("br-main-")
-    assert uri_request.params["role_name"] == "app" and uri_request.params["database_name"] == "neondb"
+    assert (
+        uri_request.params["role_name"] == "app" and uri_request.params["database_name"] == "neondb"
+    )
     assert p.fetch(target(branch="dev")).password.get_secret_value() == "devpw123"
 
 
@@ -360,13 +364,6 @@ def test_role_and_database_names_are_validated(tmp_path: Path) -> None:
 def neon(postgres: PostgresServer, pgbouncer: PgBouncer) -> Iterator[NeonWorld]:
     with neon_world(postgres, pgbouncer, operation_delay=1.0) as world:
         yield world
-
-
-def connects(uri: str) -> str:
-    with psycopg.connect(uri, connect_timeout=5, prepare_threshold=None) as conn:
-        row = conn.execute("select current_user").fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def real_provider(neon: NeonWorld) -> NeonProvider:

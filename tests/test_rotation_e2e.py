@@ -17,7 +17,7 @@ import pytest
 import yaml
 from psycopg import sql
 
-from tests.conftest import CliResult, run_syncd
+from tests.conftest import CliResult, connects, run_syncd
 from tests.neonworld import NeonWorld, neon_world
 from tests.servers.moto import MotoServer
 from tests.servers.pgbouncer import PgBouncer
@@ -35,13 +35,6 @@ VAULT_SECRET = "syncd/e2e/billing/db"
 def neon(postgres: PostgresServer, pgbouncer: PgBouncer) -> Iterator[NeonWorld]:
     with neon_world(postgres, pgbouncer, operation_delay=0.3) as world:
         yield world
-
-
-def connects(uri: str) -> str:
-    with psycopg.connect(uri, connect_timeout=5, prepare_threshold=None) as conn:
-        row = conn.execute("select current_user").fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def refused(uri: str) -> bool:
