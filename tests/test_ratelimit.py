@@ -220,13 +220,7 @@ def test_vault_burst_of_writes_stays_within_the_configured_rate_at_the_server(
     tmp_path: Path, standins: Running, vault: VaultDevServer, vault_proxy: RecordingProxy
 ) -> None:
     """12 creates at concurrency 8 with rate_limit 20: at most 20 Vault requests in any second."""
-    path = _config(tmp_path, standins.url, 12, concurrency=8)
-    data = yaml.safe_load(path.read_text())
-    data["sinks"] = {"vault": {"type": "vault", "url": vault_proxy.url, "rate_limit": 20}}
-    prefix = f"rl-{uuid.uuid4().hex[:8]}"
-    for i, target in enumerate(data["targets"]):
-        target["sinks"] = [{"sink": "vault", "secret": f"{prefix}/t{i}"}]
-    path.write_text(yaml.safe_dump(data))
+    path = _vault_config(tmp_path, standins.url, vault_proxy.url, 12, rate_limit=20)
     result = run_syncd(
         "run", "--once", "--config", str(path), env={**ENV, "VAULT_TOKEN": vault.root_token}
     )
@@ -237,6 +231,32 @@ def test_vault_burst_of_writes_stays_within_the_configured_rate_at_the_server(
     assert len(times) >= 5 * 12
     assert _max_in_window(times) <= 20
     assert max(times) - min(times) >= (len(times) - 20) / 20 - 0.1  # paced, not merely slow
+
+
+@pytest.mark.e2e
+def test_vault_quota_429s_do_not_fail_a_run(
+    tmp_path: Path, standins: Running, vault: VaultDevServer, vault_proxy: RecordingProxy
+) -> None:
+    """Two 429s with Retry-After: 1 in a run --once: the limiter waits, every target succeeds."""
+    path = _vault_config(tmp_path, standins.url, vault_proxy.url, 4)
+    vault_proxy.throttle(2, retry_after="1")
+    result = run_syncd(
+        "run", "--once", "--config", str(path), env={**ENV, "VAULT_TOKEN": vault.root_token}
+    )
+    assert result.code == 0, result.output
+    assert len(vault_proxy.times("/v1/secret/data/")) == 4
+
+
+def _vault_config(tmp_path: Path, casedev_url: str, vault_url: str, n: int, **vault: Any) -> Path:
+    """The config of ``_config`` with the targets writing to a Vault sink instead."""
+    path = _config(tmp_path, casedev_url, n, concurrency=8)
+    data = yaml.safe_load(path.read_text())
+    data["sinks"] = {"vault": {"type": "vault", "url": vault_url, **vault}}
+    prefix = f"rl-{uuid.uuid4().hex[:8]}"
+    for i, target in enumerate(data["targets"]):
+        target["sinks"] = [{"sink": "vault", "secret": f"{prefix}/t{i}"}]
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def _vault_sink(url: str, token: str, bucket: TokenBucket) -> VaultSink:
