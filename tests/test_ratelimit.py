@@ -8,21 +8,27 @@ which record when each call arrived, can answer writes with
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import hvac
 import pytest
 import yaml
 
 from benchmarks.standins import API_KEY, Running, serve
+from syncd.errors import SinkUnavailable
 from syncd.fingerprint import Fingerprint
 from syncd.models import Action, Document, SecretState
 from syncd.ratelimit import RECOVERY_PER_S, TokenBucket, parse_reset
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
+from syncd.sinks.vault import THROTTLED_ATTEMPTS, VaultSink, VaultSinkConfig
 from tests.conftest import run_syncd
+from tests.servers.vault import VaultDevServer
+from tests.vaultutil import RecordingProxy
 
 ENV = {
     "CASEDEV_API_KEY": API_KEY,
@@ -198,3 +204,112 @@ def test_aws_throttling_slows_the_write_limiter(standins: Running) -> None:
     assert sink.writes.rate is not None and sink.writes.rate < 40
     assert sink.reads.rate == 5000
     sink.close()
+
+
+# -- Vault: one bucket for every request, measured at a proxy standing where Vault is -----------
+
+
+@pytest.fixture
+def vault_proxy(vault: VaultDevServer) -> Iterator[RecordingProxy]:
+    with RecordingProxy(vault.addr) as proxy:
+        yield proxy
+
+
+@pytest.mark.e2e
+def test_vault_burst_of_writes_stays_within_the_configured_rate_at_the_server(
+    tmp_path: Path, standins: Running, vault: VaultDevServer, vault_proxy: RecordingProxy
+) -> None:
+    """12 creates at concurrency 8 with rate_limit 20: at most 20 Vault requests in any second."""
+    path = _vault_config(tmp_path, standins.url, vault_proxy.url, 12, rate_limit=20)
+    result = run_syncd(
+        "run", "--once", "--config", str(path), env={**ENV, "VAULT_TOKEN": vault.root_token}
+    )
+    assert result.code == 0, result.output
+    times = vault_proxy.times()
+    # Per create: inspect, re-read, claim, data, metadata; plus the token lookup and mount check.
+    assert len(vault_proxy.times("/v1/secret/data/")) == 12
+    assert len(times) >= 5 * 12
+    assert _max_in_window(times) <= 20
+    assert max(times) - min(times) >= (len(times) - 20) / 20 - 0.1  # paced, not merely slow
+
+
+@pytest.mark.e2e
+def test_vault_quota_429s_do_not_fail_a_run(
+    tmp_path: Path, standins: Running, vault: VaultDevServer, vault_proxy: RecordingProxy
+) -> None:
+    """Two 429s with Retry-After: 1 in a run --once: the limiter waits, every target succeeds."""
+    path = _vault_config(tmp_path, standins.url, vault_proxy.url, 4)
+    vault_proxy.throttle(2, retry_after="1")
+    result = run_syncd(
+        "run", "--once", "--config", str(path), env={**ENV, "VAULT_TOKEN": vault.root_token}
+    )
+    assert result.code == 0, result.output
+    assert len(vault_proxy.times("/v1/secret/data/")) == 4
+
+
+def _vault_config(tmp_path: Path, casedev_url: str, vault_url: str, n: int, **vault: Any) -> Path:
+    """The config of ``_config`` with the targets writing to a Vault sink instead."""
+    path = _config(tmp_path, casedev_url, n, concurrency=8)
+    data = yaml.safe_load(path.read_text())
+    data["sinks"] = {"vault": {"type": "vault", "url": vault_url, **vault}}
+    prefix = f"rl-{uuid.uuid4().hex[:8]}"
+    for i, target in enumerate(data["targets"]):
+        target["sinks"] = [{"sink": "vault", "secret": f"{prefix}/t{i}"}]
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _vault_sink(url: str, token: str, bucket: TokenBucket) -> VaultSink:
+    return VaultSink("vault", hvac.Client(url=url, token=token), bucket=bucket)
+
+
+def _create(secret: str) -> WriteRequest:
+    text = "postgresql://u:p@h/db"
+    return WriteRequest(
+        target="t",
+        secret=secret,
+        document=Document("uri", text, {"uri": text}),
+        fingerprint=Fingerprint.of(text),
+        observed=SecretState.missing(),
+        action=Action.CREATE,
+    )
+
+
+def test_vault_429_with_retry_after_slows_the_bucket_and_the_call_is_retried(
+    vault: VaultDevServer, vault_proxy: RecordingProxy
+) -> None:
+    """A quota's 429 with Retry-After: 1 halves the rate, holds the next attempt 1 s, then succeeds."""
+    sink = _vault_sink(vault_proxy.url, vault.root_token, TokenBucket(40))
+    secret = f"rl-{uuid.uuid4().hex[:8]}/throttled"
+    assert not sink.inspect(secret).exists  # mount checked: the next request is the write's
+    vault_proxy.throttle(1, retry_after="1")
+    before = len(vault_proxy.arrivals)
+    assert sink.write(_create(secret))
+    refused, retried = vault_proxy.arrivals[before : before + 2]
+    assert refused[2] == retried[2] == f"/v1/secret/metadata/{secret}"
+    assert retried[0] - refused[0] >= 1.0
+    assert sink.bucket.rate is not None and sink.bucket.rate < 40
+    assert sink.inspect(secret).managed
+    sink.close()
+
+
+def test_vault_429_on_every_attempt_is_a_transient_error(
+    vault: VaultDevServer, vault_proxy: RecordingProxy
+) -> None:
+    """A quota that keeps refusing: a few attempts, then SinkUnavailable naming rate_limit."""
+    sink = _vault_sink(vault_proxy.url, vault.root_token, TokenBucket(1000))
+    secret = f"rl-{uuid.uuid4().hex[:8]}/refused"
+    sink.inspect(secret)
+    vault_proxy.throttle(100)
+    before = len(vault_proxy.arrivals)
+    with pytest.raises(SinkUnavailable, match=r"429: a rate-limit quota; lower sinks\.vault\.rate"):
+        sink.inspect(secret)
+    assert len(vault_proxy.arrivals) - before == THROTTLED_ATTEMPTS
+    vault_proxy.throttle(0)
+    sink.close()
+
+
+def test_vault_default_rate_stays_under_a_typical_quota() -> None:
+    """By default the Vault sink starts at most 80 requests in any second (quotas are often 100/s)."""
+    config = VaultSinkConfig()
+    assert (config.rate_limit, config.burst) == (80, None)

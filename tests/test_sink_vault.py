@@ -27,6 +27,7 @@ from syncd.errors import (
 from syncd.models import Action, RotationMark, SecretState
 from syncd.sinks.vault import VaultSink, VaultSinkConfig
 from syncd.testing.contract import MarkWriter, ReadBack, SinkContract, SyncWorld, Writer
+from tests.conftest import run_syncd
 from tests.servers.ports import free_port
 from tests.servers.vault import VaultDevServer
 from tests.vaultutil import POLICY, closing, make_token, metadata, read_data, tls_dev_server
@@ -490,6 +491,27 @@ def test_config_rejects_unknown_keys_and_methods() -> None:
         VaultSinkConfig.model_validate({"type": "vault", "auth": {"method": "ldap"}})
     with pytest.raises(ValidationError):
         VaultSinkConfig.model_validate({"type": "vault", "mount": "/secret/"})
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("rate_limit: 0", "line 7: sinks.vault.rate_limit: Input should be greater than 0 (got 0)"),
+        ("burst: 0.5", "line 7: sinks.vault.burst: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_rate_limit_is_one_line_with_exit_2(tmp_path: Path, setting: str, expected: str) -> None:
+    """rate_limit must be positive and burst at least 1: exit 2, one line naming the key."""
+    path = tmp_path / "syncd.yaml"
+    path.write_text(
+        "providers:\n  casedev: {type: casedev}\nsinks:\n  vault:\n    type: vault\n"
+        f"    url: http://127.0.0.1:8200\n    {setting}\n"
+        "targets: [{name: a, provider: casedev, project: p, sinks: [{sink: vault, secret: a}]}]\n"
+    )
+    result = run_syncd("run", "--once", "--config", str(path))
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"syncd: config error: {path}: {expected}")
 
 
 @pytest.mark.parametrize(

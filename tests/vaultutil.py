@@ -12,12 +12,14 @@ audiences, as the kube-apiserver does.
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import ssl
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -256,3 +258,105 @@ class TokenReviewServer:
         except jwt.PyJWTError:
             return None
         return claims
+
+
+class RecordingProxy:
+    """An HTTP proxy on loopback in front of a dev server: notes when each request arrived.
+
+    It stands where Vault is for syncd, so arrival times are measured at the
+    server side of the connection. ``throttle(n, retry_after)`` answers the
+    next ``n`` requests with 429 and ``Retry-After`` without forwarding them,
+    as a ``sys/quotas/rate-limit`` quota does (nothing is done in Vault).
+    """
+
+    _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.arrivals: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
+        self._lock = threading.Lock()
+        self._throttle = 0
+        self._retry_after = ""
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as Vault offers it
+
+            def forward(self) -> None:
+                proxy.handle(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_LIST = forward  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass
+
+        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """The address to give syncd instead of the dev server's."""
+        return f"http://{LOOPBACK}:{self._httpd.server_port}"
+
+    def __enter__(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def throttle(self, requests: int, retry_after: str = "") -> None:
+        """Answer the next ``requests`` requests with 429 (and ``Retry-After`` when given)."""
+        with self._lock:
+            self._throttle, self._retry_after = requests, retry_after
+
+    def times(self, prefix: str = "") -> list[float]:
+        """Arrival times of the requests whose path starts with ``prefix``."""
+        with self._lock:
+            return [at for at, _method, path in self.arrivals if path.startswith(prefix)]
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        """Record the request, then answer 429 or forward it upstream and relay the answer."""
+        arrived = time.monotonic()
+        body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        with self._lock:
+            self.arrivals.append((arrived, request.command, request.path))
+            throttled = self._throttle > 0
+            self._throttle -= throttled
+            retry_after = self._retry_after
+        if throttled:
+            answer = json.dumps({"errors": ["rate limit quota exceeded"]}).encode()
+            headers = [("Content-Type", "application/json")]
+            if retry_after:
+                headers.append(("Retry-After", retry_after))
+            self._reply(request, 429, headers, answer)
+            return
+        conn = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
+        try:
+            sent = {k: v for k, v in request.headers.items() if k.lower() not in self._HOP_BY_HOP}
+            conn.request(request.command, request.path, body=body or None, headers=sent)
+            response = conn.getresponse()
+            status, headers, answer = response.status, response.getheaders(), response.read()
+        finally:
+            conn.close()
+        self._reply(request, status, headers, answer)
+
+    def _reply(
+        self,
+        request: BaseHTTPRequestHandler,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> None:
+        request.send_response(status)
+        for key, value in headers:
+            if key.lower() not in self._HOP_BY_HOP and key.lower() not in ("date", "server"):
+                request.send_header(key, value)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)

@@ -1,0 +1,64 @@
+"""Every HTTP attempt of the Vault sink paced by one shared :class:`~syncd.ratelimit.TokenBucket`.
+
+hvac sends everything through one ``requests.Session``: KV reads and writes,
+logins, token lookups, renewals and revocation, and each hop of a redirect
+from a standby node. A transport adapter mounted on that session is the one
+place that sees every attempt, so the limiter lives there and not in each call.
+
+What the answers do to the bucket:
+
+* **429** (a Vault/OpenBao ``sys/quotas/rate-limit`` quota refused the request):
+  :meth:`~syncd.ratelimit.TokenBucket.throttled` halves the rate and pauses for
+  ``Retry-After``. The sink retries the refused call itself (``VaultSink._call``),
+  and that retry waits here like every other attempt.
+* **503** (sealed node, no active node, a proxy in front that is overloaded):
+  not a rate signal, so the rate is kept; the failure is transient and the
+  target is retried early by the daemon. A ``Retry-After`` on it still pauses
+  the bucket, since it asks every worker alike to hold off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from syncd.ratelimit import TokenBucket
+from syncd.retry import parse_retry_after
+
+TOO_MANY_REQUESTS = 429
+UNAVAILABLE = 503
+
+
+class PacedAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` that takes a slot from ``bucket`` before each send."""
+
+    def __init__(self, bucket: TokenBucket) -> None:
+        super().__init__()
+        self.bucket = bucket
+
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Wait for the bucket, send, and let a 429 (or a 503's ``Retry-After``) slow it."""
+        self.bucket.acquire()
+        response = super().send(request, *args, **kwargs)
+        status = response.status_code
+        if status == TOO_MANY_REQUESTS:
+            self.bucket.throttled(parse_retry_after(response.headers.get("Retry-After")))
+        elif status == UNAVAILABLE:
+            pause = parse_retry_after(response.headers.get("Retry-After"))
+            if pause:
+                self.bucket.pause(pause)
+        return response
+
+
+def pace(session: requests.Session, bucket: TokenBucket) -> None:
+    """Mount a :class:`PacedAdapter` on ``session`` for ``http://`` and ``https://``."""
+    adapter = PacedAdapter(bucket)
+    for prefix in ("https://", "http://"):
+        replaced = session.adapters.get(prefix)
+        session.mount(prefix, adapter)
+        if replaced is not None:
+            replaced.close()
