@@ -265,3 +265,21 @@ def test_values_registered_concurrently_are_masked_by_any_later_scan() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_pattern_shortcut_never_skips_a_credential_shape() -> None:
+    """Every pattern still masks its shape in any letter case, ASCII or not, with the shortcut."""
+    samples = (
+        "redis://u:Hunter2pw@h",
+        "AUTHORIZATION: BEARER abcdef123456",
+        "authorization: Basic abcdef123456",
+        "PassWord = topsecret9",
+        "{'TOKEN': 'abcdef123456'}",
+        "X-Vault-Token: hvs.abcdef123",
+    )
+    for sample in samples:
+        secret = sample.rsplit(" ", 1)[-1].split(":")[-1].split("@")[0].strip("'}")
+        for text in (sample, f"é {sample}", f"{sample} \u212a"):
+            assert secret not in redaction.scrub(text), text
+    # U+017F (long s) folds to 's' in the patterns' IGNORECASE: no ASCII shortcut for it.
+    assert "abcdef123456" not in redaction.scrub("Ba\u017fic abcdef123456")
