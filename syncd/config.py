@@ -228,6 +228,16 @@ def load(
     A config without targets is refused: an empty file (a ConfigMap that failed
     to render) must not start a daemon that looks healthy and syncs nothing.
     """
+    with configfile.gc_paused():  # see there: thousands of targets are many live objects
+        return _load(path, overrides, data, origin)
+
+
+def _load(
+    path: Path | None,
+    overrides: dict[str, Any] | None,
+    data: dict[str, Any] | None,
+    origin: str | None,
+) -> Config:
     if data is not None:
         document = configfile.Document(data)
     elif path is not None:

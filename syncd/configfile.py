@@ -19,8 +19,10 @@ bounds nesting depth itself.
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,9 @@ MAX_DEPTH = 64
 
 Location = tuple[str | int, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_STR_TAG = "tag:yaml.org,2002:str"
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # libyaml's and PyYAML's wordings of the mistakes that are really indentation.
@@ -104,15 +109,31 @@ def parse(text: str, source: str) -> Document:
     """Parse YAML ``text``; ``source`` names it in errors. An empty document is ``{}``."""
     loader = _Loader(text)
     try:
+        with gc_paused():
+            return _parse(loader, text, source)
+    finally:
+        loader.dispose()
+
+
+def _parse(loader: yaml.SafeLoader, text: str, source: str) -> Document:
+    try:
         node = loader.get_single_node()
         if node is None:
             return Document({})
-        lines = _check(loader, node, source)
-        data = loader.construct_document(node)
+        try:
+            data, lines = _Walk(loader, source, build=True).run(node)
+        except _Unusual:
+            # Tags, keys or merges beyond plain maps, lists and scalars: let
+            # PyYAML's constructor build them, after the same checks, from a
+            # clean state (a failed construction leaves its node marked).
+            loader.constructed_objects = {}
+            loader.recursive_objects = {}
+            lines = _Walk(loader, source, build=False).run(node)[1]
+            data = loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: {_yaml_problem(exc, text)}") from None
-    finally:
-        loader.dispose()
+    except ValueError as exc:  # PyYAML's constructor on a value such as the date 2001-13-45
+        raise ConfigError(f"{source}: invalid value ({exc})") from None
     if data is None:
         return Document({})
     if not isinstance(data, dict):
@@ -123,64 +144,143 @@ def parse(text: str, source: str) -> Document:
     return Document(data, lines)
 
 
-def _check(loader: yaml.SafeLoader, root: yaml.Node, source: str) -> dict[Location, int]:
+#: Stands for a merge key (``<<``) among a mapping's keys in :class:`_Walk`.
+_MERGE = object()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Keep the cyclic garbage collector off while a config is turned into objects.
+
+    Parsing and validating build hundreds of thousands of objects that all
+    stay alive, and each collection the allocations trigger walks them again:
+    with 10,000 targets that made composing the YAML five times slower. None
+    of these objects is garbage, so there is nothing to collect until the end.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Unusual(Exception):
+    """The document needs PyYAML's constructor (see :class:`_Walk`)."""
+
+
+class _Walk:
     """Walk the document as it will expand: bound it, refuse duplicate keys, record lines.
 
     The composer returns an alias as the very node it refers to, so the node
     graph stays small however far aliases would expand; this walk follows
     aliases as the data will, and stops at :data:`MAX_NODES` values, before
     anything (the constructor, pydantic) would expand a bomb or loop forever on a
-    recursive alias.
+    recursive alias. Recursion is bounded by :data:`MAX_DEPTH`.
+
+    With ``build`` the walk also constructs the data, as PyYAML's constructor
+    would (an alias becomes a copy rather than the same object), which halves
+    the cost of a large config. Plain mappings, lists and scalars are all a
+    config usually holds; anything else (merge keys, ``!!set``, complex keys,
+    a scalar PyYAML refuses) raises :class:`_Unusual`, and the caller walks
+    again without building and lets PyYAML construct the data.
     """
-    lines: dict[Location, int] = {}
-    stack: list[tuple[yaml.Node, Location, int]] = [(root, (), root.start_mark.line + 1)]
-    count = 0
-    while stack:
-        node, location, line = stack.pop()
-        count += 1  # a value and its key count once, so this bounds keys + items
-        if count > MAX_NODES:
+
+    def __init__(self, loader: yaml.SafeLoader, source: str, *, build: bool) -> None:
+        self.loader = loader
+        self.source = source
+        self.build = build
+        self.lines: dict[Location, int] = {}
+        self.count = 0
+
+    def run(self, root: yaml.Node) -> tuple[Any, dict[Location, int]]:
+        return self._visit(root, (), root.start_mark.line + 1), self.lines
+
+    def _visit(self, node: yaml.Node, location: Location, line: int) -> Any:
+        self.count += 1  # a value and its key count once, so this bounds keys + items
+        if self.count > MAX_NODES:
             raise ConfigError(
-                f"{source}: line {line}: YAML aliases (*name) expand this file beyond "
+                f"{self.source}: line {line}: YAML aliases (*name) expand this file beyond "
                 f"{MAX_NODES:,} values (an alias bomb, or an alias inside its own anchor); "
                 "write the values out instead"
             )
         if len(location) > MAX_DEPTH:
             raise ConfigError(
-                f"{source}: line {line}: values are nested more than {MAX_DEPTH} levels deep "
-                "(is an alias inside its own anchor?)"
+                f"{self.source}: line {line}: values are nested more than {MAX_DEPTH} levels "
+                "deep (is an alias inside its own anchor?)"
             )
-        children: list[tuple[yaml.Node, Location, int]] = []
         if isinstance(node, yaml.MappingNode):
-            first: dict[Hashable, int] = {}
-            for key_node, value_node in node.value:
-                key_line = key_node.start_mark.line + 1
-                if key_node.tag == _MERGE_TAG:
-                    # '<<: *base' puts base's keys here; the mapping's own keys override them.
-                    many = isinstance(value_node, yaml.SequenceNode)
-                    merged = value_node.value if many else [value_node]
-                    children.extend((part, location, key_line) for part in merged)
-                    continue
-                key = _key(loader, key_node)
-                if key in first:
-                    raise ConfigError(
-                        f"{source}: line {key_line}: duplicate key {key!r} "
-                        f"(first at line {first[key]}); remove one of them"
-                    )
-                first[key] = key_line
-                child = (*location, key) if isinstance(key, str | int) else location
-                lines.setdefault(child, key_line)
-                children.append((value_node, child, key_line))
-        elif isinstance(node, yaml.SequenceNode):
+            return self._mapping(node, location)
+        if isinstance(node, yaml.SequenceNode):
+            if self.build and node.tag != _SEQ_TAG:
+                raise _Unusual
+            items = []
             for index, item in enumerate(node.value):
-                lines.setdefault((*location, index), item.start_mark.line + 1)
-                children.append((item, (*location, index), line))
-        stack.extend(reversed(children))
-    return lines
+                child = (*location, index)
+                self.lines.setdefault(child, item.start_mark.line + 1)
+                items.append(self._visit(item, child, line))
+            return items
+        if not self.build:
+            return None
+        if node.tag == _STR_TAG:
+            return node.value
+        try:
+            return self.loader.construct_object(node)
+        except yaml.YAMLError:
+            raise _Unusual from None  # reported by PyYAML's constructor, as before
+        except ValueError as exc:  # a date such as 2001-13-45
+            raise ConfigError(
+                f"{self.source}: line {node.start_mark.line + 1}: invalid value ({exc})"
+            ) from None
+
+    def _mapping(self, node: yaml.MappingNode, location: Location) -> Any:
+        if self.build and node.tag != _MAP_TAG:
+            raise _Unusual
+        first: dict[Hashable, int] = {}
+        children: list[tuple[Hashable, yaml.Node, Location, int]] = []
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE_TAG:
+                # '<<: *base' puts base's keys here; the mapping's own keys override them.
+                # Which merged key wins is PyYAML's to say (its rule has changed).
+                if self.build:
+                    raise _Unusual
+                children.append((_MERGE, value_node, location, key_line))
+                continue
+            if self.build and not isinstance(key_node, yaml.ScalarNode):
+                raise _Unusual
+            key = _key(self.loader, key_node)
+            if key in first:
+                raise ConfigError(
+                    f"{self.source}: line {key_line}: duplicate key {key!r} "
+                    f"(first at line {first[key]}); remove one of them"
+                )
+            first[key] = key_line
+            child = (*location, key) if isinstance(key, str | int) else location
+            self.lines.setdefault(child, key_line)
+            children.append((key, value_node, child, key_line))
+        if not self.build:
+            for key, value_node, child, key_line in children:
+                if key is not _MERGE:
+                    self._visit(value_node, child, key_line)
+                    continue
+                many = isinstance(value_node, yaml.SequenceNode)
+                for part in value_node.value if many else [value_node]:
+                    self._visit(part, location, key_line)
+            return None
+        return {
+            key: self._visit(value_node, child, key_line)
+            for key, value_node, child, key_line in children
+        }
+
 
 
 def _key(loader: yaml.SafeLoader, node: yaml.Node) -> Hashable:
     """A mapping key as the loader constructs it (``1`` and ``"1"`` differ)."""
     if isinstance(node, yaml.ScalarNode):
+        if node.tag == _STR_TAG:
+            return str(node.value)
         key: Hashable = loader.construct_object(node)
         return key
     # A complex key is rare; the constructor reports it if it is unhashable.

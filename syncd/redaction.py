@@ -52,6 +52,8 @@ _MIN_LENGTH = 6
 _MAX_KNOWN = 16384
 #: Generations of a slot's credential kept: the previous one may still be in flight.
 _SLOT_GENERATIONS = 2
+#: Registrations queued before they are expanded even if nothing reads (see _Registry).
+_MAX_PENDING = 4096
 
 _CREDENTIAL_KEYS = (
     r"pass(?:word|wd|phrase)?|pwd|token|api_?key|secret_?(?:id|key|string|access_key)|"
@@ -96,12 +98,26 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
+#: For each of _PATTERNS, substrings (lower case) one of which every match contains.
+_NEEDLES: tuple[tuple[str, ...], ...] = (
+    ("://",),
+    ("bearer", "basic", "authorization"),
+    ("=",),
+    (":",),
+    (":",),
+)
+
 
 _NOTHING_TO_ESCAPE = re.compile(r"[ !#-&(-\[\]-~]*")
 
 
 def _json_escape(value: str, ascii_only: bool) -> str:
     return json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+
+
+def _utf8(value: str) -> bytes:
+    # surrogatepass: a lone surrogate (a JSON "\\ud800" escape) must not make expansion fail.
+    return value.encode("utf-8", "surrogatepass")
 
 
 def _repr_escapes(value: str) -> set[str]:
@@ -112,13 +128,13 @@ def _repr_escapes(value: str) -> set[str]:
     for text in (value, value + '"'):
         cut = -1 if text is value else -2
         forms.add(repr(text)[1:cut])
-        forms.add(repr(text.encode("utf-8"))[2:cut])
+        forms.add(repr(_utf8(text))[2:cut])
     return forms
 
 
 def _base64_forms(value: str) -> set[str]:
     """Base64 of ``value``, whole and as it appears at each alignment inside longer data."""
-    raw = value.encode("utf-8")
+    raw = _utf8(value)
     forms = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
     for shift in (0, 1, 2):
         encoded = base64.b64encode(b"\0" * shift + raw).decode()
@@ -130,7 +146,10 @@ def _base64_forms(value: str) -> set[str]:
 
 def encodings(value: str) -> set[str]:
     """Every form in which ``value`` may reach a log line (see the module docstring)."""
-    plain = {value, quote(value, safe=""), quote_plus(value, safe="")}
+    quoted = quote(value, safe="", errors="surrogatepass")
+    # quote_plus differs from quote only where there is a space.
+    plus = quote_plus(value, safe="", errors="surrogatepass") if " " in value else quoted
+    plain = {value, quoted, plus}
     if _NOTHING_TO_ESCAPE.fullmatch(value):
         # The common case: JSON and repr() leave it (and its URL-encodings) as is.
         return plain | _base64_forms(value)
@@ -143,6 +162,10 @@ def encodings(value: str) -> set[str]:
 
 def _is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
+
+
+#: Registrations waiting to be expanded: (values, pinned, slot), in order.
+_Pending = tuple[tuple[str, ...], bool, str | None]
 
 
 class _Registry:
@@ -159,8 +182,20 @@ class _Registry:
     values, O(1) per registration. Short forms (a handful of lengths below
     :data:`_MIN_LENGTH`) are tried only at token boundaries.
 
-    A form is known while anything holds it: the aging LRU, the pinned set,
-    or a slot's recent generations; ``_refs`` counts the holders.
+    Registration is lazy, because computing a value's encodings is most of its
+    cost and most registered values are never looked for: a cycle at log level
+    warning scrubs nothing per target. :meth:`add` only queues the values;
+    the first reader after it (:meth:`mask`, ``len``, ``in``) expands the
+    queue under the lock before it looks, so a value registered before a scan
+    starts is always masked by that scan, in every encoding. The queue is
+    expanded in place once it holds :data:`_MAX_PENDING` registrations, so it
+    stays bounded in a daemon that never logs. A fetched value registered
+    again (a daemon fetches the same URI every cycle) is only moved to the
+    recent end of the LRU, without computing its encodings again.
+
+    A form is known while anything holds it: an aging value (the LRU of
+    fetched values, bounded by the number of forms they hold), the pinned
+    set, or a slot's recent generations; ``_refs`` counts the holders.
     """
 
     def __init__(self) -> None:
@@ -168,38 +203,62 @@ class _Registry:
         self._reset()
 
     def _reset(self) -> None:
-        # Readers (mask) never lock: they only do atomic dict lookups, and the
-        # tuples below are replaced, never mutated.
+        # Readers (mask) lock only while registrations are pending; otherwise they
+        # do atomic dict lookups, and the tuples below are replaced, never mutated.
+        self._pending: list[_Pending] = []
         self._refs: dict[str, int] = {}
         self._long: dict[str, tuple[int, ...]] = {}
         self._short: tuple[int, ...] = ()
         self._lengths: dict[str, dict[int, int]] = {}  # key -> length -> forms
-        self._aging: OrderedDict[str, None] = OrderedDict()
+        self._aging: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # value -> its forms
+        self._aging_forms = 0
         self._pinned: set[str] = set()
         self._slots: dict[str, deque[frozenset[str]]] = {}
 
     def add(self, values: Iterable[str], *, pinned: bool = False, slot: str | None = None) -> None:
-        forms = frozenset(form for value in values for form in encodings(value))
+        entry = (tuple(values), pinned, slot)
         with self._lock:
+            self._pending.append(entry)
+            if len(self._pending) >= _MAX_PENDING:
+                self._expand_pending()
+
+    def _expand(self) -> None:
+        """Expand pending registrations before a read (see the class docstring)."""
+        with self._lock:
+            if self._pending:
+                self._expand_pending()
+
+    def _expand_pending(self) -> None:
+        # The list is emptied only once every entry is indexed: a reader that
+        # sees it empty may scan at once.
+        for values, pinned, slot in self._pending:
             if slot is not None:
+                forms = frozenset(form for value in values for form in encodings(value))
                 self._add_generation(slot, forms)
             elif pinned:
-                for form in forms - self._pinned:
-                    self._pinned.add(form)
-                    self._hold(form)
+                for form in {form for value in values for form in encodings(value)}:
+                    if form not in self._pinned:
+                        self._pinned.add(form)
+                        self._hold(form)
             else:
-                self._add_aging(forms)
+                for value in values:
+                    self._add_aging(value)
+        self._pending = []
 
-    def _add_aging(self, forms: frozenset[str]) -> None:
+    def _add_aging(self, value: str) -> None:
+        if value in self._aging:
+            self._aging.move_to_end(value)
+            return
+        forms = tuple(encodings(value))
+        self._aging[value] = forms
+        self._aging_forms += len(forms)
         for form in forms:
-            if form in self._aging:
-                self._aging.move_to_end(form)
-            elif form not in self._pinned:
-                self._aging[form] = None
-                self._hold(form)
-        while len(self._aging) > _MAX_KNOWN:
-            oldest, _ = self._aging.popitem(last=False)
-            self._release(oldest)
+            self._hold(form)
+        while self._aging_forms > _MAX_KNOWN:
+            _, old = self._aging.popitem(last=False)
+            self._aging_forms -= len(old)
+            for form in old:
+                self._release(form)
 
     def _add_generation(self, slot: str, forms: frozenset[str]) -> None:
         generations = self._slots.setdefault(slot, deque())
@@ -250,13 +309,19 @@ class _Registry:
             self._reset()
 
     def __len__(self) -> int:
+        if self._pending:
+            self._expand()
         return len(self._refs)
 
     def __contains__(self, form: str) -> bool:
+        if self._pending:
+            self._expand()
         return form in self._refs
 
     def mask(self, text: str) -> str:
         """Replace every known form in ``text``; longest match first at each position."""
+        if self._pending:
+            self._expand()
         known, index, short = self._refs, self._long, self._short
         if not known:
             return text
@@ -314,8 +379,13 @@ def forget_all() -> None:
 def scrub(text: str) -> str:
     """Return ``text`` with every known and every credential-shaped value masked."""
     text = _registry.mask(text)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    # Most text (a report row, a log line) holds none of the words a pattern needs:
+    # a substring test is far cheaper than a regular expression. Only for ASCII text,
+    # where lower() agrees with the patterns' IGNORECASE (Unicode folding does not).
+    lowered = text.lower() if text.isascii() else None
+    for (pattern, replacement), needles in zip(_PATTERNS, _NEEDLES, strict=True):
+        if lowered is None or any(needle in lowered for needle in needles):
+            text = pattern.sub(replacement, text)
     return text
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from syncd import config
+from syncd import config, configfile
 from syncd.durations import JitterRule
 from syncd.errors import ConfigError
 
@@ -467,3 +468,35 @@ def test_loaded_config_keeps_one_copy_of_the_targets(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, MINIMAL))
     assert cfg.targets
     assert cfg.settings.targets == []
+
+
+YAML_SAMPLES = (
+    "a: ~\nb: 2001-12-14\nc: 0x1f\nd: .inf\ne: '1'\n1: x\nfalse: y\n",
+    "f: [&q {a: 1, b: [x, 'y']}, *q, !!str 3, !!float 2]\ng: {h: {i: [[], {}]}}\n",
+    "base: &b {x: 1, y: [1, 2]}\nt:\n  - <<: *b\n    y: 3\n  - {<<: [*b, {x: 9, w: true}], k: 1.5}\n",
+    "a: !!binary aGVsbG8=\nb: !!set {x}\nc: !!omap [{k: 1}]\n",
+)
+
+
+@pytest.mark.parametrize("text", YAML_SAMPLES)
+def test_parsed_data_is_what_pyyaml_builds(text: str) -> None:
+    """The config reader yields exactly PyYAML's data, for plain documents and unusual ones."""
+    expected = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    assert configfile.parse(text, "x.yaml").data == expected
+
+
+def test_invalid_date_is_one_line_with_its_line_number() -> None:
+    """A value PyYAML cannot build (month 13) is a config error naming the line, not a traceback."""
+    with pytest.raises(ConfigError, match=r"^x.yaml: line 2: invalid value \(month must be in 1..12\)$"):
+        configfile.parse("a: 1\nb: 2001-13-45\n", "x.yaml")
+
+
+def test_garbage_collector_is_back_on_after_a_refused_config() -> None:
+    """Reading a config pauses the garbage collector only while it parses, errors included."""
+    assert gc.isenabled()
+    with pytest.raises(ConfigError):
+        configfile.parse("a: 1\na: 2\n", "x.yaml")
+    assert gc.isenabled()
+    with configfile.gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -6,8 +6,10 @@ import base64
 import io
 import json
 import logging
+import threading
 
 import structlog
+from pytest import MonkeyPatch
 
 from syncd import logs, redaction
 
@@ -175,3 +177,109 @@ def test_secret_names_are_not_sensitive_keys_but_credentials_are() -> None:
         "Authorization": "i",
     }
     assert set(redaction.scrub_value(credentials).values()) == {redaction.MASK}
+
+
+def test_value_registered_then_logged_at_once_is_masked_in_every_encoding() -> None:
+    """A value is masked by the very next scrub, in each of its encodings, though expansion is lazy."""
+    value = 'pw "q\\é/8c1f x'
+    for form in sorted(redaction.encodings(value)):
+        redaction.forget_all()
+        redaction.register(value)
+        assert form not in redaction.scrub(f"<{form}>"), form
+
+
+def test_registration_is_lazy_and_expands_each_value_once(monkeypatch: MonkeyPatch) -> None:
+    """Registering computes no encodings; the next read expands each new value once, repeats never."""
+    calls: list[str] = []
+    real = redaction.encodings
+
+    def counting(value: str) -> set[str]:
+        calls.append(value)
+        return real(value)
+
+    monkeypatch.setattr(redaction, "encodings", counting)
+    uris = [f"postgresql://owner:pw-{i:04d}-secret@h/db" for i in range(50)]
+    for uri in uris:
+        redaction.register(uri)
+        redaction.register(uri)
+    assert calls == []
+    assert redaction.scrub(f"x {uris[7]} y") == "x *** y"
+    assert calls == uris
+    for uri in uris:  # a daemon's next cycle fetches the same values
+        redaction.register(uri)
+    assert redaction.scrub(uris[0]) == "***"
+    assert calls == uris
+
+
+def test_pending_registrations_stay_bounded_without_readers() -> None:
+    """A daemon that never logs still expands its queue, so it never grows past the bound."""
+    for i in range(redaction._MAX_PENDING + 10):
+        redaction.register(f"never-read-{i:06d}")
+    assert len(redaction._registry._pending) < redaction._MAX_PENDING
+
+
+def test_reregistered_value_is_kept_as_recent_and_old_values_age_out_whole() -> None:
+    """A fetched value registered again outlives later ones; an evicted value loses all its forms."""
+    redaction.register("refetched-credential-0")
+    redaction.register("older-credential-0001")
+    forms = len(redaction.encodings("value-00000000"))
+    for i in range(redaction._MAX_KNOWN // forms - 4):
+        redaction.register(f"value-{i:08d}")
+        if i == 10:
+            redaction.register("refetched-credential-0")
+    for i in range(8):
+        redaction.register(f"newer-{i:08d}")
+    assert redaction.scrub("refetched-credential-0") == "***"
+    assert redaction.scrub("older-credential-0001") == "older-credential-0001"
+
+
+def test_value_with_a_lone_surrogate_is_masked_and_breaks_nothing() -> None:
+    """A credential decoded from a JSON ``\\ud800`` escape is masked and does not break scrubbing."""
+    value = "pw-\ud800-tail-9"
+    redaction.register(value)
+    assert redaction.scrub(f"a {value} b") == "a *** b"
+    assert redaction.scrub("plain text") == "plain text"
+
+
+def test_values_registered_concurrently_are_masked_by_any_later_scan() -> None:
+    """A scan that starts after a registration returned masks it, while other threads register."""
+    done: list[str] = []
+    failures: list[str] = []
+
+    def writer() -> None:
+        for i in range(3000):
+            value = f"concurrent-credential-{i:05d}"
+            redaction.register(value)
+            done.append(value)
+
+    def reader() -> None:
+        while len(done) < 3000:
+            if done:
+                value = done[-1]
+                if value in redaction.scrub(f"[{value}]"):
+                    failures.append(value)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+
+def test_pattern_shortcut_never_skips_a_credential_shape() -> None:
+    """Every pattern still masks its shape in any letter case, ASCII or not, with the shortcut."""
+    samples = (
+        "redis://u:Hunter2pw@h",
+        "AUTHORIZATION: BEARER abcdef123456",
+        "authorization: Basic abcdef123456",
+        "PassWord = topsecret9",
+        "{'TOKEN': 'abcdef123456'}",
+        "X-Vault-Token: hvs.abcdef123",
+    )
+    for sample in samples:
+        secret = sample.rsplit(" ", 1)[-1].split(":")[-1].split("@")[0].strip("'}")
+        for text in (sample, f"é {sample}", f"{sample} \u212a"):
+            assert secret not in redaction.scrub(text), text
+    # U+017F (long s) folds to 's' in the patterns' IGNORECASE: no ASCII shortcut for it.
+    assert "abcdef123456" not in redaction.scrub("Ba\u017fic abcdef123456")
