@@ -18,6 +18,7 @@ transport serves requests from several threads, each with its own deadline.
 
 from __future__ import annotations
 
+import ssl
 import time
 import zlib
 from collections.abc import Iterator
@@ -120,13 +121,13 @@ class _Backend(httpcore.NetworkBackend):
 
 
 class _Transport(httpx.HTTPTransport):
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
         super().__init__()
         # httpx offers no public hook for the socket layer; httpcore's pool does.
         # This is the pool HTTPTransport would build, with the deadline backend.
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -134,9 +135,12 @@ class _Transport(httpx.HTTPTransport):
         )
 
 
-def transport() -> httpx.BaseTransport:
-    """An HTTPS/HTTP transport whose every socket wait honours :func:`deadline`."""
-    return _Transport()
+def transport(ssl_context: ssl.SSLContext | None = None) -> httpx.BaseTransport:
+    """An HTTPS/HTTP transport whose every socket wait honours :func:`deadline`.
+
+    ``ssl_context`` defaults to httpx's: certificate verification against certifi's roots.
+    """
+    return _Transport(ssl_context)
 
 
 def read_body(response: httpx.Response, limit: int = MAX_BODY_BYTES) -> bytes:
