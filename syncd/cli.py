@@ -16,18 +16,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import structlog
-
-from syncd import __version__, exits, logs, sharding
-from syncd import config as config_mod
-from syncd.configerrors import suggest
-from syncd.engine import CycleReport
+from syncd import __version__, exits, levels, sharding
 from syncd.errors import PluginError, SyncdError, UsageError
 from syncd.exits import EXIT_OK, EXIT_USAGE
-from syncd.models import Target
 from syncd.progress import Progress
 
 if TYPE_CHECKING:
+    from syncd import config as config_mod
+    from syncd.engine import CycleReport
+    from syncd.models import Target
     from syncd.runtime import Runtime
 
 
@@ -70,8 +67,8 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             help="config file (default: $SYNCD_CONFIG, else /etc/syncd/syncd.yaml)",
         )
-        sub.add_argument("--log-level", choices=logs.LEVELS, help="overrides log.level")
-        sub.add_argument("--log-format", choices=logs.FORMATS, help="overrides log.format")
+        sub.add_argument("--log-level", choices=levels.LEVELS, help="overrides log.level")
+        sub.add_argument("--log-format", choices=levels.FORMATS, help="overrides log.format")
 
     def with_output(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -172,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _with_config(args: argparse.Namespace) -> int:
+    # Imported once the arguments are known good: 'syncd --help' needs none of it.
+    import structlog  # noqa: PLC0415
+
+    from syncd import config as config_mod  # noqa: PLC0415
+    from syncd import logs  # noqa: PLC0415
+
     overrides: dict[str, object] = {}
     log_overrides = {k: v for k, v in (("level", args.log_level), ("format", args.log_format)) if v}
     if log_overrides:
@@ -229,6 +232,7 @@ def _shard(args: argparse.Namespace, cfg: config_mod.Config) -> sharding.Shard:
 
 
 def _daemon(cfg: config_mod.Config, shard: sharding.Shard) -> int:
+    from syncd import config as config_mod  # noqa: PLC0415
     from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
 
     if shard.count == 1:
@@ -259,6 +263,8 @@ def _metrics_file_problem(path: Path) -> str | None:
 def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ...]:
     if not names:
         return cfg.targets
+    from syncd.configerrors import suggest  # noqa: PLC0415
+
     known = {t.name for t in cfg.targets}
     unknown = [n + suggest(n, known) for n in names if n not in known]
     if unknown:

@@ -24,8 +24,6 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-import structlog
-
 from syncd.errors import ConfigError, ListenError, PluginError, SyncdError, UsageError
 
 EXIT_OK = 0
@@ -33,8 +31,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
-
-log = structlog.get_logger(__name__)
 
 
 class Terminated(KeyboardInterrupt):
@@ -73,8 +69,10 @@ def interrupted(exc: KeyboardInterrupt) -> int:
     """
     terminated = isinstance(exc, Terminated)
     name, code = ("SIGTERM", EXIT_TERMINATED) if terminated else ("SIGINT", EXIT_INTERRUPTED)
-    if structlog.is_configured():
-        log.warning("interrupted", signal=name, exit_code=code)
+    # Not imported yet means not configured: `syncd --help` stays light.
+    structlog = sys.modules.get("structlog")
+    if structlog is not None and structlog.is_configured():
+        structlog.get_logger(__name__).warning("interrupted", signal=name, exit_code=code)
     else:
         print(f"syncd: interrupted by {name}", file=sys.stderr)
     return code

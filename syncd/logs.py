@@ -26,8 +26,6 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from syncd.redaction import scrub_value
 
-LEVELS = ("debug", "info", "warning", "error")
-FORMATS = ("json", "console")
 #: Libraries that are chatty at INFO; they only speak at WARNING unless syncd logs at DEBUG.
 _NOISY = ("httpx", "httpcore", "botocore", "boto3", "urllib3", "hvac", "apscheduler", "moto")
 #: Loggers that print request/response bodies, headers or signing input at DEBUG.

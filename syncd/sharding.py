@@ -22,9 +22,12 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from syncd.errors import UsageError
-from syncd.models import Target
+
+if TYPE_CHECKING:
+    from syncd.models import Target
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 MAX_SHARDS = 10_000

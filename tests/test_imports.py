@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "syncd"
 
 
@@ -114,10 +116,10 @@ def test_no_module_shadows_the_standard_library() -> None:
 VENDOR_SDKS = ("boto3", "botocore", "hvac", "apscheduler", "prometheus_client", "psycopg")
 
 
-def _vendor_modules_after(code: str) -> list[str]:
+def _vendor_modules_after(code: str, modules: tuple[str, ...] = VENDOR_SDKS) -> list[str]:
     probe = (
         f"{code}\nimport sys\n"
-        f"print(','.join(m for m in {VENDOR_SDKS!r} if any("
+        f"print(','.join(m for m in {modules!r} if any("
         "k == m or k.startswith(m + '.') for k in sys.modules)))"
     )
     out = subprocess.run(
@@ -140,3 +142,19 @@ def test_version_loads_no_vendor_sdk() -> None:
         "    main(['--version'])"
     )
     assert _vendor_modules_after(code) == []
+
+
+#: What a command that reads no config never needs: the config's and the logs' libraries.
+HEAVY = ("pydantic", "pydantic_settings", "structlog", "yaml", "httpx", "asyncio")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["run", "--help"]])
+def test_commands_without_config_stay_light(argv: list[str]) -> None:
+    """`syncd --version` and `--help` import no pydantic, structlog, YAML or httpx (start-up)."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from syncd.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main({argv!r})"
+    )
+    assert _vendor_modules_after(code, HEAVY) == []

@@ -18,6 +18,8 @@ transport serves requests from several threads, each with its own deadline.
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 import zlib
 from collections.abc import Iterator
@@ -119,24 +121,38 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+#: Connections per transport, all of them kept alive between requests: each worker
+#: reuses one, so a cycle at high concurrency never closes a connection only to open
+#: another (more workers than this wait for a free connection).
+MAX_CONNECTIONS = 100
+
+
 class _Transport(httpx.HTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        super().__init__(verify=ssl_context)
         # httpx offers no public hook for the socket layer; httpcore's pool does.
         # This is the pool HTTPTransport would build, with the deadline backend.
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
+            ssl_context=ssl_context,
+            max_connections=MAX_CONNECTIONS,
+            max_keepalive_connections=MAX_CONNECTIONS,
+            keepalive_expiry=httpx.Limits().keepalive_expiry,
             network_backend=_Backend(),
         )
 
 
-def transport() -> httpx.BaseTransport:
-    """An HTTPS/HTTP transport whose every socket wait honours :func:`deadline`."""
-    return _Transport()
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """The verifying context httpx builds (certifi's roots), once: loading them takes ~25 ms."""
+    return httpx.create_ssl_context()
+
+
+def transport(ssl_context: ssl.SSLContext | None = None) -> httpx.BaseTransport:
+    """An HTTPS/HTTP transport whose every socket wait honours :func:`deadline`.
+
+    ``ssl_context`` defaults to :func:`default_ssl_context`.
+    """
+    return _Transport(ssl_context or default_ssl_context())
 
 
 def read_body(response: httpx.Response, limit: int = MAX_BODY_BYTES) -> bytes:

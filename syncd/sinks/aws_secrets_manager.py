@@ -40,7 +40,7 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -59,9 +59,12 @@ from syncd.errors import (
 from syncd.fingerprint import Fingerprint
 from syncd.models import Owner, RotationMark, SecretState
 from syncd.observe import Outcome, RequestObserver, http_outcome
+from syncd.providers import httpbounds
 from syncd.ratelimit import TokenBucket
 from syncd.redaction import scrub
 from syncd.retry import parse_retry_after
+from syncd.sinks import awsjson
+from syncd.sinks.awsjson import JsonReader
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -174,6 +177,7 @@ class AwsSecretsManagerSink:
         tags: dict[str, str] | None = None,
         writes: TokenBucket | None = None,
         reads: TokenBucket | None = None,
+        reader: JsonReader | None = None,
     ) -> None:
         self.name = name
         self._client = client
@@ -182,6 +186,8 @@ class AwsSecretsManagerSink:
         self._tags = dict(tags or {})
         self.writes = writes if writes is not None else TokenBucket(DEFAULT_WRITE_RATE)
         self.reads = reads if reads is not None else TokenBucket(DEFAULT_READ_RATE)
+        # DescribeSecret, the one call of an unchanged cycle, skips botocore when it can.
+        self._reader = reader
         # Per attempt, so botocore's own retries are paced and slowed down too.
         events = client.meta.events
         events.register("before-send.secrets-manager", self._pace)
@@ -200,14 +206,18 @@ class AwsSecretsManagerSink:
         boto3 = plugins.require("boto3", extra="aws", plugin=f"aws sink {name}")
         import botocore.config  # noqa: PLC0415 - installed with boto3
         import botocore.exceptions  # noqa: PLC0415
+        import botocore.session  # noqa: PLC0415
 
         no_region = (
             f"aws sink {name}: no AWS region; set sinks.{name}.region, AWS_REGION or "
             "AWS_DEFAULT_REGION"
         )
         try:
+            # boto3's session over a botocore one we keep: its config variables
+            # (CA bundle, FIPS) decide whether DescribeSecret may skip botocore.
+            core = botocore.session.Session(profile=config.profile)
             session = boto3.session.Session(
-                profile_name=config.profile, region_name=region_from(config, os.environ)
+                botocore_session=core, region_name=region_from(config, os.environ)
             )
             if not session.region_name:
                 raise ConfigError(no_region)
@@ -225,7 +235,21 @@ class AwsSecretsManagerSink:
             raise SinkAuthError(f"aws sink {name}: AWS profile {config.profile} not found") from exc
         except botocore.exceptions.NoRegionError as exc:
             raise ConfigError(no_region) from exc
-        _register_credentials(name, session, client)
+        watch = _register_credentials(name, session, client)
+        reads = TokenBucket(config.read_rate_limit, config.read_burst)
+        reader = None
+        if watch is not None and awsjson.equivalent(core, client):
+            reader = awsjson.JsonReader(
+                endpoint_url=client.meta.endpoint_url,
+                region=client.meta.region_name,
+                credentials=watch,
+                reads=reads,
+                timeout=config.timeout,
+                max_attempts=config.max_attempts,
+                name=name,
+                classify=classify,
+                transport=httpbounds.transport(awsjson.ssl_context(core)),
+            )
         return cls(
             name,
             client,
@@ -233,7 +257,8 @@ class AwsSecretsManagerSink:
             description=config.description,
             tags=config.tags,
             writes=TokenBucket(config.rate_limit, config.burst),
-            reads=TokenBucket(config.read_rate_limit, config.read_burst),
+            reads=reads,
+            reader=reader,
         )
 
     @classmethod
@@ -379,8 +404,10 @@ class AwsSecretsManagerSink:
         )
 
     def close(self) -> None:
-        """Close the client's connection pool."""
+        """Close the clients' connection pools."""
         self._client.close()
+        if self._reader is not None:
+            self._reader.close()
 
     def observe(self, observer: RequestObserver) -> None:
         """Report every HTTP attempt, botocore's retries included, to ``observer``."""
@@ -390,6 +417,8 @@ class AwsSecretsManagerSink:
 
         # botocore emits response-received once per attempt, with the parsed error if any.
         self._client.meta.events.register("response-received.secrets-manager", received)
+        if self._reader is not None:
+            self._reader.observer = observer
 
     def _limiter(self, event_name: str) -> TokenBucket:
         operation = event_name.rpartition(".")[2]
@@ -415,13 +444,16 @@ class AwsSecretsManagerSink:
             ) from exc
 
     def _call(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any]
         import botocore  # noqa: PLC0415 - see from_config
         import botocore.exceptions  # noqa: PLC0415
 
-        # botocore's own operation-to-method naming (PutSecretValue -> put_secret_value).
-        method = getattr(self._client, botocore.xform_name(operation))
         try:
-            result: dict[str, Any] = method(**params)
+            if self._reader is not None and operation == "DescribeSecret":
+                result = self._reader.call(operation, params)
+            else:
+                # botocore's own operation-to-method naming (PutSecretValue -> put_secret_value).
+                result = getattr(self._client, botocore.xform_name(operation))(**params)
         except botocore.exceptions.ClientError as exc:
             raise self._translate(operation, secret, exc) from exc
         except botocore.exceptions.NoCredentialsError as exc:
@@ -494,7 +526,7 @@ class AwsSecretsManagerSink:
 _FACTORY: SinkFactory[AwsSecretsManagerConfig] = AwsSecretsManagerSink
 
 
-def _register_credentials(name: str, session: Any, client: Any) -> None:
+def _register_credentials(name: str, session: Any, client: Any) -> Callable[[], Any] | None:
     """Register the AWS secret key and session token for redaction, refreshed ones too.
 
     botocore's debug dumps print the session token of every request
@@ -502,34 +534,40 @@ def _register_credentials(name: str, session: Any, client: Any) -> None:
     an assumed role or an instance role refresh themselves, so they are read
     again before each signature (botocore's own cached copy: cheap), and only
     a change registers anything, under a slot that keeps the last two.
+
+    Returns that reader of the frozen credentials, for the requests syncd
+    signs itself (:mod:`syncd.sinks.awsjson`), or None without credentials.
     """
     import botocore.exceptions  # noqa: PLC0415 - see from_config
 
     try:
         credentials = session.get_credentials()
     except botocore.exceptions.BotoCoreError:
-        return  # the first call fails the same way and reports it, translated
+        return None  # the first call fails the same way and reports it, translated
     if credentials is None:
-        return  # no credentials at all: nothing to hide, and calls say so
+        return None  # no credentials at all: nothing to hide, and calls say so
     seen: list[Any] = [None]
 
+    def frozen() -> Any:
+        current = credentials.get_frozen_credentials()
+        if current != seen[0]:
+            redaction.register(current.secret_key, current.token, slot=f"aws:{name}")
+            seen[0] = current
+        return current
+
     def remember(**_event: Any) -> None:
-        frozen = credentials.get_frozen_credentials()
-        if frozen != seen[0]:
-            redaction.register(frozen.secret_key, frozen.token, slot=f"aws:{name}")
-            seen[0] = frozen
+        frozen()
 
     client.meta.events.register("before-sign.secrets-manager", remember)
     # A refresh that fails now is retried, and reported, by the first call.
     with contextlib.suppress(botocore.exceptions.BotoCoreError):
-        remember()
+        frozen()
+    return frozen
 
 
 def region_from(config: AwsSecretsManagerConfig, environ: Mapping[str, str]) -> str | None:
     """The configured region, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION`` (else None)."""
-    return (
-        config.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
-    )
+    return config.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
 
 
 def unreachable(exc: BaseException) -> str:
@@ -625,13 +663,18 @@ def _outcome(event: dict[str, Any]) -> Outcome:
     if event.get("exception") is not None or not event.get("response_dict"):
         return "unavailable"
     code = str((event.get("parsed_response") or {}).get("Error", {}).get("Code", ""))
+    return classify(int(event["response_dict"].get("status_code", 0)), code)
+
+
+def classify(status: int, code: str) -> Outcome:
+    """The request outcome of an answer with HTTP ``status`` and error ``code`` ("" if none)."""
     if code in _THROTTLING_CODES:
         return "throttled"
     if code == "ResourceNotFoundException":
         return "not_found"
     if code in _AUTH_CODES:
         return "denied"
-    return http_outcome(int(event["response_dict"].get("status_code", 0)))
+    return http_outcome(status)
 
 
 def _xml_field(text: str, tag: str) -> str | None:

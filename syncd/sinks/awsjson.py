@@ -1,0 +1,368 @@
+"""The AWS sink's hot read, ``DescribeSecret``, without botocore's per-call machinery.
+
+An unchanged cycle makes one ``DescribeSecret`` per secret and nothing else.
+botocore spends about 1.4 ms of CPU on each (event emission, parameter
+validation, serialisation, endpoint rules, urllib3), several times what the
+request itself needs. :class:`JsonReader` sends the same request (AWS JSON
+1.1, Signature Version 4) over syncd's bounded httpx transport for about a
+third of that. It reuses what botocore resolved once: the endpoint URL, the
+region and the credential provider (which refreshes IRSA, assumed-role and
+instance-role credentials itself). Writes, rare by design, stay with botocore.
+
+:func:`equivalent` says when the two paths are interchangeable: no proxy for
+the endpoint and no FIPS or dual-stack endpoint (which botocore resolves per
+request); a custom CA bundle (``AWS_CA_BUNDLE``, the profile's ``ca_bundle``)
+is trusted as botocore trusts it. Otherwise the sink reads through botocore too.
+
+Errors are raised as the botocore exceptions the sink already translates
+(``ClientError`` with the parsed code and message, ``EndpointConnectionError``
+and friends), so both paths end in the same messages. Attempts follow
+botocore's standard retry mode: throttling, transient codes, 5xx and
+connection errors are retried with full-jitter backoff, each attempt paced by
+the reads limiter and reported to the observer.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+import ssl
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httpx
+
+from syncd import __version__
+from syncd.observe import Outcome, RequestObserver
+from syncd.providers import httpbounds
+from syncd.ratelimit import TokenBucket
+from syncd.retry import Backoff, parse_retry_after
+
+SERVICE = "secretsmanager"
+CONTENT_TYPE = "application/x-amz-json-1.1"
+#: DescribeSecret answers hold at most ~100 versions and 50 tags: well under this.
+MAX_ANSWER_BYTES = 1024 * 1024
+_ALGORITHM = "AWS4-HMAC-SHA256"
+_TIMESTAMP = "%Y%m%dT%H%M%SZ"
+# botocore's standard retry mode: these codes and statuses are worth another attempt.
+_THROTTLING = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+_TRANSIENT = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+_RETRY_STATUS = frozenset({500, 502, 503, 504})
+#: botocore's standard mode: full jitter, base 1 s, at most 20 s between attempts.
+_BACKOFF_BASE = 1.0
+_BACKOFF_CAP = 20.0
+
+
+def equivalent(session: Any, client: Any) -> bool:
+    """Whether :class:`JsonReader` sends what botocore would, to the same place, the same way."""
+    url = client.meta.endpoint_url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    if parts.path not in ("", "/") or parts.query:
+        return False
+    if client.meta.config.proxies:
+        return False
+    proxies = urllib.request.getproxies()
+    if (parts.scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(
+        parts.hostname
+    ):
+        return False
+    return not any(
+        session.get_config_variable(variable)
+        for variable in ("use_fips_endpoint", "use_dualstack_endpoint")
+    )
+
+
+def ssl_context(session: Any) -> ssl.SSLContext | None:
+    """Trust what botocore trusts: its ``ca_bundle`` (``AWS_CA_BUNDLE``), else certifi's roots."""
+    bundle = session.get_config_variable("ca_bundle")
+    return ssl.create_default_context(cafile=bundle) if bundle else None
+
+
+class Signer:
+    """Signature Version 4 for one service and region; the day's signing key is cached.
+
+    The key derivation (four HMACs) depends only on the secret key and the
+    day, so it is done once per day and credential instead of per request.
+    """
+
+    def __init__(self, region: str, service: str = SERVICE) -> None:
+        self.region = region
+        self.service = service
+        self._key: tuple[str, str, bytes] | None = None
+        self._lock = threading.Lock()
+
+    def sign(
+        self,
+        *,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+        access_key: str,
+        secret_key: str,
+        token: str | None,
+        now: datetime.datetime,
+    ) -> None:
+        """Add ``X-Amz-Date``, the session token and ``Authorization`` to ``headers``.
+
+        Every header already in ``headers`` is signed; the ``host`` header is
+        the URL's ``netloc``, as AWS computes it.
+        """
+        stamp = now.strftime(_TIMESTAMP)
+        day = stamp[:8]
+        headers["X-Amz-Date"] = stamp
+        if token:
+            headers["X-Amz-Security-Token"] = token
+        parts = urlsplit(url)
+        signed = {name.lower(): " ".join(value.split()) for name, value in headers.items()}
+        signed["host"] = parts.netloc
+        names = sorted(signed)
+        canonical = "\n".join(
+            (
+                "POST",
+                parts.path or "/",
+                parts.query,
+                "".join(f"{name}:{signed[name]}\n" for name in names),
+                ";".join(names),
+                hashlib.sha256(body).hexdigest(),
+            )
+        )
+        scope = f"{day}/{self.region}/{self.service}/aws4_request"
+        to_sign = "\n".join(
+            (_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest())
+        )
+        signature = hmac.new(self._signing_key(secret_key, day), to_sign.encode(), "sha256")
+        headers["Authorization"] = (
+            f"{_ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
+            f"Signature={signature.hexdigest()}"
+        )
+
+    def _signing_key(self, secret_key: str, day: str) -> bytes:
+        cached = self._key
+        if cached is not None and cached[0] == secret_key and cached[1] == day:
+            return cached[2]
+        key = ("AWS4" + secret_key).encode()
+        for part in (day, self.region, self.service, "aws4_request"):
+            key = hmac.new(key, part.encode(), "sha256").digest()
+        with self._lock:
+            self._key = (secret_key, day, key)
+        return key
+
+
+class JsonReader:
+    """Read-only AWS JSON 1.1 calls to one Secrets Manager endpoint, paced and retried.
+
+    ``credentials`` returns botocore's frozen credentials (refreshed when due)
+    or None; ``reads`` is the sink's reads limiter; ``classify`` names an
+    error answer's outcome (status, code) for the request observer. Safe to use from several
+    threads: the transport's connection pool and the limiter are.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        region: str,
+        credentials: Callable[[], Any],
+        reads: TokenBucket,
+        timeout: float,
+        max_attempts: int,
+        name: str,
+        classify: Callable[[int, str], Outcome],
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime.datetime] | None = None,
+    ) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/") + "/"
+        self.name = name
+        self.observer: RequestObserver | None = None
+        self._classify = classify
+        self._credentials = credentials
+        self._reads = reads
+        self._timeout = timeout
+        self._timeouts = httpx.Timeout(timeout).as_dict()
+        self._backoff = Backoff(attempts=max_attempts, base=_BACKOFF_BASE, cap=_BACKOFF_CAP)
+        self._signer = Signer(region)
+        self._transport = transport or httpbounds.transport()
+        self._sleep = sleep
+        self._clock = clock or _utcnow
+        self._user_agent = f"syncd/{__version__} httpx/{httpx.__version__}"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._transport.close()
+
+    def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Send ``operation`` with ``params``; the parsed answer, or botocore's exception.
+
+        Raises ``botocore.exceptions.ClientError`` for an error answer (after
+        the retries a retryable one gets), ``NoCredentialsError`` without
+        credentials, and ``EndpointConnectionError``, ``ConnectTimeoutError``,
+        ``ReadTimeoutError`` or ``ConnectionClosedError`` when the endpoint
+        cannot be reached.
+        """
+        body = json.dumps(params, separators=(",", ":")).encode()
+        attempt = 0
+        while True:
+            attempt += 1
+            self._reads.acquire()
+            try:
+                status, headers, raw = self._attempt(operation, body)
+            except _Unreachable as exc:
+                self._report("unavailable")
+                if attempt >= self._backoff.attempts:
+                    raise exc.error from exc.__cause__
+                self._sleep(self._backoff.delay(attempt))
+                continue
+            if status == 200:  # noqa: PLR2004 - the one success status of this protocol
+                self._report("ok")
+                return _json_object(raw, operation)
+            error = _error(status, headers, raw)
+            code = error["Error"]["Code"]
+            self._report(self._classify(status, code))
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            if code in _THROTTLING:
+                self._reads.throttled(retry_after)
+            retryable = code in _THROTTLING or code in _TRANSIENT or status in _RETRY_STATUS
+            if not retryable or attempt >= self._backoff.attempts:
+                raise _client_error(error, operation)
+            self._sleep(self._backoff.delay(attempt, retry_after))
+
+    def _attempt(self, operation: str, body: bytes) -> tuple[int, httpx.Headers, bytes]:
+        frozen = self._credentials()
+        if frozen is None or not frozen.access_key:
+            import botocore.exceptions  # noqa: PLC0415 - the sink imported botocore already
+
+            raise botocore.exceptions.NoCredentialsError
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            "X-Amz-Target": f"{SERVICE}.{operation}",
+        }
+        self._signer.sign(
+            url=self.endpoint_url,
+            headers=headers,
+            body=body,
+            access_key=frozen.access_key,
+            secret_key=frozen.secret_key,
+            token=frozen.token,
+            now=self._clock(),
+        )
+        headers["User-Agent"] = self._user_agent
+        headers["Accept-Encoding"] = httpbounds.ACCEPT_ENCODING
+        request = httpx.Request(
+            "POST",
+            self.endpoint_url,
+            headers=headers,
+            content=body,
+            extensions={"timeout": self._timeouts},
+        )
+        try:
+            with httpbounds.deadline(self._timeout):
+                response = self._transport.handle_request(request)
+                try:
+                    return (
+                        response.status_code,
+                        response.headers,
+                        httpbounds.read_body(response, MAX_ANSWER_BYTES),
+                    )
+                finally:
+                    response.close()
+        except (
+            httpx.TransportError,
+            httpbounds.DeadlineExceeded,
+            httpbounds.BodyTooLarge,
+            httpbounds.UnsupportedEncoding,
+        ) as exc:
+            raise _Unreachable(_botocore_error(exc, self.endpoint_url)) from exc
+
+    def _report(self, outcome: Outcome) -> None:
+        if self.observer is not None:
+            self.observer.request("sink", self.name, outcome)
+
+
+class _Unreachable(Exception):
+    """Internal: one attempt could not reach the endpoint; carries botocore's exception."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _json_object(raw: bytes, operation: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        error = {"Error": {"Code": "InvalidAnswer", "Message": "the answer is not a JSON object"}}
+        raise _client_error(error, operation)
+    return parsed
+
+
+def _error(status: int, headers: httpx.Headers, raw: bytes) -> dict[str, Any]:
+    """The error answer as botocore's JSON parser words it: ``{"Error": {Code, Message}}``."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = str(body.get("__type") or headers.get("x-amzn-ErrorType") or status)
+        message = str(body.get("message") or body.get("Message") or "")
+    else:
+        # Not JSON (a proxy's HTML or XML page): botocore keeps the text as the message.
+        code, message = str(headers.get("x-amzn-ErrorType") or status), text
+    # "aws.protocoltests#Code:http://internal..." -> "Code"
+    code = code.split(":", 1)[0].rpartition("#")[2]
+    return {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+
+
+def _client_error(error: dict[str, Any], operation: str) -> Exception:
+    import botocore.exceptions  # noqa: PLC0415 - the sink imported botocore already
+
+    # Shaped as botocore's parsed error answer; its TypedDict is only a stub-time type.
+    return botocore.exceptions.ClientError(cast(Any, error), operation)
+
+
+def _botocore_error(exc: Exception, url: str) -> Exception:
+    """The botocore exception its own HTTP layer raises for this failure."""
+    import botocore.exceptions as errors  # noqa: PLC0415 - the sink imported botocore already
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return errors.ConnectTimeoutError(endpoint_url=url, error=exc)
+    if isinstance(exc, (httpx.TimeoutException, httpbounds.DeadlineExceeded)):
+        return errors.ReadTimeoutError(endpoint_url=url, error=exc)
+    if isinstance(exc, httpx.ConnectError):
+        return errors.EndpointConnectionError(endpoint_url=url, error=exc)
+    return errors.ConnectionClosedError(endpoint_url=url, error=exc)

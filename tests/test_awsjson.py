@@ -1,0 +1,288 @@
+"""The AWS sink's own DescribeSecret client (syncd.sinks.awsjson) against botocore and servers."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import botocore.session
+import pytest
+
+from syncd.errors import SinkAuthError, SinkError, SinkUnavailable
+from syncd.ratelimit import TokenBucket
+from syncd.sinks import awsjson
+from syncd.sinks.aws_secrets_manager import (
+    AwsSecretsManagerConfig,
+    AwsSecretsManagerSink,
+    classify,
+)
+from tests import test_sink_aws
+from tests.servers.moto import MotoServer
+
+NOW = datetime.datetime(2026, 11, 27, 18, 30, 5, tzinfo=datetime.UTC)
+
+
+def lean_sink(aws: MotoServer, credentials: tuple[str, str] | None = None) -> AwsSecretsManagerSink:
+    """A sink whose DescribeSecret goes through awsjson.JsonReader, as from_config builds it."""
+    kwargs = aws.client_kwargs(credentials)
+    client = boto3.client("secretsmanager", **kwargs)
+    frozen = botocore.credentials.Credentials(
+        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"]
+    ).get_frozen_credentials()
+    reads = TokenBucket(None)
+    reader = awsjson.JsonReader(
+        endpoint_url=kwargs["endpoint_url"],
+        region=kwargs["region_name"],
+        credentials=lambda: frozen,
+        reads=reads,
+        timeout=5,
+        max_attempts=2,
+        name="aws",
+        classify=classify,
+    )
+    return AwsSecretsManagerSink("aws", client, reads=reads, reader=reader)
+
+
+@pytest.mark.parametrize(
+    ("url", "token"),
+    [
+        ("https://secretsmanager.eu-west-1.amazonaws.com/", None),
+        ("https://secretsmanager.eu-west-1.amazonaws.com/", "session/token+with=odd chars"),
+        ("http://127.0.0.1:4566/", "t"),
+    ],
+)
+def test_signature_is_botocores(
+    monkeypatch: pytest.MonkeyPatch, url: str, token: str | None
+) -> None:
+    """The Authorization header equals botocore's SigV4 signature of the same request."""
+    body = b'{"SecretId":"app/db"}'
+    headers = {
+        "Content-Type": awsjson.CONTENT_TYPE,
+        "X-Amz-Target": "secretsmanager.DescribeSecret",
+    }
+    ours = dict(headers)
+    awsjson.Signer("eu-west-1").sign(
+        url=url,
+        headers=ours,
+        body=body,
+        access_key="AKIDEXAMPLE",
+        secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        token=token,
+        now=NOW,
+    )
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: NOW.replace(tzinfo=None))
+    theirs = botocore.awsrequest.AWSRequest("POST", url, headers=dict(headers), data=body)
+    credentials = botocore.credentials.Credentials(
+        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token
+    )
+    botocore.auth.SigV4Auth(credentials, "secretsmanager", "eu-west-1").add_auth(theirs)
+    assert ours["Authorization"] == theirs.headers["Authorization"]
+    assert ours["X-Amz-Date"] == theirs.headers["X-Amz-Date"]
+    assert ours.get("X-Amz-Security-Token") == theirs.headers.get("X-Amz-Security-Token")
+
+
+def test_signing_key_follows_the_day_and_the_key() -> None:
+    """A new day or a refreshed secret key derives a new signing key (no stale cache)."""
+    signer = awsjson.Signer("us-east-1")
+    signatures = set()
+    for secret, now in (
+        ("key-one", NOW),
+        ("key-one", NOW + datetime.timedelta(days=1)),
+        ("key-two", NOW + datetime.timedelta(days=1)),
+    ):
+        headers: dict[str, str] = {}
+        signer.sign(
+            url="https://x.example/",
+            headers=headers,
+            body=b"{}",
+            access_key="AK",
+            secret_key=secret,
+            token=None,
+            now=now.replace(hour=0, minute=0, second=0),
+        )
+        signatures.add(headers["Authorization"].rpartition("=")[2])
+    assert len(signatures) == 3
+
+
+class TestLeanReadContract(test_sink_aws.TestAwsContract):
+    """The sink passes the sink contract with DescribeSecret through its own client."""
+
+    @pytest.fixture
+    def sink(self, aws: MotoServer) -> Iterator[AwsSecretsManagerSink]:
+        sink = lean_sink(aws)
+        yield sink
+        sink.close()
+
+
+def test_iam_checks_the_signature(aws: MotoServer) -> None:
+    """moto with IAM enforced accepts the signed read, and refuses a wrong secret key."""
+    keys = aws.create_user_with_policy(test_sink_aws.LEAST_PRIVILEGE_POLICY)
+    with aws.iam_enforced():
+        sink = lean_sink(aws, keys)
+        assert not sink.inspect("app/none").exists
+        sink.close()
+        forged = lean_sink(aws, (keys[0], keys[1][:-1] + ("A" if keys[1][-1] != "A" else "B")))
+        with pytest.raises(SinkAuthError, match=r"SignatureDoesNotMatch|InvalidSignature"):
+            forged.inspect("app/none")
+        forged.close()
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers each POST with the next (status, headers, body) of ``script``."""
+
+    script: ClassVar[list[tuple[int, dict[str, str], bytes]]] = []
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).seen.append(dict(self.headers))
+        status, headers, body = type(self).script.pop(0)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-value")
+    _Scripted.script = []
+    _Scripted.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _json(status: int, body: dict[str, Any], **headers: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": awsjson.CONTENT_TYPE, **headers}, json.dumps(body).encode()
+
+
+def _from_config(url: str, **overrides: Any) -> AwsSecretsManagerSink:
+    config = AwsSecretsManagerConfig(region="us-east-1", endpoint_url=url, **overrides)
+    sink = AwsSecretsManagerSink.from_config("aws", config)
+    assert sink._reader is not None
+    return sink
+
+
+def test_throttling_waits_retry_after_and_slows_reads(scripted: str) -> None:
+    """A throttled read is retried after Retry-After, and the reads limiter halves its rate."""
+    _Scripted.script = [
+        _json(
+            400,
+            {"__type": "ThrottlingException", "message": "Rate exceeded"},
+            **{"Retry-After": "0"},
+        ),
+        _json(200, {"Name": "app/db", "Tags": [], "VersionIdsToStages": {}}),
+    ]
+    sink = _from_config(scripted, read_rate_limit=100, max_attempts=3)
+    state = sink.inspect("app/db")
+    sink.close()
+    assert state.exists and not state.managed
+    assert sink.reads.rate is not None and sink.reads.rate < 60  # noqa: PLR2004 - halved from 100
+    assert len(_Scripted.seen) == 2
+    sent = _Scripted.seen[0]
+    assert sent["X-Amz-Target"] == "secretsmanager.DescribeSecret"
+    assert sent["X-Amz-Security-Token"] == "session-token-value"
+    assert (
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
+        in (sent["Authorization"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "text"),
+    [
+        (
+            _json(400, {"__type": "com.amazonaws#AccessDeniedException", "Message": "no"}),
+            SinkAuthError,
+            "denied (AccessDeniedException)",
+        ),
+        ((200, {}, b"<html>captive portal</html>"), SinkError, "InvalidAnswer"),
+        ((200, {}, b"[1, 2]"), SinkError, "InvalidAnswer"),
+        (
+            (403, {}, b"<Error><Code>InvalidClientTokenId</Code><Message>bad</Message></Error>"),
+            SinkAuthError,
+            "InvalidClientTokenId",
+        ),
+    ],
+)
+def test_error_answers_are_translated(
+    scripted: str, answer: tuple[int, dict[str, str], bytes], error: type[Exception], text: str
+) -> None:
+    """Error codes, XML pages and non-object answers end in the sink's one-line errors."""
+    _Scripted.script = [answer]
+    sink = _from_config(scripted, max_attempts=1)
+    with pytest.raises(error, match=text.replace("(", r"\(").replace(")", r"\)")):
+        sink.inspect("app/db")
+    sink.close()
+
+
+def test_missing_secret_reads_as_missing(scripted: str) -> None:
+    """ResourceNotFoundException is an absent secret, not an error."""
+    _Scripted.script = [_json(400, {"__type": "ResourceNotFoundException", "message": "not found"})]
+    sink = _from_config(scripted)
+    assert not sink.inspect("app/db").exists
+    sink.close()
+
+
+def test_server_errors_are_retried_then_unavailable(scripted: str) -> None:
+    """5xx answers are retried up to max_attempts, then reported as transient."""
+    _Scripted.script = [_json(503, {"__type": "ServiceUnavailable", "message": "busy"})] * 2
+    sink = _from_config(scripted, max_attempts=2)
+    sink._reader._sleep = lambda _s: None  # type: ignore[union-attr]
+    with pytest.raises(SinkUnavailable) as info:
+        sink.inspect("app/db")
+    sink.close()
+    assert info.value.transient and len(_Scripted.seen) == 2
+
+
+def test_no_credentials_is_an_auth_error(monkeypatch: pytest.MonkeyPatch, scripted: str) -> None:
+    """Credentials that vanish (a failed refresh) are SinkAuthError, not a crash."""
+    sink = _from_config(scripted)
+    sink._reader._credentials = lambda: None  # type: ignore[union-attr]
+    with pytest.raises(SinkAuthError, match="no AWS credentials"):
+        sink.inspect("app/db")
+    sink.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, True),
+        ({"HTTPS_PROXY": "http://proxy.internal:3128"}, False),
+        ({"HTTPS_PROXY": "http://proxy.internal:3128", "NO_PROXY": "amazonaws.com"}, True),
+        ({"AWS_USE_FIPS_ENDPOINT": "true"}, False),
+        ({"AWS_USE_DUALSTACK_ENDPOINT": "true"}, False),
+    ],
+)
+def test_lean_reads_only_where_botocore_would_do_the_same(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: bool
+) -> None:
+    """A proxy for the endpoint, FIPS or dual-stack endpoints keep reads on botocore."""
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    core = botocore.session.Session()
+    client = boto3.session.Session(botocore_session=core, region_name="us-east-1").client(
+        "secretsmanager", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    assert awsjson.equivalent(core, client) is expected
