@@ -33,7 +33,7 @@ _KIND = {PROVIDER_GROUP: "provider", SINK_GROUP: "sink"}
 #: The SDKs built-in plugins import lazily, and the extra of syncd that installs them.
 #: A third-party plugin may name its extras in its entry point (``module:Class [extra]``).
 _BUILTIN_NEEDS = {
-    (SINK_GROUP, "aws-secrets-manager"): (("boto3", "botocore"), "aws"),
+    (SINK_GROUP, "aws-secrets-manager"): (("botocore",), "aws"),
     (SINK_GROUP, "vault"): (("hvac", "requests"), "vault"),
 }
 
@@ -171,7 +171,7 @@ def require(module: str, *, extra: str, plugin: str) -> ModuleType:
     """Import a plugin's optional dependency, or explain which extra installs it.
 
     Built-in sinks import their vendor SDK lazily (a Vault-only deployment never
-    imports boto3); a missing SDK is a configuration problem, not a crash.
+    imports botocore); a missing SDK is a configuration problem, not a crash.
     """
     try:
         return importlib.import_module(module)

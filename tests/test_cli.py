@@ -571,11 +571,11 @@ def test_plugins_shows_usable_and_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """plugins shows whether each plugin's SDK is importable and the extra that installs it."""
-    monkeypatch.setitem(sys.modules, "boto3", None)  # as if syncd[aws] was not installed
+    monkeypatch.setitem(sys.modules, "botocore", None)  # as if syncd[aws] was not installed
     assert main(["plugins"]) == 0
     lines = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()}
     assert "USABLE" in lines["NAME"] and "EXTRA" in lines["NAME"]
-    assert "no (boto3 not installed)" in lines["aws-secrets-manager"]
+    assert "no (botocore not installed)" in lines["aws-secrets-manager"]
     assert "pip install 'syncd[aws]'" in lines["aws-secrets-manager"]
     assert " yes " in lines["vault"] and "pip install 'syncd[vault]'" in lines["vault"]
     assert " yes " in lines["file"] and " yes " in lines["casedev"]

@@ -135,7 +135,8 @@ def test_missing_vendor_sdk_names_the_extra(tmp_path: Path) -> None:
     """A built-in sink whose SDK is not installed is a config error naming the pip extra."""
     blocker = tmp_path / "block"
     blocker.mkdir()
-    (blocker / "boto3.py").write_text("raise ImportError('boto3 is not installed here')\n")
+    (blocker / "botocore").mkdir()
+    (blocker / "botocore" / "__init__.py").write_text("raise ImportError('not installed here')\n")
     path = config(
         tmp_path, "http://127.0.0.1:9", {"type": "aws-secrets-manager", "region": "us-east-1"}
     )
@@ -144,7 +145,7 @@ def test_missing_vendor_sdk_names_the_extra(tmp_path: Path) -> None:
     )
     assert result.code == 2, result.output
     assert (
-        "needs the Python package boto3" in result.stderr
+        "needs the Python package botocore" in result.stderr
         and "pip install 'syncd[aws]'" in result.stderr
     )
 
