@@ -52,8 +52,9 @@ _MIN_LENGTH = 6
 _MAX_KNOWN = 16384
 #: Generations of a slot's credential kept: the previous one may still be in flight.
 _SLOT_GENERATIONS = 2
-#: Registrations queued before they are expanded even if nothing reads (see _Registry).
-_MAX_PENDING = 4096
+#: Registrations queued before the registering thread expands them even if nothing
+#: reads (see _Registry): small, so a cycle's workers do it between their requests.
+_MAX_PENDING = 64
 
 _CREDENTIAL_KEYS = (
     r"pass(?:word|wd|phrase)?|pwd|token|api_?key|secret_?(?:id|key|string|access_key)|"
@@ -189,7 +190,9 @@ class _Registry:
     queue under the lock before it looks, so a value registered before a scan
     starts is always masked by that scan, in every encoding. The queue is
     expanded in place once it holds :data:`_MAX_PENDING` registrations, so it
-    stays bounded in a daemon that never logs. A fetched value registered
+    stays bounded in a daemon that never logs, and a cycle's workers expand
+    it while other workers wait on the network, instead of the first reader
+    after the cycle (the report) doing all of it at the end. A fetched value registered
     again (a daemon fetches the same URI every cycle) is only moved to the
     recent end of the LRU, without computing its encodings again.
 

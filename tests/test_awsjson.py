@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import boto3
@@ -25,6 +24,7 @@ from syncd.sinks.aws_secrets_manager import (
     classify,
 )
 from tests import test_sink_aws
+from tests.servers.loopback import LoopbackServer
 from tests.servers.moto import MotoServer
 
 NOW = datetime.datetime(2026, 11, 27, 18, 30, 5, tzinfo=datetime.UTC)
@@ -163,12 +163,8 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-value")
     _Scripted.script = []
     _Scripted.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(_Scripted) as server:
+        yield server.url
 
 
 def _json(status: int, body: dict[str, Any], **headers: str) -> tuple[int, dict[str, str], bytes]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import httpx
 import pytest
 
 from syncd.providers import httpbounds
+from tests.servers.loopback import LoopbackServer
 
 
 class _Counting(BaseHTTPRequestHandler):
@@ -45,12 +46,8 @@ class _Counting(BaseHTTPRequestHandler):
 @pytest.fixture
 def url() -> Iterator[str]:
     _Counting.opened = _Counting.closed = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(_Counting) as server:
+        yield server.url + "/"
 
 
 def _get(transport: httpx.BaseTransport, url: str) -> None:

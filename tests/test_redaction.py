@@ -198,7 +198,10 @@ def test_registration_is_lazy_and_expands_each_value_once(monkeypatch: MonkeyPat
         return real(value)
 
     monkeypatch.setattr(redaction, "encodings", counting)
-    uris = [f"postgresql://owner:pw-{i:04d}-secret@h/db" for i in range(50)]
+    # Twice each, and fewer than the queue's bound, past which the registering thread expands.
+    uris = [
+        f"postgresql://owner:pw-{i:04d}-secret@h/db" for i in range(redaction._MAX_PENDING // 2 - 1)
+    ]
     for uri in uris:
         redaction.register(uri)
         redaction.register(uri)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import boto3
@@ -25,6 +24,7 @@ from syncd.testing.contract import (
     SyncWorld,
     Writer,
 )
+from tests.servers.loopback import LoopbackServer
 from tests.servers.moto import MotoServer
 
 #: The actions of the README's least-privilege policy. moto matches IAM resources only
@@ -211,22 +211,14 @@ def test_throttling_is_retried_then_transient(monkeypatch: pytest.MonkeyPatch) -
     """ThrottlingException is retried by botocore, then reported as a transient error."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with LoopbackServer(_Throttling) as server:
         config = AwsSecretsManagerConfig(
-            region="us-east-1",
-            endpoint_url=f"http://127.0.0.1:{server.server_address[1]}",
-            max_attempts=2,
+            region="us-east-1", endpoint_url=server.url, max_attempts=2
         )
         sink = AwsSecretsManagerSink.from_config("aws", config)
         with pytest.raises(SinkUnavailable, match="ThrottlingException") as info:
             sink.inspect("app/db")
         sink.close()
-    finally:
-        server.shutdown()
-        server.server_close()
     assert info.value.transient
     assert _Throttling.calls == 2
 

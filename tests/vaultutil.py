@@ -23,7 +23,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from syncd.sinks.vault import VaultSink
+from tests.servers.loopback import LoopbackServer
 from tests.servers.ports import LOOPBACK, free_port
 from tests.servers.process import ServerProcess, require_binary, wait_until
 from tests.servers.tls import write_self_signed
@@ -195,27 +196,21 @@ class TokenReviewServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 pass
 
-        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.tls.cert, self.tls.key)
-        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._server = LoopbackServer(Handler, tls=context)
 
     @property
     def host(self) -> str:
         """The ``kubernetes_host`` to configure in the auth method."""
-        return f"https://{LOOPBACK}:{self._httpd.server_port}"
+        return self._server.url
 
     def __enter__(self) -> TokenReviewServer:
-        self._thread.start()
+        self._server.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        self._server.__exit__(*exc)
 
     def review(self, path: str, authorization: str, raw: bytes) -> tuple[int, dict[str, Any]]:
         """Answer one TokenReview like the kube-apiserver (201 Created with a status)."""
@@ -290,25 +285,19 @@ class RecordingProxy:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 pass
 
-        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._server = LoopbackServer(Handler)
 
     @property
     def url(self) -> str:
         """The address to give syncd instead of the dev server's."""
-        return f"http://{LOOPBACK}:{self._httpd.server_port}"
+        return self._server.url
 
     def __enter__(self) -> RecordingProxy:
-        self._thread.start()
+        self._server.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        self._server.__exit__(*exc)
 
     def throttle(self, requests: int, retry_after: str = "") -> None:
         """Answer the next ``requests`` requests with 429 (and ``Retry-After`` when given)."""
