@@ -64,7 +64,12 @@ def demo_config(base_url: str, key_file: Path, directory: Path, with_aws: bool) 
 
     sinks: dict[str, Any] = {"local": {"type": "file", "directory": str(directory)}}
     if with_aws:
-        sinks["aws"] = {"type": "aws-secrets-manager", "region": "us-east-1"}
+        # moto answers in-process, inside botocore: every request must go through it.
+        sinks["aws"] = {
+            "type": "aws-secrets-manager",
+            "region": "us-east-1",
+            "describe_via": "botocore",
+        }
     return {
         "log": {"level": "warning", "format": "console"},
         "providers": {

@@ -213,6 +213,8 @@ def test_throttling_waits_retry_after_and_slows_reads(scripted: str) -> None:
         ),
         ((200, {}, b"<html>captive portal</html>"), SinkError, "InvalidAnswer"),
         ((200, {}, b"[1, 2]"), SinkError, "InvalidAnswer"),
+        ((200, {}, b" " * (awsjson.MAX_ANSWER_BYTES + 1)), SinkError, "larger than 1048576 bytes"),
+        ((200, {"Content-Encoding": "br"}, b"{}"), SinkError, "Content-Encoding 'br'"),
         (
             (403, {}, b"<Error><Code>InvalidClientTokenId</Code><Message>bad</Message></Error>"),
             SinkAuthError,
@@ -282,3 +284,15 @@ def test_lean_reads_only_where_botocore_would_do_the_same(
         "secretsmanager", aws_access_key_id="a", aws_secret_access_key="b"
     )
     assert awsjson.equivalent(core, client) is expected
+
+
+def test_describe_via_botocore_keeps_every_call_on_botocore(scripted: str) -> None:
+    """`describe_via: botocore` sends DescribeSecret through botocore (for in-process mocks)."""
+    _Scripted.script = [_json(200, {"Name": "app/db", "Tags": [], "VersionIdsToStages": {}})]
+    config = AwsSecretsManagerConfig(
+        region="us-east-1", endpoint_url=scripted, describe_via="botocore"
+    )
+    sink = AwsSecretsManagerSink.from_config("aws", config)
+    assert sink.inspect("app/db").exists
+    sink.close()
+    assert "Botocore/" in _Scripted.seen[0]["User-Agent"]

@@ -162,6 +162,11 @@ class AwsSecretsManagerConfig(PluginConfig):
         default=DEFAULT_READ_RATE, gt=0, description="reads per second (AWS allows 10,000)"
     )
     read_burst: float | None = Field(default=None, ge=1, description="default: read_rate_limit")
+    describe_via: Literal["syncd", "botocore"] = Field(
+        default="syncd",
+        description="the client that sends DescribeSecret: syncd's own (half the CPU), or "
+        "botocore (when something intercepts botocore's requests in-process, as moto does)",
+    )
 
 
 class AwsSecretsManagerSink:
@@ -240,7 +245,11 @@ class AwsSecretsManagerSink:
         watch = _register_credentials(name, session, client)
         reads = TokenBucket(config.read_rate_limit, config.read_burst)
         reader = None
-        if watch is not None and awsjson.equivalent(session, client):
+        if (
+            config.describe_via == "syncd"
+            and watch is not None
+            and awsjson.equivalent(session, client)
+        ):
             reader = awsjson.JsonReader(
                 endpoint_url=client.meta.endpoint_url,
                 region=client.meta.region_name,

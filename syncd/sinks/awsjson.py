@@ -293,13 +293,12 @@ class JsonReader:
                     )
                 finally:
                     response.close()
-        except (
-            httpx.TransportError,
-            httpbounds.DeadlineExceeded,
-            httpbounds.BodyTooLarge,
-            httpbounds.UnsupportedEncoding,
-        ) as exc:
+        except (httpx.TransportError, httpbounds.DeadlineExceeded) as exc:
             raise _Unreachable(_botocore_error(exc, self.endpoint_url)) from exc
+        except (httpbounds.BodyTooLarge, httpbounds.UnsupportedEncoding) as exc:
+            # An answer no retry would make smaller or readable: refused at once.
+            error = {"Error": {"Code": "InvalidAnswer", "Message": str(exc)}}
+            raise _client_error(error, operation) from exc
 
     def _report(self, outcome: Outcome) -> None:
         if self.observer is not None:
