@@ -37,7 +37,7 @@ from syncd.errors import ConfigError
 from syncd.formats import ENV_VAR_PATTERN, FORMATS
 from syncd.models import Rotation, RotationMode, SinkBinding, Target
 from syncd.providers.base import ProviderFactory, Rotator
-from syncd.sinks.base import SinkFactory
+from syncd.sinks.base import MAX_CONCURRENCY, SinkFactory
 from syncd.strict import Strict
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.yaml")
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     #: Names this deployment in the owner recorded on every secret (see README: Ownership).
     instance: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    concurrency: int = Field(default=8, ge=1, le=256)
+    concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
     #: Processes sharing the targets (syncd.sharding); each needs its INDEX.
     shards: int = Field(default=1, ge=1, le=10_000)
     shutdown_timeout: Duration = 30.0

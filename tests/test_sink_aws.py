@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -443,3 +444,15 @@ def test_second_rotation_moves_previous(aws: MotoServer, sm_client: Any) -> None
     assert labels == {first_version: ["AWSPREVIOUS"], second_version: ["AWSCURRENT"]}
     assert oldest not in labels
     sink.close()
+
+
+def test_many_workers_reuse_connections_without_warnings(
+    aws: MotoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sixteen workers writing at once keep their connections: urllib3 discards none, warns none."""
+    config = AwsSecretsManagerConfig(region=aws.region, endpoint_url=aws.endpoint_url)
+    sink = AwsSecretsManagerSink.from_config("aws", config)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: SyncWorld(sink, f"app/pool-{i}", "uri").sync(), range(48)))
+    sink.close()
+    assert [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()] == []

@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -500,7 +501,9 @@ def test_config_rejects_unknown_keys_and_methods() -> None:
         ("burst: 0.5", "line 7: sinks.vault.burst: Input should be greater than or equal to 1"),
     ],
 )
-def test_bad_rate_limit_is_one_line_with_exit_2(tmp_path: Path, setting: str, expected: str) -> None:
+def test_bad_rate_limit_is_one_line_with_exit_2(
+    tmp_path: Path, setting: str, expected: str
+) -> None:
     """rate_limit must be positive and burst at least 1: exit 2, one line naming the key."""
     path = tmp_path / "syncd.yaml"
     path.write_text(
@@ -527,7 +530,12 @@ def test_plain_http_outside_loopback_is_refused(url: str | None, env: dict[str, 
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8200", "http://127.9.9.9:8200", "http://[::1]:8200", "http://localhost:8200"],
+    [
+        "http://127.0.0.1:8200",
+        "http://127.9.9.9:8200",
+        "http://[::1]:8200",
+        "http://localhost:8200",
+    ],
 )
 def test_plain_http_to_loopback_is_allowed(url: str) -> None:
     """Loopback addresses (dev servers, a local agent) may use plain http://."""
@@ -600,3 +608,15 @@ def _file(directory: Path, text: str) -> Path:
     path = directory / f"f-{secrets.token_hex(3)}"
     path.write_text(text)
     return path
+
+
+def test_many_workers_reuse_connections_without_warnings(
+    vault: VaultDevServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sixteen workers writing at once keep their connections: urllib3 discards none, warns none."""
+    sink = sink_from(vault, tmp_path, vault.root_token, rate_limit=1000)
+    with ThreadPoolExecutor(16) as pool:
+        prefix = secrets.token_hex(4)
+        list(pool.map(lambda i: SyncWorld(sink, f"syncd/{prefix}-{i}", "json").sync(), range(48)))
+    sink.close()
+    assert [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()] == []

@@ -68,6 +68,7 @@ from syncd.sinks.awsjson import JsonReader
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
+    MAX_CONCURRENCY,
     OWNER_KEY,
     TARGET_KEY,
     PreflightResult,
@@ -121,8 +122,6 @@ _THROTTLING_CODES = frozenset(
 #: Writes per second: under AWS's 50/s that PutSecretValue, UpdateSecret and
 #: UpdateSecretVersionStage share per region (CreateSecret and TagResource too).
 DEFAULT_WRITE_RATE = 40.0
-#: The most workers a config may run at once (``concurrency``), each with its own connection.
-MAX_WORKERS = 256
 #: Reads per second: DescribeSecret and GetSecretValue allow 10,000/s.
 DEFAULT_READ_RATE = 5000.0
 #: Operations paced by the write limiter; every other one is a read.
@@ -232,9 +231,7 @@ class AwsSecretsManagerSink:
                     retries={"mode": "standard", "total_max_attempts": config.max_attempts},
                     connect_timeout=config.timeout,
                     read_timeout=config.timeout,
-                    # One connection per worker: urllib3 keeps 10 by default and, at a
-                    # higher concurrency, warns about every connection it discards.
-                    max_pool_connections=MAX_WORKERS,
+                    max_pool_connections=MAX_CONCURRENCY,  # one per worker
                     user_agent_extra=f"syncd/{__version__}",
                 ),
             )

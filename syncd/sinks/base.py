@@ -35,6 +35,10 @@ TARGET_KEY = "syncd:target"
 OWNER_KEY = "syncd:owner"
 #: The ``instance`` of a configuration that does not set one.
 DEFAULT_INSTANCE = "default"
+#: The most workers a config may run at once (``concurrency``). A sink that keeps
+#: a connection pool sizes it for one connection per worker: urllib3 keeps 10 by
+#: default and, past that, warns about every connection it discards.
+MAX_CONCURRENCY = 256
 
 
 @dataclass(frozen=True)

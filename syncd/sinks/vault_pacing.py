@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 
 from syncd.ratelimit import TokenBucket
 from syncd.retry import parse_retry_after
+from syncd.sinks.base import MAX_CONCURRENCY
 
 TOO_MANY_REQUESTS = 429
 UNAVAILABLE = 503
@@ -35,7 +36,7 @@ class PacedAdapter(HTTPAdapter):
     """An ``HTTPAdapter`` that takes a slot from ``bucket`` before each send."""
 
     def __init__(self, bucket: TokenBucket) -> None:
-        super().__init__()
+        super().__init__(pool_maxsize=MAX_CONCURRENCY)  # one connection per worker
         self.bucket = bucket
 
     def send(
