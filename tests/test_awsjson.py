@@ -296,3 +296,16 @@ def test_describe_via_botocore_keeps_every_call_on_botocore(scripted: str) -> No
     assert sink.inspect("app/db").exists
     sink.close()
     assert "Botocore/" in _Scripted.seen[0]["User-Agent"]
+
+
+def test_only_throttling_slows_reads(scripted: str) -> None:
+    """A quota error botocore retries (LimitExceededException) is retried, but is no throttle."""
+    limit = _json(400, {"__type": "LimitExceededException", "message": "too many versions"})
+    _Scripted.script = [limit, limit]
+    sink = _from_config(scripted, read_rate_limit=100, max_attempts=2)
+    sink._reader._sleep = lambda _s: None  # type: ignore[union-attr]
+    with pytest.raises(SinkError, match="LimitExceededException"):
+        sink.inspect("app/db")
+    sink.close()
+    assert len(_Scripted.seen) == 2
+    assert sink.reads.rate == 100

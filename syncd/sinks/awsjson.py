@@ -50,7 +50,8 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_ANSWER_BYTES = 1024 * 1024
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
-# botocore's standard retry mode: these codes and statuses are worth another attempt.
+# botocore's standard retry mode: these codes and statuses are worth another attempt
+# (what slows the limiter down is the sink's ``classify``, on both of its paths).
 _THROTTLING = frozenset(
     {
         "Throttling",
@@ -69,7 +70,7 @@ _THROTTLING = frozenset(
         "EC2ThrottledException",
     }
 )
-_TRANSIENT = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+_TRANSIENT = frozenset({"RequestTimeout", "RequestTimeoutException"})
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
 #: botocore's standard mode: full jitter, base 1 s, at most 20 s between attempts.
 _BACKOFF_BASE = 1.0
@@ -178,7 +179,8 @@ class JsonReader:
 
     ``credentials`` returns botocore's frozen credentials (refreshed when due)
     or None; ``reads`` is the sink's reads limiter; ``classify`` names an
-    error answer's outcome (status, code) for the request observer. Safe to use from several
+    error answer's outcome (status, code) for the request observer, and a
+    "throttled" one slows the limiter. Safe to use from several
     threads: the transport's connection pool and the limiter are.
     """
 
@@ -245,9 +247,10 @@ class JsonReader:
                 return _json_object(raw, operation)
             error = _error(status, headers, raw)
             code = error["Error"]["Code"]
-            self._report(self._classify(status, code))
+            outcome = self._classify(status, code)
+            self._report(outcome)
             retry_after = parse_retry_after(headers.get("Retry-After"))
-            if code in _THROTTLING:
+            if outcome == "throttled":  # the sink's word, as on its botocore path
                 self._reads.throttled(retry_after)
             retryable = code in _THROTTLING or code in _TRANSIENT or status in _RETRY_STATUS
             if not retryable or attempt >= self._backoff.attempts:
