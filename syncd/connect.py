@@ -23,6 +23,32 @@ CONNECT_TIMEOUT = 5
 _MAX_REASON = 300
 
 
+def available() -> bool:
+    """Whether psycopg, the prover's driver, can be imported here."""
+    try:
+        import psycopg  # noqa: F401, PLC0415 - the import is the check
+    except ImportError:
+        return False
+    return True
+
+
+def require() -> None:
+    """Raise :class:`ConfigError` unless the prover can run: checked before any reset.
+
+    A reset whose new password cannot be proved must never start: it would
+    leave the old password dead and the new one unpublished.
+    """
+    if not available():
+        raise ConfigError(MISSING)
+
+
+#: Why rotation cannot run without psycopg, and how to fix it.
+MISSING = (
+    "rotation proves each new credential with psycopg, which is not installed; "
+    "install syncd[rotation]"
+)
+
+
 def prove(conn: ConnectionInfo, *, timeout: int = CONNECT_TIMEOUT) -> None:
     """Connect as ``conn`` says and run ``SELECT 1``; raise if anything fails.
 
@@ -35,10 +61,7 @@ def prove(conn: ConnectionInfo, *, timeout: int = CONNECT_TIMEOUT) -> None:
     try:
         import psycopg  # noqa: PLC0415 - only rotation needs a database driver
     except ImportError:
-        raise ConfigError(
-            "rotation proves each new credential with psycopg, which is not installed; "
-            "install syncd[rotation]"
-        ) from None
+        raise ConfigError(MISSING) from None
     password = conn.password.get_secret_value()
     redaction.register(password)
     try:

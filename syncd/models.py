@@ -431,6 +431,9 @@ class SecretState:
     rotated by syncd, or the record is malformed). ``pending`` is the id of a
     staged version consumers do not see yet (AWS: labelled ``AWSPENDING`` and
     not ``AWSCURRENT``); stores without a pending stage always report None.
+    ``foreign_rotation`` says why another rotator manages the secret (AWS:
+    rotation enabled, or an ``AWSPENDING`` syncd did not write); rotation then
+    leaves the secret alone, and ``pending`` is None.
     """
 
     exists: bool
@@ -440,6 +443,7 @@ class SecretState:
     owner: Owner | None = None
     rotation: RotationMark | None = None
     pending: str | None = None
+    foreign_rotation: str | None = None
 
     @classmethod
     def missing(cls) -> SecretState:
@@ -454,6 +458,8 @@ class Action(enum.StrEnum):
     UPDATE = "update"
     UNCHANGED = "unchanged"
     DRIFT = "drift"
+    #: A rotation published a new credential (reported only; sinks are asked to update).
+    ROTATE = "rotate"
 
 
 @dataclass(frozen=True)
@@ -474,12 +480,30 @@ class SinkOutcome:
 
 
 @dataclass(frozen=True)
+class RotationOutcome:
+    """What a rotation did to one target in one run (the report's ``rotation``).
+
+    ``role`` is the role the sinks publish now; ``reset_role`` the role whose
+    password this run reset (None when it reset nothing: it finished a
+    rotation another run had started, ``resumed``); ``window_s`` the seconds
+    from the reset to the last sink published (None without a reset).
+    """
+
+    mode: RotationMode
+    role: str
+    reset_role: str | None = None
+    window_s: float | None = None
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
 class TargetOutcome:
     """The result of one target in one cycle."""
 
     target: str
     sinks: tuple[SinkOutcome, ...] = ()
     error: SyncdError | None = None
+    rotation: RotationOutcome | None = None
 
     @property
     def ok(self) -> bool:

@@ -1,32 +1,56 @@
-"""Rotating a target's password: decide when, reset, prove, publish, converge.
+"""Rotating a target's password: decide when, guard, reset once, prove, publish, converge.
 
 For a target whose ``rotation.mode`` is reset or alternate, this module owns
 the order of every step; sinks only offer operations (``inspect``, ``write``
-and, optionally, :class:`~syncd.sinks.base.Stager`'s stage/promote/discard),
-and the provider offers :class:`~syncd.providers.base.Rotator`'s.
+and, optionally, :class:`~syncd.sinks.base.Stager`'s stage/promote/discard and
+:class:`~syncd.sinks.base.Leaser`'s lease), and the provider offers
+:class:`~syncd.providers.base.Rotator`'s.
 
 **When.** A target is due when any of its secrets has no rotation mark, or a
 mark older than ``every`` (or more than a day in the future: a clock that
 cannot be trusted). Marks live in the sinks, so no local state is needed.
 ``syncd rotate`` forces a rotation.
 
-**reset.** Reset the role's password, wait for the provider's operations,
-fetch the role's URI again (not the reset's answer: when two processes reset,
-the provider's current one is the one that works), stage it on Stager sinks,
-prove it (:func:`syncd.connect.prove`), then promote the staged versions and
-write the other sinks, each with the new mark. A verify loop then fetches the
-current URI again and publishes it if it changed meanwhile (another writer
-reset), until it is stable.
+**Never start what cannot be finished.** Before a reset, every secret must
+have been inspected, be this instance's and target's (the ownership rule is
+applied here, not at the first write), and be managed by no other rotator
+(AWS-managed rotation: ``RotationEnabled``, or an ``AWSPENDING`` syncd did not
+write; such a secret is never staged, promoted, cleaned up or rotated). The
+prover (psycopg) must be importable, and in alternate mode the second role
+must exist. Any failure resets nothing.
+
+**One writer.** The reset happens only under the target's lease
+(:mod:`syncd.lease`), taken with a compare-and-set next to the target's first
+secret whose sink can hold one. The lease records the intent (role, time)
+before the reset. A run that finds the lease held waits for the holder
+(polling, within its own deadline), then converges to what the holder
+published; it never resets. A rotation must finish within :data:`DEADLINE`,
+well inside the lease's :data:`~syncd.lease.TTL`.
+
+**reset.** Reset the role's password (423 Locked is waited out within the
+deadline), wait for the provider's operations, fetch the role's URI again,
+stage it on Stager sinks, prove it (:func:`syncd.connect.prove`), then promote
+the staged versions and write the other sinks, each with the intent's mark.
+A verify loop fetches the URI once more and publishes it if it changed.
 
 **alternate.** The published role is the newest mark's (default: the
 target's ``role``). Reset the other role, prove it, publish it: the
-credential applications hold stays valid for a whole period.
+credential applications hold stays valid for a whole period. A convergence
+never replaces a newer rotation of the other role.
 
-**Every run.** Unless a reset is due, the sinks are converged to the
-provider's current credential for the published role (proved before it is
-published), and a stale pending version is discarded: a crash at any step
-ends in sinks that agree and work. In alternate mode the convergence runs
-even when due, so a reset never hits a role some sink still publishes.
+**Every run converges first.** The sinks are brought to the provider's
+current credential for the published role (proved before it is published),
+and a stale pending version of syncd's is discarded, so a crash at any step,
+or a failed reset, ends in sinks that agree and work. While the lease records
+an unfinished intent for that role, what converges carries the intent's mark:
+that finishes a rotation whose holder died after its reset.
+
+**Resume, don't restart.** A run that finds an abandoned lease (expired, or
+its holder's process gone from this machine) with an unfinished intent takes
+it over and finishes that rotation: fetch the provider's credential for the
+intent's role, prove it, publish it. It resets only when the intent's reset
+provably never happened (reset mode: the provider still hands out what the
+sinks hold), so one due rotation means one reset, wherever a crash hits.
 
 A failed proof never promotes: staged versions are discarded, the sinks keep
 what they had, the target fails, and the next run tries again (the marks did
@@ -37,22 +61,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from syncd import connect
+from syncd import connect, lease
 from syncd.engine import decide, render_binding
 from syncd.errors import (
     ConfigError,
     ConnectionProofFailed,
     ProviderNotFound,
+    ProviderUnavailable,
     SinkConflict,
     SinkError,
     SyncdError,
 )
 from syncd.fingerprint import Fingerprint
+from syncd.lease import Record
 from syncd.models import (
     Action,
     ConnectionInfo,
@@ -60,6 +86,7 @@ from syncd.models import (
     Rotation,
     RotationMark,
     RotationMode,
+    RotationOutcome,
     SecretState,
     SinkBinding,
     SinkOutcome,
@@ -67,7 +94,7 @@ from syncd.models import (
     TargetOutcome,
 )
 from syncd.providers.base import Provider, Rotator
-from syncd.sinks.base import DEFAULT_INSTANCE, Sink, Stager, WriteRequest
+from syncd.sinks.base import DEFAULT_INSTANCE, Leaser, Sink, Stager, WriteRequest
 
 log = structlog.get_logger(__name__)
 
@@ -77,10 +104,18 @@ PUBLISH_ROUNDS = 4
 VERIFY_ROUNDS = 3
 #: A mark further in the future than this is not trusted (the target is due).
 FUTURE_SLACK = timedelta(days=1)
-#: Seconds allowed for the provider's operations after a reset.
+#: Seconds a rotation may take, from taking the lease to the last publish. The
+#: lease lasts longer (:data:`syncd.lease.TTL`), so a live holder never loses it.
+DEADLINE = 600.0
+#: Seconds allowed for the provider's operations after a reset (within DEADLINE).
 OPERATION_TIMEOUT = 300.0
 #: Connection attempts per proof: a password can take a moment to apply everywhere.
 PROOF_ATTEMPTS = 3
+#: Seconds to keep proving a resumed rotation's credential: the dead holder's
+#: reset operations may still be finishing at the provider.
+RESUME_PROOF_WINDOW = 120.0
+#: Seconds between looks at a lease another run holds.
+LEASE_POLL = 1.0
 
 Key = tuple[str, str]
 
@@ -96,6 +131,23 @@ class _View:
     @property
     def key(self) -> Key:
         return (self.binding.sink, self.binding.secret)
+
+
+@dataclass
+class _Job:
+    """One target's run: what was found, and what was done so far."""
+
+    target: Target
+    rotation: Rotation
+    provider: Rotator
+    outcomes: dict[Key, SinkOutcome] = field(default_factory=dict)
+    #: Bindings a rotation may touch (inspected, owned, no other rotator).
+    views: list[_View] = field(default_factory=list)
+    #: Why some binding rules out a reset (ownership, another rotator).
+    blocked: list[str] = field(default_factory=list)
+    result: RotationOutcome | None = None
+    #: Whether what is written now is a rotation's credential (reported as ``rotate``).
+    rotating: bool = False
 
 
 def is_due(states: list[SecretState], every: float, now: datetime) -> bool:
@@ -119,6 +171,11 @@ def published_role(target: Target, states: list[SecretState]) -> str:
     return max(marks, key=lambda m: m.rotated_at).role
 
 
+def finished(intent: RotationMark, states: list[SecretState]) -> bool:
+    """Whether every secret carries ``intent``'s mark: that rotation was published everywhere."""
+    return all(s.rotation == intent for s in states)
+
+
 class Rotations:
     """Runs rotation-enabled targets; called by the engine in place of a plain sync."""
 
@@ -136,6 +193,8 @@ class Rotations:
         sleep: Callable[[float], None] = time.sleep,
         operation_timeout: float = OPERATION_TIMEOUT,
         proof_attempts: int = PROOF_ATTEMPTS,
+        deadline: float = DEADLINE,
+        lease_ttl: timedelta = lease.TTL,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
@@ -149,12 +208,20 @@ class Rotations:
         self._sleep = sleep
         self._operation_timeout = operation_timeout
         self._proof_attempts = proof_attempts
+        self._deadline = deadline
+        self._lease_ttl = lease_ttl
 
     def __call__(self, target: Target) -> TargetOutcome:
         """Run ``target``'s rotation check; never raises for a rotation failure."""
-        outcomes: dict[Key, SinkOutcome] = {}
+        rotation = target.rotation
+        assert rotation is not None and target.role is not None  # noqa: S101 - engine checked
+        provider = self.providers[target.provider]
+        if not isinstance(provider, Rotator):
+            refused = ConfigError(f"target {target.name}: provider {target.provider} cannot rotate")
+            return TargetOutcome(target.name, error=refused)
+        job = _Job(target, rotation, provider)
         try:
-            self._run(target, outcomes)
+            self._run(job)
         except SyncdError as exc:
             log.error(  # noqa: TRY400 - an expected failure: its message is the story
                 "rotation_failed",
@@ -162,161 +229,322 @@ class Rotations:
                 error_type=type(exc).__name__,
                 transient=exc.transient,
             )
-            return TargetOutcome(target.name, self._ordered(target, outcomes), error=exc)
+            return TargetOutcome(target.name, self._ordered(job), error=exc, rotation=job.result)
         except Exception as exc:
             log.exception("rotation_crashed", error_type=type(exc).__name__)
             error = SyncdError(f"rotation of target {target.name}: unexpected {type(exc).__name__}")
-            return TargetOutcome(target.name, self._ordered(target, outcomes), error=error)
-        return TargetOutcome(target.name, self._ordered(target, outcomes))
+            return TargetOutcome(target.name, self._ordered(job), error=error, rotation=job.result)
+        return TargetOutcome(target.name, self._ordered(job), rotation=job.result)
 
     # -- the decision ---------------------------------------------------------
 
-    def _run(self, target: Target, outcomes: dict[Key, SinkOutcome]) -> None:
-        rotation = target.rotation
-        assert rotation is not None and target.role is not None  # noqa: S101 - engine checked
-        provider = self.providers[target.provider]
-        if not isinstance(provider, Rotator):
-            raise ConfigError(f"target {target.name}: provider {target.provider} cannot rotate")
-        views = self._inspect(target, outcomes)
-        if len(views) < len(target.sinks):
-            raise SinkError(
-                f"target {target.name}: not every secret could be inspected; nothing was "
-                "rotated (a rotation must be able to publish to every sink)"
-            )
-        states = [v.state for v in views]
+    def _run(self, job: _Job) -> None:
+        target, rotation = job.target, job.rotation
+        connect.require()  # a reset whose credential cannot be proved is never started
+        self._survey(job)
+        states = [v.state for v in job.views]
         role = published_role(target, states)
         forced = target.name in self.force
         due = forced or is_due(states, rotation.every, self._now())
         log.debug("rotation_checked", due=due, forced=forced, role=role, mode=rotation.mode.value)
         if self.dry_run:
-            self._dry_run(target, views, provider, role=role, due=due, outcomes=outcomes)
+            self._dry_run(job, role=role, due=due)
             return
-        if not due or rotation.mode is RotationMode.ALTERNATE:
-            # Converge on what the provider hands out now (after a crash, a concurrent
-            # writer, a drift), with the newest mark for that role so the sinks agree.
-            marks = [s.rotation for s in states if s.rotation and s.rotation.role == role]
-            mark = max(marks, key=lambda m: m.rotated_at) if marks else None
-            self._publish(target, provider.connection(target, role=role), mark, outcomes)
-        if due:
-            self._rotate(target, provider, rotation, role, outcomes)
+        holding = self._lease_view(job)
+        record = self._read_lease(holding) if holding is not None else None
+        intent = _unfinished(record, states)
+        try:
+            self._converge(job, role, intent)
+        except ConnectionProofFailed:
+            if not due or intent is not None:
+                raise
+            # What the provider hands out does not work: a reset is the way out.
+            log.warning("convergence_unproven", role=role)
+        if job.blocked:
+            raise SinkError(
+                f"target {target.name}: nothing was rotated: " + "; ".join(job.blocked)
+            )
+        if not due and (intent is None or record is None or not record.abandoned(self._now())):
+            return
+        if holding is None:
+            raise ConfigError(
+                f"target {target.name}: rotation needs a sink that can hold its lease "
+                "(aws-secrets-manager, vault and file can); nothing was reset"
+            )
+        self._under_lease(job, holding, role, due=due)
 
-    def _rotate(
-        self,
-        target: Target,
-        provider: Rotator,
-        rotation: Rotation,
-        published: str,
-        outcomes: dict[Key, SinkOutcome],
-    ) -> None:
+    def _under_lease(self, job: _Job, holding: _View, role: str, *, due: bool) -> None:
+        """Take the lease, then finish an abandoned rotation or start one; release it."""
+        until = self._clock() + self._deadline
+        record = self._read_lease(holding)
+        if record is not None and not record.abandoned(self._now()):
+            self._wait_for_holder(job, holding, record, until)
+            return
+        job.views = self._inspect(job, job.views)
+        inherited = _unfinished(record, [v.state for v in job.views])
+        if inherited is None and not due:
+            return
+        intent = inherited or RotationMark(self._now(), self._reset_role(job, role))
+        sink = holding.sink
+        assert isinstance(sink, Leaser)  # noqa: S101 - _lease_view checked
+        secret = holding.binding.secret
+        try:
+            ours = lease.new(self._now(), intent, ttl=self._lease_ttl)
+            held = sink.take_lease(secret, ours, record)
+        except SinkConflict:
+            log.info("lease_lost", secret=secret)
+            self._wait_for_holder(job, holding, self._read_lease(holding), until)
+            return
+        log.info("lease_taken", secret=secret, taken_over=record is not None)
+        try:
+            if inherited is not None:
+                if inherited.role != role:
+                    # alternate: whether the holder's reset happened cannot be told
+                    # from the sinks; finish it without a second reset.
+                    self._resume(job, inherited, until)
+                    return
+                # reset: converging just published the provider's credential with the
+                # intent's mark wherever it differed; that finished the rotation...
+                job.views = self._inspect(job, job.views)
+                if finished(inherited, [v.state for v in job.views]):
+                    job.result = RotationOutcome(job.rotation.mode, role, resumed=True)
+                    log.info("rotation_resumed", role=role)
+                    return
+                # ...unless nothing differed: the intent's reset never happened.
+                if not due:
+                    return
+                intent = RotationMark(self._now(), self._reset_role(job, role))
+                held = sink.take_lease(
+                    secret, lease.new(self._now(), intent, ttl=self._lease_ttl), held
+                )
+            self._rotate(job, intent, until)
+        finally:
+            try:
+                sink.release_lease(secret, held)
+            except SyncdError as exc:  # it expires anyway
+                log.warning("lease_release_failed", error=str(exc))
+
+    def _reset_role(self, job: _Job, published: str) -> str:
+        """The role to reset: the published one (reset), or the other one (alternate)."""
+        target = job.target
         assert target.role is not None  # noqa: S101 - config checked
-        role = target.role
-        if rotation.mode is RotationMode.ALTERNATE:
-            second = rotation.alternate_role or f"{target.role}_b"
-            role = second if published == target.role else target.role
-            if not provider.role_exists(target, role):
-                raise ProviderNotFound(_missing_role(target, role))
+        if job.rotation.mode is not RotationMode.ALTERNATE:
+            return target.role
+        second = job.rotation.alternate_role or f"{target.role}_b"
+        role = second if published == target.role else target.role
+        if not job.provider.role_exists(target, role):
+            raise ProviderNotFound(_missing_role(target, role))
+        return role
+
+    # -- the steps ------------------------------------------------------------
+
+    def _survey(self, job: _Job) -> None:
+        """Inspect every binding and apply the rules a reset needs, before anything changes."""
+        target = job.target
+        views = self._inspect(job)
+        if len(views) < len(target.sinks):
+            raise SinkError(
+                f"target {target.name}: not every secret could be inspected; nothing was "
+                "rotated (a rotation must be able to publish to every sink)"
+            )
+        owner = Owner(self.instance, target.name)
+        job.views = []
+        for view in views:
+            where = f"secret {view.binding.secret} in sink {view.binding.sink}"
+            problem: SyncdError | None = None
+            if view.state.foreign_rotation is not None:
+                problem = SinkError(
+                    f"{where} is rotated by someone else: {view.state.foreign_rotation}; "
+                    "syncd leaves it alone (turn AWS rotation off, or remove the binding)"
+                )
+            elif view.state.exists:
+                try:
+                    decide(view.state, "", adopt=view.binding.adopt, where=where, owner=owner)
+                except SyncdError as exc:
+                    problem = exc
+            if problem is None:
+                job.views.append(view)
+                continue
+            job.outcomes[view.key] = self._failed(job, view.binding, None, problem)
+            job.blocked.append(str(problem))
+
+    def _inspect(self, job: _Job, only: list[_View] | None = None) -> list[_View]:
+        """Inspect the bindings (all, or those of ``only``); failures become outcomes."""
+        bindings = [v.binding for v in only] if only is not None else list(job.target.sinks)
+        views = []
+        for binding in bindings:
+            sink = self.sinks[binding.sink]
+            try:
+                state = sink.inspect(binding.secret)
+            except SyncdError as exc:
+                job.outcomes[(binding.sink, binding.secret)] = self._failed(
+                    job, binding, None, exc
+                )
+                continue
+            views.append(_View(binding, sink, state))
+        return views
+
+    def _lease_view(self, job: _Job) -> _View | None:
+        """The binding that holds the target's lease: the first whose sink can."""
+        for view in job.views:
+            if isinstance(view.sink, Leaser):
+                return view
+        return None
+
+    def _read_lease(self, view: _View) -> Record | None:
+        sink = view.sink
+        assert isinstance(sink, Leaser)  # noqa: S101 - _lease_view checked
+        try:
+            return sink.read_lease(view.binding.secret)
+        except SinkConflict:
+            return None  # the secret is gone: so is any lease on it
+
+    def _converge(self, job: _Job, role: str, intent: RotationMark | None) -> None:
+        """Publish the provider's current credential for ``role`` where the sinks differ.
+
+        The mark is the newest the sinks have for ``role``, or ``intent``'s when
+        an unfinished rotation of ``role`` is recorded: then what changes now is
+        that rotation's credential, and publishing it finishes the rotation.
+        """
+        conn = job.provider.connection(job.target, role=role)
+        marks = [v.state.rotation for v in job.views if v.state.rotation is not None]
+        ours = [m for m in marks if m.role == role]
+        mark = max(ours, key=lambda m: m.rotated_at) if ours else None
+        if intent is not None and intent.role == role:
+            mark = intent
+        self._publish(job, conn, mark)
+
+    def _resume(self, job: _Job, intent: RotationMark, until: float) -> None:
+        """Finish a rotation whose holder died: prove and publish its role's credential now."""
+        log.info("rotation_resumed", role=intent.role, intended_at=intent.encode()[0])
+        conn = job.provider.connection(job.target, role=intent.role)
+        job.rotating = True
+        self._publish(job, conn, intent, until=min(until, self._clock() + RESUME_PROOF_WINDOW))
+        job.result = RotationOutcome(job.rotation.mode, intent.role, resumed=True)
+
+    def _wait_for_holder(
+        self, job: _Job, holding: _View, record: Record | None, until: float
+    ) -> None:
+        """Another run holds the lease: wait for it to end, then converge to its result."""
+        holder = record.lease.describe() if record is not None and record.lease else "unknown"
+        log.info("rotation_held_elsewhere", lease=holder)
+        while record is not None and record.lease is not None:
+            if record.abandoned(self._now()) or self._clock() >= until:
+                break
+            self._sleep(min(LEASE_POLL, max(0.0, until - self._clock())))
+            latest = self._read_lease(holding)
+            if latest is None or latest.token != record.token:
+                record = None
+                break
+        if record is not None and record.lease is not None and not record.abandoned(self._now()):
+            raise ProviderUnavailable(
+                f"target {job.target.name}: another run holds the rotation lease "
+                f"({holder}); nothing was reset here, retried next run"
+            )
+        job.views = self._inspect(job, job.views)
+        states = [v.state for v in job.views]
+        self._converge(job, published_role(job.target, states), None)
+
+    def _rotate(self, job: _Job, intent: RotationMark, until: float) -> None:
+        """Reset ``intent.role`` (under the lease), prove the new credential, publish it."""
+        target, provider, role = job.target, job.provider, intent.role
         started = self._clock()
-        reset = provider.reset_password(target, role)
-        log.info("password_reset", role=role, mode=rotation.mode.value)
+        reset = provider.reset_password(target, role, deadline=until)
+        log.info("password_reset", role=role, mode=job.rotation.mode.value)
+        job.rotating = True
+        job.result = RotationOutcome(job.rotation.mode, role, reset_role=role)
         provider.wait_for_operations(
-            target.project, reset.operation_ids, self._clock() + self._operation_timeout
+            target.project,
+            reset.operation_ids,
+            min(until, self._clock() + self._operation_timeout),
         )
         conn = provider.connection(target, role=role)
-        mark = RotationMark(self._now(), role)
-        self._publish(target, conn, mark, outcomes)
+        self._publish(job, conn, intent, until=until)
         for _ in range(VERIFY_ROUNDS):
             latest = provider.connection(target, role=role)
             if latest.uri.get_secret_value() == conn.uri.get_secret_value():
                 break
             log.info("rotation_superseded", role=role)  # another writer reset meanwhile
             conn = latest
-            self._publish(target, conn, mark, outcomes)
-        failed = [o for o in outcomes.values() if o.error is not None]
+            self._publish(job, conn, intent, until=until)
+        window = round(self._clock() - started, 3)
+        job.result = RotationOutcome(job.rotation.mode, role, reset_role=role, window_s=window)
+        failed = [o for o in job.outcomes.values() if o.error is not None]
         log.info(
             "rotation_published",
             role=role,
-            mode=rotation.mode.value,
-            window_s=round(self._clock() - started, 3),
+            mode=job.rotation.mode.value,
+            window_s=window,
             sink_errors=len(failed),
         )
 
-    # -- the steps ------------------------------------------------------------
-
-    def _inspect(self, target: Target, outcomes: dict[Key, SinkOutcome]) -> list[_View]:
-        views = []
-        for binding in target.sinks:
-            sink = self.sinks[binding.sink]
-            try:
-                state = sink.inspect(binding.secret)
-            except SyncdError as exc:
-                outcomes[(binding.sink, binding.secret)] = self._failed(target, binding, None, exc)
-                continue
-            views.append(_View(binding, sink, state))
-        return views
-
     def _publish(
         self,
-        target: Target,
+        job: _Job,
         conn: ConnectionInfo,
         mark: RotationMark | None,
-        outcomes: dict[Key, SinkOutcome],
+        *,
+        until: float | None = None,
     ) -> None:
-        """Bring every sink to ``conn``: stage, prove once, promote or write; retry conflicts."""
+        """Bring the usable sinks to ``conn``: stage, prove, promote or write; retry conflicts."""
         proved = False
         for _ in range(PUBLISH_ROUNDS):
-            views = self._inspect(target, outcomes)
+            views = self._inspect(job, job.views)
             changes: list[tuple[_View, WriteRequest]] = []
             for view in views:
-                request = self._request(target, view, conn, mark, outcomes)
+                request = self._request(job, view, conn, mark)
                 if request is not None:
                     changes.append((view, request))
                 elif view.state.pending is not None and isinstance(view.sink, Stager):
                     self._discard(view, view.state.pending)
             if not changes:
                 return
-            staged = self._stage(target, changes, outcomes)
+            staged = self._stage(job, changes)
             if not proved:
                 try:
-                    self._proof(conn)
+                    self._proof(conn, until=until)
                 except ConnectionProofFailed:
                     for view, version in staged.items():
                         self._discard(view, version)
                     raise
                 proved = True
-            conflicts = self._commit(target, changes, staged, outcomes)
+            conflicts = self._commit(job, changes, staged)
             if not conflicts:
                 return
         raise SinkConflict(
-            f"target {target.name}: secrets kept changing while publishing; retried next run"
+            f"target {job.target.name}: secrets kept changing while publishing; retried next run"
         )
 
     def _request(
-        self,
-        target: Target,
-        view: _View,
-        conn: ConnectionInfo,
-        mark: RotationMark | None,
-        outcomes: dict[Key, SinkOutcome],
+        self, job: _Job, view: _View, conn: ConnectionInfo, mark: RotationMark | None
     ) -> WriteRequest | None:
-        """The write that brings ``view`` to ``conn``, or None when it holds it already."""
+        """The write that brings ``view`` to ``conn``, or None when nothing should be written."""
         binding = view.binding
         where = f"secret {binding.secret} in sink {binding.sink}"
+        seen = view.state.rotation
+        if seen is not None and seen.role != conn.username and (
+            mark is None or seen.rotated_at > mark.rotated_at
+        ):
+            # A newer rotation of the other role was published meanwhile (alternate):
+            # going back to this role would undo it.
+            log.info("superseded_by_newer_rotation", sink=binding.sink, secret=binding.secret)
+            return None
         try:
             document = render_binding(conn, binding, where)
-            owner = Owner(self.instance, target.name)
+            owner = Owner(self.instance, job.target.name)
             action = decide(
                 view.state, document.text, adopt=binding.adopt, where=where, owner=owner
             )
         except SyncdError as exc:
-            outcomes[view.key] = self._failed(target, binding, None, exc)
+            job.outcomes[view.key] = self._failed(job, binding, None, exc)
             return None
         if action is Action.UNCHANGED:
-            outcomes.setdefault(
-                view.key, SinkOutcome(target.name, binding.sink, binding.secret, action)
+            job.outcomes.setdefault(
+                view.key, SinkOutcome(job.target.name, binding.sink, binding.secret, action)
             )
             return None
         return WriteRequest(
-            target=target.name,
+            target=job.target.name,
             secret=binding.secret,
             document=document,
             fingerprint=Fingerprint.of(document.text),
@@ -327,10 +555,7 @@ class Rotations:
         )
 
     def _stage(
-        self,
-        target: Target,
-        changes: list[tuple[_View, WriteRequest]],
-        outcomes: dict[Key, SinkOutcome],
+        self, job: _Job, changes: list[tuple[_View, WriteRequest]]
     ) -> dict[_View, str]:
         staged = {}
         for view, request in changes:
@@ -339,17 +564,13 @@ class Rotations:
             try:
                 staged[view] = view.sink.stage(request)
             except SyncdError as exc:
-                outcomes[view.key] = self._failed(target, view.binding, request.action, exc)
+                job.outcomes[view.key] = self._failed(job, view.binding, request.action, exc)
                 continue
             log.info("secret_staged", sink=view.binding.sink, secret=view.binding.secret)
         return staged
 
     def _commit(
-        self,
-        target: Target,
-        changes: list[tuple[_View, WriteRequest]],
-        staged: dict[_View, str],
-        outcomes: dict[Key, SinkOutcome],
+        self, job: _Job, changes: list[tuple[_View, WriteRequest]], staged: dict[_View, str]
     ) -> bool:
         """Promote or write each change; True when a concurrent writer got in the way."""
         conflicts = False
@@ -372,11 +593,12 @@ class Rotations:
                 conflicts = True
                 continue
             except SyncdError as exc:
-                outcomes[view.key] = self._failed(target, binding, request.action, exc)
+                job.outcomes[view.key] = self._failed(job, binding, request.action, exc)
                 continue
-            log.info("secret_rotated", version=version, action=request.action.value, **ids)
-            outcomes[view.key] = SinkOutcome(
-                target.name, binding.sink, binding.secret, request.action, written=True
+            action = Action.ROTATE if job.rotating else request.action
+            log.info("secret_rotated", version=version, action=action.value, **ids)
+            job.outcomes[view.key] = SinkOutcome(
+                job.target.name, binding.sink, binding.secret, action, written=True
             )
         return conflicts
 
@@ -395,47 +617,63 @@ class Rotations:
             return
         log.info("pending_discarded", sink=view.binding.sink, secret=view.binding.secret)
 
-    def _proof(self, conn: ConnectionInfo) -> None:
-        """Prove ``conn``, retrying briefly: a new password may take a moment to apply."""
-        for attempt in range(1, self._proof_attempts + 1):
+    def _proof(self, conn: ConnectionInfo, *, until: float | None = None) -> None:
+        """Prove ``conn``, retrying: a new password may take a moment to apply.
+
+        Without ``until``, :attr:`_proof_attempts` attempts; with it, attempts
+        until that ``clock()`` instant (the provider's operations may still run).
+        """
+        delay = 0.5
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 self._prove(conn)
             except ConnectionProofFailed as exc:
-                if attempt == self._proof_attempts:
+                more = (
+                    attempt < self._proof_attempts
+                    if until is None
+                    else self._clock() + delay < until and attempt < 10 * self._proof_attempts
+                )
+                if not more:
                     raise
                 log.info("connection_proof_retried", attempt=attempt, error=str(exc))
-                self._sleep(0.5 * 2 ** (attempt - 1))
+                self._sleep(delay)
+                delay = min(delay * 2, 8.0)
             else:
                 log.info("connection_proved", role=conn.username)
                 return
 
-    def _dry_run(
-        self,
-        target: Target,
-        views: list[_View],
-        provider: Rotator,
-        *,
-        role: str,
-        due: bool,
-        outcomes: dict[Key, SinkOutcome],
-    ) -> None:
+    def _dry_run(self, job: _Job, *, role: str, due: bool) -> None:
         """Report what a run would do: every secret updated when due, else the convergence."""
-        conn = None if due else provider.connection(target, role=role)
-        for view in views:
+        target = job.target
+        if due and job.blocked:
+            raise SinkError(f"target {target.name}: would not rotate: " + "; ".join(job.blocked))
+        if due and job.rotation.mode is RotationMode.ALTERNATE:
+            self._reset_role(job, role)
+        if due and self._lease_view(job) is None:
+            raise ConfigError(
+                f"target {target.name}: rotation needs a sink that can hold its lease "
+                "(aws-secrets-manager, vault and file can)"
+            )
+        conn = None if due else job.provider.connection(target, role=role)
+        for view in job.views:
             binding = view.binding
             if conn is None:
-                action = Action.UPDATE if view.state.exists else Action.CREATE
-                outcomes[view.key] = SinkOutcome(target.name, binding.sink, binding.secret, action)
+                action = Action.ROTATE if view.state.exists else Action.CREATE
+                job.outcomes[view.key] = SinkOutcome(
+                    target.name, binding.sink, binding.secret, action
+                )
                 continue
-            request = self._request(target, view, conn, None, outcomes)
+            request = self._request(job, view, conn, None)
             if request is not None:
-                outcomes[view.key] = SinkOutcome(
+                job.outcomes[view.key] = SinkOutcome(
                     target.name, binding.sink, binding.secret, request.action
                 )
         log.info("rotation_dry_run", due=due, role=role)
 
     def _failed(
-        self, target: Target, binding: SinkBinding, action: Action | None, exc: SyncdError
+        self, job: _Job, binding: SinkBinding, action: Action | None, exc: SyncdError
     ) -> SinkOutcome:
         log.error(
             "sync_failed",
@@ -445,12 +683,20 @@ class Rotations:
             sink=binding.sink,
             secret=binding.secret,
         )
-        return SinkOutcome(target.name, binding.sink, binding.secret, action, error=exc)
+        return SinkOutcome(job.target.name, binding.sink, binding.secret, action, error=exc)
 
     @staticmethod
-    def _ordered(target: Target, outcomes: dict[Key, SinkOutcome]) -> tuple[SinkOutcome, ...]:
-        keys = [(b.sink, b.secret) for b in target.sinks]
-        return tuple(outcomes[k] for k in keys if k in outcomes)
+    def _ordered(job: _Job) -> tuple[SinkOutcome, ...]:
+        keys = [(b.sink, b.secret) for b in job.target.sinks]
+        return tuple(job.outcomes[k] for k in keys if k in job.outcomes)
+
+
+def _unfinished(record: Record | None, states: list[SecretState]) -> RotationMark | None:
+    """The intent the lease records, unless every secret already carries its mark."""
+    if record is None or record.lease is None or record.lease.intent is None:
+        return None
+    intent = record.lease.intent
+    return None if finished(intent, states) else intent
 
 
 def _missing_role(target: Target, role: str) -> str:

@@ -57,7 +57,9 @@ class FakeRotator:
     class Started:
         operation_ids: tuple[str, ...]
 
-    def reset_password(self, target: Target, role: str) -> FakeRotator.Started:
+    def reset_password(
+        self, target: Target, role: str, *, deadline: float | None = None
+    ) -> FakeRotator.Started:
         self.resets.append(role)
         self.passwords[role] = f"pw-{role}-{len(self.resets)}"
         if not self.break_next:
@@ -240,7 +242,7 @@ def test_dry_run_changes_nothing() -> None:
     dry = rotations(neon, sink, force=True)
     dry.dry_run = True
     outcome = dry(target())
-    assert outcome.ok and [o.action.value for o in outcome.sinks if o.action] == ["update", "update"]
+    assert outcome.ok and [o.action.value for o in outcome.sinks if o.action] == ["rotate", "rotate"]
     assert neon.resets == ["app"] and sink.writes == writes
 
 

@@ -64,8 +64,13 @@ class Rotator(Protocol):
         """The connection for ``target`` as ``role`` (what the provider hands out now)."""
         ...
 
-    def reset_password(self, target: Target, role: str) -> ResetStarted:
-        """Start a reset of ``role``'s password; the new one works once its operations end."""
+    def reset_password(
+        self, target: Target, role: str, *, deadline: float | None = None
+    ) -> ResetStarted:
+        """Start a reset of ``role``'s password; the new one works once its operations end.
+
+        ``deadline`` (a ``time.monotonic()`` instant) bounds every retry and wait.
+        """
         ...
 
     def wait_for_operations(

@@ -252,7 +252,9 @@ class NeonProvider:
             )
         return conn
 
-    def reset_password(self, target: Target, role: str) -> PasswordReset:
+    def reset_password(
+        self, target: Target, role: str, *, deadline: float | None = None
+    ) -> PasswordReset:
         """Reset ``role``'s password on ``target``'s branch; return it and its operations.
 
         The new password only works once :meth:`wait_for_operations` has seen

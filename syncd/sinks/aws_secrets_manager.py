@@ -35,6 +35,9 @@ the move fail (a conflict) instead of being overwritten.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
+import json
 import logging
 import os
 import re
@@ -57,6 +60,7 @@ from syncd.errors import (
     SinkUnavailable,
 )
 from syncd.fingerprint import Fingerprint
+from syncd.lease import Lease, Record
 from syncd.models import Owner, RotationMark, SecretState
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
@@ -89,6 +93,13 @@ ROTATED_AT_TAG = "syncd:rotated-at"
 ROLE_TAG = "syncd:role"
 _CURRENT = "AWSCURRENT"
 _PENDING = "AWSPENDING"
+#: The label on the version that holds a target's rotation lease (see :meth:`take_lease`).
+LEASE_STAGE = "SYNCD_LEASE"
+#: The label a new lease version is put with, before the lease label is moved to it.
+LEASE_NEXT_STAGE = "SYNCD_LEASE_NEXT"
+#: The tag with the lease's intent and holder (:meth:`syncd.lease.Lease.encode`).
+LEASE_TAG = "syncd:lease"
+_LEASE_TOKEN = re.compile(r"syncd-lease-([0-9]{10})-([0-9a-f]{16})")
 
 _NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 _AUTH_CODES = frozenset(
@@ -288,6 +299,9 @@ class AwsSecretsManagerSink:
             )
         tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
         current, pending = _stages(described)
+        if pending == current:
+            pending = None
+        foreign = _foreign_rotation(described, pending)
         return SecretState(
             exists=True,
             managed=tags.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
@@ -295,7 +309,8 @@ class AwsSecretsManagerSink:
             version=current,
             owner=Owner.decode(tags.get(OWNER_KEY), legacy_target=tags.get(TARGET_KEY)),
             rotation=RotationMark.decode(tags.get(ROTATED_AT_TAG), tags.get(ROLE_TAG)),
-            pending=pending if pending != current else None,
+            pending=None if foreign else pending,
+            foreign_rotation=foreign,
         )
 
     def write(self, request: WriteRequest) -> str | None:
@@ -381,6 +396,59 @@ class AwsSecretsManagerSink:
             _, pending = self._stages(secret)
             if pending == version:
                 self._move_stage(secret, _PENDING, None, version)
+
+    # -- the rotation lease (syncd.sinks.base.Leaser) ------------------------
+
+    def read_lease(self, secret: str) -> Record | None:
+        """The version labelled ``SYNCD_LEASE``, read with the ``syncd:lease`` tag.
+
+        The version id carries the holder and the expiry, so they are as
+        reliable as the label; the tag adds the intent and the holder's
+        process, and counts only when it names the same holder.
+        """
+        described = self._call_existing("DescribeSecret", secret, SecretId=secret)
+        token = _labelled(described, LEASE_STAGE)
+        if token is None:
+            return None
+        match = _LEASE_TOKEN.fullmatch(token)
+        if match is None:
+            return Record(token, None)
+        expires = dt.datetime.fromtimestamp(int(match.group(1)), dt.UTC)
+        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+        tagged = Lease.decode(tags.get(LEASE_TAG))
+        if tagged is not None and tagged.holder == match.group(2):
+            return Record(token, dataclasses.replace(tagged, expires=expires))
+        return Record(token, Lease(match.group(2), expires))
+
+    def take_lease(self, secret: str, lease: Lease, replacing: Record | None) -> Record:
+        """Put a lease version, then move ``SYNCD_LEASE`` to it from ``replacing``'s version.
+
+        The move is the compare-and-set: AWS refuses it when the label is not
+        on the version named as ``RemoveFromVersionId`` (or, with none named,
+        when the label is on any version), so of two runs only one moves it.
+        The lease version holds no credential, only the holder's id; consumers
+        never see it (it is never ``AWSCURRENT``), and versions without a label
+        are removed by AWS in time. The tag goes on before and after the move,
+        so a crash right after the move still leaves the intent readable.
+        """
+        token = f"syncd-lease-{int(lease.expires.timestamp()):010d}-{lease.holder}"
+        self._tag(secret, {LEASE_TAG: lease.encode()})
+        self._call_existing(
+            "PutSecretValue",
+            secret,
+            SecretId=secret,
+            SecretString=json.dumps({"syncd-lease": lease.holder}),
+            ClientRequestToken=token,
+            VersionStages=[LEASE_NEXT_STAGE],
+        )
+        self._move_stage(secret, LEASE_STAGE, token, replacing.token if replacing else None)
+        self._tag(secret, {LEASE_TAG: lease.encode()})
+        return Record(token, lease)
+
+    def release_lease(self, secret: str, held: Record) -> None:
+        """Take ``SYNCD_LEASE`` off ``held``'s version; a no-op once someone else moved it."""
+        with contextlib.suppress(SinkConflict):
+            self._move_stage(secret, LEASE_STAGE, None, held.token)
 
     def _stages(self, secret: str) -> tuple[str | None, str | None]:
         """The versions labelled AWSCURRENT and AWSPENDING (SinkConflict: secret gone)."""
@@ -656,6 +724,31 @@ def _ownership(request: WriteRequest) -> dict[str, str]:
     if request.rotation is not None:
         tags[ROTATED_AT_TAG], tags[ROLE_TAG] = request.rotation.encode()
     return tags
+
+
+def _labelled(described: Mapping[str, Any], stage: str) -> str | None:
+    """The version carrying ``stage`` in a DescribeSecret answer, if any."""
+    for version, stages in described.get("VersionIdsToStages", {}).items():
+        if stage in stages:
+            return str(version)
+    return None
+
+
+def _foreign_rotation(described: Mapping[str, Any], pending: str | None) -> str | None:
+    """Why another rotator manages this secret (AWS rotation, a foreign AWSPENDING), or None.
+
+    syncd's own pending versions carry a fingerprint as their id; any other id
+    under ``AWSPENDING`` was staged by someone else, most often a rotation
+    Lambda between its createSecret and finishSecret steps.
+    """
+    if described.get("RotationEnabled") is True:
+        return "AWS-managed rotation is enabled on it (RotationEnabled)"
+    if pending is not None and Fingerprint.decode(pending) is None:
+        return (
+            "it has an AWSPENDING version syncd did not write (AWS-managed rotation "
+            "or another rotator is under way)"
+        )
+    return None
 
 
 def _stages(described: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from syncd.fingerprint import Fingerprint
+from syncd.lease import Lease, Record
 from syncd.models import Action, Document, Owner, RotationMark, SecretState
 from syncd.providers.base import ConfigT
 
@@ -192,4 +193,37 @@ class Stager(Protocol):
 
         A no-op if the label is gone already, or the secret is.
         """
+        ...
+
+
+@runtime_checkable
+class Leaser(Protocol):
+    """Optional for sinks: hold a target's rotation lease next to a secret (:mod:`syncd.lease`).
+
+    Rotation takes the lease before a password reset, in the first binding of
+    the target whose sink offers this, so that two runs never both reset.
+    Every change is a compare-and-set on the store's own token for the record
+    (:attr:`~syncd.lease.Record.token`): two writers can never both succeed.
+    The lease may live apart from the secret's value (a label, a sidecar, a
+    sibling path) but never changes what consumers read.
+    """
+
+    def read_lease(self, secret: str) -> Record | None:
+        """The lease recorded for ``secret``, or None when there is none (or it was released).
+
+        Raises :class:`~syncd.errors.SinkError` like :meth:`Sink.inspect`.
+        """
+        ...
+
+    def take_lease(self, secret: str, lease: Lease, replacing: Record | None) -> Record:
+        """Record ``lease`` if what is recorded is still ``replacing`` (None: nothing); return it.
+
+        Raises :class:`~syncd.errors.SinkConflict` when the record changed
+        since it was read (another run took it: this one lost), and the other
+        :class:`~syncd.errors.SinkError` subclasses like :meth:`Sink.write`.
+        """
+        ...
+
+    def release_lease(self, secret: str, held: Record) -> None:
+        """Remove ``held`` if it is still what is recorded; a no-op otherwise."""
         ...

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -39,7 +40,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -47,6 +48,7 @@ import structlog
 
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
 from syncd.fingerprint import Fingerprint
+from syncd.lease import Lease, Record
 from syncd.models import Owner, RotationMark, SecretState
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
@@ -193,6 +195,73 @@ class FileSink:
     def close(self) -> None:
         """Nothing to release."""
 
+    # -- the rotation lease (syncd.sinks.base.Leaser) ------------------------
+
+    def read_lease(self, secret: str) -> Record | None:
+        """The lease file ``.<secret>.syncd.lock``; its text is the compare-and-set token."""
+        text = self._lease_text(secret)
+        if text is None:
+            return None
+        return Record(text, _lease_of(text))
+
+    def take_lease(self, secret: str, lease: Lease, replacing: Record | None) -> Record:
+        """Replace the lease file if it still reads as ``replacing`` (absent: None).
+
+        Compare and replace happen under an exclusive ``flock`` of the
+        directory's ``.syncd.flock``, which the kernel drops when a holder
+        dies, so no crash leaves the directory locked.
+        """
+        text = _dump({"lease": lease.encode()})
+        with self._lease_lock():
+            if self._lease_text(secret) != (replacing.token if replacing else None):
+                raise SinkConflict(
+                    f"file sink {self.name}: the rotation lease of {secret} changed since "
+                    "it was read (another run took it)"
+                )
+            try:
+                self._replace(self._lease_path(secret), text, "lease")
+            except OSError as exc:
+                raise self._os_error("write", self._lease_path(secret).name, exc) from exc
+        return Record(text, lease)
+
+    def release_lease(self, secret: str, held: Record) -> None:
+        """Delete the lease file if it still reads as ``held``."""
+        with self._lease_lock():
+            if self._lease_text(secret) == held.token:
+                with contextlib.suppress(FileNotFoundError):
+                    self._lease_path(secret).unlink()
+
+    def _lease_path(self, secret: str) -> Path:
+        return self.directory / f".{secret}.syncd.lock"
+
+    def _lease_text(self, secret: str) -> str | None:
+        """The lease file's text; None when absent (a refused file is a SinkError)."""
+        name = self._lease_path(secret).name
+        try:
+            text = self._read(self._lease_path(secret), _MAX_SIDECAR)
+        except FileNotFoundError:
+            return None
+        except _Unreadable as exc:
+            raise self._refusal(name, str(exc)) from None
+        except OSError as exc:
+            raise self._os_error("read", name, exc) from exc
+        return text if text is not None else ""
+
+    @contextlib.contextmanager
+    def _lease_lock(self) -> Iterator[None]:
+        self._ensure_directory()
+        lock = self.directory / ".syncd.flock"
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(lock, flags, 0o600)
+        except OSError as exc:
+            raise self._os_error("open", lock.name, exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # drops the lock
+
     def _mark(self, request: WriteRequest) -> dict[str, str]:
         """The rotation mark to record: the request's, else the one the sidecar has."""
         if request.rotation is not None:
@@ -286,7 +355,8 @@ class FileSink:
     def _remove_leftovers(self, secret: str) -> None:
         """Delete temporary files of ``secret`` that a crashed run left (they hold credentials)."""
         pattern = re.compile(
-            rf"(?:\.{re.escape(secret)}|\.\.{re.escape(secret)}\.syncd\.json)\.[a-z0-9_]{{8}}\.tmp"
+            rf"(?:\.{re.escape(secret)}|\.\.{re.escape(secret)}\.syncd\.(?:json|lock))"
+            r"\.[a-z0-9_]{8}\.tmp"
         )
         try:
             entries = list(os.scandir(self.directory))
@@ -361,6 +431,15 @@ class FileSink:
                 problems=(f"directory {directory} does not exist and cannot be created: {problem}",)
             )
         return PreflightResult(notes=(f"would create directory {directory}",))
+
+
+def _lease_of(text: str) -> Lease | None:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    encoded = document.get("lease") if isinstance(document, dict) else None
+    return Lease.decode(encoded if isinstance(encoded, str) else None)
 
 
 def _dump(meta: dict[str, Any]) -> str:

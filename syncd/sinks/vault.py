@@ -65,6 +65,7 @@ from syncd.errors import (
     SinkUnavailable,
 )
 from syncd.fingerprint import Fingerprint
+from syncd.lease import Lease, Record
 from syncd.models import Owner, RotationMark, SecretState
 from syncd.observe import RequestObserver, http_outcome
 from syncd.ratelimit import TokenBucket
@@ -87,6 +88,8 @@ FINGERPRINT = "syncd-fingerprint"
 VERSION = "syncd-version"
 ROTATED_AT = "syncd-rotated-at"
 ROLE = "syncd-role"
+#: The rotation lease of ``<secret>`` lives at ``<secret>.syncd-lease``, a KV secret of its own.
+LEASE_SUFFIX = ".syncd-lease"
 _MAX_NAME = 512
 #: Requests per second. Vault publishes no global quota, but operators cap clients
 #: with rate-limit quotas, per client IP and node; HashiCorp's and the Terraform
@@ -254,6 +257,62 @@ class VaultSink:
             secret, {**custom, FINGERPRINT: request.fingerprint.encode(), VERSION: version}
         )
         return version
+
+    # -- the rotation lease (syncd.sinks.base.Leaser) ------------------------
+
+    def read_lease(self, secret: str) -> Record | None:
+        """The lease secret ``<secret>.syncd-lease``: its current version and data.
+
+        Metadata writes have no check-and-set in KV v2, data writes do, so the
+        lease is the data of a sibling secret (no credential in it) and its
+        version number is the compare-and-set token. A released, deleted or
+        unreadable version is a record with no live lease.
+        """
+        path = secret + LEASE_SUFFIX
+        meta = self._metadata(path)
+        current = int(meta.get("current_version") or 0) if meta else 0
+        if not current:
+            return None
+        try:
+            answer = self._call(
+                "read",
+                f"data/{path}",
+                lambda: self._client.secrets.kv.v2.read_secret_version(
+                    path=path,
+                    version=current,
+                    mount_point=self.mount,
+                    raise_on_deleted_version=True,
+                ),
+            )
+        except SecretNotFound:
+            return Record(str(current), None)
+        data = (answer.get("data") or {}).get("data") or {}
+        text = data.get("lease") if isinstance(data, dict) else None
+        return Record(str(current), Lease.decode(text if isinstance(text, str) else None))
+
+    def take_lease(self, secret: str, lease: Lease, replacing: Record | None) -> Record:
+        """Write the lease with check-and-set on ``replacing``'s version (0: none yet)."""
+        return self._write_lease(secret, {"lease": lease.encode()}, replacing, lease)
+
+    def release_lease(self, secret: str, held: Record) -> None:
+        """Write a released record over ``held``; a no-op once someone else wrote one."""
+        holder = held.lease.holder if held.lease is not None else ""
+        with contextlib.suppress(SinkConflict):
+            self._write_lease(secret, {"released": holder}, held, None)
+
+    def _write_lease(
+        self, secret: str, data: dict[str, str], replacing: Record | None, lease: Lease | None
+    ) -> Record:
+        path = secret + LEASE_SUFFIX
+        cas = int(replacing.token) if replacing is not None else 0
+        written = self._call(
+            "create/update",
+            f"data/{path}",
+            lambda: self._client.secrets.kv.v2.create_or_update_secret(
+                path=path, secret=data, cas=cas, mount_point=self.mount
+            ),
+        )
+        return Record(str(written["data"]["version"]), lease)
 
     def observe(self, observer: RequestObserver) -> None:
         """Report every HTTP request to Vault, logins and renewals included, to ``observer``."""

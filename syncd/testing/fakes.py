@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from syncd.errors import ProviderNotFound, SinkConflict
 from syncd.fingerprint import Fingerprint
+from syncd.lease import Lease, Record
 from syncd.models import ConnectionInfo, Owner, RotationMark, SecretState, Target
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
@@ -84,7 +85,9 @@ class MemorySink:
 
     Staging follows AWS's version stages: one pending version at most, which
     consumers (:meth:`read`) do not see until :meth:`promote`; a plain write
-    leaves a pending version alone, as ``PutSecretValue`` does.
+    leaves a pending version alone, as ``PutSecretValue`` does. The rotation
+    lease (:class:`~syncd.sinks.base.Leaser`) is kept per secret in
+    :attr:`leases`.
     """
 
     config_model: ClassVar[type[MemorySinkConfig]] = MemorySinkConfig
@@ -93,6 +96,7 @@ class MemorySink:
         self.name = name
         self.secrets: dict[str, _Stored] = {}
         self.writes = 0
+        self.leases: dict[str, Record] = {}
         self._versions = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -203,6 +207,26 @@ class MemorySink:
             pending = current.pending if current else None
             previous = current.text if current else None
             self.secrets[secret] = _Stored(text, next(self._versions), meta, pending, previous)
+
+    def read_lease(self, secret: str) -> Record | None:
+        """The lease recorded for ``secret`` (a counter is its compare-and-set token)."""
+        with self._lock:
+            return self.leases.get(secret)
+
+    def take_lease(self, secret: str, lease: Lease, replacing: Record | None) -> Record:
+        """Record ``lease`` if ``replacing`` is still what is recorded."""
+        with self._lock:
+            if self.leases.get(secret) != replacing:
+                raise SinkConflict(f"memory sink: the lease of {secret} changed")
+            record = Record(str(next(self._versions)), lease)
+            self.leases[secret] = record
+            return record
+
+    def release_lease(self, secret: str, held: Record) -> None:
+        """Forget ``held`` if it is still recorded."""
+        with self._lock:
+            if self.leases.get(secret) == held:
+                del self.leases[secret]
 
     def put_raw_mark(self, secret: str, rotated_at: str, role: str) -> None:
         """Record rotation metadata as given, as a hostile editor of the store could."""
