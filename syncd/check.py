@@ -4,8 +4,10 @@ For every target the check fetches the connection, then for *every* sink
 binding (also when the fetch failed) inspects the secret, decides what a run
 would do (:func:`syncd.engine.decide`) and asks the sink's optional
 :class:`~syncd.sinks.base.Preflight` whether the write would be allowed. A
-sink without it is reported as not checked, never as failed. Problems make the
-check fail; notes say what could not be verified.
+sink without it is reported as not checked, never as failed. For a rotating
+target it also checks what a rotation verifies before its reset: no other
+rotator on any secret, a sink that can hold the lease, and (alternate) both
+roles. Problems make the check fail; notes say what could not be verified.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import structlog
 
 from syncd.engine import decide, render_binding
 from syncd.errors import ProviderError, SinkError, SyncdError
-from syncd.models import Action, ConnectionInfo, Owner, SinkBinding, Target
-from syncd.providers.base import Provider
-from syncd.sinks.base import DEFAULT_INSTANCE, Preflight, Sink
+from syncd.models import Action, ConnectionInfo, Owner, RotationMode, SinkBinding, Target
+from syncd.providers.base import Provider, Rotator
+from syncd.rotation import missing_role
+from syncd.sinks.base import DEFAULT_INSTANCE, Leaser, Preflight, Sink
 
 log = structlog.get_logger(__name__)
 
@@ -71,11 +74,13 @@ class TargetCheck:
     target: str
     bindings: tuple[BindingCheck, ...] = ()
     error: SyncdError | None = None
+    #: What would stop this target's rotation before its reset (rotating targets only).
+    rotation: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Whether the fetch and every binding passed."""
-        return self.error is None and all(b.ok for b in self.bindings)
+        """Whether the fetch, the rotation's preconditions and every binding passed."""
+        return self.error is None and not self.rotation and all(b.ok for b in self.bindings)
 
 
 @dataclass(frozen=True)
@@ -141,17 +146,48 @@ class Checker:
                 )
             if error is not None:
                 log.error("check_fetch_failed", provider=target.provider, error=str(error))
+            rotates = target.rotation is not None and target.rotation.rotates
             bindings = tuple(
-                self._check_binding(target, b, None if error is not None else conn)
+                self._check_binding(target, b, None if error is not None else conn, rotates)
                 for b in target.sinks
             )
-        checked = TargetCheck(target.name, bindings, error)
+            rotation = self._check_rotation(target) if rotates else ()
+        checked = TargetCheck(target.name, bindings, error, rotation)
         if self._on_target is not None:
             self._on_target(checked)
         return checked
 
+    def _check_rotation(self, target: Target) -> tuple[str, ...]:
+        """What a rotation needs beyond the bindings: a lease holder, the roles (alternate).
+
+        The prover (psycopg) is checked before anything runs (:mod:`syncd.runtime`),
+        ownership and other rotators per binding.
+        """
+        assert target.rotation is not None and target.role is not None  # noqa: S101 - rotates
+        problems = []
+        if not any(isinstance(self.sinks[b.sink], Leaser) for b in target.sinks):
+            problems.append(
+                "rotation needs a sink that can hold its lease (aws-secrets-manager, vault "
+                "and file can)"
+            )
+        provider = self.providers[target.provider]
+        if not isinstance(provider, Rotator):
+            return (*problems, f"provider {target.provider} cannot rotate")
+        if target.rotation.mode is RotationMode.ALTERNATE:
+            second = target.rotation.alternate_role or f"{target.role}_b"
+            for role in (target.role, second):
+                try:
+                    if not provider.role_exists(target, role):
+                        problems.append(missing_role(target, role))
+                except SyncdError as exc:
+                    problems.append(f"cannot tell whether role {role} exists: {exc}")
+                    break
+        if problems:
+            log.error("check_rotation_failed", problems=problems)
+        return tuple(problems)
+
     def _check_binding(
-        self, target: Target, binding: SinkBinding, conn: ConnectionInfo | None
+        self, target: Target, binding: SinkBinding, conn: ConnectionInfo | None, rotates: bool
     ) -> BindingCheck:
         ids = {"target": target.name, "sink": binding.sink, "secret": binding.secret}
         where = f"secret {binding.secret} in sink {binding.sink}"
@@ -172,6 +208,12 @@ class Checker:
                 problems, notes = found.problems, found.notes
             else:
                 problems, notes = (), (NO_PREFLIGHT,)
+            if rotates and state.foreign_rotation is not None:
+                problems = (
+                    *problems,
+                    f"{where} is rotated by someone else: {state.foreign_rotation}; syncd "
+                    "would not rotate this target",
+                )
         except SyncdError as exc:
             problems, notes = (str(exc),), ()
         except Exception as exc:

@@ -237,6 +237,7 @@ class Engine:
             created=report.counts["create"],
             updated=report.counts["update"],
             drift_repaired=report.counts["drift"],
+            rotated=report.counts["rotate"],
             unchanged=report.counts["unchanged"],
             duration_s=round(report.duration, 3),
         )

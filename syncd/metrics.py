@@ -14,7 +14,7 @@ metric                                           labels
 ===============================================  =====================================
 ``syncd_sync_total``                             target, sink, result (ok, error, fetch_error)
 ``syncd_secrets_written_total``                  target, sink, kind (created, updated,
-                                                 drift_repaired)
+                                                 drift_repaired, rotated)
 ``syncd_last_success_timestamp_seconds``         target, sink
 ``syncd_target_sync_duration_seconds``           target (histogram; daemon)
 ``syncd_cycle_duration_seconds``                 (histogram; one-shot runs)
@@ -56,7 +56,12 @@ from syncd.observe import Kind, Outcome
 
 __all__ = ["Metrics", "write_textfile"]
 
-_KINDS = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DRIFT: "drift_repaired"}
+_KINDS = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.DRIFT: "drift_repaired",
+    Action.ROTATE: "rotated",
+}
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _LAST_SUCCESS = "syncd_last_success_timestamp_seconds"
 

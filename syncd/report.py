@@ -11,10 +11,14 @@ With ``--output json`` the JSON document is the whole of stdout::
 
     {"ok": true, "dry_run": false, "duration_s": 0.42,
      "counts": {"targets_ok": 2, "targets_failed": 0, "create": 1, ...},
-     "targets": [{"target": "app", "ok": true, "error": null,
+     "targets": [{"target": "app", "ok": true, "error": null, "rotation": null,
                   "sinks": [{"sink": "aws", "secret": "prod/app", "action": "create",
                              "written": true, "error": null}]}]}
 
+``rotation`` is null unless the target's rotation published a credential in
+this run: then ``{"mode", "role" (published now), "reset_role" (reset by this
+run, or null when it finished a rotation another run started: ``resumed``),
+"window_s" (reset to last publish)}``; its sinks' action is ``rotate``.
 ``check`` adds ``"check": true`` and, per sink, ``problems`` and ``notes``.
 """
 
@@ -28,7 +32,7 @@ from typing import Any, TextIO
 
 from syncd.check import BindingCheck, CheckReport, TargetCheck
 from syncd.engine import CycleReport
-from syncd.models import SinkOutcome, TargetOutcome
+from syncd.models import RotationOutcome, SinkOutcome, TargetOutcome
 from syncd.redaction import scrub
 
 #: Every count key, present even when zero, so scripts need no defaults.
@@ -38,6 +42,7 @@ COUNT_KEYS = (
     "create",
     "update",
     "drift",
+    "rotate",
     "unchanged",
     "sink_errors",
 )
@@ -83,6 +88,7 @@ def print_check(report: CheckReport, out: TextIO) -> None:
     for target in report.targets:
         if target.error is not None:
             rows.append((target.target, "-", "-", f"FAILED: {target.error}"))
+        rows += [(target.target, "-", "-", f"FAILED: rotation: {p}") for p in target.rotation]
         rows += [(b.target, b.sink, b.secret, b.result) for b in target.bindings]
     _table(rows, out)
     counts = check_counts(report)
@@ -151,12 +157,14 @@ def _changes(counts: Counter[str], *, would: bool) -> str:
             f"would create {counts['create']}, would update {counts['update']}, "
             f"would repair drift in {counts['drift']}"
         )
+        rotated = f", would rotate {counts['rotate']}" if counts["rotate"] else ""
     else:
         changes = (
             f"{counts['create']} created, {counts['update']} updated, "
             f"{counts['drift']} drift repaired"
         )
-    return f"{changes}, {counts['unchanged']} unchanged"
+        rotated = f", {counts['rotate']} rotated" if counts["rotate"] else ""
+    return f"{changes}{rotated}, {counts['unchanged']} unchanged"
 
 
 def _count_dict(counts: Counter[str]) -> dict[str, int]:
@@ -168,7 +176,20 @@ def _target(outcome: TargetOutcome) -> dict[str, Any]:
         "target": outcome.target,
         "ok": outcome.ok,
         "error": _error(outcome.error),
+        "rotation": _rotation(outcome.rotation),
         "sinks": [_sink(s) for s in outcome.sinks],
+    }
+
+
+def _rotation(rotation: RotationOutcome | None) -> dict[str, Any] | None:
+    if rotation is None:
+        return None
+    return {
+        "mode": rotation.mode.value,
+        "role": rotation.role,
+        "reset_role": rotation.reset_role,
+        "window_s": rotation.window_s,
+        "resumed": rotation.resumed,
     }
 
 
@@ -187,6 +208,7 @@ def _checked_target(target: TargetCheck) -> dict[str, Any]:
         "target": target.target,
         "ok": target.ok,
         "error": _error(target.error),
+        "rotation_problems": [scrub(p) for p in target.rotation],
         "sinks": [_checked_sink(b) for b in target.bindings],
     }
 

@@ -261,9 +261,7 @@ class Rotations:
             # What the provider hands out does not work: a reset is the way out.
             log.warning("convergence_unproven", role=role)
         if job.blocked:
-            raise SinkError(
-                f"target {target.name}: nothing was rotated: " + "; ".join(job.blocked)
-            )
+            raise SinkError(f"target {target.name}: nothing was rotated: " + "; ".join(job.blocked))
         if not due and (intent is None or record is None or not record.abandoned(self._now())):
             return
         if holding is None:
@@ -333,7 +331,7 @@ class Rotations:
         second = job.rotation.alternate_role or f"{target.role}_b"
         role = second if published == target.role else target.role
         if not job.provider.role_exists(target, role):
-            raise ProviderNotFound(_missing_role(target, role))
+            raise ProviderNotFound(missing_role(target, role))
         return role
 
     # -- the steps ------------------------------------------------------------
@@ -377,9 +375,7 @@ class Rotations:
             try:
                 state = sink.inspect(binding.secret)
             except SyncdError as exc:
-                job.outcomes[(binding.sink, binding.secret)] = self._failed(
-                    job, binding, None, exc
-                )
+                job.outcomes[(binding.sink, binding.secret)] = self._failed(job, binding, None, exc)
                 continue
             views.append(_View(binding, sink, state))
         return views
@@ -410,9 +406,17 @@ class Rotations:
         marks = [v.state.rotation for v in job.views if v.state.rotation is not None]
         ours = [m for m in marks if m.role == role]
         mark = max(ours, key=lambda m: m.rotated_at) if ours else None
-        if intent is not None and intent.role == role:
-            mark = intent
-        self._publish(job, conn, mark)
+        if intent is None or intent.role != role:
+            self._publish(job, conn, mark)
+            return
+        job.rotating = True
+        try:
+            self._publish(job, conn, intent)
+        finally:
+            job.rotating = False
+        if any(o.written for o in job.outcomes.values()):
+            log.info("rotation_resumed", role=role, intended_at=intent.encode()[0])
+            job.result = RotationOutcome(job.rotation.mode, role, resumed=True)
 
     def _resume(self, job: _Job, intent: RotationMark, until: float) -> None:
         """Finish a rotation whose holder died: prove and publish its role's credential now."""
@@ -522,8 +526,10 @@ class Rotations:
         binding = view.binding
         where = f"secret {binding.secret} in sink {binding.sink}"
         seen = view.state.rotation
-        if seen is not None and seen.role != conn.username and (
-            mark is None or seen.rotated_at > mark.rotated_at
+        if (
+            seen is not None
+            and seen.role != conn.username
+            and (mark is None or seen.rotated_at > mark.rotated_at)
         ):
             # A newer rotation of the other role was published meanwhile (alternate):
             # going back to this role would undo it.
@@ -554,9 +560,7 @@ class Rotations:
             rotation=mark,
         )
 
-    def _stage(
-        self, job: _Job, changes: list[tuple[_View, WriteRequest]]
-    ) -> dict[_View, str]:
+    def _stage(self, job: _Job, changes: list[tuple[_View, WriteRequest]]) -> dict[_View, str]:
         staged = {}
         for view, request in changes:
             if not isinstance(view.sink, Stager) or not view.state.exists:
@@ -699,7 +703,8 @@ def _unfinished(record: Record | None, states: list[SecretState]) -> RotationMar
     return None if finished(intent, states) else intent
 
 
-def _missing_role(target: Target, role: str) -> str:
+def missing_role(target: Target, role: str) -> str:
+    """Why alternate mode cannot run without ``role``, and how to create it."""
     return (
         f"alternate mode needs role {role} on branch {target.branch}: create it "
         f"(Neon console or API, CREATE ROLE {role}), then GRANT {target.role} TO {role}"

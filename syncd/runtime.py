@@ -6,8 +6,10 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from syncd import connect
 from syncd.config import Config
 from syncd.engine import Engine
+from syncd.errors import ConfigError
 from syncd.models import TargetOutcome
 from syncd.providers.base import Provider
 from syncd.rotation import Rotations
@@ -26,9 +28,11 @@ class Runtime:
     def build(cls, config: Config) -> Runtime:
         """Instantiate every configured plugin; on failure, close what was built and re-raise.
 
-        Raises ConfigError (e.g. a missing credential) or SinkError/ProviderError
-        from a plugin that cannot be set up.
+        Raises ConfigError (e.g. a missing credential, or psycopg missing for a
+        rotating target: a reset must never start without its prover) or
+        SinkError/ProviderError from a plugin that cannot be set up.
         """
+        _require_prover(config)
         runtime = cls(config, {}, {})
         try:
             for name, provider in config.providers.items():
@@ -82,3 +86,20 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Target names quoted in an error before "and N more".
+_SHOWN = 5
+
+
+def _require_prover(config: Config) -> None:
+    """Refuse a config whose targets rotate where psycopg cannot be imported."""
+    rotating = [t.name for t in config.targets if t.rotation is not None and t.rotation.rotates]
+    if not rotating or connect.available():
+        return
+    shown = ", ".join(rotating[:_SHOWN])
+    if len(rotating) > _SHOWN:
+        shown += f" and {len(rotating) - _SHOWN} more"
+    raise ConfigError(
+        f"target(s) {shown} rotate (rotation.mode reset or alternate): {connect.MISSING}"
+    )

@@ -449,10 +449,12 @@ def test_json_report_is_all_of_stdout(tmp_path: Path, config_path: Path) -> None
         "create": 1,
         "update": 0,
         "drift": 0,
+        "rotate": 0,
         "unchanged": 0,
         "sink_errors": 0,
     }
     failed, pooled = report["targets"]
+    assert failed["rotation"] is None and pooled["rotation"] is None
     assert failed["target"] == "app" and "branch feature-y not found" in failed["error"]
     assert pooled["sinks"] == [
         {

@@ -97,6 +97,8 @@ class MemorySink:
         self.secrets: dict[str, _Stored] = {}
         self.writes = 0
         self.leases: dict[str, Record] = {}
+        #: Secrets another rotator manages, with the reason inspect reports.
+        self.foreign: dict[str, str] = {}
         self._versions = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -129,6 +131,7 @@ class MemorySink:
             owner=Owner.decode(meta.get(OWNER_KEY), legacy_target=meta.get(TARGET_KEY)),
             rotation=RotationMark.decode(meta.get(ROTATED_AT_KEY), meta.get(ROLE_KEY)),
             pending=str(stored.pending.version) if stored.pending else None,
+            foreign_rotation=self.foreign.get(secret),
         )
 
     def write(self, request: WriteRequest) -> str | None:
