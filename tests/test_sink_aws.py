@@ -18,6 +18,7 @@ from syncd.models import Action, RotationMark
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
 from syncd.testing.contract import (
+    LeaserContract,
     MarkWriter,
     ReadBack,
     SinkContract,
@@ -94,6 +95,20 @@ class TestAwsContract(SinkContract):
 
 class TestAwsStager(StagerContract):
     """The AWS sink stages through AWSPENDING like AWS's own rotation functions."""
+
+    @pytest.fixture
+    def sink(self, aws: MotoServer) -> Iterator[AwsSecretsManagerSink]:
+        sink = make_sink(aws)
+        yield sink
+        sink.close()
+
+    @pytest.fixture
+    def read_back(self, sm_client: Any) -> ReadBack:
+        return lambda secret: current(sm_client, secret)
+
+
+class TestAwsLeaser(LeaserContract):
+    """The AWS sink's lease is a version label moved with compare-and-set."""
 
     @pytest.fixture
     def sink(self, aws: MotoServer) -> Iterator[AwsSecretsManagerSink]:

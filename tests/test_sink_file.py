@@ -22,6 +22,7 @@ from syncd.models import Action, RotationMark, SecretState
 from syncd.sinks.file import MAX_NAME, NAME_MAX, FileSink
 from syncd.testing.casedev import FakeCaseDev
 from syncd.testing.contract import (
+    LeaserContract,
     MarkWriter,
     ReadBack,
     SinkContract,
@@ -115,6 +116,30 @@ class TestMemoryStager(StagerContract):
     @pytest.fixture
     def read_back(self, sink: MemorySink) -> ReadBack:
         return lambda secret: sink.read(secret) or ""
+
+
+class TestMemoryLeaser(LeaserContract):
+    """The in-memory fake keeps leases like a store with compare-and-set."""
+
+    @pytest.fixture
+    def sink(self) -> MemorySink:
+        return MemorySink()
+
+    @pytest.fixture
+    def read_back(self, sink: MemorySink) -> ReadBack:
+        return lambda secret: sink.read(secret) or ""
+
+
+class TestFileLeaser(LeaserContract):
+    """The file sink's lease is a file replaced under flock."""
+
+    @pytest.fixture
+    def sink(self, tmp_path: Path) -> FileSink:
+        return FileSink("local", tmp_path / "s")
+
+    @pytest.fixture
+    def read_back(self, sink: FileSink) -> ReadBack:
+        return lambda secret: (sink.directory / secret).read_text()
 
 
 def test_files_are_private_and_leave_no_temporaries(tmp_path: Path) -> None:

@@ -27,7 +27,14 @@ from syncd.errors import (
 )
 from syncd.models import Action, RotationMark, SecretState
 from syncd.sinks.vault import VaultSink, VaultSinkConfig
-from syncd.testing.contract import MarkWriter, ReadBack, SinkContract, SyncWorld, Writer
+from syncd.testing.contract import (
+    LeaserContract,
+    MarkWriter,
+    ReadBack,
+    SinkContract,
+    SyncWorld,
+    Writer,
+)
 from tests.conftest import run_syncd
 from tests.servers.ports import free_port
 from tests.servers.vault import VaultDevServer
@@ -62,6 +69,19 @@ def sink_from(vault: VaultDevServer, tmp_path: Path, token: str, **options: Any)
         }
     )
     return VaultSink.from_config("vault", config, environ={"HOME": str(tmp_path)})
+
+
+class TestVaultLeaser(LeaserContract):
+    """The Vault sink's lease is a sibling KV secret written with check-and-set."""
+
+    @pytest.fixture
+    def sink(self, vault: VaultDevServer) -> Iterator[VaultSink]:
+        with closing(VaultSink("vault", vault.client())) as sink:
+            yield sink
+
+    @pytest.fixture
+    def read_back(self, root: hvac.Client) -> ReadBack:
+        return lambda secret: json.dumps(read_data(root, secret), sort_keys=True)
 
 
 class TestVaultContract(SinkContract):

@@ -41,8 +41,10 @@ from syncd.engine import Engine
 from syncd.errors import SecretNotManaged, SecretOwnedElsewhere, SinkConflict
 from syncd.fingerprint import Fingerprint
 from syncd.formats import render
+from syncd.lease import Lease
+from syncd.lease import new as new_lease
 from syncd.models import Action, Owner, RotationMark, SinkBinding, Target
-from syncd.sinks.base import Sink, Stager, WriteRequest
+from syncd.sinks.base import Leaser, Sink, Stager, WriteRequest
 from syncd.testing.fakes import StaticProvider
 
 ReadBack = Callable[[str], str]
@@ -451,6 +453,112 @@ class StagerContract:
 
 
 _MARK = RotationMark(datetime(2032, 3, 4, 5, 6, 7, tzinfo=UTC), "app_owner")
+
+
+class LeaserContract:
+    """Inherited tests every :class:`~syncd.sinks.base.Leaser` sink passes.
+
+    Needs the ``sink`` and ``read_back`` fixtures of :class:`SinkContract`. The
+    lease is what keeps two runs from both resetting a password, so these pin
+    the compare-and-set: of two takers only one wins, a stale release changes
+    nothing, and nothing a consumer reads changes.
+    """
+
+    format = "json"
+
+    @pytest.fixture
+    def sink(self) -> Sink:
+        """The sink under test (also a Leaser), over a store with unique names."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def read_back(self) -> ReadBack:
+        """Return a function reading a secret's current value as a consumer would."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def world(self, sink: Sink) -> SyncWorld:
+        """A target synced once (some stores keep the lease on the secret itself)."""
+        world = SyncWorld(sink, f"leaser-{secrets.token_hex(6)}", self.format)
+        world.sync()
+        return world
+
+    @staticmethod
+    def leaser(sink: Sink) -> Leaser:
+        """``sink`` as a Leaser (the first test says whether it is one)."""
+        assert isinstance(sink, Leaser)
+        return sink
+
+    def test_sink_is_a_leaser(self, sink: Sink) -> None:
+        """The sink offers the optional lease capability."""
+        assert isinstance(sink, Leaser)
+
+    def test_no_lease_reads_as_none(self, sink: Sink, world: SyncWorld) -> None:
+        """A secret never leased has no lease record."""
+        assert self.leaser(sink).read_lease(world.secret) is None
+
+    def test_taken_lease_reads_back(self, sink: Sink, world: SyncWorld) -> None:
+        """What was taken reads back whole: holder, expiry, intent and process."""
+        leaser = self.leaser(sink)
+        lease = _lease()
+        held = leaser.take_lease(world.secret, lease, None)
+        seen = leaser.read_lease(world.secret)
+        assert seen is not None and seen.token == held.token
+        assert seen.lease == lease
+
+    def test_only_one_of_two_takers_wins(self, sink: Sink, world: SyncWorld) -> None:
+        """Both read "no lease"; the second compare-and-set must fail."""
+        leaser = self.leaser(sink)
+        first = leaser.take_lease(world.secret, _lease(), None)
+        with pytest.raises(SinkConflict):
+            leaser.take_lease(world.secret, _lease(), None)
+        seen = leaser.read_lease(world.secret)
+        assert seen is not None and seen.token == first.token
+
+    def test_take_over_names_what_it_replaces(self, sink: Sink, world: SyncWorld) -> None:
+        """Taking over needs the record being replaced; a run that read an older one loses."""
+        leaser = self.leaser(sink)
+        first = leaser.take_lease(world.secret, _lease(), None)
+        second = leaser.take_lease(world.secret, _lease(), first)
+        with pytest.raises(SinkConflict):  # a third run that read the first lease loses
+            leaser.take_lease(world.secret, _lease(), first)
+        seen = leaser.read_lease(world.secret)
+        assert seen is not None and seen.token == second.token
+
+    def test_release_frees_and_a_stale_release_does_nothing(
+        self, sink: Sink, world: SyncWorld
+    ) -> None:
+        """Releasing frees the lease; a holder that lost it releases nothing of the next one."""
+        leaser = self.leaser(sink)
+        first = leaser.take_lease(world.secret, _lease(), None)
+        leaser.release_lease(world.secret, first)
+        freed = leaser.read_lease(world.secret)
+        assert freed is None or freed.lease is None
+        second = leaser.take_lease(world.secret, _lease(), freed)
+        leaser.release_lease(world.secret, first)  # the first holder, late: no effect
+        seen = leaser.read_lease(world.secret)
+        assert seen is not None and seen.token == second.token
+
+    def test_lease_changes_nothing_consumers_read(
+        self, sink: Sink, world: SyncWorld, read_back: ReadBack
+    ) -> None:
+        """Taking and releasing a lease leaves the secret's value and state as they were."""
+        before, state = read_back(world.secret), sink.inspect(world.secret)
+        leaser = self.leaser(sink)
+        held = leaser.take_lease(world.secret, _lease(), None)
+        leaser.release_lease(world.secret, held)
+        after = sink.inspect(world.secret)
+        assert read_back(world.secret) == before
+        assert (after.version, after.fingerprint, after.pending) == (
+            state.version,
+            state.fingerprint,
+            state.pending,
+        )
+        assert world.sync() == (Action.UNCHANGED, False)
+
+
+def _lease() -> Lease:
+    return new_lease(datetime.now(UTC), RotationMark(datetime.now(UTC), "app_owner"))
 
 
 class SyncWorld:

@@ -15,6 +15,11 @@ carries the previous one), makes its IAM calls, and restores the previous count.
 :meth:`MotoServer.iam_enforced` turns enforcement on for a block on a server
 started without it.
 
+The server is moto's own, started through :mod:`tests.servers.moto_aws_rules`,
+which makes one more rule as AWS applies it: a staging label on another
+version moves only when that version is named (the rotation lease's
+compare-and-set).
+
 Where moto differs from AWS (moto 5.2): a refusal is HTTP 403 with an XML
 body even for JSON APIs such as Secrets Manager, so botocore's error code is
 ``"403"`` rather than ``AccessDeniedException`` (the message still reads
@@ -33,6 +38,7 @@ import secrets
 import sys
 from collections.abc import Iterator
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any, TypedDict
 
 from ._http import http_request
@@ -44,6 +50,7 @@ DEFAULT_REGION = "us-east-1"
 BOOTSTRAP_CREDENTIALS = ("testing", "testing")
 """Keys used for calls that moto does not authorise (enforcement off or lifted)."""
 _START_TIMEOUT = 30.0
+_REPO = Path(__file__).resolve().parents[2]
 
 
 class ClientKwargs(TypedDict):
@@ -77,7 +84,10 @@ class MotoServer(LocalServer):
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
         else:
             env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
-        argv = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        # moto, with the staging-label rule the rotation lease relies on made AWS's own.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(_REPO), env.get("PYTHONPATH"))))
+        module = "tests.servers.moto_aws_rules"
+        argv = [sys.executable, "-m", module, "-H", self.host, "-p", str(self.port)]
         self._process = ServerProcess(argv, log_path=root / "moto.log", cwd=root, env=env)
         wait_until(
             self._answers,
