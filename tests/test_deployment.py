@@ -244,8 +244,36 @@ def test_daemon_unit_matches_the_cli_contract() -> None:
     assert service["WatchdogSec"]
     assert service["DynamicUser"] == ["yes"]
     assert "SYNCD_CONFIG=/etc/syncd/syncd.yaml" in service["Environment"]
-    credentials = {"casedev_api_key", "vault_token", "vault_role_id", "vault_secret_id"}
-    assert credentials <= set(service["LoadCredential"])
+
+
+# The credentials the services load: what syncd reads from $CREDENTIALS_DIRECTORY
+# (syncd/credentials.py; Vault's names are its variables in lower case) and the
+# AWS shared-credentials file the units point AWS_SHARED_CREDENTIALS_FILE at.
+CREDENTIALS = {
+    "casedev_api_key",
+    "neon_api_key",
+    "vault_token",
+    "vault_role_id",
+    "vault_secret_id",
+    "aws_credentials",
+}
+
+
+@pytest.mark.parametrize("unit", SERVICES)
+def test_services_load_every_credential_syncd_reads(unit: str) -> None:
+    """Each service loads exactly the credentials syncd looks for, by bare name from the credstore."""
+    loaded = _read_unit(unit)["Service"]["LoadCredential"]
+    assert sorted(loaded) == sorted(CREDENTIALS)
+    assert all(":" not in value for value in loaded), loaded
+
+
+def test_credential_names_match_the_code() -> None:
+    """Every credential name written out in syncd's code (the providers' API keys) is loaded."""
+    used = set()
+    for path in (REPO / "syncd").rglob("*.py"):
+        used |= set(re.findall(r"credential=\"([a-z_]+)\"", path.read_text()))
+    assert used, "no credential= call found; the pattern is stale"
+    assert used <= CREDENTIALS, used - CREDENTIALS
 
 
 def test_timer_unit_runs_one_cycle_and_keeps_its_metrics() -> None:
