@@ -430,16 +430,30 @@ def test_pods_are_locked_down(name: str) -> None:
     assert spec["serviceAccountName"] == _load("serviceaccount.yaml")["metadata"]["name"]
 
 
+def _example_secrets() -> dict[str, dict[str, Any]]:
+    """The Secrets of secret.example.yaml by name."""
+    documents = yaml.safe_load_all((K8S / "secret.example.yaml").read_text())
+    return {d["metadata"]["name"]: d for d in documents}
+
+
+# Each provider's key variable and the example Secret that holds it.
+API_KEYS = {"CASEDEV_API_KEY": "syncd-casedev", "NEON_API_KEY": "syncd-neon"}
+
+
 @pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml", "cronjob-indexed.yaml"])
-def test_pods_find_config_and_api_key(name: str) -> None:
-    """SYNCD_CONFIG points into the mounted ConfigMap, and the API key comes from the example Secret."""
+def test_pods_find_config_and_api_keys(name: str) -> None:
+    """SYNCD_CONFIG points into the mounted ConfigMap; each API key comes, optionally, from its example Secret."""
     (container,) = _pod_spec(name)["containers"]
     env = {e["name"]: e for e in container["env"]}
-    secret = _load("secret.example.yaml")
-    assert env["CASEDEV_API_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": secret["metadata"]["name"],
-        "key": next(iter(secret["stringData"])),
-    }
+    secrets = _example_secrets()
+    assert set(secrets) == set(API_KEYS.values())
+    for variable, secret_name in API_KEYS.items():
+        # optional: a deployment creates only the Secrets its providers need.
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {
+            "name": secret_name,
+            "key": next(iter(secrets[secret_name]["stringData"])),
+            "optional": True,
+        }
     config_mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
     configmap = _load("configmap.yaml")
     assert (
