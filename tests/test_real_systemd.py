@@ -5,8 +5,11 @@ drop-ins only add a file sink (``StateDirectory=``) and shorten timers. syncd
 itself is this checkout, installed the way docs/deployment.md says. A
 case.dev-compatible server runs on the host's loopback, which the container
 shares. Everything is observed through ``systemctl``, ``journalctl`` and
-``/proc`` inside the container. Needs root, systemd-nspawn and mmdebstrap
-(``.ci/run`` installs them); see tests/realdeploy/.
+``/proc`` inside the container. One test rotates a Neon role's password
+through ``syncd-once.service`` against a Neon-compatible server and the local
+PostgreSQL, both on that shared loopback, so the proof connects from inside
+the unit's sandbox. Needs root, systemd-nspawn and mmdebstrap (``.ci/run``
+installs them); see tests/realdeploy/.
 """
 
 from __future__ import annotations
@@ -19,18 +22,23 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import psycopg
 import pytest
 
 from syncd.testing.casedev import FakeCaseDev
+from syncd.testing.neon import FakeNeon, alter_role_password
 from tests.realdeploy.common import REPO, require, wait_for
 from tests.realdeploy.debian import remove_tree
 from tests.realdeploy.nspawn import Container, prepared_root
 from tests.servers.ports import free_port
+from tests.servers.postgres import PostgresServer
 
 pytestmark = [pytest.mark.real_systemd, pytest.mark.timeout(900)]
 
 PROJECT = "proj_real"
+NEON_PROJECT = "real-proj-123456"
 SECRETS = "/var/lib/private/syncd/secrets"  # where StateDirectory=syncd lands with DynamicUser
 UNITS = ("syncd.service", "syncd-once.service", "syncd-once.timer")
 
@@ -67,9 +75,12 @@ targets:
 class System:
     """The booted container plus what the tests need to drive syncd inside it."""
 
-    def __init__(self, box: Container, api: FakeCaseDev, base_url: str, metrics_port: int) -> None:
+    def __init__(
+        self, box: Container, api: FakeCaseDev, base_url: str, metrics_port: int, neon_key: str
+    ) -> None:
         self.box = box
         self.api = api
+        self.neon_key = neon_key
         self.base_url = base_url
         self.metrics_port = metrics_port
         self.good_config = _config(base_url, metrics_port)
@@ -195,11 +206,14 @@ def system() -> Iterator[System]:
         credstore.mkdir(mode=0o700)
         (credstore / "casedev_api_key").write_text(api_key)
         (credstore / "casedev_api_key").chmod(0o600)
+        neon_key = "napi_real_" + secrets.token_hex(12)
+        (credstore / "neon_api_key").write_text(neon_key)
+        (credstore / "neon_api_key").chmod(0o600)
         (root / "etc" / "syncd").mkdir()
         with api.serve() as server:
             name = f"syncd-{secrets.token_hex(3)}"
             with Container(root, name, scratch / "nspawn.log") as box:
-                sys_ = System(box, api, server.base_url, free_port())
+                sys_ = System(box, api, server.base_url, free_port(), neon_key)
                 sys_.write_config(sys_.good_config)
                 yield sys_
     finally:
@@ -239,10 +253,11 @@ def test_api_key_arrives_as_a_credential_under_a_dynamic_user(system: System) ->
     uid = int(system.status_fields(pid)["Uid"].split()[0])
     assert 61184 <= uid <= 65519, uid  # systemd's DynamicUser= range
     creds = system.box.exec(["ls", "/run/credentials/syncd.service"]).stdout.split()
-    assert "casedev_api_key" in creds
+    assert {"casedev_api_key", "neon_api_key"} <= set(creds)
     environ = system.proc(pid, "environ")
     assert "CREDENTIALS_DIRECTORY=/run/credentials/syncd.service" in environ
     assert system.api.api_key not in environ
+    assert system.neon_key not in environ
 
 
 def test_sandbox_is_applied_to_the_running_daemon(system: System) -> None:
@@ -411,6 +426,58 @@ def test_once_service_started_by_hand_exits_zero_and_republishes(system: System)
     assert first[1:] == ["644", "root"], first
     assert system.show("syncd-once.service", "ExecMainStatus")["ExecMainStatus"] == "0"
     assert system.box.exec(["stat", "-c", "%a", "/run/syncd"]).stdout.strip() == "755"
+
+
+def test_once_service_rotates_a_neon_password_with_the_credential(
+    system: System, postgres: PostgresServer
+) -> None:
+    """syncd-once.service resets a due Neon role with the neon_api_key credential, proves and publishes it."""
+    system.systemctl("stop", "syncd.service", check=False)
+    creds = postgres.create_branch(NEON_PROJECT, "main")
+    api = FakeNeon(
+        system.neon_key,
+        set_password=alter_role_password(postgres.admin_dsn),
+        direct=(postgres.host, postgres.port),
+        operation_delay=0.1,
+    )
+    api.add_branch(NEON_PROJECT, "main", databases=[creds.database], roles={creds.role: creds.password})
+    cursor = system.cursor()
+    try:
+        with api.serve() as server:
+            system.write_config(
+                f"""\
+log: {{level: info, format: json}}
+providers:
+  neon: {{type: neon, base_url: "{server.base_url}/api/v2"}}
+sinks:
+  files: {{type: file, directory: /var/lib/syncd/secrets}}
+targets:
+  - name: billing
+    provider: neon
+    project: {NEON_PROJECT}
+    branch: main
+    database: {creds.database}
+    role: {creds.role}
+    rotation: {{mode: reset, every: 30d}}
+    sinks: [{{sink: files, secret: billing.uri, format: uri}}]
+"""
+            )
+            system.systemctl("start", "syncd-once.service", check=False, timeout=180)
+        state = system.show("syncd-once.service", "Result", "ExecMainStatus")
+        lines = system.journal(cursor, "syncd-once.service")
+        assert state == {"Result": "success", "ExecMainStatus": "0"}, (state, lines[-20:])
+        assert [e for e in system.events(cursor, "syncd-once.service") if e.get("event") == "rotation_published"]
+        assert all(r.authorized for r in api.requests), "the neon_api_key credential was not sent"
+        uri = urlsplit(system.box.exec(["cat", f"{SECRETS}/billing.uri"]).stdout.strip())
+        password = unquote(uri.password or "")
+        assert password and password != creds.password
+        login = {"host": postgres.host, "port": postgres.port, "user": creds.role, "dbname": creds.database}
+        with psycopg.connect(**login, password=password, sslmode="require", connect_timeout=5):
+            pass
+        assert not [line for line in lines if system.neon_key in line or password in line]
+        assert_clean(lines)
+    finally:
+        system.write_config(system.good_config)
 
 
 def test_systemd_reports_no_problem_with_the_units(system: System) -> None:

@@ -461,6 +461,21 @@ def test_least_privilege_policy_runs_a_full_cycle(
         limited.adapter.close()
 
 
+def test_least_privilege_policy_publishes_a_rotation(
+    vault: VaultDevServer, root: hvac.Client, tmp_path: Path
+) -> None:
+    """The documented policy is enough for rotation: a check-and-set write carrying a rotation mark."""
+    token = make_token(root)
+    with closing(sink_from(vault, tmp_path, token)) as sink:
+        world = SyncWorld(sink, f"syncd/{secrets.token_hex(6)}", "json")
+        assert world.sync() == (Action.CREATE, True)
+        world.rotate()
+        mark = RotationMark(datetime.now(UTC).replace(microsecond=0), "app_owner")
+        sink.write(dataclasses.replace(world.request(sink), action=Action.UPDATE, rotation=mark))
+        assert sink.inspect(world.secret).rotation == mark
+    assert read_data(root, world.secret)["password"] == world.password
+
+
 # -- TLS -----------------------------------------------------------------------------
 
 

@@ -105,12 +105,14 @@ def _image_id(tag: str) -> str:
 def run_container(
     name: str, args: Sequence[str], *, detach: bool = False, env: dict[str, str] | None = None,
     volumes: Sequence[str] = (), timeout: float = 120, check: bool = True,
+    entrypoint: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``podman run`` the image with the deployment's runtime flags."""
+    """``podman run`` the image with the deployment's runtime flags (and another entrypoint)."""
     argv = [
         "podman", "run", f"--name={name}", *RUN_FLAGS,
         *(f"--volume={v}" for v in volumes),
         *(f"--env={k}" for k in (env or {})),
+        *([f"--entrypoint={entrypoint}"] if entrypoint else []),
     ]  # fmt: skip
     argv += ["--detach"] if detach else ["--rm"]
     argv += [IMAGE, *args]
