@@ -252,6 +252,14 @@ class Rotations:
             return
         holding = self._lease_view(job)
         record = self._read_lease(holding) if holding is not None else None
+        if holding is not None and record is not None and not record.abandoned(self._now()):
+            # Another run is rotating: converging now could race its publish. A due
+            # run waits for its result; any other leaves the publishing to it.
+            if due:
+                self._wait_for_holder(job, holding, record, self._clock() + self._deadline)
+            else:
+                log.info("rotation_held_elsewhere", lease=_who(record))
+            return
         intent = _unfinished(record, states)
         try:
             self._converge(job, role, intent)
@@ -262,6 +270,8 @@ class Rotations:
             log.warning("convergence_unproven", role=role)
         if job.blocked:
             raise SinkError(f"target {target.name}: nothing was rotated: " + "; ".join(job.blocked))
+        if job.result is not None:
+            return  # converging finished a rotation another run had reset: not a second one
         if not due and (intent is None or record is None or not record.abandoned(self._now())):
             return
         if holding is None:
@@ -269,9 +279,9 @@ class Rotations:
                 f"target {target.name}: rotation needs a sink that can hold its lease "
                 "(aws-secrets-manager, vault and file can); nothing was reset"
             )
-        self._under_lease(job, holding, role, due=due)
+        self._under_lease(job, holding, role, forced=forced)
 
-    def _under_lease(self, job: _Job, holding: _View, role: str, *, due: bool) -> None:
+    def _under_lease(self, job: _Job, holding: _View, role: str, *, forced: bool) -> None:
         """Take the lease, then finish an abandoned rotation or start one; release it."""
         until = self._clock() + self._deadline
         record = self._read_lease(holding)
@@ -279,7 +289,10 @@ class Rotations:
             self._wait_for_holder(job, holding, record, until)
             return
         job.views = self._inspect(job, job.views)
-        inherited = _unfinished(record, [v.state for v in job.views])
+        states = [v.state for v in job.views]
+        inherited = _unfinished(record, states)
+        # Due again, on what the stores say now (another run may have rotated meanwhile).
+        due = forced or is_due(states, job.rotation.every, self._now())
         if inherited is None and not due:
             return
         intent = inherited or RotationMark(self._now(), self._reset_role(job, role))
@@ -430,7 +443,7 @@ class Rotations:
         self, job: _Job, holding: _View, record: Record | None, until: float
     ) -> None:
         """Another run holds the lease: wait for it to end, then converge to its result."""
-        holder = record.lease.describe() if record is not None and record.lease else "unknown"
+        holder = _who(record)
         log.info("rotation_held_elsewhere", lease=holder)
         while record is not None and record.lease is not None:
             if record.abandoned(self._now()) or self._clock() >= until:
@@ -462,15 +475,16 @@ class Rotations:
             reset.operation_ids,
             min(until, self._clock() + self._operation_timeout),
         )
+        # The operations are done: a credential that does not prove now is broken.
         conn = provider.connection(target, role=role)
-        self._publish(job, conn, intent, until=until)
+        self._publish(job, conn, intent)
         for _ in range(VERIFY_ROUNDS):
             latest = provider.connection(target, role=role)
             if latest.uri.get_secret_value() == conn.uri.get_secret_value():
                 break
             log.info("rotation_superseded", role=role)  # another writer reset meanwhile
             conn = latest
-            self._publish(job, conn, intent, until=until)
+            self._publish(job, conn, intent)
         window = round(self._clock() - started, 3)
         job.result = RotationOutcome(job.rotation.mode, role, reset_role=role, window_s=window)
         failed = [o for o in job.outcomes.values() if o.error is not None]
@@ -701,6 +715,10 @@ def _unfinished(record: Record | None, states: list[SecretState]) -> RotationMar
         return None
     intent = record.lease.intent
     return None if finished(intent, states) else intent
+
+
+def _who(record: Record | None) -> str:
+    return record.lease.describe() if record is not None and record.lease else "unknown holder"
 
 
 def missing_role(target: Target, role: str) -> str:

@@ -196,6 +196,24 @@ def staged(call: AwsCall) -> bool:
     )
 
 
+def lease_taken(call: AwsCall) -> bool:
+    """The move of the lease label: the compare-and-set that takes the rotation lease."""
+    return (
+        call.action == "UpdateSecretVersionStage"
+        and call.args.get("VersionStage") == "SYNCD_LEASE"
+        and bool(call.args.get("MoveToVersionId"))
+    )
+
+
+def lease_released(call: AwsCall) -> bool:
+    """The removal of the lease label: the holder releasing the lease."""
+    return (
+        call.action == "UpdateSecretVersionStage"
+        and call.args.get("VersionStage") == "SYNCD_LEASE"
+        and not call.args.get("MoveToVersionId")
+    )
+
+
 def promoting(call: AwsCall) -> bool:
     """UpdateSecretVersionStage that moves AWSCURRENT."""
     return (
@@ -276,6 +294,8 @@ class RotationWorld:
     vault_secret: str = field(default_factory=lambda: f"syncd/rot/{secrets.token_hex(4)}")
     alt_password: str | None = field(default=None, repr=False)
     outputs: list[CliResult] = field(default_factory=list)
+    #: Environment of the syncd processes on top of :meth:`env`'s (e.g. a PYTHONPATH).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     # -- config and processes
 
@@ -295,6 +315,7 @@ class RotationWorld:
         vendor_debug: bool = False,
         alternate_role: str | None = None,
         vault: bool = True,
+        instance: str | None = None,
     ) -> Path:
         """Write syncd.yaml: one pooled neon target into AWS (first), Vault and a file."""
         sinks: dict[str, Any] = {
@@ -312,7 +333,7 @@ class RotationWorld:
         log: dict[str, Any] = {"level": level, "format": "json"}
         if vendor_debug:
             log["vendor_debug"] = True
-        data = {
+        data: dict[str, Any] = {
             "log": log,
             "providers": {"neon": {"type": "neon", "base_url": self.base_url}},
             "sinks": sinks,
@@ -330,6 +351,8 @@ class RotationWorld:
                 }
             ],
         }
+        if instance:
+            data["instance"] = instance
         self.config.write_text(yaml.safe_dump(data))
         return self.config
 
@@ -345,7 +368,7 @@ class RotationWorld:
         }
         if self.vault_token:
             env["VAULT_TOKEN"] = self.vault_token
-        return env
+        return {**env, **self.extra_env}
 
     def start(self, *args: str) -> Running:
         """Start ``python -m syncd ARGS --config <world>`` in the background."""
@@ -392,6 +415,25 @@ class RotationWorld:
         return fired
 
     # -- the truth and the sinks
+
+    def resets(self) -> int:
+        """Password resets Neon carried out (answered with a new password) so far."""
+        return len(self.api.operations())
+
+    def age_marks(self) -> None:
+        """Move every sink's rotation mark into the past, so the target is due again."""
+        old = "2020-01-01T00:00:00Z"
+        self.sm.tag_resource(SecretId=AWS_SECRET, Tags=[{"Key": "syncd:rotated-at", "Value": old}])
+        sidecar = self.out_dir / f".{FILE_SECRET}.syncd.json"
+        sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "rotated_at": old}))
+        if self.vault_addr:
+            meta = self.vault_root.secrets.kv.v2.read_secret_metadata(
+                path=self.vault_secret, mount_point="secret"
+            )["data"]
+            custom = {**(meta.get("custom_metadata") or {}), "syncd-rotated-at": old}
+            self.vault_root.adapter.post(
+                f"/v1/secret/metadata/{self.vault_secret}", json={"custom_metadata": custom}
+            )
 
     def neon_password(self, role: str | None = None) -> str:
         """The password Neon publishes now for ``role`` (default: the target's role)."""

@@ -17,6 +17,7 @@ import hvac
 import pytest
 from pydantic import ValidationError
 
+from syncd import lease
 from syncd.errors import (
     ConfigError,
     SecretNotManaged,
@@ -464,7 +465,7 @@ def test_least_privilege_policy_runs_a_full_cycle(
 def test_least_privilege_policy_publishes_a_rotation(
     vault: VaultDevServer, root: hvac.Client, tmp_path: Path
 ) -> None:
-    """The documented policy is enough for rotation: a check-and-set write carrying a rotation mark."""
+    """The documented policy is enough for rotation: a write carrying a mark, and the lease."""
     token = make_token(root)
     with closing(sink_from(vault, tmp_path, token)) as sink:
         world = SyncWorld(sink, f"syncd/{secrets.token_hex(6)}", "json")
@@ -473,6 +474,10 @@ def test_least_privilege_policy_publishes_a_rotation(
         mark = RotationMark(datetime.now(UTC).replace(microsecond=0), "app_owner")
         sink.write(dataclasses.replace(world.request(sink), action=Action.UPDATE, rotation=mark))
         assert sink.inspect(world.secret).rotation == mark
+        held = sink.take_lease(world.secret, lease.new(datetime.now(UTC), mark), None)
+        seen = sink.read_lease(world.secret)
+        assert seen is not None and seen.lease == held.lease
+        sink.release_lease(world.secret, held)
     assert read_data(root, world.secret)["password"] == world.password
 
 

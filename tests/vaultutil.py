@@ -50,6 +50,15 @@ path "secret/metadata/syncd/*" {
   capabilities = ["create", "read", "update"]
 }
 
+# Rotating targets whose first secret is in Vault: the rotation lease, a secret
+# of its own that holds who rotates and when, never a credential.
+path "secret/data/syncd-leases/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "secret/metadata/syncd-leases/*" {
+  capabilities = ["read"]
+}
+
 # Token lookup and renewal (also in Vault's "default" policy).
 path "auth/token/lookup-self" {
   capabilities = ["read"]

@@ -88,8 +88,9 @@ FINGERPRINT = "syncd-fingerprint"
 VERSION = "syncd-version"
 ROTATED_AT = "syncd-rotated-at"
 ROLE = "syncd-role"
-#: The rotation lease of ``<secret>`` lives at ``<secret>.syncd-lease``, a KV secret of its own.
-LEASE_SUFFIX = ".syncd-lease"
+#: The rotation lease of ``<secret>`` is the KV secret ``syncd-leases/<secret>`` in the same
+#: mount: a prefix of its own, so a policy can grant ``read`` on leases and not on secrets.
+LEASE_PREFIX = "syncd-leases"
 _MAX_NAME = 512
 #: Requests per second. Vault publishes no global quota, but operators cap clients
 #: with rate-limit quotas, per client IP and node; HashiCorp's and the Terraform
@@ -261,14 +262,14 @@ class VaultSink:
     # -- the rotation lease (syncd.sinks.base.Leaser) ------------------------
 
     def read_lease(self, secret: str) -> Record | None:
-        """The lease secret ``<secret>.syncd-lease``: its current version and data.
+        """The lease secret ``syncd-leases/<secret>``: its current version and data.
 
         Metadata writes have no check-and-set in KV v2, data writes do, so the
-        lease is the data of a sibling secret (no credential in it) and its
+        lease is the data of a secret of its own (no credential in it) and its
         version number is the compare-and-set token. A released, deleted or
         unreadable version is a record with no live lease.
         """
-        path = secret + LEASE_SUFFIX
+        path = _lease_path(secret)
         meta = self._metadata(path)
         current = int(meta.get("current_version") or 0) if meta else 0
         if not current:
@@ -303,7 +304,7 @@ class VaultSink:
     def _write_lease(
         self, secret: str, data: dict[str, str], replacing: Record | None, lease: Lease | None
     ) -> Record:
-        path = secret + LEASE_SUFFIX
+        path = _lease_path(secret)
         cas = int(replacing.token) if replacing is not None else 0
         written = self._call(
             "create/update",
@@ -532,6 +533,10 @@ class _Denied(SinkAuthError):
 
 class _Throttled(SinkUnavailable):
     """Internal: a rate-limit quota answered 429; the caller retries a few times."""
+
+
+def _lease_path(secret: str) -> str:
+    return f"{LEASE_PREFIX}/{secret}"
 
 
 def _secure(url: str) -> bool:
