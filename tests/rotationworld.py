@@ -156,6 +156,8 @@ class AwsKillProxy:
                 except ValueError:
                     parsed = {}
                 args = {k: parsed[k] for k in _STAGE_KEYS if k in parsed}
+                if isinstance(parsed.get("Tags"), list):  # the keys only, never a value
+                    args["TagKeys"] = [t.get("Key") for t in parsed["Tags"] if isinstance(t, dict)]
                 probe = AwsCall(action, args, time.time())
                 fire = proxy._take(probe)
                 if fire is not None and fire[1]:
@@ -212,6 +214,15 @@ def lease_released(call: AwsCall) -> bool:
         and call.args.get("VersionStage") == "SYNCD_LEASE"
         and not call.args.get("MoveToVersionId")
     )
+
+
+def lease_call(call: AwsCall) -> bool:
+    """A call that only the rotation lease makes (writes; its DescribeSecret reads look alike)."""
+    if call.action == "UpdateSecretVersionStage":
+        return call.args.get("VersionStage") == "SYNCD_LEASE"
+    if call.action == "PutSecretValue":
+        return "SYNCD_LEASE_NEXT" in (call.args.get("VersionStages") or [])
+    return call.action == "TagResource" and call.args.get("TagKeys") == ["syncd:lease"]
 
 
 def promoting(call: AwsCall) -> bool:
