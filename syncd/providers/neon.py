@@ -2,10 +2,19 @@
 
 Endpoints used (``Authorization: Bearer <key>``, base ``https://console.neon.tech/api/v2``):
 
-* ``GET /projects/{id}/branches`` answers ``{branches: [{id, name, ...}]}``: a
-  target names its branch, Neon's other endpoints want the id. The map is
-  cached per project for :data:`BRANCH_TTL` seconds (about one cycle), and only
-  one request per project is in flight however many targets ask at once.
+* ``GET /projects/{id}/branches/{branch_id}`` answers ``{branch: {id, name, ...}}``
+  and ``GET /projects/{id}/branches?search=&limit=&cursor=`` answers
+  ``{branches: [{id, name, ...}], pagination: {next}}``. A target names its
+  branch, by id or by name; Neon's other endpoints want the id. An id
+  (``br-`` and Neon's id shape, :data:`BRANCH_ID`) is checked with one GET.
+  A name is searched for (Neon matches any part of a name or an id) and only
+  an exact match is kept, following ``pagination.next`` :data:`BRANCH_PAGE`
+  branches at a time, so that each answer stays well under the 64 KiB cap,
+  for at most :data:`MAX_BRANCH_PAGES` pages and :data:`BRANCH_LOOKUP_TIMEOUT`
+  seconds. The whole list is never read: a few hundred preview branches make
+  it larger than any answer syncd accepts. An id is cached per project and
+  branch for :data:`BRANCH_TTL` seconds (about one cycle), and only one
+  lookup per branch is in flight however many targets ask at once.
 * ``GET /projects/{id}/connection_uri?branch_id=&database_name=&role_name=&pooled=``
   answers ``{uri}``, validated as strictly as case.dev's (:meth:`ConnectionInfo.parse`)
   and checked to be for the role and database asked for.
@@ -29,6 +38,7 @@ per route; the default client-side limit (11/s, burst 40) stays under both.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -64,8 +74,21 @@ DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 DEFAULT_RATE = 11.0
 #: Neon allows bursts of 40 requests per second per route.
 MAX_BURST = 40
-#: How long a project's branch name -> id map is reused (about one cycle).
+#: How long a branch's id, looked up by name or checked, is reused (about one cycle).
 BRANCH_TTL = 60.0
+#: Neon's branch id: ``br-``, two words and a suffix (``br-purple-base-zayzqzt8``,
+#: or older ``br-wispy-dew-591433``), the shape Neon's CLI tells ids from names by.
+BRANCH_ID = re.compile(r"br-[a-z]+-[a-z]+-[a-z0-9]{6,8}")
+#: Branches asked for per page. Neon describes a branch in some 25 fields, about
+#: 0.7 KB: 50 make about 35 KiB, half the 64 KiB answer cap, with room for long names.
+BRANCH_PAGE = 50
+#: Pages a name search may read (2,000 branches matching the name) before it is
+#: refused: a name that common is better given as the branch's id.
+MAX_BRANCH_PAGES = 40
+#: Seconds a branch lookup may take, every page and retry together.
+BRANCH_LOOKUP_TIMEOUT = 30.0
+#: The longest pagination cursor accepted (Neon's are short and opaque).
+MAX_CURSOR_CHARS = 1024
 #: Operation statuses that end an operation, well or badly.
 OPERATION_DONE = frozenset({"finished", "skipped"})
 OPERATION_FAILED = frozenset({"failed", "cancelled"})
@@ -153,6 +176,7 @@ class NeonProvider:
             bucket=bucket,
             transport=transport,
             sleep=sleep,
+            clock=clock,
         )
         self._sleep = sleep
         self._clock = clock
@@ -356,47 +380,86 @@ class NeonProvider:
             return False
         return True
 
-    def branch_id(self, target: Target) -> str:
-        """The id of ``target``'s branch (its name, or already an id), cached for a cycle.
+    def branch_id(self, target: Target, *, deadline: float | None = None) -> str:
+        """The id of ``target``'s branch, named by id or by name; cached for a cycle.
+
+        An id (:data:`BRANCH_ID`) is checked with one GET; a name is searched
+        for page by page and only an exact match counts (an exact id match
+        too, for an id of a shape syncd does not know). The lookup takes at
+        most :data:`BRANCH_LOOKUP_TIMEOUT` seconds, and ends by ``deadline``
+        (a ``time.monotonic()`` instant) when one is given.
 
         Raises:
             ProviderNotFound: the project has no branch of that name or id.
-            ProviderAuthError, ProviderResponseError, ProviderUnavailable: as for
-                :meth:`connection`.
+            ProviderResponseError: an answer is malformed, its pagination loops,
+                or the search reads more than :data:`MAX_BRANCH_PAGES` pages.
+            ProviderUnavailable: transient, or the lookup ran out of time.
+            ProviderAuthError: as for :meth:`connection`.
 
         """
-        branches = self._branches.get(target.project, lambda: self._list_branches(target))
-        if target.branch in branches:
-            return branches[target.branch]
-        if target.branch in branches.values():
-            return target.branch
-        raise ProviderNotFound(
-            f"branch {target.branch} not found in Neon project {target.project} "
-            f"(it has {len(branches)} branches)"
-        )
+        key = (target.project, target.branch)
+        return self._branches.get(key, lambda: self._lookup_branch(target, deadline))
 
     # -- internals ---------------------------------------------------------
 
-    def _list_branches(self, target: Target) -> dict[str, str]:
-        where = f"project {target.project}"
+    def _lookup_branch(self, target: Target, deadline: float | None) -> str:
+        limit = self._clock() + BRANCH_LOOKUP_TIMEOUT
+        until = limit if deadline is None else min(deadline, limit)
+        if BRANCH_ID.fullmatch(target.branch):
+            return self._get_branch(target, until)
+        return self._search_branch(target, until)
+
+    def _get_branch(self, target: Target, deadline: float) -> str:
+        where = f"branch {target.branch} in project {target.project}"
         _, raw = self._api.request(
             "GET",
-            f"/projects/{_seg(target.project)}/branches",
-            subject=f"the branches of {where}",
+            f"/projects/{_seg(target.project)}/branches/{_seg(target.branch)}",
+            subject=where,
             status_error=lambda r, b: _status_error(r, b, where),
             context={"target": target.name},
+            deadline=deadline,
         )
-        body = _json(raw, f"Neon branches answer for {where}")
-        listed = body.get("branches")
-        if not isinstance(listed, list):
-            raise ProviderResponseError(f"Neon branches answer for {where} has no branches list")
-        branches: dict[str, str] = {}
-        for item in listed:
-            if isinstance(item, dict):
-                name, ident = item.get("name"), item.get("id")
-                if isinstance(name, str) and isinstance(ident, str) and ident:
-                    branches[name] = ident
-        return branches
+        body = _json(raw, f"Neon answer for {where}")
+        branch = body.get("branch")
+        if not isinstance(branch, dict) or branch.get("id") != target.branch:
+            raise ProviderResponseError(f"Neon answer for {where} does not describe that branch")
+        return target.branch
+
+    def _search_branch(self, target: Target, deadline: float) -> str:
+        project, name = target.project, target.branch
+        where = f"project {project}"
+        what = f"Neon branches answer for {where}"
+        params = {"search": name, "limit": str(BRANCH_PAGE)}
+        cursors: set[str] = set()
+        for page in range(MAX_BRANCH_PAGES):
+            if self._clock() >= deadline:
+                raise ProviderUnavailable(
+                    f"looking up branch {name} in Neon project {project} ran out of time "
+                    f"after {page} pages"
+                )
+            _, raw = self._api.request(
+                "GET",
+                f"/projects/{_seg(project)}/branches",
+                subject=f"the branches of {where}",
+                params=params,
+                status_error=lambda r, b: _status_error(r, b, where),
+                context={"target": target.name},
+                deadline=deadline,
+            )
+            listed, cursor = _branch_page(_json(raw, what), what)
+            found = _exact_match(listed, name, what)
+            if found is not None:
+                return found
+            if not listed or cursor is None:
+                raise ProviderNotFound(f"branch {name} not found in Neon project {project}")
+            if cursor in cursors:
+                raise ProviderResponseError(f"{what} repeats a pagination cursor")
+            cursors.add(cursor)
+            params["cursor"] = cursor
+        raise ProviderResponseError(
+            f"branch {name}: more than {MAX_BRANCH_PAGES * BRANCH_PAGE} branches of Neon "
+            f"project {project} match the name; give the branch by its id (br-...)"
+        )
 
     def _operation_status(self, project: str, operation_id: str) -> str:
         where = f"operation {one_line(operation_id, 64)} in project {project}"
@@ -415,34 +478,34 @@ class NeonProvider:
 
 
 class _BranchCache:
-    """Project -> {branch name: id} for ``ttl`` seconds; one listing per project at a time."""
+    """(project, branch) -> branch id for ``ttl`` seconds; one lookup per key at a time."""
 
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, dict[str, str]]] = {}
-        self._loading: dict[str, threading.Lock] = {}
+        self._entries: dict[tuple[str, str], tuple[float, str]] = {}
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
 
-    def get(self, project: str, load: Callable[[], dict[str, str]]) -> dict[str, str]:
+    def get(self, key: tuple[str, str], load: Callable[[], str]) -> str:
         with self._lock:
-            fresh = self._fresh(project)
+            fresh = self._fresh(key)
             if fresh is not None:
                 return fresh
-            loading = self._loading.setdefault(project, threading.Lock())
-        # Whoever holds ``loading`` lists the branches; the others wait, then reuse them.
+            loading = self._loading.setdefault(key, threading.Lock())
+        # Whoever holds ``loading`` looks the branch up; the others wait, then reuse it.
         with loading:
             with self._lock:
-                fresh = self._fresh(project)
+                fresh = self._fresh(key)
             if fresh is not None:
                 return fresh
-            branches = load()
+            ident = load()
             with self._lock:
-                self._entries[project] = (self._clock() + self._ttl, branches)
-            return branches
+                self._entries[key] = (self._clock() + self._ttl, ident)
+            return ident
 
-    def _fresh(self, project: str) -> dict[str, str] | None:
-        entry = self._entries.get(project)
+    def _fresh(self, key: tuple[str, str]) -> str | None:
+        entry = self._entries.get(key)
         if entry is not None and entry[0] > self._clock():
             return entry[1]
         return None
@@ -475,6 +538,36 @@ def _json(raw: bytes, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ProviderResponseError(f"{what} is not a JSON object")
     return body
+
+
+def _branch_page(body: dict[str, Any], what: str) -> tuple[list[Any], str | None]:
+    """A page's branches and the cursor of the next page (None: this is the last)."""
+    listed = body.get("branches")
+    if not isinstance(listed, list):
+        raise ProviderResponseError(f"{what} has no branches list")
+    pagination = body.get("pagination")
+    if pagination is None:
+        return listed, None
+    if not isinstance(pagination, dict):
+        raise ProviderResponseError(f"{what} has a pagination field that is not an object")
+    cursor = pagination.get("next")
+    if cursor is None or cursor == "":
+        return listed, None
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
+        raise ProviderResponseError(f"{what} has a pagination cursor that is not a short string")
+    return listed, cursor
+
+
+def _exact_match(listed: list[Any], branch: str, what: str) -> str | None:
+    """The id of the listed branch named ``branch`` (or with that id), if any."""
+    for item in listed:
+        name = item.get("name") if isinstance(item, dict) else None
+        ident = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not isinstance(ident, str) or not ident:
+            raise ProviderResponseError(f"{what} lists a branch without a name and an id")
+        if branch in (name, ident):
+            return ident
+    return None
 
 
 def _operation_ids(operations: object, what: str) -> tuple[str, ...]:
