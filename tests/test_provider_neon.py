@@ -30,6 +30,8 @@ from syncd.providers.neon import (
     BRANCH_ID,
     BRANCH_LOOKUP_TIMEOUT,
     BRANCH_PAGE,
+    LOCKED_ATTEMPTS,
+    LOCKED_DELAY,
     MAX_BRANCH_PAGES,
     NeonConfig,
     NeonProvider,
@@ -44,6 +46,7 @@ from tests.servers.postgres import PostgresServer
 KEY = "napi_test_0123456789abcdef"
 PROJECT = "shiny-wind-123456"
 MAIN_ID = "br-shiny-wind-a1b2c3d4"
+LOCKED = Fault(423, b'{"code":"","message":"project already has running conflicting operations"}')
 
 
 class Clock:
@@ -139,6 +142,10 @@ def target(**kw: Any) -> Target:
 
 def branch_listings(api: FakeNeon) -> int:
     return sum(1 for r in api.requests if r.path.endswith("/branches"))
+
+
+def resets(api: FakeNeon) -> int:
+    return sum(1 for r in api.requests if r.path.endswith("/reset_password"))
 
 
 def page(branches: list[Any], next_cursor: str | None = None) -> httpx.Response:
@@ -424,14 +431,65 @@ def test_a_reset_during_a_running_operation_is_locked(api: FakeNeon) -> None:
     assert info.value.transient
 
 
-def test_423_is_retried_after_backoff(api: FakeNeon) -> None:
-    """A 423 answer is retried, and the retry's answer is used."""
-    sleeps: list[float] = []
-    p = provider(api, sleeps=sleeps)
+def test_a_locked_reset_is_tried_again_seconds_apart_until_it_is_accepted(api: FakeNeon) -> None:
+    """Three 423 answers to a reset are waited out LOCKED_DELAY apart; the fourth attempt resets."""
+    clock = Clock()
+    p = provider(api, fake_time=clock)
     p.branch_id(target())
-    api.fail_next(Fault(423, b'{"code":"","message":"conflicting operations"}'))
+    api.fail_next(LOCKED, times=3)
     reset = p.reset_password(target(), "app")
-    assert reset.password.get_secret_value() and len(sleeps) == 1
+    assert reset.password.get_secret_value() == api.password(PROJECT, "main", "app")
+    assert clock.sleeps == [LOCKED_DELAY] * 3
+    assert resets(api) == 4
+
+
+def test_a_reset_locked_through_every_attempt_is_unavailable(api: FakeNeon) -> None:
+    """After LOCKED_ATTEMPTS answers of 423 the reset gives up with a transient ProviderUnavailable."""
+    clock = Clock()
+    p = provider(api, fake_time=clock)
+    p.branch_id(target())
+    api.fail_next(LOCKED, times=LOCKED_ATTEMPTS + 1)
+    with pytest.raises(ProviderUnavailable, match="423 Locked") as info:
+        p.reset_password(target(), "app")
+    assert info.value.transient
+    assert resets(api) == LOCKED_ATTEMPTS
+    assert clock.sleeps == [LOCKED_DELAY] * (LOCKED_ATTEMPTS - 1)
+
+
+def test_a_locked_reset_never_waits_past_its_deadline(api: FakeNeon) -> None:
+    """With 7 s to go, a reset locked throughout tries at 0, 3 and 6 s and gives up without sleeping past the deadline."""
+    clock = Clock()
+    p = provider(api, fake_time=clock)
+    p.branch_id(target())
+    api.fail_next(LOCKED, times=LOCKED_ATTEMPTS)
+    deadline = clock.now + 7.0
+    with pytest.raises(ProviderUnavailable, match="423 Locked"):
+        p.reset_password(target(), "app", deadline=deadline)
+    assert resets(api) == 3
+    assert clock.sleeps == [LOCKED_DELAY, LOCKED_DELAY]
+    assert clock.now <= deadline
+
+
+def test_a_reset_whose_deadline_has_passed_sends_nothing(api: FakeNeon) -> None:
+    """A reset asked for after its deadline is ProviderUnavailable without any request."""
+    clock = Clock()
+    p = provider(api, fake_time=clock)
+    p.branch_id(target())
+    before = len(api.requests)
+    with pytest.raises(ProviderUnavailable, match="deadline"):
+        p.reset_password(target(), "app", deadline=clock.now)
+    assert len(api.requests) == before
+
+
+def test_reads_keep_their_own_backoff_for_423(api: FakeNeon) -> None:
+    """A 423 to a GET is retried with the configured backoff, not the reset's long waits."""
+    clock = Clock()
+    p = provider(api, fake_time=clock, attempts=3)
+    p.branch_id(target())
+    api.fail_next(LOCKED, times=3)
+    with pytest.raises(ProviderUnavailable, match="423 Locked"):
+        p.fetch(target())
+    assert len(clock.sleeps) == 2 and all(s < LOCKED_DELAY for s in clock.sleeps)
 
 
 def test_429_waits_for_retry_after(api: FakeNeon) -> None:

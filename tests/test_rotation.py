@@ -57,7 +57,9 @@ class FakeRotator:
     class Started:
         operation_ids: tuple[str, ...]
 
-    def reset_password(self, target: Target, role: str) -> FakeRotator.Started:
+    def reset_password(
+        self, target: Target, role: str, *, deadline: float | None = None
+    ) -> FakeRotator.Started:
         self.resets.append(role)
         self.passwords[role] = f"pw-{role}-{len(self.resets)}"
         if not self.break_next:

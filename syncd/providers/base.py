@@ -64,8 +64,16 @@ class Rotator(Protocol):
         """The connection for ``target`` as ``role`` (what the provider hands out now)."""
         ...
 
-    def reset_password(self, target: Target, role: str) -> ResetStarted:
-        """Start a reset of ``role``'s password; the new one works once its operations end."""
+    def reset_password(
+        self, target: Target, role: str, *, deadline: float | None = None
+    ) -> ResetStarted:
+        """Start a reset of ``role``'s password; the new one works once its operations end.
+
+        A provider may wait for the project to accept the reset (Neon's 423
+        Locked); ``deadline``, a ``time.monotonic()`` instant, bounds the call:
+        no attempt or wait goes past it, and ProviderUnavailable is raised
+        instead. Without one, the provider's own bounds apply.
+        """
         ...
 
     def wait_for_operations(

@@ -28,8 +28,11 @@ Endpoints used (``Authorization: Bearer <key>``, base ``https://console.neon.tec
   ``cancelling``) is still under way.
 * ``GET /projects/{id}/branches/{branch_id}/roles/{role}``: 200 or 404.
 
-A 423 (Locked) means a conflicting operation is running on the project; it is
-retried after backoff like a 429 or a 5xx. Every password and URI is
+A 423 (Locked) means a conflicting operation is running on the project. A
+read retries it after backoff like a 429 or a 5xx. A reset, which Neon
+refuses for as long as another operation runs, waits it out the way Neon's
+CLI does: :data:`LOCKED_ATTEMPTS` attempts :data:`LOCKED_DELAY` seconds
+apart, never past the caller's deadline. Every password and URI is
 registered for redaction the moment it is parsed, before any check that might
 quote the answer. Neon allows 700 requests a minute with bursts of 40 a second
 per route; the default client-side limit (11/s, burst 40) stays under both.
@@ -44,6 +47,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -89,11 +93,19 @@ MAX_BRANCH_PAGES = 40
 BRANCH_LOOKUP_TIMEOUT = 30.0
 #: The longest pagination cursor accepted (Neon's are short and opaque).
 MAX_CURSOR_CHARS = 1024
+#: A reset answered 423 Locked is tried this many times, this many seconds apart,
+#: as Neon's CLI does (``retryOnLock``: 5 attempts, 3 s apart).
+LOCKED_ATTEMPTS = 5
+LOCKED_DELAY = 3.0
 #: Operation statuses that end an operation, well or badly.
 OPERATION_DONE = frozenset({"finished", "skipped"})
 OPERATION_FAILED = frozenset({"failed", "cancelled"})
 _POLL_FIRST = 0.1
 _POLL_CAP = 2.0
+_LOCKED = 423
+_WAIT_OUT_LOCK = MappingProxyType(
+    {_LOCKED: Backoff(LOCKED_ATTEMPTS, base=LOCKED_DELAY, cap=LOCKED_DELAY, jitter=False)}
+)
 
 
 class NeonConfig(PluginConfig):
@@ -276,22 +288,28 @@ class NeonProvider:
             )
         return conn
 
-    def reset_password(self, target: Target, role: str) -> PasswordReset:
+    def reset_password(
+        self, target: Target, role: str, *, deadline: float | None = None
+    ) -> PasswordReset:
         """Reset ``role``'s password on ``target``'s branch; return it and its operations.
 
         The new password only works once :meth:`wait_for_operations` has seen
         every returned operation finish; the old one works until then. A 423
-        (another operation running) is retried after backoff. A retried reset
-        may reset twice: the password returned is the one from the last answer.
+        (another operation running) is waited out: :data:`LOCKED_ATTEMPTS`
+        attempts :data:`LOCKED_DELAY` seconds apart. ``deadline``, a
+        ``time.monotonic()`` instant, bounds the call, branch lookup included:
+        no attempt or wait goes past it. A retried reset may reset twice: the
+        password returned is the one from the last answer.
 
         Raises:
             ProviderAuthError: the API key was refused, or may not reset passwords.
             ProviderNotFound: the project, branch or role does not exist.
             ProviderResponseError: the answer has no password, or it is for another role.
-            ProviderUnavailable: transient (still locked after every attempt, 429, 5xx).
+            ProviderUnavailable: transient (still locked after every attempt or
+                at the deadline, 429, 5xx).
 
         """
-        branch_id = self.branch_id(target)
+        branch_id = self.branch_id(target, deadline=deadline)
         where = f"project {target.project} branch {target.branch} role {role}"
         _, raw = self._api.request(
             "POST",
@@ -301,6 +319,8 @@ class NeonProvider:
             status_error=lambda r, b: _status_error(r, b, where),
             action="resetting",
             context={"target": target.name},
+            status_backoff=_WAIT_OUT_LOCK,
+            deadline=deadline,
         )
         what = f"Neon reset_password answer for {where}"
         body = _json(raw, what)
@@ -597,7 +617,7 @@ def _status_error(
         )
     if status == 404:  # noqa: PLR2004
         return _not_found(response, message, where, role_lookup=role_lookup)
-    if status == 423:  # noqa: PLR2004
+    if status == _LOCKED:
         return ProviderUnavailable(
             f"Neon answered 423 Locked for {where}: another operation is running on the project"
         )

@@ -33,7 +33,9 @@ an operation that goes ``scheduling`` -> ``running`` -> ``finished`` over
 ``operation_delay`` seconds. Only when it finishes is the password really
 changed (``set_password``, normally :func:`alter_role_password`, which runs
 ``ALTER ROLE ... PASSWORD``), so the old password keeps working until then. A
-reset while an operation of the project is under way answers 423. Faults are
+reset while an operation of the project is under way answers 423, and so does
+every reset while :meth:`FakeNeon.lock_for` holds the project locked (as
+while Neon runs a long operation of its own). Faults are
 injected as with the case.dev fake (:class:`~syncd.testing.casedev.Fault`:
 429 with ``Retry-After``, 5xx, slow answers), and
 :meth:`FakeNeon.fail_next_operation` makes the next reset's operation end
@@ -206,6 +208,7 @@ class FakeNeon:
         self._operations: dict[str, Operation] = {}
         self._faults: deque[Fault] = deque()
         self._fail_operations = 0
+        self._locked_until = 0.0
         self._timers: list[threading.Timer] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -289,6 +292,12 @@ class FakeNeon:
         """Answer the next ``times`` authorised requests with ``fault``."""
         with self._lock:
             self._faults.extend([fault] * times)
+
+    def lock_for(self, seconds: float) -> float:
+        """Answer every reset 423 Locked for ``seconds`` from now; the ``time.monotonic()`` end."""
+        with self._lock:
+            self._locked_until = time.monotonic() + seconds
+            return self._locked_until
 
     def fail_next_operation(self, times: int = 1) -> None:
         """Make the operations of the next ``times`` resets end ``failed``."""
@@ -441,7 +450,7 @@ class FakeNeon:
         branch = self._branch(project, branch_id)
         if role not in branch.roles:
             raise LookupError("role not found")
-        if any(
+        if time.monotonic() < self._locked_until or any(
             op.project == project and op.status in _UNDER_WAY for op in self._operations.values()
         ):
             return _error(423, _LOCKED_MESSAGE)
