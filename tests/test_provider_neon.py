@@ -33,6 +33,7 @@ from syncd.providers.neon import (
     LOCKED_ATTEMPTS,
     LOCKED_DELAY,
     MAX_BRANCH_PAGES,
+    MAX_OPERATIONS,
     NeonConfig,
     NeonProvider,
 )
@@ -490,6 +491,37 @@ def test_reads_keep_their_own_backoff_for_423(api: FakeNeon) -> None:
     with pytest.raises(ProviderUnavailable, match="423 Locked"):
         p.fetch(target())
     assert len(clock.sleeps) == 2 and all(s < LOCKED_DELAY for s in clock.sleeps)
+
+
+def test_a_reset_listing_too_many_operations_is_refused(api: FakeNeon) -> None:
+    """A reset answer with more than MAX_OPERATIONS operation ids is a ProviderResponseError."""
+    p = provider(api)
+    p.branch_id(target())
+    operations = [{"id": f"op-{n}", "status": "finished"} for n in range(MAX_OPERATIONS + 1)]
+    body = {"role": {"name": "app", "password": "x9Y8z7W6v5U4"}, "operations": operations}
+    api.fail_next(Fault(200, json.dumps(body).encode()))
+    with pytest.raises(ProviderResponseError, match=f"lists {MAX_OPERATIONS + 1} operations"):
+        p.reset_password(target(), "app")
+    with pytest.raises(ProviderResponseError, match="more than the"):
+        p.wait_for_operations(PROJECT, [f"op-{n}" for n in range(MAX_OPERATIONS + 1)], 2000.0)
+
+
+def test_the_deadline_is_checked_before_every_poll(api: FakeNeon) -> None:
+    """Finished operations that take 1 s each to poll stop being polled once the deadline passes."""
+    clock = Clock()
+    polled: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        polled.append(request.url.path.rsplit("/", 1)[-1])
+        clock.now += 1.0
+        return httpx.Response(200, json={"operation": {"id": polled[-1], "status": "finished"}})
+
+    p = provider(api, handler=handler, fake_time=clock)
+    ids = [f"op-{n}" for n in range(MAX_OPERATIONS)]
+    with pytest.raises(ProviderUnavailable, match="past the deadline"):
+        p.wait_for_operations(PROJECT, ids, deadline=clock.now + 5.5)
+    assert polled == ids[:6]
+    assert clock.now <= 1000.0 + 6.0
 
 
 def test_429_waits_for_retry_after(api: FakeNeon) -> None:

@@ -21,7 +21,9 @@ Endpoints used (``Authorization: Bearer <key>``, base ``https://console.neon.tec
 * ``POST /projects/{id}/branches/{branch_id}/roles/{role}/reset_password``
   answers ``{role: {name, password, ...}, operations: [{id, status, ...}]}``.
   The new password is returned at once, but Neon only accepts it when the
-  operations it started have finished; the old one works until then.
+  operations it started have finished; the old one works until then. An
+  answer listing more than :data:`MAX_OPERATIONS` operations is refused, so
+  waiting for them is bounded.
 * ``GET /projects/{id}/operations/{op_id}`` answers ``{operation: {id, status}}``;
   ``finished`` and ``skipped`` end well, ``failed`` and ``cancelled`` end badly,
   anything else (``scheduling``, ``running``, ``error`` while Neon retries,
@@ -97,6 +99,8 @@ MAX_CURSOR_CHARS = 1024
 #: as Neon's CLI does (``retryOnLock``: 5 attempts, 3 s apart).
 LOCKED_ATTEMPTS = 5
 LOCKED_DELAY = 3.0
+#: The most operations a reset answer may list (Neon starts one or two).
+MAX_OPERATIONS = 64
 #: Operation statuses that end an operation, well or badly.
 OPERATION_DONE = frozenset({"finished", "skipped"})
 OPERATION_FAILED = frozenset({"failed", "cancelled"})
@@ -304,7 +308,8 @@ class NeonProvider:
         Raises:
             ProviderAuthError: the API key was refused, or may not reset passwords.
             ProviderNotFound: the project, branch or role does not exist.
-            ProviderResponseError: the answer has no password, or it is for another role.
+            ProviderResponseError: the answer has no password, is for another
+                role, or lists more than :data:`MAX_OPERATIONS` operations.
             ProviderUnavailable: transient (still locked after every attempt or
                 at the deadline, 429, 5xx).
 
@@ -346,7 +351,10 @@ class NeonProvider:
     ) -> None:
         """Poll each operation until it ends; ``deadline`` is a ``time.monotonic()`` instant.
 
-        Returns when every operation is ``finished`` or ``skipped``.
+        Returns when every operation is ``finished`` or ``skipped``. The
+        deadline is checked before every poll and bounds each poll's retries,
+        and at most :data:`MAX_OPERATIONS` operations are waited for, so the
+        call ends by the deadline however many operations finished already.
 
         Raises:
             ProviderOperationFailed: an operation ended ``failed`` or ``cancelled``
@@ -354,13 +362,26 @@ class NeonProvider:
             ProviderUnavailable: the deadline passed with an operation still under
                 way, or Neon could not be reached.
             ProviderNotFound: an operation id is unknown to Neon.
-            ProviderAuthError, ProviderResponseError: as for :meth:`connection`.
+            ProviderResponseError: more than :data:`MAX_OPERATIONS` operations,
+                or as for :meth:`connection`.
+            ProviderAuthError: as for :meth:`connection`.
 
         """
         pending = list(operation_ids)
+        total = len(pending)
+        if total > MAX_OPERATIONS:
+            raise ProviderResponseError(
+                f"{total} Neon operations in project {project} are more than the "
+                f"{MAX_OPERATIONS} syncd waits for"
+            )
         delay = _POLL_FIRST
         while pending:
-            status = self._operation_status(project, pending[0])
+            if self._clock() >= deadline:
+                raise ProviderUnavailable(
+                    f"Neon operations in project {project}: {len(pending)} of {total} "
+                    f"still unfinished past the deadline (next: {one_line(pending[0], 64)})"
+                )
+            status = self._operation_status(project, pending[0], deadline)
             if status in OPERATION_DONE:
                 pending.pop(0)
                 continue
@@ -481,13 +502,14 @@ class NeonProvider:
             f"project {project} match the name; give the branch by its id (br-...)"
         )
 
-    def _operation_status(self, project: str, operation_id: str) -> str:
+    def _operation_status(self, project: str, operation_id: str, deadline: float) -> str:
         where = f"operation {one_line(operation_id, 64)} in project {project}"
         _, raw = self._api.request(
             "GET",
             f"/projects/{_seg(project)}/operations/{_seg(operation_id)}",
             subject=where,
             status_error=lambda r, b: _status_error(r, b, where),
+            deadline=deadline,
         )
         body = _json(raw, f"Neon answer for {where}")
         operation = body.get("operation")
@@ -595,6 +617,11 @@ def _operation_ids(operations: object, what: str) -> tuple[str, ...]:
         return ()
     if not isinstance(operations, list):
         raise ProviderResponseError(f"{what} has an operations field that is not a list")
+    if len(operations) > MAX_OPERATIONS:
+        raise ProviderResponseError(
+            f"{what} lists {len(operations)} operations, more than the {MAX_OPERATIONS} "
+            "syncd waits for"
+        )
     ids = []
     for op in operations:
         ident = op.get("id") if isinstance(op, dict) else None
