@@ -7,7 +7,9 @@ dev server are the stores.
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,30 @@ def test_rotate_reset_publishes_a_working_password_everywhere(
     window = published[0]["window_s"]
     print(f"reset window: {window}s")
     assert 0 < window < 15
+
+
+def test_rotate_waits_out_a_project_locked_for_8_seconds(tmp_path: Path, neon: NeonWorld) -> None:
+    """With the project answering 423 Locked for 8 s, `syncd rotate` keeps trying seconds apart, then publishes a password that connects."""
+    creds = branch(neon, "main")
+    sinks = [{"sink": "files", "secret": "billing.uri", "format": "uri"}]
+    path = write_config(tmp_path, neon, creds, {"mode": "reset", "every": "30d"}, sinks)
+    first = syncd(neon, "run", "--once", "--config", str(path))
+    assert first.code == 0, first.output
+    old_uri = file_uri(tmp_path)
+    before = len(neon.api.requests)
+
+    unlocked_at = time.time() + 8.0
+    neon.api.lock_for(8.0)
+    result = syncd(neon, "rotate", "--config", str(path), "billing")
+    assert result.code == 0, result.output
+    tries = [r for r in neon.api.requests[before:] if r.path.endswith("/reset_password")]
+    assert tries[0].at < unlocked_at <= tries[-1].at  # refused while locked, accepted after
+    assert len(tries) >= 2
+    assert all(b.at - a.at >= 2.5 for a, b in itertools.pairwise(tries))
+    new_uri = file_uri(tmp_path)
+    assert new_uri != old_uri
+    assert connects(new_uri) == creds.role
+    assert refused(old_uri)
 
 
 def test_run_once_rotates_only_when_due(tmp_path: Path, neon: NeonWorld) -> None:

@@ -13,7 +13,10 @@ vendor is, so they live here once:
   HTTP statuses become our errors through the caller's ``status_error``
   (only the vendor, and the call, know what a 404 or a 423 means);
 * transient errors are retried with :class:`~syncd.retry.Backoff`, honouring
-  ``Retry-After``; every attempt is reported to the request observer.
+  ``Retry-After``; every attempt is reported to the request observer. A call
+  may give some statuses their own backoff (``status_backoff``: Neon's reset
+  waits out 423 Locked for longer than a read retries a 503), each counting
+  its own attempts, and a ``deadline`` that no attempt or wait goes past.
 
 The API key travels in the ``Authorization`` header only and is registered
 for redaction by whoever resolved it (:mod:`syncd.credentials`). What a
@@ -87,6 +90,7 @@ class ApiClient:
         bucket: TokenBucket | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.vendor = vendor
         self.name = name
@@ -96,6 +100,7 @@ class ApiClient:
         # Always a limiter: without a configured rate it only adapts to throttling.
         self._bucket = bucket if bucket is not None else TokenBucket(None)
         self._sleep = sleep
+        self._clock = clock
         self._observer: RequestObserver | None = None
         self._base_url = httpx.URL(base_url.rstrip("/"))
         self._prefix = str(self._base_url)
@@ -136,6 +141,8 @@ class ApiClient:
         payload: Any = None,
         action: str = "fetching",
         context: Mapping[str, str] | None = None,
+        status_backoff: Mapping[int, Backoff] | None = None,
+        deadline: float | None = None,
     ) -> tuple[httpx.Response, bytes]:
         """Send one request, retrying transient failures; return the 2xx answer and its body.
 
@@ -145,25 +152,36 @@ class ApiClient:
         is the verb of the timeout message; ``context`` adds log fields (say,
         ``target``).
 
+        ``status_backoff`` maps a status to the backoff its transient answers
+        are retried with instead of the client's; each backoff counts its own
+        attempts, so a call ends after at most the sum of theirs. ``deadline``
+        (a ``clock()`` instant, ``time.monotonic()`` unless injected) bounds
+        the whole call: each attempt gets at most the time left, and a retry
+        whose wait would end past it is not made (the last error is raised).
+
         Raises:
             ProviderUnavailable: timeouts, connection errors, and whatever
-                ``status_error`` calls transient, once the attempts are spent.
+                ``status_error`` calls transient, once the attempts (or the
+                time before ``deadline``) are spent.
             ProviderResponseError: the body was too large or oddly encoded.
             ProviderError: any permanent error ``status_error`` returns, at once.
 
         """
+        spent: dict[int | None, int] = {}
         attempt = 0
         while True:
             attempt += 1
+            budget = self._budget(deadline, action, subject)
             self._bucket.acquire()
             retry_after: float | None = None
+            status: int | None = None
             try:
-                response, body = self._attempt(method, path, params, payload)
+                response, body = self._attempt(method, path, params, payload, budget)
             except (httpx.TimeoutException, httpbounds.DeadlineExceeded):
                 self._report("unavailable")
                 error: ProviderError = ProviderUnavailable(
                     f"{self.vendor} timed out {action} {subject} "
-                    f"(no complete answer within {self.timeout:g}s)"
+                    f"(no complete answer within {budget:.3g}s)"
                 )
             except httpx.TransportError as exc:
                 self._report("unavailable")
@@ -179,8 +197,9 @@ class ApiClient:
                 if response.is_success:
                     return response, body
                 error = status_error(response, body)
+                status = response.status_code
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if response.status_code == THROTTLED_STATUS:
+                if status == THROTTLED_STATUS:
                     self._bucket.throttled(retry_after)
             log.debug(
                 "provider_request_failed",
@@ -189,9 +208,28 @@ class ApiClient:
                 attempt=attempt,
                 error=str(error),
             )
-            if not error.transient or attempt >= self.backoff.attempts:
+            # The answer picks the backoff, and the attempts are counted per backoff.
+            override = status_backoff.get(status) if status_backoff and status else None
+            key = status if override else None
+            backoff = override or self.backoff
+            spent[key] = tries = spent.get(key, 0) + 1
+            if not error.transient or tries >= backoff.attempts:
                 raise error
-            self._sleep(self.backoff.delay(attempt, retry_after))
+            delay = backoff.delay(tries, retry_after)
+            if deadline is not None and self._clock() + delay >= deadline:
+                raise error
+            self._sleep(delay)
+
+    def _budget(self, deadline: float | None, action: str, subject: str) -> float:
+        """Seconds the next attempt may take: the timeout, or less when the deadline is near."""
+        if deadline is None:
+            return self.timeout
+        left = deadline - self._clock()
+        if left <= 0:
+            raise ProviderUnavailable(
+                f"no time left for {self.vendor} {action} {subject}: its deadline has passed"
+            )
+        return min(self.timeout, left)
 
     def _attempt(
         self,
@@ -199,8 +237,9 @@ class ApiClient:
         path: str,
         params: Mapping[str, str] | None,
         payload: Any,
+        budget: float,
     ) -> tuple[httpx.Response, bytes]:
-        """One request within one deadline: connect, send, headers and body together.
+        """One request within ``budget`` seconds: connect, send, headers and body together.
 
         Straight to the transport: an API call needs none of ``httpx.Client``'s
         redirects, cookies or auth flows, and skipping them (and parsing the URL
@@ -216,7 +255,7 @@ class ApiClient:
             json=payload,
             extensions={"timeout": self._timeout},
         )
-        with httpbounds.deadline(self.timeout):
+        with httpbounds.deadline(budget):
             response = self._transport.handle_request(request)
             response.request = request
             try:

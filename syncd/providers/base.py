@@ -69,7 +69,10 @@ class Rotator(Protocol):
     ) -> ResetStarted:
         """Start a reset of ``role``'s password; the new one works once its operations end.
 
-        ``deadline`` (a ``time.monotonic()`` instant) bounds every retry and wait.
+        A provider may wait for the project to accept the reset (Neon's 423
+        Locked); ``deadline``, a ``time.monotonic()`` instant, bounds the call:
+        no attempt or wait goes past it, and ProviderUnavailable is raised
+        instead. Without one, the provider's own bounds apply.
         """
         ...
 

@@ -2,25 +2,39 @@
 
 Endpoints used (``Authorization: Bearer <key>``, base ``https://console.neon.tech/api/v2``):
 
-* ``GET /projects/{id}/branches`` answers ``{branches: [{id, name, ...}]}``: a
-  target names its branch, Neon's other endpoints want the id. The map is
-  cached per project for :data:`BRANCH_TTL` seconds (about one cycle), and only
-  one request per project is in flight however many targets ask at once.
+* ``GET /projects/{id}/branches/{branch_id}`` answers ``{branch: {id, name, ...}}``
+  and ``GET /projects/{id}/branches?search=&limit=&cursor=`` answers
+  ``{branches: [{id, name, ...}], pagination: {next}}``. A target names its
+  branch, by id or by name; Neon's other endpoints want the id. An id
+  (``br-`` and Neon's id shape, :data:`BRANCH_ID`) is checked with one GET.
+  A name is searched for (Neon matches any part of a name or an id) and only
+  an exact match is kept, following ``pagination.next`` :data:`BRANCH_PAGE`
+  branches at a time, so that each answer stays well under the 64 KiB cap,
+  for at most :data:`MAX_BRANCH_PAGES` pages and :data:`BRANCH_LOOKUP_TIMEOUT`
+  seconds. The whole list is never read: a few hundred preview branches make
+  it larger than any answer syncd accepts. An id is cached per project and
+  branch for :data:`BRANCH_TTL` seconds (about one cycle), and only one
+  lookup per branch is in flight however many targets ask at once.
 * ``GET /projects/{id}/connection_uri?branch_id=&database_name=&role_name=&pooled=``
   answers ``{uri}``, validated as strictly as case.dev's (:meth:`ConnectionInfo.parse`)
   and checked to be for the role and database asked for.
 * ``POST /projects/{id}/branches/{branch_id}/roles/{role}/reset_password``
   answers ``{role: {name, password, ...}, operations: [{id, status, ...}]}``.
   The new password is returned at once, but Neon only accepts it when the
-  operations it started have finished; the old one works until then.
+  operations it started have finished; the old one works until then. An
+  answer listing more than :data:`MAX_OPERATIONS` operations is refused, so
+  waiting for them is bounded.
 * ``GET /projects/{id}/operations/{op_id}`` answers ``{operation: {id, status}}``;
   ``finished`` and ``skipped`` end well, ``failed`` and ``cancelled`` end badly,
   anything else (``scheduling``, ``running``, ``error`` while Neon retries,
   ``cancelling``) is still under way.
 * ``GET /projects/{id}/branches/{branch_id}/roles/{role}``: 200 or 404.
 
-A 423 (Locked) means a conflicting operation is running on the project; it is
-retried after backoff like a 429 or a 5xx. Every password and URI is
+A 423 (Locked) means a conflicting operation is running on the project. A
+read retries it after backoff like a 429 or a 5xx. A reset, which Neon
+refuses for as long as another operation runs, waits it out the way Neon's
+CLI does: :data:`LOCKED_ATTEMPTS` attempts :data:`LOCKED_DELAY` seconds
+apart, never past the caller's deadline. Every password and URI is
 registered for redaction the moment it is parsed, before any check that might
 quote the answer. Neon allows 700 requests a minute with bursts of 40 a second
 per route; the default client-side limit (11/s, burst 40) stays under both.
@@ -29,11 +43,13 @@ per route; the default client-side limit (11/s, burst 40) stays under both.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -64,13 +80,36 @@ DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 DEFAULT_RATE = 11.0
 #: Neon allows bursts of 40 requests per second per route.
 MAX_BURST = 40
-#: How long a project's branch name -> id map is reused (about one cycle).
+#: How long a branch's id, looked up by name or checked, is reused (about one cycle).
 BRANCH_TTL = 60.0
+#: Neon's branch id: ``br-``, two words and a suffix (``br-purple-base-zayzqzt8``,
+#: or older ``br-wispy-dew-591433``), the shape Neon's CLI tells ids from names by.
+BRANCH_ID = re.compile(r"br-[a-z]+-[a-z]+-[a-z0-9]{6,8}")
+#: Branches asked for per page. Neon describes a branch in some 25 fields, about
+#: 0.7 KB: 50 make about 35 KiB, half the 64 KiB answer cap, with room for long names.
+BRANCH_PAGE = 50
+#: Pages a name search may read (2,000 branches matching the name) before it is
+#: refused: a name that common is better given as the branch's id.
+MAX_BRANCH_PAGES = 40
+#: Seconds a branch lookup may take, every page and retry together.
+BRANCH_LOOKUP_TIMEOUT = 30.0
+#: The longest pagination cursor accepted (Neon's are short and opaque).
+MAX_CURSOR_CHARS = 1024
+#: A reset answered 423 Locked is tried this many times, this many seconds apart,
+#: as Neon's CLI does (``retryOnLock``: 5 attempts, 3 s apart).
+LOCKED_ATTEMPTS = 5
+LOCKED_DELAY = 3.0
+#: The most operations a reset answer may list (Neon starts one or two).
+MAX_OPERATIONS = 64
 #: Operation statuses that end an operation, well or badly.
 OPERATION_DONE = frozenset({"finished", "skipped"})
 OPERATION_FAILED = frozenset({"failed", "cancelled"})
 _POLL_FIRST = 0.1
 _POLL_CAP = 2.0
+_LOCKED = 423
+_WAIT_OUT_LOCK = MappingProxyType(
+    {_LOCKED: Backoff(LOCKED_ATTEMPTS, base=LOCKED_DELAY, cap=LOCKED_DELAY, jitter=False)}
+)
 
 
 class NeonConfig(PluginConfig):
@@ -153,6 +192,7 @@ class NeonProvider:
             bucket=bucket,
             transport=transport,
             sleep=sleep,
+            clock=clock,
         )
         self._sleep = sleep
         self._clock = clock
@@ -259,17 +299,22 @@ class NeonProvider:
 
         The new password only works once :meth:`wait_for_operations` has seen
         every returned operation finish; the old one works until then. A 423
-        (another operation running) is retried after backoff. A retried reset
-        may reset twice: the password returned is the one from the last answer.
+        (another operation running) is waited out: :data:`LOCKED_ATTEMPTS`
+        attempts :data:`LOCKED_DELAY` seconds apart. ``deadline``, a
+        ``time.monotonic()`` instant, bounds the call, branch lookup included:
+        no attempt or wait goes past it. A retried reset may reset twice: the
+        password returned is the one from the last answer.
 
         Raises:
             ProviderAuthError: the API key was refused, or may not reset passwords.
             ProviderNotFound: the project, branch or role does not exist.
-            ProviderResponseError: the answer has no password, or it is for another role.
-            ProviderUnavailable: transient (still locked after every attempt, 429, 5xx).
+            ProviderResponseError: the answer has no password, is for another
+                role, or lists more than :data:`MAX_OPERATIONS` operations.
+            ProviderUnavailable: transient (still locked after every attempt or
+                at the deadline, 429, 5xx).
 
         """
-        branch_id = self.branch_id(target)
+        branch_id = self.branch_id(target, deadline=deadline)
         where = f"project {target.project} branch {target.branch} role {role}"
         _, raw = self._api.request(
             "POST",
@@ -279,6 +324,8 @@ class NeonProvider:
             status_error=lambda r, b: _status_error(r, b, where),
             action="resetting",
             context={"target": target.name},
+            status_backoff=_WAIT_OUT_LOCK,
+            deadline=deadline,
         )
         what = f"Neon reset_password answer for {where}"
         body = _json(raw, what)
@@ -304,7 +351,10 @@ class NeonProvider:
     ) -> None:
         """Poll each operation until it ends; ``deadline`` is a ``time.monotonic()`` instant.
 
-        Returns when every operation is ``finished`` or ``skipped``.
+        Returns when every operation is ``finished`` or ``skipped``. The
+        deadline is checked before every poll and bounds each poll's retries,
+        and at most :data:`MAX_OPERATIONS` operations are waited for, so the
+        call ends by the deadline however many operations finished already.
 
         Raises:
             ProviderOperationFailed: an operation ended ``failed`` or ``cancelled``
@@ -312,13 +362,26 @@ class NeonProvider:
             ProviderUnavailable: the deadline passed with an operation still under
                 way, or Neon could not be reached.
             ProviderNotFound: an operation id is unknown to Neon.
-            ProviderAuthError, ProviderResponseError: as for :meth:`connection`.
+            ProviderResponseError: more than :data:`MAX_OPERATIONS` operations,
+                or as for :meth:`connection`.
+            ProviderAuthError: as for :meth:`connection`.
 
         """
         pending = list(operation_ids)
+        total = len(pending)
+        if total > MAX_OPERATIONS:
+            raise ProviderResponseError(
+                f"{total} Neon operations in project {project} are more than the "
+                f"{MAX_OPERATIONS} syncd waits for"
+            )
         delay = _POLL_FIRST
         while pending:
-            status = self._operation_status(project, pending[0])
+            if self._clock() >= deadline:
+                raise ProviderUnavailable(
+                    f"Neon operations in project {project}: {len(pending)} of {total} "
+                    f"still unfinished past the deadline (next: {one_line(pending[0], 64)})"
+                )
+            status = self._operation_status(project, pending[0], deadline)
             if status in OPERATION_DONE:
                 pending.pop(0)
                 continue
@@ -358,55 +421,95 @@ class NeonProvider:
             return False
         return True
 
-    def branch_id(self, target: Target) -> str:
-        """The id of ``target``'s branch (its name, or already an id), cached for a cycle.
+    def branch_id(self, target: Target, *, deadline: float | None = None) -> str:
+        """The id of ``target``'s branch, named by id or by name; cached for a cycle.
+
+        An id (:data:`BRANCH_ID`) is checked with one GET; a name is searched
+        for page by page and only an exact match counts (an exact id match
+        too, for an id of a shape syncd does not know). The lookup takes at
+        most :data:`BRANCH_LOOKUP_TIMEOUT` seconds, and ends by ``deadline``
+        (a ``time.monotonic()`` instant) when one is given.
 
         Raises:
             ProviderNotFound: the project has no branch of that name or id.
-            ProviderAuthError, ProviderResponseError, ProviderUnavailable: as for
-                :meth:`connection`.
+            ProviderResponseError: an answer is malformed, its pagination loops,
+                or the search reads more than :data:`MAX_BRANCH_PAGES` pages.
+            ProviderUnavailable: transient, or the lookup ran out of time.
+            ProviderAuthError: as for :meth:`connection`.
 
         """
-        branches = self._branches.get(target.project, lambda: self._list_branches(target))
-        if target.branch in branches:
-            return branches[target.branch]
-        if target.branch in branches.values():
-            return target.branch
-        raise ProviderNotFound(
-            f"branch {target.branch} not found in Neon project {target.project} "
-            f"(it has {len(branches)} branches)"
-        )
+        key = (target.project, target.branch)
+        return self._branches.get(key, lambda: self._lookup_branch(target, deadline))
 
     # -- internals ---------------------------------------------------------
 
-    def _list_branches(self, target: Target) -> dict[str, str]:
-        where = f"project {target.project}"
+    def _lookup_branch(self, target: Target, deadline: float | None) -> str:
+        limit = self._clock() + BRANCH_LOOKUP_TIMEOUT
+        until = limit if deadline is None else min(deadline, limit)
+        if BRANCH_ID.fullmatch(target.branch):
+            return self._get_branch(target, until)
+        return self._search_branch(target, until)
+
+    def _get_branch(self, target: Target, deadline: float) -> str:
+        where = f"branch {target.branch} in project {target.project}"
         _, raw = self._api.request(
             "GET",
-            f"/projects/{_seg(target.project)}/branches",
-            subject=f"the branches of {where}",
+            f"/projects/{_seg(target.project)}/branches/{_seg(target.branch)}",
+            subject=where,
             status_error=lambda r, b: _status_error(r, b, where),
             context={"target": target.name},
+            deadline=deadline,
         )
-        body = _json(raw, f"Neon branches answer for {where}")
-        listed = body.get("branches")
-        if not isinstance(listed, list):
-            raise ProviderResponseError(f"Neon branches answer for {where} has no branches list")
-        branches: dict[str, str] = {}
-        for item in listed:
-            if isinstance(item, dict):
-                name, ident = item.get("name"), item.get("id")
-                if isinstance(name, str) and isinstance(ident, str) and ident:
-                    branches[name] = ident
-        return branches
+        body = _json(raw, f"Neon answer for {where}")
+        branch = body.get("branch")
+        if not isinstance(branch, dict) or branch.get("id") != target.branch:
+            raise ProviderResponseError(f"Neon answer for {where} does not describe that branch")
+        return target.branch
 
-    def _operation_status(self, project: str, operation_id: str) -> str:
+    def _search_branch(self, target: Target, deadline: float) -> str:
+        project, name = target.project, target.branch
+        where = f"project {project}"
+        what = f"Neon branches answer for {where}"
+        params = {"search": name, "limit": str(BRANCH_PAGE)}
+        cursors: set[str] = set()
+        for page in range(MAX_BRANCH_PAGES):
+            if self._clock() >= deadline:
+                raise ProviderUnavailable(
+                    f"looking up branch {name} in Neon project {project} ran out of time "
+                    f"after {page} pages"
+                )
+            _, raw = self._api.request(
+                "GET",
+                f"/projects/{_seg(project)}/branches",
+                subject=f"the branches of {where}",
+                params=params,
+                status_error=lambda r, b: _status_error(r, b, where),
+                context={"target": target.name},
+                deadline=deadline,
+            )
+            listed, cursor = _branch_page(_json(raw, what), what)
+            found = _exact_match(listed, name, what)
+            if found is not None:
+                return found
+            if not listed or cursor is None:
+                raise ProviderNotFound(f"branch {name} not found in Neon project {project}")
+            if cursor in cursors:
+                raise ProviderResponseError(f"{what} repeats a pagination cursor")
+            cursors.add(cursor)
+            params["cursor"] = cursor
+        raise ProviderResponseError(
+            f"branch {name}: more than {MAX_BRANCH_PAGES * BRANCH_PAGE} branches of Neon "
+            f"project {project} match the name; give the branch by its id (br-...)"
+        )
+
+    def _operation_status(self, project: str, operation_id: str, deadline: float) -> str:
         where = f"operation {one_line(operation_id, 64)} in project {project}"
         _, raw = self._api.request(
             "GET",
             f"/projects/{_seg(project)}/operations/{_seg(operation_id)}",
             subject=where,
             status_error=lambda r, b: _status_error(r, b, where),
+            deadline=deadline,
         )
         body = _json(raw, f"Neon answer for {where}")
         operation = body.get("operation")
@@ -417,34 +520,34 @@ class NeonProvider:
 
 
 class _BranchCache:
-    """Project -> {branch name: id} for ``ttl`` seconds; one listing per project at a time."""
+    """(project, branch) -> branch id for ``ttl`` seconds; one lookup per key at a time."""
 
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, dict[str, str]]] = {}
-        self._loading: dict[str, threading.Lock] = {}
+        self._entries: dict[tuple[str, str], tuple[float, str]] = {}
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
 
-    def get(self, project: str, load: Callable[[], dict[str, str]]) -> dict[str, str]:
+    def get(self, key: tuple[str, str], load: Callable[[], str]) -> str:
         with self._lock:
-            fresh = self._fresh(project)
+            fresh = self._fresh(key)
             if fresh is not None:
                 return fresh
-            loading = self._loading.setdefault(project, threading.Lock())
-        # Whoever holds ``loading`` lists the branches; the others wait, then reuse them.
+            loading = self._loading.setdefault(key, threading.Lock())
+        # Whoever holds ``loading`` looks the branch up; the others wait, then reuse it.
         with loading:
             with self._lock:
-                fresh = self._fresh(project)
+                fresh = self._fresh(key)
             if fresh is not None:
                 return fresh
-            branches = load()
+            ident = load()
             with self._lock:
-                self._entries[project] = (self._clock() + self._ttl, branches)
-            return branches
+                self._entries[key] = (self._clock() + self._ttl, ident)
+            return ident
 
-    def _fresh(self, project: str) -> dict[str, str] | None:
-        entry = self._entries.get(project)
+    def _fresh(self, key: tuple[str, str]) -> str | None:
+        entry = self._entries.get(key)
         if entry is not None and entry[0] > self._clock():
             return entry[1]
         return None
@@ -479,11 +582,46 @@ def _json(raw: bytes, what: str) -> dict[str, Any]:
     return body
 
 
+def _branch_page(body: dict[str, Any], what: str) -> tuple[list[Any], str | None]:
+    """A page's branches and the cursor of the next page (None: this is the last)."""
+    listed = body.get("branches")
+    if not isinstance(listed, list):
+        raise ProviderResponseError(f"{what} has no branches list")
+    pagination = body.get("pagination")
+    if pagination is None:
+        return listed, None
+    if not isinstance(pagination, dict):
+        raise ProviderResponseError(f"{what} has a pagination field that is not an object")
+    cursor = pagination.get("next")
+    if cursor is None or cursor == "":
+        return listed, None
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
+        raise ProviderResponseError(f"{what} has a pagination cursor that is not a short string")
+    return listed, cursor
+
+
+def _exact_match(listed: list[Any], branch: str, what: str) -> str | None:
+    """The id of the listed branch named ``branch`` (or with that id), if any."""
+    for item in listed:
+        name = item.get("name") if isinstance(item, dict) else None
+        ident = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not isinstance(ident, str) or not ident:
+            raise ProviderResponseError(f"{what} lists a branch without a name and an id")
+        if branch in (name, ident):
+            return ident
+    return None
+
+
 def _operation_ids(operations: object, what: str) -> tuple[str, ...]:
     if operations is None:
         return ()
     if not isinstance(operations, list):
         raise ProviderResponseError(f"{what} has an operations field that is not a list")
+    if len(operations) > MAX_OPERATIONS:
+        raise ProviderResponseError(
+            f"{what} lists {len(operations)} operations, more than the {MAX_OPERATIONS} "
+            "syncd waits for"
+        )
     ids = []
     for op in operations:
         ident = op.get("id") if isinstance(op, dict) else None
@@ -506,7 +644,7 @@ def _status_error(
         )
     if status == 404:  # noqa: PLR2004
         return _not_found(response, message, where, role_lookup=role_lookup)
-    if status == 423:  # noqa: PLR2004
+    if status == _LOCKED:
         return ProviderUnavailable(
             f"Neon answered 423 Locked for {where}: another operation is running on the project"
         )

@@ -3,7 +3,9 @@
 It speaks the part of Neon's API v2 that syncd uses, under ``/api/v2`` (so a
 base URL is ``http://127.0.0.1:PORT/api/v2``), with bearer authentication:
 
-* ``GET /projects/{id}/branches``, ``GET /projects/{id}/connection_uri``,
+* ``GET /projects/{id}/branches`` with ``search``, ``sort_by``, ``sort_order``,
+  ``limit`` and ``cursor``; ``GET /projects/{id}/branches/{branch_id}``,
+* ``GET /projects/{id}/connection_uri``,
 * ``POST /projects/{id}/branches/{branch_id}/roles/{role}/reset_password``,
 * ``GET /projects/{id}/branches/{branch_id}/roles[/{role}]``,
 * ``GET /projects/{id}/operations/{op_id}``.
@@ -11,14 +13,29 @@ base URL is ``http://127.0.0.1:PORT/api/v2``), with bearer authentication:
 Projects, branches, databases and roles are declared by the test and map onto
 a real cluster: connection URIs carry the real host and port of PostgreSQL
 (direct, with ``channel_binding=require`` when asked for) or of PgBouncer
-(pooled), always with ``sslmode=require``.
+(pooled), always with ``sslmode=require``. Branches get ids of Neon's shape
+(``br-quiet-field-000042``) and are described with Neon's fields, about 0.7 KB
+each, so :meth:`FakeNeon.add_branches` can make a project whose full list is
+as large as a real one with hundreds of preview branches.
+
+The branch list behaves as documented: ``search`` keeps branches whose name or
+id contains it (case-insensitive), sorted by ``sort_by`` (``updated_at``,
+``created_at`` or ``name``; default ``updated_at``) in ``sort_order``
+(default ``desc``). Without ``limit`` every branch is listed; with one (1 to
+10000) at most that many, and ``pagination.next`` is the cursor to pass as
+``cursor`` for the next page. Neon does not document whether the last page
+carries a ``next``; the fake gives one with every non-empty page, so a client
+must also stop at an empty page. A malformed ``limit``, ``sort_by``,
+``sort_order`` or ``cursor`` answers 400.
 
 A reset behaves like Neon's: the answer carries the new password at once, and
 an operation that goes ``scheduling`` -> ``running`` -> ``finished`` over
 ``operation_delay`` seconds. Only when it finishes is the password really
 changed (``set_password``, normally :func:`alter_role_password`, which runs
 ``ALTER ROLE ... PASSWORD``), so the old password keeps working until then. A
-reset while an operation of the project is under way answers 423. Faults are
+reset while an operation of the project is under way answers 423, and so does
+every reset while :meth:`FakeNeon.lock_for` holds the project locked (as
+while Neon runs a long operation of its own). Faults are
 injected as with the case.dev fake (:class:`~syncd.testing.casedev.Fault`:
 429 with ``Retry-After``, 5xx, slow answers), and
 :meth:`FakeNeon.fail_next_operation` makes the next reset's operation end
@@ -30,12 +47,15 @@ every :class:`~syncd.testing.casedev.SeenRequest` carries its arrival time::
     api = FakeNeon("key", set_password=alter_role_password(admin_dsn),
                    direct=("127.0.0.1", pg_port), pooled=("127.0.0.1", bouncer_port))
     api.add_branch("proj", "main", databases=["app"], roles={"app": "pw"})
+    api.add_branches("proj", [f"preview/pr-{n}" for n in range(400)])
     with api.serve() as server:
         base_url = server.base_url + "/api/v2"
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import re
@@ -45,9 +65,10 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 import httpx
@@ -59,6 +80,7 @@ __all__ = ["FakeNeon", "Fault", "Operation", "alter_role_password"]
 PREFIX = "/api/v2"
 _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("branches", re.compile(r"^/projects/([^/]+)/branches$")),
+    ("branch", re.compile(r"^/projects/([^/]+)/branches/([^/]+)$")),
     ("connection_uri", re.compile(r"^/projects/([^/]+)/connection_uri$")),
     ("reset", re.compile(r"^/projects/([^/]+)/branches/([^/]+)/roles/([^/]+)/reset_password$")),
     ("role", re.compile(r"^/projects/([^/]+)/branches/([^/]+)/roles/([^/]+)$")),
@@ -67,6 +89,17 @@ _ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _ALPHABET = string.ascii_letters + string.digits
 _UNDER_WAY = frozenset({"scheduling", "running"})
+_LOCKED_MESSAGE = (
+    "project already has running conflicting operations, scheduling of new ones is prohibited"
+)
+#: Words for Neon-shaped branch ids (``br-<adjective>-<noun>-<digits>``).
+_ADJECTIVES = ("quiet", "shiny", "young", "misty", "bold", "calm", "wild", "dry")
+_NOUNS = ("field", "wind", "river", "frost", "leaf", "dust", "sea", "hill")
+_SORT_KEYS = ("updated_at", "created_at", "name")
+#: Neon's documented bounds for ``limit``.
+_LIMIT_RANGE = range(1, 10001)
+#: When the fake's branches were made: a fixed start, a second apart, so sorting is stable.
+_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def alter_role_password(admin_dsn: str) -> Callable[[str, str], None]:
@@ -117,6 +150,38 @@ class _Branch:
     name: str
     databases: set[str]
     roles: dict[str, str] = field(repr=False)
+    created_at: str = ""
+    parent_id: str | None = None
+
+    def as_json(self, project: str) -> dict[str, object]:
+        """Neon's branch object, with the fields Neon sends (usage counters at zero)."""
+        return {
+            "id": self.id,
+            "project_id": project,
+            "parent_id": self.parent_id,
+            "parent_lsn": "0/1F2E3D4" if self.parent_id else None,
+            "parent_timestamp": self.created_at if self.parent_id else None,
+            "name": self.name,
+            "current_state": "ready",
+            "state_changed_at": self.created_at,
+            "logical_size": 30851072,
+            "creation_source": "console",
+            "primary": self.parent_id is None,
+            "default": self.parent_id is None,
+            "protected": False,
+            "cpu_used_sec": 0,
+            "compute_time_seconds": 0,
+            "active_time_seconds": 0,
+            "written_data_bytes": 0,
+            "data_transfer_bytes": 0,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+            "created_by": {
+                "name": "syncd test",
+                "image": "https://avatars.example.test/u/4a1c9e0b7d2f?size=64",
+            },
+            "init_source": "parent-data",
+        }
 
 
 class FakeNeon:
@@ -143,6 +208,7 @@ class FakeNeon:
         self._operations: dict[str, Operation] = {}
         self._faults: deque[Fault] = deque()
         self._fail_operations = 0
+        self._locked_until = 0.0
         self._timers: list[threading.Timer] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -162,12 +228,35 @@ class FakeNeon:
         roles: dict[str, str],
         branch_id: str | None = None,
     ) -> str:
-        """Declare a branch with existing databases and roles (and their passwords); its id."""
-        ident = branch_id or f"br-{name.lower()}-{next(self._ids):06d}"
+        """Declare a branch with existing databases and roles (and their passwords); its id.
+
+        The project's first branch is its root (``primary``); later ones are its children.
+        """
         with self._lock:
-            self._projects.setdefault(project, []).append(
-                _Branch(ident, name, set(databases), dict(roles))
-            )
+            return self._add(project, name, set(databases), dict(roles), branch_id)
+
+    def add_branches(self, project: str, names: Iterable[str]) -> list[str]:
+        """Declare many branches without databases or roles (say, previews); their ids."""
+        with self._lock:
+            return [self._add(project, name, set(), {}, None) for name in names]
+
+    def _add(
+        self,
+        project: str,
+        name: str,
+        databases: set[str],
+        roles: dict[str, str],
+        branch_id: str | None,
+    ) -> str:
+        n = next(self._ids)
+        ident = branch_id or (
+            f"br-{_ADJECTIVES[n % len(_ADJECTIVES)]}-"
+            f"{_NOUNS[n // len(_ADJECTIVES) % len(_NOUNS)]}-{n:06d}"
+        )
+        branches = self._projects.setdefault(project, [])
+        created = (_EPOCH + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")
+        parent = branches[0].id if branches else None
+        branches.append(_Branch(ident, name, databases, roles, created, parent))
         return ident
 
     def add_role(self, project: str, branch: str, role: str, password: str) -> None:
@@ -203,6 +292,12 @@ class FakeNeon:
         """Answer the next ``times`` authorised requests with ``fault``."""
         with self._lock:
             self._faults.extend([fault] * times)
+
+    def lock_for(self, seconds: float) -> float:
+        """Answer every reset 423 Locked for ``seconds`` from now; the ``time.monotonic()`` end."""
+        with self._lock:
+            self._locked_until = time.monotonic() + seconds
+            return self._locked_until
 
     def fail_next_operation(self, times: int = 1) -> None:
         """Make the operations of the next ``times`` resets end ``failed``."""
@@ -277,8 +372,9 @@ class FakeNeon:
 
     def _get(self, kind: str, args: tuple[str, ...], params: dict[str, str]) -> httpx.Response:
         if kind == "branches":
-            branches = self._project(args[0])
-            return _json(200, {"branches": [{"id": b.id, "name": b.name} for b in branches]})
+            return self._branches(args[0], params)
+        if kind == "branch":
+            return _json(200, {"branch": self._branch(args[0], args[1]).as_json(args[0])})
         if kind == "connection_uri":
             return self._connection_uri(args[0], params)
         if kind == "roles":
@@ -293,6 +389,39 @@ class FakeNeon:
         if operation is None or operation.project != args[0]:
             raise LookupError("operation not found")
         return _json(200, {"operation": operation.as_json()})
+
+    def _branches(self, project: str, params: dict[str, str]) -> httpx.Response:
+        branches = self._project(project)
+        sort_by = params.get("sort_by", "updated_at")
+        order = params.get("sort_order", "desc")
+        if sort_by not in _SORT_KEYS or order not in ("asc", "desc"):
+            return _error(400, "invalid sort_by or sort_order")
+        search = params.get("search", "").lower()
+        found = [b for b in branches if search in b.name.lower() or search in b.id.lower()]
+        # created_at stands in for updated_at: the fake never changes a branch's settings.
+        attr = "name" if sort_by == "name" else "created_at"
+
+        def key(branch: _Branch) -> tuple[str, str]:
+            return getattr(branch, attr), branch.id
+
+        descending = order == "desc"
+        found.sort(key=key, reverse=descending)
+        if "limit" not in params:
+            return _json(200, {"branches": [b.as_json(project) for b in found]})
+        limit = params["limit"]
+        if not limit.isdigit() or int(limit) not in _LIMIT_RANGE:
+            return _error(400, "limit must be an integer from 1 to 10000")
+        if "cursor" in params:
+            after = _decode_cursor(params["cursor"])
+            if after is None:
+                return _error(400, "invalid cursor")
+            found = [b for b in found if (key(b) < after if descending else key(b) > after)]
+        page = found[: int(limit)]
+        pagination = {"sort_by": sort_by, "sort_order": order.upper()}
+        if page:
+            pagination["next"] = _encode_cursor(key(page[-1]))
+        body = {"branches": [b.as_json(project) for b in page], "pagination": pagination}
+        return _json(200, body)
 
     def _connection_uri(self, project: str, params: dict[str, str]) -> httpx.Response:
         missing = [k for k in ("database_name", "role_name") if not params.get(k)]
@@ -321,14 +450,10 @@ class FakeNeon:
         branch = self._branch(project, branch_id)
         if role not in branch.roles:
             raise LookupError("role not found")
-        if any(
+        if time.monotonic() < self._locked_until or any(
             op.project == project and op.status in _UNDER_WAY for op in self._operations.values()
         ):
-            return _error(
-                423,
-                "project already has running conflicting operations, "
-                "scheduling of new ones is prohibited",
-            )
+            return _error(423, _LOCKED_MESSAGE)
         password = "".join(secrets.choice(_ALPHABET) for _ in range(32))
         operation = Operation(
             id=str(uuid.uuid4()),
@@ -395,6 +520,20 @@ def _route(path: str) -> tuple[str, tuple[str, ...]] | None:
         if match:
             return kind, tuple(unquote(g) for g in match.groups())
     return None
+
+
+def _encode_cursor(key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str] | None:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError):
+        return None
+    if not (isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key)):  # noqa: PLR2004 - a (sort value, id) pair
+        return None
+    return key[0], key[1]
 
 
 def _role_json(branch: _Branch, role: str) -> dict[str, object]:
