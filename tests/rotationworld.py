@@ -94,6 +94,7 @@ class AwsKillProxy:
         self.calls: list[AwsCall] = []
         self.killed = threading.Event()
         self._armed: tuple[Matcher, int, bool] | None = None
+        self._hold: tuple[Matcher, float, threading.Event] | None = None
         self._lock = threading.Lock()
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -111,6 +112,27 @@ class AwsKillProxy:
         """Forget the armed kill, if it has not fired."""
         with self._lock:
             self._armed = None
+            self._hold = None
+
+    def hold(self, match: Matcher, seconds: float) -> threading.Event:
+        """Hold back the answer to the first call ``match`` accepts for ``seconds``.
+
+        The returned event is set when that call has arrived: the caller then
+        knows the process is paused right there.
+        """
+        arrived = threading.Event()
+        with self._lock:
+            self._hold = (match, seconds, arrived)
+        return arrived
+
+    def _held(self, call: AwsCall) -> None:
+        with self._lock:
+            hold = self._hold
+            if hold is None or not hold[0](call):
+                return
+            self._hold = None
+        hold[2].set()
+        time.sleep(hold[1])
 
     def close(self) -> None:
         """Stop serving."""
@@ -166,6 +188,7 @@ class AwsKillProxy:
                     self.close_connection = True
                     return
                 status, headers, answer = self._upstream(body)
+                proxy._held(probe)
                 self.send_response(status)
                 for key, value in headers:
                     if key.lower() not in ("content-length", "connection", "transfer-encoding"):

@@ -68,10 +68,11 @@ def world(
         yield w
 
 
-def seed(world: RotationWorld) -> None:
+def seed(world: RotationWorld, role: str | None = None) -> None:
+    """A first run --once: never rotated, so it rotates (to ``role``) and publishes."""
     result = world.run("run", "--once")
     assert result.code == 0, result.output
-    world.assert_converged()
+    world.assert_converged(role)
 
 
 # -- never start what cannot be finished ---------------------------------------------------
@@ -161,9 +162,11 @@ def test_overlapping_rotates_reset_once_per_round(world: RotationWorld, mode: st
     In alternate mode a client reconnecting every 50 ms with what the sinks
     publish never fails to authenticate.
     """
+    first_role = None
     if mode == "alternate":
-        world.write_config("alternate", alternate_role=world.create_alternate_role())
-    seed(world)
+        first_role = world.create_alternate_role()
+        world.write_config("alternate", alternate_role=first_role)
+    seed(world, first_role)
     world.api.operation_delay = 1.0  # a wide window between the reset and its effect
     client = boto3.client(
         "secretsmanager",
@@ -200,6 +203,26 @@ def test_overlapping_rotates_reset_once_per_round(world: RotationWorld, mode: st
     if mode == "alternate":
         assert probe.auth_failures == 0
         assert probe.other_failures == []
+    world.assert_no_leak()
+
+
+def test_a_rotation_that_finds_the_lease_held_waits_and_resets_nothing(
+    world: RotationWorld,
+) -> None:
+    """A rotate paused right after taking the lease; a second rotate meanwhile never resets."""
+    seed(world)
+    before = world.resets()
+    taken = world.proxy.hold(lease_taken, 4.0)  # the holder pauses with the lease in hand
+    holder = world.start("rotate", TARGET)
+    assert taken.wait(30), "the holder never took the lease"
+    second = world.run("rotate", "--output", "json", TARGET)
+    first = holder.wait()
+    world.outputs.append(first)
+    assert (first.code, second.code) == (0, 0), (first.output, second.output)
+    assert world.resets() - before == 1
+    assert "rotation_held_elsewhere" in second.stderr
+    assert json.loads(second.stdout)["targets"][0]["rotation"] is None
+    world.assert_converged()
     world.assert_no_leak()
 
 
