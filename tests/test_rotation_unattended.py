@@ -336,3 +336,30 @@ def test_report_and_check_say_what_rotation_did(world: RotationWorld) -> None:
     assert check.code == 1, check.output
     assert f"role {world.alt_role}" in check.stdout and "CREATE ROLE" in check.stdout
     world.assert_no_leak()
+
+
+def test_the_daemon_rotates_a_due_target_once_and_not_again(world: RotationWorld) -> None:
+    """`syncd run`: the never-rotated target is rotated in the first cycle, not in the next ones."""
+    import yaml
+
+    world.write_config("reset", level="debug")
+    data = yaml.safe_load(world.config.read_text())
+    data["targets"][0].update({"interval": "10s", "jitter": "0s"})
+    world.config.write_text(yaml.safe_dump(data))
+    daemon = world.start("run")
+    try:
+        deadline = time.monotonic() + 60
+        while world.resets() == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert world.resets() == 1, "the first cycle did not rotate"
+        time.sleep(22)  # two more cycles
+        assert daemon.proc.poll() is None, "the daemon stopped"
+    finally:
+        daemon.proc.send_signal(signal.SIGTERM)
+        result = daemon.wait()
+        world.outputs.append(result)
+    assert result.code == 0, result.output
+    assert result.stderr.count('"rotation_checked"') >= 3, "fewer than three cycles ran"
+    assert world.resets() == 1, "a later cycle rotated again"
+    world.assert_converged()
+    world.assert_no_leak()
