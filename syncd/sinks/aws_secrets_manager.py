@@ -30,6 +30,13 @@ proven, then ``AWSCURRENT`` is moved to it (AWS moves ``AWSPREVIOUS`` to the
 old current itself) and ``AWSPENDING`` is removed. Moving ``AWSCURRENT`` names
 the version it is taken from, so a second writer that promoted meanwhile makes
 the move fail (a conflict) instead of being overwritten.
+
+The rotation lease (:class:`~syncd.sinks.base.Leaser`) uses the same
+compare-and-set: a ``SYNCD_LEASE`` label moved onto a version of its own
+(see :meth:`AwsSecretsManagerSink.take_lease`). A secret another rotator
+manages (``RotationEnabled``, or an ``AWSPENDING`` whose id is not a syncd
+fingerprint) is reported as such by :meth:`~AwsSecretsManagerSink.inspect`,
+with no pending version, so rotation never touches it.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ lets mypy check it too::
     factory: SinkFactory[MyConfig] = MySink  # MyConfig subclasses PluginConfig
 
 Capabilities beyond :class:`Sink` are optional Protocols of their own
-(:class:`Preflight`): ``syncd check`` asks ``isinstance(sink, Preflight)``, so a
-sink offers one by implementing its methods, and no sink must implement all.
+(:class:`Preflight`, :class:`Stager`, :class:`Leaser`): ``syncd check`` asks
+``isinstance(sink, Preflight)``, so a sink offers one by implementing its
+methods, and no sink must implement all.
 ``syncd.testing.contract.SinkContract`` is the test suite every sink passes.
 """
 
