@@ -143,6 +143,9 @@ auth_query = SELECT uname, phash FROM {_LOOKUP_FUNCTION}($1)
 pool_mode = transaction
 max_client_conn = 100
 default_pool_size = 5
+; every test makes its own database and role: idle server connections of
+; finished tests must not pile up against the server's max_connections
+server_idle_timeout = 5
 server_login_retry = 1
 ignore_startup_parameters = extra_float_digits
 client_tls_sslmode = require

@@ -263,7 +263,9 @@ class PostgresServer(LocalServer):
             "max_wal_senders": "0",
             "autovacuum": "off",
             "shared_buffers": "16MB",
-            "max_connections": "50",
+            # PgBouncer keeps idle server connections per database and role for a
+            # while, and every test makes its own pair.
+            "max_connections": "200",
             "logging_collector": "off",
         }
         with (self._data_dir / "postgresql.conf").open("a") as conf:
