@@ -1,68 +1,99 @@
-"""How fast redaction is with a fleet's worth of known credentials.
+"""What redaction costs with a fleet's credentials known: memory, registration, scrubbing.
 
-Every log line passes :func:`syncd.redaction.scrub`, and every credential
-rotation registers new values (in every encoding: raw, URL, JSON once and
-twice, repr, base64), so both must stay cheap as the number of targets grows.
-Prints registration cost, scrub cost per typical log line and per
-botocore-debug-sized body (best of five rounds: the machine may be shared),
-and RSS growth over many rotations.
+Every log line passes :func:`syncd.redaction.scrub`, and every fetch registers
+what it fetched the way the providers do: the provider's raw URI (aging, in a
+bounded LRU) and the password under the target's slot, which keeps the
+current and the previous one for as long as the process runs. So memory grows
+with the number of targets (not with time), and must stay small per target.
+Prints, for N targets each rotated once (two generations each):
 
-    python benchmarks/redaction.py [--values 5000]
+* the registry's memory per target (tracemalloc, after the registry is built),
+* registration CPU per target, and per target fetched again unchanged,
+* scrub cost per typical log line, per log line holding a base64 run, and per
+  botocore-debug-sized body (best of five rounds: the machine may be shared),
+* that the first target's previous password, registered first, is still masked.
+
+    python -m benchmarks.redaction [--targets 10000]
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import base64
 import secrets
 import time
+import tracemalloc
 
 from syncd import redaction
 
 
-def rss_mib() -> float:
-    """Peak resident set size of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _uri(i: int, password: str) -> str:
+    return f"postgresql://app_{i}:{password}@ep-cool-{i}.us-east-2.aws.neon.tech/neondb?sslmode=require"
+
+
+def register(targets: int) -> tuple[list[str], float, float]:
+    """Register two generations per target as providers do; return passwords and CPU times."""
+    first = [f"pw{secrets.token_urlsafe(24)}" for _ in range(targets)]
+    second = [f"pw{secrets.token_urlsafe(24)}" for _ in range(targets)]
+    start = time.process_time()
+    for generation in (first, second):
+        for i, password in enumerate(generation):
+            redaction.register(_uri(i, password))
+            redaction.register(password, slot=f"conn:casedev:t{i}:app_{i}")
+        len(redaction._registry)  # expand what is still queued
+    per_target = (time.process_time() - start) / (2 * targets)
+    start = time.process_time()
+    for i, password in enumerate(second):  # the next cycle: nothing changed
+        redaction.register(_uri(i, password))
+        redaction.register(password, slot=f"conn:casedev:t{i}:app_{i}")
+    len(redaction._registry)
+    unchanged = (time.process_time() - start) / targets
+    return first, per_target, unchanged
+
+
+def scrub_cost(text: str, rounds: int) -> float:
+    """Seconds per scrub of ``text``, best of five rounds."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(rounds // 5):
+            redaction.scrub(text)
+        best = min(best, (time.perf_counter() - start) / (rounds // 5))
+    return best
 
 
 def main() -> None:
     """Run the measurements and print one line per figure."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--values", type=int, default=5000, help="credentials to register")
+    parser.add_argument("--targets", type=int, default=10_000)
     args = parser.parse_args()
 
-    passwords = [secrets.token_urlsafe(24) for _ in range(args.values)]
     redaction.register("cdk_live_api_key_0123456789abcdef", pinned=True)
-    redaction.register("Qz7x")  # a short password: checked at token boundaries
-    start = time.perf_counter()
-    for pw in passwords:
-        redaction.register(pw, f"postgresql://owner:{pw}@ep-x.neon.tech/neondb?sslmode=require")
-    per_register = (time.perf_counter() - start) / args.values
-    print(f"known values: {args.values} credentials ({len(redaction._registry)} encodings)")
-    print(f"register: {per_register * 1e6:.1f} us per credential (URI + password)")
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    first, per_target, unchanged = register(args.targets)
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    print(f"targets: {args.targets}, each rotated once ({len(redaction._registry)} stored forms)")
+    print(f"registry memory: {used / 1e6:.1f} MB, {used / args.targets:.0f} bytes per target")
+    print(f"register: {per_target * 1e6:.1f} us CPU per new credential (raw URI + password)")
+    print(f"register unchanged (every later cycle): {unchanged * 1e6:.1f} us CPU per target")
 
     line = (
         '{"event": "secret_updated", "target": "app-main", "sink": "aws", '
         '"secret": "prod/app/database", "version": "3f2a9c", "timestamp": "2026-11-26T10:00:00Z"}'
     )
-    body = ("x" * 120 + " " + passwords[-1] + " ") * 40  # ~10 KB, like a debug request dump
+    b64 = line.replace('"3f2a9c"', f'"{base64.b64encode(secrets.token_bytes(48)).decode()}"')
+    body = ("x" * 120 + " " + first[-1] + " ") * 40  # ~10 KB, like a debug request dump
     for name, text, rounds in (
         (f"log line ({len(line)} chars)", line, 20000),
+        (f"log line with a 64-char base64 run ({len(b64)} chars)", b64, 20000),
         (f"body ({len(body)} chars)", body, 500),
     ):
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(rounds // 5):
-                redaction.scrub(text)
-            best = min(best, (time.perf_counter() - start) / (rounds // 5))
-        print(f"scrub {name}: {best * 1e6:.1f} us")
-
-    before = rss_mib()
-    for _ in range(2000):  # rotations: each registers a fresh credential
-        redaction.register(secrets.token_urlsafe(24))
-        redaction.scrub(line)
-    print(f"2000 more rotations: peak RSS {before:.1f} -> {rss_mib():.1f} MiB")
+        print(f"scrub {name}: {scrub_cost(text, rounds) * 1e6:.1f} us")
+    oldest = first[0]
+    masked = redaction.scrub(f"{oldest} {base64.b64encode(oldest.encode()).decode()}")
+    print(f"the first target's previous password, registered first: {masked!r}")
 
 
 if __name__ == "__main__":

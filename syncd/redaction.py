@@ -8,7 +8,9 @@ Two layers, because neither alone is enough:
   carry it in, is replaced: raw, URL-encoded, JSON-escaped once and twice (a
   JSON document inside a JSON request body), as a Python ``str``/``bytes``
   repr of any of those (how botocore prints a body), and base64 (which a
-  hostile server can echo). This catches vendor debug output that embeds a
+  hostile server can echo: base64-looking runs are decoded at every offset
+  and masked whole when they hold a known value, so base64 costs no stored
+  form). This catches vendor debug output that embeds a
   request body, which no pattern could recognise reliably. A known value of
   any length is masked: one of 6 characters or more wherever it appears, a
   shorter one only as a whole token (its neighbours are not letters, digits
@@ -18,11 +20,14 @@ Two layers, because neither alone is enough:
   typed by someone else) are caught by shape: URI user-info, ``Bearer``
   headers, and ``password=``/``token:``-style pairs.
 
-Lifetimes: fetched database credentials age out of a bounded LRU (rotation
-adds new ones for months); long-lived credentials (API keys, Vault and AWS
-tokens) are registered ``pinned=True`` and never evicted; credentials that a
-library refreshes (AWS session tokens, Vault logins) are registered under a
-``slot``, which keeps the latest few generations of that one credential.
+Lifetimes: long-lived credentials (API keys, Vault and AWS tokens) are
+registered ``pinned=True`` and never evicted. A credential that changes over
+time is registered under a ``slot`` naming what holds it, which keeps its
+current and previous value: a target's database password (one slot per
+provider, target and role, so every credential any target holds now is
+masked, at any number of targets), an AWS session token, a Vault login.
+Other values (a provider's raw answer, a reset's password) age out of a
+bounded LRU.
 
 :func:`scrub` applies both to one string; :func:`scrub_value` walks containers.
 Which mapping keys hold credentials (:data:`SENSITIVE_KEY`) is precise: a key
@@ -33,11 +38,11 @@ readable.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 import re
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -46,15 +51,21 @@ MASK = "***"
 #: Known forms at least this long are masked anywhere; shorter ones only as whole tokens.
 #: Also the length of the index key of long forms.
 _MIN_LENGTH = 6
-#: Fetched (aging) forms kept; the least recently registered are dropped first.
-#: Rotation adds new values, so this part must be bounded for a daemon that runs
-#: for months. Pinned and slot forms do not count against it.
-_MAX_KNOWN = 16384
+#: Aging forms kept; the least recently registered are dropped first. Rotation
+#: adds new values, so this part must be bounded for a daemon that runs for
+#: months. Pinned and slot forms (every target's current credentials) do not
+#: count against it: what ages here is only a provider's raw answer (masked by
+#: its password's slot, and by the URI pattern, anyway) and one-off values.
+_MAX_KNOWN = 4096
 #: Generations of a slot's credential kept: the previous one may still be in flight.
 _SLOT_GENERATIONS = 2
 #: Registrations queued before the registering thread expands them even if nothing
 #: reads (see _Registry): small, so a cycle's workers do it between their requests.
 _MAX_PENDING = 64
+#: A run of base64 characters (either alphabet) worth decoding: 8 characters hold 6
+#: bytes, the shortest value masked anywhere.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+_URLSAFE_TO_STD = str.maketrans("-_", "+/")
 
 _CREDENTIAL_KEYS = (
     r"pass(?:word|wd|phrase)?|pwd|token|api_?key|secret_?(?:id|key|string|access_key)|"
@@ -133,32 +144,31 @@ def _repr_escapes(value: str) -> set[str]:
     return forms
 
 
-def _base64_forms(value: str) -> set[str]:
-    """Base64 of ``value``, whole and as it appears at each alignment inside longer data."""
-    raw = _utf8(value)
-    forms = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
-    for shift in (0, 1, 2):
-        encoded = base64.b64encode(b"\0" * shift + raw).decode()
-        # Keep only the characters made of the value's bits alone.
-        middle = encoded[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6]
-        forms |= {middle, middle.replace("+", "-").replace("/", "_")}
-    return {form for form in forms if len(form) >= _MIN_LENGTH}
-
-
 def encodings(value: str) -> set[str]:
-    """Every form in which ``value`` may reach a log line (see the module docstring)."""
+    """Every form in which ``value`` may reach a log line as text (see the module docstring).
+
+    Base64 is not among them: :meth:`_Registry.mask` decodes base64-looking
+    runs instead, which masks the value at any alignment inside any longer
+    base64 data for one stored form instead of eight. A value that is not
+    ASCII also gets its UTF-8 bytes read as Latin-1, the form it takes inside
+    decoded bytes.
+    """
     quoted = quote(value, safe="", errors="surrogatepass")
     # quote_plus differs from quote only where there is a space.
     plus = quote_plus(value, safe="", errors="surrogatepass") if " " in value else quoted
     plain = {value, quoted, plus}
     if _NOTHING_TO_ESCAPE.fullmatch(value):
         # The common case: JSON and repr() leave it (and its URL-encodings) as is.
-        return plain | _base64_forms(value)
+        return plain
     once = {_json_escape(v, a) for v in plain for a in (True, False)}
     twice = {_json_escape(v, a) for v in once for a in (True, False)}
     escaped = plain | once | twice
     reprs = {form for text in escaped for form in _repr_escapes(text)}
-    return escaped | reprs | _base64_forms(value)
+    return escaped | reprs | {_utf8(value).decode("latin-1")}
+
+
+def _forms(values: Iterable[str]) -> set[str]:
+    return {form for value in values for form in encodings(value)}
 
 
 def _is_word(char: str) -> bool:
@@ -212,11 +222,12 @@ class _Registry:
         self._refs: dict[str, int] = {}
         self._long: dict[str, tuple[int, ...]] = {}
         self._short: tuple[int, ...] = ()
-        self._lengths: dict[str, dict[int, int]] = {}  # key -> length -> forms
+        self._shared: dict[tuple[str, int], int] = {}  # (key, length) -> forms, when > 1
+        self._tuples: dict[tuple[int, ...], tuple[int, ...]] = {}  # one object per tuple
         self._aging: OrderedDict[str, tuple[str, ...]] = OrderedDict()  # value -> its forms
         self._aging_forms = 0
         self._pinned: set[str] = set()
-        self._slots: dict[str, deque[frozenset[str]]] = {}
+        self._slots: dict[str, tuple[tuple[str, ...], ...]] = {}  # slot -> generations
 
     def add(self, values: Iterable[str], *, pinned: bool = False, slot: str | None = None) -> None:
         entry = (tuple(values), pinned, slot)
@@ -236,10 +247,9 @@ class _Registry:
         # sees it empty may scan at once.
         for values, pinned, slot in self._pending:
             if slot is not None:
-                forms = frozenset(form for value in values for form in encodings(value))
-                self._add_generation(slot, forms)
+                self._add_generation(slot, values)
             elif pinned:
-                for form in {form for value in values for form in encodings(value)}:
+                for form in _forms(values):
                     if form not in self._pinned:
                         self._pinned.add(form)
                         self._hold(form)
@@ -263,15 +273,19 @@ class _Registry:
             for form in old:
                 self._release(form)
 
-    def _add_generation(self, slot: str, forms: frozenset[str]) -> None:
-        generations = self._slots.setdefault(slot, deque())
-        if generations and generations[-1] == forms:
+    def _add_generation(self, slot: str, values: tuple[str, ...]) -> None:
+        # The values, not their forms, are kept, in a tuple (a deque costs half a
+        # kilobyte): the forms are computed again when a generation is dropped
+        # (rarely), which keeps a slot to a few strings at any number of targets.
+        generations = self._slots.get(slot, ())
+        if generations and generations[-1] == values:
             return
-        generations.append(forms)
-        for form in forms:
+        for form in _forms(values):
             self._hold(form)
-        while len(generations) > _SLOT_GENERATIONS:
-            for form in generations.popleft():
+        dropped, kept = generations[:-_SLOT_GENERATIONS + 1], generations[-_SLOT_GENERATIONS + 1 :]
+        self._slots[slot] = (*kept, values)
+        for old in dropped:
+            for form in _forms(old):
                 self._release(form)
 
     def _hold(self, form: str) -> None:
@@ -289,23 +303,38 @@ class _Registry:
         self._index(form, -1)
 
     def _index(self, form: str, delta: int) -> None:
+        """Add (+1) or remove (-1) ``form``'s length under its prefix in the scan index.
+
+        Most prefixes have one form of one length; how many forms share a
+        prefix and a length is counted only from the second one on
+        (``_shared``), so the index costs one tuple per prefix, and tuples of
+        equal lengths are one object.
+        """
         size = len(form)
         key = form[:_MIN_LENGTH] if size >= _MIN_LENGTH else ""
-        counts = self._lengths.setdefault(key, {})
-        count = counts.get(size, 0) + delta
-        if count > 0:
-            counts[size] = count
-            if count > 1 or delta < 0:
-                return  # this length was indexed already and still is
+        lengths = self._long.get(key, ()) if key else self._short
+        pair = (key, size)
+        if delta > 0:
+            if size in lengths:
+                self._shared[pair] = self._shared.get(pair, 1) + 1
+                return
+            lengths = tuple(sorted((*lengths, size), reverse=True))
         else:
-            del counts[size]
-        lengths = tuple(sorted(counts, reverse=True))
+            shared = self._shared.get(pair, 1)
+            if shared > 1:
+                if shared == 2:  # noqa: PLR2004 - back to one form: no count needed
+                    del self._shared[pair]
+                else:
+                    self._shared[pair] = shared - 1
+                return
+            lengths = tuple(n for n in lengths if n != size)
+        lengths = self._tuples.setdefault(lengths, lengths)
         if not key:
             self._short = lengths
         elif lengths:
             self._long[key] = lengths
         else:
-            del self._long[key], self._lengths[key]
+            del self._long[key]
 
     def clear(self) -> None:
         with self._lock:
@@ -322,12 +351,46 @@ class _Registry:
         return form in self._refs
 
     def mask(self, text: str) -> str:
-        """Replace every known form in ``text``; longest match first at each position."""
+        """Replace every known form in ``text``, then every base64 run that decodes to one."""
         if self._pending:
             self._expand()
-        known, index, short = self._refs, self._long, self._short
-        if not known:
+        if not self._refs:
             return text
+        text = self._mask_forms(text)
+        if self._long and len(text) >= 8 and _BASE64_RUN.search(text):  # noqa: PLR2004
+            text = _BASE64_RUN.sub(self._mask_base64, text)
+        return text
+
+    def _mask_base64(self, run: re.Match[str]) -> str:
+        """The run, or the mask if it decodes (at any of the 4 offsets) to known bytes.
+
+        Either base64 alphabet, padded or not; a run may begin inside a base64
+        text, so each offset is tried. The whole run is masked: a credential
+        inside decoded data taints all of it.
+        """
+        text = run.group().rstrip("=").translate(_URLSAFE_TO_STD)
+        for offset in range(4):
+            chunk = text[offset:]
+            if len(chunk) % 4 == 1:  # a lone last character holds no whole byte
+                chunk = chunk[:-1]
+            if len(chunk) < 8:  # noqa: PLR2004 - shorter holds no long value
+                break
+            chunk += "=" * (-len(chunk) % 4)  # the data may end here: decode its last bytes
+            try:
+                decoded = binascii.a2b_base64(chunk).decode("latin-1")
+            except binascii.Error:
+                continue
+            index = self._long
+            # Most runs are words and hex ids: no window starts a known form.
+            if any(decoded[i : i + _MIN_LENGTH] in index for i in range(len(decoded) - 5)) and (
+                self._mask_forms(decoded, long_only=True) != decoded
+            ):
+                return MASK
+        return run.group()
+
+    def _mask_forms(self, text: str, *, long_only: bool = False) -> str:
+        """Replace every known form; longest match first at each position."""
+        known, index, short = self._refs, self._long, () if long_only else self._short
         parts: list[str] = []
         size = len(text)
         start = i = 0

@@ -6,9 +6,12 @@ import base64
 import io
 import json
 import logging
+import secrets
 import threading
+from urllib.parse import quote
 
 import structlog
+from pydantic import SecretStr
 from pytest import MonkeyPatch
 
 from syncd import logs, redaction
@@ -286,3 +289,53 @@ def test_pattern_shortcut_never_skips_a_credential_shape() -> None:
             assert secret not in redaction.scrub(text), text
     # U+017F (long s) folds to 's' in the patterns' IGNORECASE: no ASCII shortcut for it.
     assert "abcdef123456" not in redaction.scrub("Ba\u017fic abcdef123456")
+
+
+def test_every_credential_any_target_holds_is_masked_at_10000_targets() -> None:
+    """10,000 targets synced through the case.dev provider: the first one's password, fetched
+    first, is still masked in every encoding after all the others, and so is its previous one."""
+    import httpx
+
+    from syncd.engine import Engine
+    from syncd.models import SinkBinding, Target
+    from syncd.providers.casedev import CaseDevProvider
+    from syncd.testing.casedev import FakeCaseDev
+    from syncd.testing.fakes import MemorySink
+
+    api = FakeCaseDev("cdk_canary_key_000000")
+    count = 10_000
+    passwords: list[str] = []
+    for i in range(count):
+        password = f"pw{i:05d}x{secrets.token_urlsafe(12)}"
+        passwords.append(password)
+        uri = f"postgresql://app_{i}:{password}@ep-{i}.db.example/neondb?sslmode=require"
+        api.set_branch(f"proj-{i}", "main", direct=uri, pooled=uri)
+    provider = CaseDevProvider(
+        "casedev",
+        api_key=SecretStr(api.api_key),
+        base_url="https://api.case.dev",
+        rate_limit=None,
+        transport=httpx.MockTransport(api.handle),
+    )
+    targets = [
+        Target(f"t{i}", "casedev", f"proj-{i}", sinks=(SinkBinding("mem", f"s{i}"),))
+        for i in range(count)
+    ]
+    previous = passwords[0]
+    rotated = f"pw00000y{secrets.token_urlsafe(12)}"  # the first target's next credential
+    engine = Engine({"casedev": provider}, {"mem": MemorySink("mem")}, concurrency=8)
+    assert engine.sync_target(targets[0]).ok
+    api.set_branch(
+        "proj-0",
+        "main",
+        direct=f"postgresql://app_0:{rotated}@ep-0.db.example/neondb?sslmode=require",
+        pooled=f"postgresql://app_0:{rotated}@ep-0.db.example/neondb?sslmode=require",
+    )
+    report = engine.run_cycle(targets)  # the first target first, 9,999 after it
+    provider.close()
+    assert report.ok
+    for value in (rotated, previous, passwords[1], passwords[-1]):
+        for form in (value, quote(f"x {value}"), base64.b64encode(f"[{value}]".encode()).decode()):
+            scrubbed = redaction.scrub(f"log line {form} end")
+            assert form not in scrubbed and value not in scrubbed, form
+            assert redaction.MASK in scrubbed

@@ -177,9 +177,15 @@ class CaseDevProvider:
             )
         except InvalidConnectionURI as exc:
             raise ProviderResponseError(f"{where}: {exc}") from None
-        redaction.register(conn.password.get_secret_value())
-        redaction.register(conn.uri.get_secret_value())
+        # Kept while the target holds it, and one generation after (the URI it is in
+        # carries it in forms its encodings cover).
+        redaction.register(conn.password.get_secret_value(), slot=_slot(self.name, target, conn))
         return conn
+
+
+def _slot(provider: str, target: Target, conn: ConnectionInfo) -> str:
+    """The redaction slot of the password ``target`` holds as ``conn``'s role."""
+    return f"conn:{provider}:{target.name}:{conn.username}"
 
 
 #: mypy checks the plugin's shape here, as a third-party plugin author would.

@@ -283,8 +283,9 @@ class NeonProvider:
             )
         except InvalidConnectionURI as exc:
             raise ProviderResponseError(f"Neon connection URI for {where}: {exc}") from None
-        redaction.register(conn.password.get_secret_value())
-        redaction.register(conn.uri.get_secret_value())
+        # Kept while the target holds it, and one generation after (the URI it is in
+        # carries it in forms its encodings cover).
+        redaction.register(conn.password.get_secret_value(), slot=_slot(self.name, target, conn))
         if conn.username != role or conn.dbname != database:
             raise ProviderResponseError(
                 f"Neon connection URI for {where} is for role {one_line(conn.username, 64)} "
@@ -559,6 +560,11 @@ class _RoleMissing(ProviderNotFound):
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
+
+
+def _slot(provider: str, target: Target, conn: ConnectionInfo) -> str:
+    """The redaction slot of the password ``target`` holds as ``conn``'s role."""
+    return f"conn:{provider}:{target.name}:{conn.username}"
 
 
 #: mypy checks the plugin's shape here, as a third-party plugin author would.
