@@ -272,8 +272,8 @@ class Rotations:
             raise SinkError(f"target {target.name}: nothing was rotated: " + "; ".join(job.blocked))
         if job.result is not None:
             return  # converging finished a rotation another run had reset: not a second one
-        if not due and (intent is None or record is None or not record.abandoned(self._now())):
-            return
+        if not due and intent is None:
+            return  # (an abandoned lease's unfinished intent is finished even when not due)
         if holding is None:
             raise ConfigError(
                 f"target {target.name}: rotation needs a sink that can hold its lease "
