@@ -162,6 +162,28 @@ def casedev(postgres: PostgresServer, pgbouncer: PgBouncer) -> Iterator[CaseDevW
         yield CaseDevWorld(api, server, postgres, pgbouncer, {})
 
 
+@pytest.fixture
+def rotation(
+    tmp_path: Any, postgres: PostgresServer, pgbouncer: PgBouncer, aws: MotoServer, root: Any
+) -> Iterator[Any]:
+    """A rotation world (tests/rotationworld.py): a Neon branch with a real role, sinks in AWS
+    behind the killing proxy (first: it holds the lease), OpenBao and a file; no config yet."""
+    from tests.rotationworld import rotation_world  # imports this module: not at the top
+    from tests.vaultutil import make_token
+
+    vault = root.adapter.base_uri
+    with rotation_world(
+        tmp_path,
+        postgres,
+        pgbouncer,
+        aws,
+        vault_addr=vault,
+        vault_root=root,
+        vault_token=make_token(root),
+    ) as world:
+        yield world
+
+
 @dataclass
 class CliResult:
     """What one `syncd` process did."""

@@ -13,9 +13,7 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
@@ -31,40 +29,18 @@ from tests.rotationworld import (
     probe_rotations,
     promoting,
     published_events,
-    rotation_world,
     staged,
     user_of,
 )
-from tests.servers.moto import MotoServer
-from tests.servers.pgbouncer import PgBouncer
-from tests.servers.postgres import PostgresServer
 
 KILLED = -signal.SIGKILL
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path,
-    postgres: PostgresServer,
-    pgbouncer: PgBouncer,
-    aws: MotoServer,
-    vault: Any,
-    root: Any,
-) -> Iterator[RotationWorld]:
-    """A Neon branch with a real role, and sinks in AWS (behind the proxy), OpenBao and a file."""
-    from tests.vaultutil import make_token
-
-    with rotation_world(
-        tmp_path,
-        postgres,
-        pgbouncer,
-        aws,
-        vault_addr=vault.addr,
-        vault_root=root,
-        vault_token=make_token(root),
-    ) as w:
-        w.write_config("reset")
-        yield w
+def world(rotation: RotationWorld) -> RotationWorld:
+    """The rotation world (tests/conftest.py), configured for reset mode."""
+    rotation.write_config("reset")
+    return rotation
 
 
 def seed(world: RotationWorld) -> None:

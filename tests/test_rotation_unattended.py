@@ -13,9 +13,8 @@ import json
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -31,41 +30,19 @@ from tests.rotationworld import (
     lease_taken,
     password_of,
     promoting,
-    rotation_world,
     staged,
     user_of,
 )
-from tests.servers.moto import MotoServer
-from tests.servers.pgbouncer import PgBouncer
-from tests.servers.postgres import PostgresServer
 
 KILLED = -signal.SIGKILL
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def world(
-    tmp_path: Path,
-    postgres: PostgresServer,
-    pgbouncer: PgBouncer,
-    aws: MotoServer,
-    vault: Any,
-    root: Any,
-) -> Iterator[RotationWorld]:
-    """A Neon branch with a real role; sinks in AWS (first: it holds the lease), OpenBao, a file."""
-    from tests.vaultutil import make_token
-
-    with rotation_world(
-        tmp_path,
-        postgres,
-        pgbouncer,
-        aws,
-        vault_addr=vault.addr,
-        vault_root=root,
-        vault_token=make_token(root),
-    ) as w:
-        w.write_config("reset")
-        yield w
+def world(rotation: RotationWorld) -> RotationWorld:
+    """The rotation world (tests/conftest.py), configured for reset mode."""
+    rotation.write_config("reset")
+    return rotation
 
 
 def seed(world: RotationWorld, role: str | None = None) -> None:

@@ -56,8 +56,8 @@ def _uri(password: str) -> str:
     return f"postgresql://app_owner:{password}@db.example.test:5432/appdb?sslmode=require"
 
 
-class SinkContract:
-    """Inherited tests every sink passes; see the module docstring for the fixtures."""
+class _SinkUnderTest:
+    """The two fixtures every contract needs: the sink, and what a consumer reads from it."""
 
     format = "json"
 
@@ -70,6 +70,10 @@ class SinkContract:
     def read_back(self) -> ReadBack:
         """Return a function reading a secret's current value as a consumer would."""
         raise NotImplementedError
+
+
+class SinkContract(_SinkUnderTest):
+    """Inherited tests every sink passes; see the module docstring for the fixtures."""
 
     @pytest.fixture
     def write_foreign(self) -> Writer:
@@ -298,24 +302,12 @@ class SinkContract:
         assert world.password not in str(error) + repr(error)
 
 
-class StagerContract:
+class StagerContract(_SinkUnderTest):
     """Inherited tests every :class:`~syncd.sinks.base.Stager` sink passes.
 
     Needs the ``sink`` (a Sink that is also a Stager) and ``read_back``
     fixtures of :class:`SinkContract`: ``read_back`` is what consumers see.
     """
-
-    format = "json"
-
-    @pytest.fixture
-    def sink(self) -> Sink:
-        """The sink under test (also a Stager), over a store with unique names."""
-        raise NotImplementedError
-
-    @pytest.fixture
-    def read_back(self) -> ReadBack:
-        """Return a function reading a secret's current value as a consumer would."""
-        raise NotImplementedError
 
     @pytest.fixture
     def secret_name(self) -> str:
@@ -455,7 +447,7 @@ class StagerContract:
 _MARK = RotationMark(datetime(2032, 3, 4, 5, 6, 7, tzinfo=UTC), "app_owner")
 
 
-class LeaserContract:
+class LeaserContract(_SinkUnderTest):
     """Inherited tests every :class:`~syncd.sinks.base.Leaser` sink passes.
 
     Needs the ``sink`` and ``read_back`` fixtures of :class:`SinkContract`. The
@@ -463,18 +455,6 @@ class LeaserContract:
     the compare-and-set: of two takers only one wins, a stale release changes
     nothing, and nothing a consumer reads changes.
     """
-
-    format = "json"
-
-    @pytest.fixture
-    def sink(self) -> Sink:
-        """The sink under test (also a Leaser), over a store with unique names."""
-        raise NotImplementedError
-
-    @pytest.fixture
-    def read_back(self) -> ReadBack:
-        """Return a function reading a secret's current value as a consumer would."""
-        raise NotImplementedError
 
     @pytest.fixture
     def world(self, sink: Sink) -> SyncWorld:
