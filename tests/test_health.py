@@ -1,0 +1,122 @@
+"""The listener's answer when its port is taken: it must not invite a second daemon of one configuration."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+
+import pytest
+import yaml
+
+from syncd import config as config_mod
+from syncd.errors import ListenError
+from syncd.health import HttpListener, text_answer
+from syncd.scheduler import run_daemon
+
+SAME_SECRETS = "write the same secrets"
+
+
+@pytest.fixture
+def syncd_listener() -> Iterator[int]:
+    """A syncd listener, as a running daemon has, on a free loopback port."""
+    listener = HttpListener("127.0.0.1:0", {"/healthz": lambda _accept: text_answer(True, "ok")})
+    try:
+        yield listener.port
+    finally:
+        listener.close()
+
+
+def _refusal(listen: str) -> str:
+    with pytest.raises(ListenError) as info:
+        HttpListener(listen, {}).close()
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_running_syncd_is_named_and_a_second_writer_warned_of(syncd_listener: int) -> None:
+    """When syncd already serves the address, the error says so, and that two daemons write the same secrets."""
+    message = _refusal(f"127.0.0.1:{syncd_listener}")
+    assert message.startswith(f"cannot listen on 127.0.0.1:{syncd_listener} for metrics")
+    assert "another syncd daemon is serving there; stop it first" in message
+    assert SAME_SECRETS in message
+
+
+def test_a_wildcard_listen_finds_syncd_through_loopback() -> None:
+    """With metrics.listen on 0.0.0.0 the running daemon is still recognised."""
+    listener = HttpListener("0.0.0.0:0", {})
+    try:
+        message = _refusal(f"0.0.0.0:{listener.port}")
+    finally:
+        listener.close()
+    assert "another syncd daemon is serving there" in message
+
+
+def test_a_silent_process_on_the_port_is_not_taken_for_syncd() -> None:
+    """A port held by something that does not answer gets the generic message, which still warns."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = _refusal(f"127.0.0.1:{port}")
+    assert "another syncd daemon is serving there" not in message
+    assert "Address already in use" in message
+    assert "if it is another syncd daemon with this configuration, stop it first" in message
+    assert SAME_SECRETS in message
+
+
+def test_another_web_server_is_not_taken_for_syncd() -> None:
+    """An HTTP server that is not syncd (its Server header differs) gets the generic message."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        message = _refusal(f"127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert "another syncd daemon is serving there" not in message
+    assert SAME_SECRETS in message
+
+
+def test_daemon_refuses_to_start_next_to_a_running_one(
+    syncd_listener: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`syncd run` with the address of a running syncd prints that one line and exits 2."""
+    config = tmp_path / "syncd.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "metrics": {"listen": f"127.0.0.1:{syncd_listener}"},
+                "providers": {"cd": {"type": "casedev", "base_url": "http://127.0.0.1:9"}},
+                "sinks": {"out": {"type": "file", "directory": str(tmp_path / "out")}},
+                "targets": [
+                    {
+                        "name": "app",
+                        "provider": "cd",
+                        "project": "proj_app",
+                        "sinks": [{"sink": "out", "secret": "app"}],
+                    }
+                ],
+            }
+        )
+    )
+    assert run_daemon(config_mod.load(config)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"syncd: error: cannot listen on 127.0.0.1:{syncd_listener}")
+    assert "another syncd daemon is serving there" in err
