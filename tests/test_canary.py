@@ -15,6 +15,8 @@ import io
 import json
 import re
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -316,3 +318,57 @@ def test_api_key_survives_20000_rotations(
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert any(line["event"] == "fetch_failed" and "***" in line["error"] for line in lines)
     assert casedev.api.api_key not in stream.getvalue()
+
+
+def test_a_password_fetched_first_is_masked_when_logged_last_at_10000_targets(
+    tmp_path: Path,
+) -> None:
+    """`run --once` over 10,000 targets: the password fetched first, echoed by a
+    provider's error at the end of the cycle, is masked; so is every other one."""
+    from syncd.testing.casedev import FakeCaseDev
+
+    count = 10_000
+    # 10,000 secrets are 40,000 fsyncs: on a tmpfs where there is one, they cost nothing.
+    shm = Path("/dev/shm")
+    out = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path / "out"
+    api = FakeCaseDev(f"cdk_{secrets.token_urlsafe(24)}")
+    echo = FakeCaseDev(f"cdk_{secrets.token_urlsafe(24)}")
+    passwords = [f"pw{i:05d}{secrets.token_urlsafe(12)}" for i in range(count)]
+    for i, password in enumerate(passwords):
+        uri = f"postgresql://app_{i}:{password}@ep-{i}.db.example/neondb?sslmode=require"
+        api.set_branch(f"p{i}", "main", direct=uri, pooled=uri)
+    first = passwords[0]
+    body = json.dumps({"message": f"{first} / {base64.b64encode(first.encode()).decode()}"})
+    echo.fail_next(Fault(status=400, body=body.encode()), times=1)
+    lines = [
+        f"- {{name: t{i}, provider: c, project: p{i}, sinks: [{{sink: f, secret: t{i}.env}}]}}"
+        for i in range(count)
+    ]
+    lines.append("- {name: zz-last, provider: echo, project: p0, sinks: [{sink: f, secret: z}]}")
+    with api.serve() as server, echo.serve() as echoing:
+        path = tmp_path / "syncd.yaml"
+        path.write_text(
+            "log: {level: info, format: json}\n"
+            "concurrency: 8\n"
+            f"providers:\n  c: {{type: casedev, base_url: '{server.base_url}', "
+            f"rate_limit: null, api_key_file: '{tmp_path / 'key'}'}}\n"
+            f"  echo: {{type: casedev, base_url: '{echoing.base_url}', max_attempts: 1, "
+            f"api_key_file: '{tmp_path / 'echo-key'}'}}\n"
+            f"sinks:\n  f: {{type: file, directory: '{out / 'secrets'}'}}\n"
+            "defaults: {format: env}\n"
+            "targets:\n" + "\n".join(lines) + "\n"
+        )
+        (tmp_path / "key").write_text(api.api_key)
+        (tmp_path / "echo-key").write_text(echo.api_key)
+        try:
+            result = run_syncd("run", "--once", "--config", str(path), timeout=600)
+            reached = (out / "secrets" / "t9999.env").exists()
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+    assert result.code == 1, result.output[-2000:]
+    assert '"target": "zz-last"' in result.stderr, "the echoing target never logged"
+    assert reached, "the cycle did not reach the last target"
+    for password in (first, passwords[count // 2], passwords[-1]):
+        assert password not in result.output
+    assert base64.b64encode(first.encode()).decode() not in result.output
+    assert api.api_key not in result.output and echo.api_key not in result.output
