@@ -25,7 +25,6 @@ run, or null when it finished a rotation another run started: ``resumed``),
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
@@ -34,6 +33,7 @@ from syncd.check import BindingCheck, CheckReport, TargetCheck
 from syncd.engine import CycleReport
 from syncd.models import RotationOutcome, SinkOutcome, TargetOutcome
 from syncd.redaction import scrub
+from syncd.untrusted import one_line
 
 #: Every count key, present even when zero, so scripts need no defaults.
 COUNT_KEYS = (
@@ -46,17 +46,17 @@ COUNT_KEYS = (
     "unchanged",
     "sink_errors",
 )
-# Control characters (C0, DEL, C1) and Unicode line separators: any could start
-# a new row in the table or hide part of one.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_CELL = 300
 _HEADER = ("TARGET", "SINK", "SECRET", "RESULT")
 
 
 def cell(text: str, limit: int = _MAX_CELL) -> str:
-    """``text`` flattened to one line and cut to ``limit`` characters."""
-    flat = _UNPRINTABLE.sub(" ", text).strip()
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    """``text`` flattened to one line and cut to ``limit`` characters.
+
+    Control characters and Unicode line separators could start a new row in
+    the table or hide part of one (see :func:`syncd.untrusted.one_line`).
+    """
+    return one_line(text, limit)
 
 
 def print_report(report: CycleReport, out: TextIO) -> None:

@@ -213,6 +213,8 @@ def test_throttling_waits_retry_after_and_slows_reads(scripted: str) -> None:
         ),
         ((200, {}, b"<html>captive portal</html>"), SinkError, "InvalidAnswer"),
         ((200, {}, b"[1, 2]"), SinkError, "InvalidAnswer"),
+        ((200, {}, b'{"Tags": ' + b"[" * 100_000), SinkError, "JSON nested deeper than 32"),
+        ((400, {}, b'{"__type": ' + b"[" * 100_000), SinkError, "failed (400)"),
         ((200, {}, b" " * (awsjson.MAX_ANSWER_BYTES + 1)), SinkError, "larger than 1048576 bytes"),
         ((200, {"Content-Encoding": "br"}, b"{}"), SinkError, "Content-Encoding 'br'"),
         (

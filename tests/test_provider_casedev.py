@@ -137,6 +137,7 @@ def test_timeouts_and_connection_errors_are_transient() -> None:
         (b"<html>gateway</html>", "text/html", "not JSON"),
         (b'{"connectionUri": "postgresql://u:p@h/d?ssl', "application/json", "not JSON"),
         (b'{"branch": "main"}', "application/json", "no connectionUri"),
+        (b'{"connectionUri": ' + b"[" * 60_000, "application/json", "deeper than 32 levels"),
         (
             b'{"connectionUri": "postgresql://u@h/d?sslmode=require"}',
             "application/json",
@@ -282,6 +283,13 @@ def test_a_404_names_the_url_that_was_requested(api: FakeCaseDev) -> None:
         info.value
     )
     assert KEY not in str(info.value)
+
+
+def test_a_deeply_nested_error_answer_is_an_error_not_a_crash(api: FakeCaseDev) -> None:
+    """A 400 whose JSON nests 60,000 deep is reported with its status, not a RecursionError."""
+    api.fail_next(Fault(status=400, body=b'{"message": ' + b"[" * 60_000))
+    with pytest.raises(ProviderResponseError, match="answered 400 for project proj_abc123"):
+        provider(api).fetch(target())
 
 
 def test_provider_text_in_errors_is_one_line_and_capped(api: FakeCaseDev) -> None:

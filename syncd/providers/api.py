@@ -27,8 +27,6 @@ provider.
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -49,6 +47,7 @@ from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
 from syncd.ratelimit import TokenBucket, parse_reset
 from syncd.retry import Backoff, parse_retry_after
+from syncd.untrusted import loads, one_line
 
 log = structlog.get_logger(__name__)
 
@@ -60,11 +59,7 @@ THROTTLED_STATUS = 429
 #: Response headers announcing the request budget left and when it resets.
 REMAINING_HEADER = "x-ratelimit-remaining-requests"
 RESET_HEADER = "x-ratelimit-reset-requests"
-#: How much provider text (an error message, a branch) a message may quote.
-MAX_QUOTED = 200
 _LOOPBACK_NAMES = frozenset({"localhost"})
-# Control characters, including the C1 set, and Unicode line/paragraph separators.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 #: Turns a non-2xx answer into our error: ``(response, body) -> error``.
 StatusError = Callable[[httpx.Response, bytes], ProviderError]
@@ -281,12 +276,6 @@ class ApiClient:
             self._observer.request("provider", self.name, outcome)
 
 
-def one_line(text: str, limit: int = MAX_QUOTED) -> str:
-    """``text`` as one line of at most ``limit`` characters, safe to quote in a message."""
-    flat = _UNPRINTABLE.sub(" ", text).strip()
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
 def check_base_url(
     name: str, base_url: str, *, allow_insecure_http: bool = False, key_hint: str = "api_key_file"
 ) -> None:
@@ -325,8 +314,8 @@ def _is_loopback(host: str) -> bool:
 def error_message(raw: bytes) -> str:
     """The vendor's error text from a JSON body (``message``, ``error`` or ``detail``), or ""."""
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = loads(raw)
+    except ValueError:  # not JSON, or nested too deep to be an error answer
         return ""
     if isinstance(body, dict):
         for key in ("message", "error", "detail"):

@@ -46,6 +46,7 @@ from typing import Any, ClassVar, Literal
 
 import structlog
 
+from syncd import untrusted
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
 from syncd.fingerprint import Fingerprint
 from syncd.lease import Lease, Record
@@ -312,7 +313,7 @@ class FileSink:
         if content is None:
             return {}
         try:
-            meta = json.loads(content)
+            meta = untrusted.loads(content)  # deep nesting reads as not ours, too
         except ValueError:
             return {}
         return meta if isinstance(meta, dict) else {}
@@ -435,7 +436,7 @@ class FileSink:
 
 def _lease_of(text: str) -> Lease | None:
     try:
-        document = json.loads(text)
+        document = untrusted.loads(text)
     except ValueError:
         return None
     encoded = document.get("lease") if isinstance(document, dict) else None
