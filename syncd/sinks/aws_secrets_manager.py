@@ -304,7 +304,7 @@ class AwsSecretsManagerSink:
                 f"aws sink {self.name}: secret {secret} is scheduled for deletion; "
                 "restore it (RestoreSecret) or choose another name"
             )
-        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+        tags = _tags(described)
         current, pending = _stages(described)
         if pending == current:
             pending = None
@@ -421,8 +421,7 @@ class AwsSecretsManagerSink:
         if match is None:
             return Record(token, None)
         expires = dt.datetime.fromtimestamp(int(match.group(1)), dt.UTC)
-        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
-        tagged = Lease.decode(tags.get(LEASE_TAG))
+        tagged = Lease.decode(_tags(described).get(LEASE_TAG))
         if tagged is not None and tagged.holder == match.group(2):
             return Record(token, dataclasses.replace(tagged, expires=expires))
         return Record(token, Lease(match.group(2), expires))
@@ -531,12 +530,23 @@ class AwsSecretsManagerSink:
         import botocore  # noqa: PLC0415 - see from_config
         import botocore.exceptions  # noqa: PLC0415
 
+        reader = self._reader if operation == "DescribeSecret" else None
+        where = f"aws sink {self.name}: {operation} on secret {secret}"
         try:
-            if self._reader is not None and operation == "DescribeSecret":
-                result = self._reader.call(operation, params)
+            if reader is not None:
+                result = reader.call(operation, params)
             else:
                 # botocore's own operation-to-method naming (PutSecretValue -> put_secret_value).
                 result = getattr(self._client, botocore.xform_name(operation))(**params)
+        except (AttributeError, TypeError, KeyError, RecursionError) as exc:
+            if reader is not None:
+                raise  # syncd's own reader checks what it parses: this would be a bug
+            # botocore's parser trusts the answer to have the model's shape: a list where
+            # it expects an object, or JSON nested too deep for json.loads, crashes it.
+            raise SinkError(
+                f"{where}: the answer is not shaped like Secrets Manager's "
+                f"(botocore could not parse it: {type(exc).__name__})"
+            ) from exc
         except botocore.exceptions.ClientError as exc:
             raise self._translate(operation, secret, exc) from exc
         except botocore.exceptions.NoCredentialsError as exc:
@@ -554,6 +564,8 @@ class AwsSecretsManagerSink:
             raise SinkError(
                 f"aws sink {self.name}: {operation} on {secret} failed: {scrub(str(exc))}"
             ) from exc
+        if operation == "DescribeSecret" and (problem := _shape_problem(result)):
+            raise SinkError(f"{where}: the answer is not shaped like Secrets Manager's: {problem}")
         if _debug_enabled(logging.DEBUG):
             log.debug("aws_call", sink=self.name, operation=operation, secret=secret)
         return result
@@ -733,9 +745,50 @@ def _ownership(request: WriteRequest) -> dict[str, str]:
     return tags
 
 
+def _shape_problem(described: Mapping[str, Any]) -> str | None:
+    """What is wrong with the parts of a DescribeSecret answer syncd reads, or None.
+
+    The one check of an answer's shape: after it, ``Tags`` is a list of
+    ``{Key, Value}`` strings and ``VersionIdsToStages`` maps version ids to
+    lists of labels (either may be absent or null, as for a secret without
+    tags). An answer from something that is not Secrets Manager, or a hostile
+    one, is refused here rather than crashing whoever reads it.
+    """
+    tags = described.get("Tags")
+    if tags is not None:
+        if not isinstance(tags, list):
+            return f"Tags is {_json_type(tags)}, not a list"
+        for tag in tags:
+            # AWS's model requires neither: a tag with an empty value may come without it.
+            if (
+                not isinstance(tag, dict)
+                or not isinstance(tag.get("Key"), str)
+                or not isinstance(tag.get("Value", ""), str)
+            ):
+                return "Tags holds an item that is not a {Key, Value} pair of strings"
+    stages = described.get("VersionIdsToStages")
+    if stages is not None:
+        if not isinstance(stages, dict):
+            return f"VersionIdsToStages is {_json_type(stages)}, not an object"
+        for labels in stages.values():
+            if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+                return "VersionIdsToStages maps a version to something other than a list of labels"
+    return None
+
+
+def _json_type(value: object) -> str:
+    names = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    return "an object" if isinstance(value, dict) else names.get(type(value), "a list")
+
+
+def _tags(described: Mapping[str, Any]) -> dict[str, str]:
+    """The tags of a DescribeSecret answer checked by :func:`_shape_problem`."""
+    return {t["Key"]: t.get("Value", "") for t in described.get("Tags") or ()}
+
+
 def _labelled(described: Mapping[str, Any], stage: str) -> str | None:
     """The version carrying ``stage`` in a DescribeSecret answer, if any."""
-    for version, stages in described.get("VersionIdsToStages", {}).items():
+    for version, stages in (described.get("VersionIdsToStages") or {}).items():
         if stage in stages:
             return str(version)
     return None
@@ -761,7 +814,7 @@ def _foreign_rotation(described: Mapping[str, Any], pending: str | None) -> str 
 def _stages(described: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The versions labelled AWSCURRENT and AWSPENDING in a DescribeSecret answer."""
     found: dict[str, str] = {}
-    for version, stages in described.get("VersionIdsToStages", {}).items():
+    for version, stages in (described.get("VersionIdsToStages") or {}).items():
         for stage in stages:
             found.setdefault(stage, version)
     return found.get(_CURRENT), found.get(_PENDING)
