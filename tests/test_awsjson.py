@@ -402,3 +402,45 @@ def test_hostile_description_fails_the_target_through_the_cli(
             assert "Traceback" not in result.stderr and "sink_crashed" not in result.stderr
     targets = [seen["X-Amz-Target"] for seen in _Scripted.seen]
     assert targets == ["secretsmanager.DescribeSecret"] * 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _json(400, {"__type": "ValidationException\nInjected", "message": "one\ntwo\r\nthree"}),
+        (
+            400,
+            {"Content-Type": "text/xml"},
+            "<Error>\n  <Code>Odd\nCode</Code>\n  <Message>one\ntwo\u2028three</Message>\n"
+            "</Error>".encode(),
+        ),
+        (400, {"Content-Type": "text/html"}, b"<html>\n<body>\n<h1>Bad\nRequest</h1>\n" * 50),
+    ],
+    ids=["json", "xml", "html"],
+)
+def test_error_text_with_line_breaks_stays_on_one_console_line(
+    scripted: str, tmp_path: Path, answer: tuple[int, dict[str, str], bytes]
+) -> None:
+    """An endpoint's error text with line breaks is quoted flattened: one line per event and row."""
+    from tests.test_cli import KEY, URI, aws_config
+
+    fake = FakeCaseDev(KEY)
+    fake.set_branch("proj_1", "main", direct=URI, pooled=URI)
+    _Scripted.script = [answer]
+    with fake.serve() as api:
+        config = aws_config(tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1)
+        result = run_syncd(
+            "run", "--once", "--log-format", "console", "--config", str(config),
+            env={"CASEDEV_API_KEY": KEY},
+        )
+    assert result.code == 1, result.output
+    lines = result.stderr.splitlines()
+    # "<timestamp> [error    ] sync_failed  [syncd.engine] error=..." - one line per event
+    events = [line.split("] ", 1)[1].split()[0] for line in lines]
+    assert events == ["sync_failed", "cycle_finished"], lines
+    failed = lines[0]
+    assert "aws sink aws: DescribeSecret on secret prod/app" in failed
+    assert "\\n" not in failed and "\\r" not in failed and "\\u2028" not in failed
+    assert len(failed) < 800
+    (row,) = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert "DescribeSecret on secret prod/app" in row

@@ -321,6 +321,16 @@ def test_kv_v1_mount_is_refused(vault: VaultDevServer, root: hvac.Client) -> Non
     assert not info.value.transient
 
 
+def test_vaults_multi_line_errors_are_quoted_on_one_line(sink: VaultSink) -> None:
+    """Vault's "1 error occurred:\\n\\t* ..." is quoted flattened, so one event stays one line."""
+    with pytest.raises(SinkError) as info:
+        # A custom metadata key over Vault's 128 characters: refused with a multi-line error.
+        sink._put_metadata(f"syncd/{secrets.token_hex(4)}", {"k" * 200: "v"})
+    message = str(info.value)
+    assert "Vault rejected the request: 1 error occurred: * custom_metadata validation" in message
+    assert "\n" not in message and "\t" not in message and len(message) < 400
+
+
 def test_missing_mount_is_a_clear_error(vault: VaultDevServer) -> None:
     """A mount that does not exist is named in a permanent error."""
     with (

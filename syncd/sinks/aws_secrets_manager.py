@@ -87,6 +87,7 @@ from syncd.sinks.base import (
     WriteRequest,
 )
 from syncd.strict import PluginConfig
+from syncd.untrusted import one_line
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -561,9 +562,7 @@ class AwsSecretsManagerSink:
         ) as exc:
             raise SinkUnavailable(f"aws sink {self.name}: {unreachable(exc)}") from exc
         except botocore.exceptions.BotoCoreError as exc:
-            raise SinkError(
-                f"aws sink {self.name}: {operation} on {secret} failed: {scrub(str(exc))}"
-            ) from exc
+            raise SinkError(f"{where} failed: {one_line(scrub(str(exc)), 300)}") from exc
         if operation == "DescribeSecret" and (problem := _shape_problem(result)):
             raise SinkError(f"{where}: the answer is not shaped like Secrets Manager's: {problem}")
         if _debug_enabled(logging.DEBUG):
@@ -580,7 +579,9 @@ class AwsSecretsManagerSink:
             message = _xml_field(message, "Message") or ""
         if code.isdigit() and int(code) == 403:  # noqa: PLR2004 - HTTP Forbidden
             code = "AccessDeniedException"
-        message = scrub(message)[:300]
+        # Both may be any endpoint's text (an HTML page, a proxy's): one line, capped.
+        code = one_line(code, 64)
+        message = one_line(scrub(message), 300)
         where = f"aws sink {self.name}: {operation} on secret {secret}"
         if code == "ResourceNotFoundException":
             return SecretNotFound(where)

@@ -79,6 +79,7 @@ from syncd.sinks.base import (
 )
 from syncd.sinks.vault_auth import MOUNT_PATTERN, AuthConfig, TokenAuth, VaultAuth
 from syncd.strict import PluginConfig
+from syncd.untrusted import one_line
 
 log = structlog.get_logger(__name__)
 
@@ -372,12 +373,14 @@ class VaultSink:
                     f"{where} does not exist, or the token's policies allow nothing under it"
                 ) from exc
             if mount.get("path") != f"{self.mount}/":
+                inside = one_line(str(mount.get("path")), 128)
                 raise SinkError(
-                    f"{where} is not a mount but a path inside {mount.get('path')}; set "
-                    f"mount: {str(mount.get('path')).rstrip('/')} and move the rest into the secret"
+                    f"{where} is not a mount but a path inside {inside}; set "
+                    f"mount: {inside.rstrip('/')} and move the rest into the secret"
                 )
             if mount.get("type") not in ("kv", "generic"):
-                raise SinkError(f"{where} is a {mount.get('type')} secrets engine, not KV v2")
+                kind = one_line(str(mount.get("type")), 64)
+                raise SinkError(f"{where} is a {kind} secrets engine, not KV v2")
             if (mount.get("options") or {}).get("version") != "2":
                 raise SinkError(
                     f"{where} is KV version 1; syncd needs KV v2 (vault secrets enable -version=2 "
@@ -450,7 +453,7 @@ class VaultSink:
                 ) from exc
             raise SecretNotFound(f"{where}: not found") from exc
         except hvac.exceptions.InvalidRequest as exc:
-            text = scrub(" ".join(exc.errors or []))[:300]
+            text = one_line(scrub(" ".join(exc.errors or [])), 300)
             if "check-and-set" in text:
                 raise SinkConflict(
                     f"{where}: written by someone else since it was inspected"
@@ -473,7 +476,7 @@ class VaultSink:
                 f"vault sink {self.name}: Vault at {url} is {state} ({type(exc).__name__})"
             ) from exc
         except hvac.exceptions.VaultError as exc:
-            text = scrub(" ".join(exc.errors or []) or type(exc).__name__)[:300]
+            text = one_line(scrub(" ".join(exc.errors or []) or type(exc).__name__), 300)
             raise SinkError(f"{where} failed: {text}") from exc
         except requests.exceptions.RequestException as exc:
             tls = isinstance(exc, requests.exceptions.SSLError)

@@ -36,6 +36,7 @@ from pydantic import Field, model_validator
 from syncd import credentials, redaction
 from syncd.errors import ConfigError, SinkAuthError
 from syncd.strict import Strict
+from syncd.untrusted import one_line
 
 log = structlog.get_logger(__name__)
 
@@ -194,7 +195,7 @@ class VaultAuth:
             hvac.exceptions.Unauthorized,
             hvac.exceptions.InvalidPath,
         ) as exc:
-            reason = redaction.scrub(", ".join(exc.errors or []) or type(exc).__name__)[:200]
+            reason = one_line(redaction.scrub(", ".join(exc.errors or []) or type(exc).__name__))
             if "namespace not found" in reason:
                 raise  # not a login problem: the sink reports the namespace
             raise SinkAuthError(
