@@ -257,7 +257,15 @@ def _metrics_file_problem(path: Path) -> str | None:
         return f"directory {directory} does not exist"
     if not os.access(directory, os.W_OK | os.X_OK):
         return f"directory {directory} is not writable"
-    return None
+    from syncd import localfile  # noqa: PLC0415 - only --metrics-file needs it
+
+    # The previous file is read back (its last successes carry over): a FIFO there
+    # would block the run after the secrets were written, a link to /dev/zero never end.
+    try:
+        found = localfile.problem(path)
+    except OSError as exc:
+        return f"cannot examine it: {exc.strerror}"
+    return f"{found}; remove it, or choose another path" if found else None
 
 
 def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ...]:

@@ -569,6 +569,37 @@ def test_metrics_file_checked_before_the_cycle(
     assert not (tmp_path / "out").exists() and not path.exists()
 
 
+@pytest.mark.parametrize(
+    ("planted", "problem"),
+    [
+        ("fifo", "is a FIFO, not a regular file"),
+        ("devzero", "is a symbolic link"),
+        ("directory", "is a directory, not a regular file"),
+    ],
+)
+def test_metrics_file_that_is_no_regular_file_is_refused_up_front(
+    tmp_path: Path, config_path: Path, planted: str, problem: str
+) -> None:
+    """A FIFO, a link to /dev/zero or a directory at --metrics-file: exit 2 at once, nothing synced."""
+    path = tmp_path / "syncd.prom"
+    if planted == "fifo":
+        os.mkfifo(path)
+    elif planted == "devzero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    started = time.monotonic()
+    result = run_syncd(
+        "run", "--once", "--metrics-file", str(path), "--config", str(config_path), timeout=30
+    )
+    assert time.monotonic() - started < 20
+    assert result.code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"syncd: error: --metrics-file {path}: {problem}; remove it, or choose another path"
+    ]
+    assert not (tmp_path / "out").exists() and result.stdout == ""
+
+
 def test_plugins_shows_usable_and_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
