@@ -441,7 +441,8 @@ def test_json_report_is_all_of_stdout(tmp_path: Path, config_path: Path) -> None
     result = run_syncd("run", "--once", "--output", "json", "--config", str(config_path))
     assert result.code == 1
     report = json.loads(result.stdout)
-    assert set(report) == {"ok", "dry_run", "duration_s", "counts", "targets"}
+    assert set(report) == {"ok", "dry_run", "duration_s", "counts", "targets", "warnings"}
+    assert report["warnings"] == []
     assert report["ok"] is False and report["dry_run"] is False
     assert report["counts"] == {
         "targets_ok": 1,
