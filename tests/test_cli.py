@@ -243,6 +243,10 @@ BOMB = "".join(
         ),
         ("jitter: 10%\n", "it belongs under defaults or targets[] (check indentation)"),
         (
+            "defaults:\n  interval: 30\n",
+            "line 10: defaults.interval: 30 (no unit): did you mean 30s?",
+        ),
+        (
             "  - name: b\n    provider: casedev\n    project: p\n    brnch: dev\n"
             "    sinks: [{sink: local, secret: b}]\n",
             "line 13: targets.1.brnch: unknown key 'brnch' (did you mean 'branch'?)",
