@@ -77,7 +77,7 @@ from syncd.sinks.base import (
     SinkFactory,
     WriteRequest,
 )
-from syncd.sinks.vault_auth import MOUNT_PATTERN, AuthConfig, TokenAuth, VaultAuth
+from syncd.sinks.vault_auth import AuthConfig, Mount, TokenAuth, VaultAuth
 from syncd.strict import PluginConfig
 from syncd.untrusted import one_line
 
@@ -109,7 +109,7 @@ class VaultSinkConfig(PluginConfig):
     type: Literal["vault"] = "vault"
     url: str | None = Field(default=None, pattern=r"^https?://", description="default: VAULT_ADDR")
     namespace: str | None = Field(default=None, description="default: $VAULT_NAMESPACE")
-    mount: str = Field(default="secret", pattern=MOUNT_PATTERN)
+    mount: Mount = "secret"
     ca_cert: Path | None = Field(default=None, description="default: $VAULT_CACERT")
     timeout: float = Field(default=10.0, gt=0, le=300)
     auth: AuthConfig = TokenAuth()
@@ -382,9 +382,10 @@ class VaultSink:
                 kind = one_line(str(mount.get("type")), 64)
                 raise SinkError(f"{where} is a {kind} secrets engine, not KV v2")
             if (mount.get("options") or {}).get("version") != "2":
+                # 'vault secrets enable -version=2' fails here: the mount exists already.
                 raise SinkError(
-                    f"{where} is KV version 1; syncd needs KV v2 (vault secrets enable -version=2 "
-                    f"-path={self.mount} kv, or vault kv enable-versioning {self.mount}/)"
+                    f"{where} is KV version 1; syncd needs KV v2: upgrade it in place with "
+                    f"'vault kv enable-versioning {self.mount}/'"
                 )
             self._kv2 = True
 
