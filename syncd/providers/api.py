@@ -36,7 +36,7 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from syncd import __version__
+from syncd import __version__, netcause
 from syncd.errors import (
     ConfigError,
     ProviderError,
@@ -60,6 +60,11 @@ THROTTLED_STATUS = 429
 REMAINING_HEADER = "x-ratelimit-remaining-requests"
 RESET_HEADER = "x-ratelimit-reset-requests"
 _LOOPBACK_NAMES = frozenset({"localhost"})
+#: httpx's words for transport failures with no socket error below them.
+_TRANSPORT_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (httpx.RemoteProtocolError, "the server closed the connection without a valid answer"),
+    (httpx.ProxyError, "the proxy refused the connection"),
+)
 
 #: Turns a non-2xx answer into our error: ``(response, body) -> error``.
 StatusError = Callable[[httpx.Response, bytes], ProviderError]
@@ -180,9 +185,7 @@ class ApiClient:
                 )
             except httpx.TransportError as exc:
                 self._report("unavailable")
-                error = ProviderUnavailable(
-                    f"cannot reach {self.vendor} at {self._base_url}: {type(exc).__name__}"
-                )
+                error = self._unreachable(exc)
             except (httpbounds.BodyTooLarge, httpbounds.UnsupportedEncoding) as exc:
                 self._report("error")
                 error = ProviderResponseError(f"{self.vendor} answer for {subject} refused: {exc}")
@@ -274,6 +277,11 @@ class ApiClient:
     def _report(self, outcome: Outcome) -> None:
         if self._observer is not None:
             self._observer.request("provider", self.name, outcome)
+
+    def _unreachable(self, exc: httpx.TransportError) -> ProviderUnavailable:
+        """The API could not be reached: say where, and why (DNS, refused, TLS, ...)."""
+        cause = netcause.describe(exc, self._base_url.host, _TRANSPORT_CAUSES)
+        return ProviderUnavailable(f"cannot reach {self.vendor} at {self._base_url} ({cause})")
 
 
 def check_base_url(

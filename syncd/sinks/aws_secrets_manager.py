@@ -48,8 +48,6 @@ import json
 import logging
 import os
 import re
-import socket
-import ssl
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -57,7 +55,7 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import Field
 
-from syncd import __version__, plugins, redaction
+from syncd import __version__, netcause, plugins, redaction
 from syncd.errors import (
     ConfigError,
     SecretNotFound,
@@ -682,36 +680,6 @@ def unreachable(exc: BaseException) -> str:
 
 
 def _cause(exc: BaseException, host: str | None) -> str:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 20:  # noqa: PLR2004
-        chain.append(current)
-        nested = (getattr(current, "kwargs", None) or {}).get("error")
-        current = current.__cause__ or current.__context__ or nested
-    for link in chain:
-        found = _socket_cause(link, host)
-        if found is not None:
-            return found
-    return _http_cause(exc, chain)
-
-
-def _socket_cause(link: BaseException, host: str | None) -> str | None:  # noqa: PLR0911 - one answer per failure
-    if isinstance(link, socket.gaierror):
-        return f"DNS lookup of {host} failed" if host else "DNS lookup failed"
-    if isinstance(link, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(link, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed: {link.verify_message}"
-    if isinstance(link, ssl.SSLError):
-        return f"TLS handshake failed: {link.reason or link.strerror or 'unknown reason'}"
-    if isinstance(link, TimeoutError) and "handshake" in str(link):
-        return "TLS handshake timed out"
-    if isinstance(link, ConnectionResetError):
-        return "connection reset by peer"
-    return None
-
-
-def _http_cause(exc: BaseException, chain: list[BaseException]) -> str:
     import botocore.exceptions  # noqa: PLC0415 - see from_config
 
     known = (
@@ -719,15 +687,7 @@ def _http_cause(exc: BaseException, chain: list[BaseException]) -> str:
         (botocore.exceptions.ReadTimeoutError, "timed out waiting for a response"),
         (botocore.exceptions.ConnectionClosedError, "connection closed before a response"),
     )
-    for kind, text in known:
-        if isinstance(exc, kind):
-            return text
-    for link in chain:
-        if isinstance(link, TimeoutError):
-            return "timed out"
-        if isinstance(link, OSError) and link.strerror:
-            return link.strerror.lower()
-    return type(exc).__name__
+    return netcause.describe(exc, host, known)
 
 
 class _StageMoved(SinkError):
