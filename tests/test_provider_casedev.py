@@ -409,6 +409,23 @@ def test_cli_hostile_uri_fails_the_target_and_writes_nothing(
     assert "LD_PRELOAD" not in result.stdout + result.stderr
 
 
+def test_cli_deeply_nested_answer_fails_the_target_in_one_line(
+    api: FakeCaseDev, tmp_path: Path
+) -> None:
+    """run --once against an answer nested 60,000 deep: exit 1, one FAILED row, no traceback."""
+    api.fail_next(Fault(status=200, body=b'{"connectionUri": ' + b"[" * 60_000))
+    with api.serve() as server:
+        result = run_syncd(
+            "run", "--once", "--config", str(cli_config(tmp_path, server)),
+            env={"CASEDEV_API_KEY": KEY},
+        )
+    assert result.code == 1, result.output
+    (row,) = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert "case.dev answer for project proj_abc123 branch main is JSON nested deeper" in row
+    assert "Traceback" not in result.stderr and "crashed" not in result.stderr
+    assert not (tmp_path / "out" / "app.env").exists()
+
+
 def test_cli_table_cannot_be_forged_by_a_provider_message(
     api: FakeCaseDev, tmp_path: Path
 ) -> None:
