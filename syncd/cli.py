@@ -199,8 +199,10 @@ def _with_config(args: argparse.Namespace) -> int:
     if args.command == "rotate":
         with exits.sigterm_interrupts():
             return _rotate(cfg, args.targets, dry_run=args.dry_run, output=args.output)
-    targets = _select(cfg, args.target)
-    targets = _shard(args, cfg).select(targets)
+    selected = _select(cfg, args.target)
+    shard = _shard(args, cfg)
+    targets = shard.select(selected)
+    warnings = _empty_shard(shard, targets, selected, named=bool(args.target))
     if args.metrics_file and not args.once:
         raise UsageError("--metrics-file needs --once")
     if args.metrics_file and args.dry_run:
@@ -212,23 +214,52 @@ def _with_config(args: argparse.Namespace) -> int:
         if args.dry_run or args.output != "text":
             flag = "--dry-run" if args.dry_run else "--output json"
             raise UsageError(f"{flag} needs --once")
-        return _daemon(cfg, _shard(args, cfg))
+        return _daemon(cfg, shard)
     with exits.sigterm_interrupts():  # the daemon handles its own signals
         return _run_once(
-            cfg, targets, dry_run=args.dry_run, metrics_file=args.metrics_file, output=args.output
+            cfg,
+            targets,
+            dry_run=args.dry_run,
+            metrics_file=args.metrics_file,
+            output=args.output,
+            warnings=warnings,
         )
 
 
 def _count(text: str) -> int:
     """``--shard-count``: a whole number of shards, 1 to 10,000."""
-    if not text.isdigit() or not 1 <= int(text) <= sharding.MAX_SHARDS:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a shard count (1-{sharding.MAX_SHARDS})")
+    if not sharding.is_number(text) or not 1 <= int(text) <= sharding.MAX_SHARDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a shard count (ASCII digits, 1-{sharding.MAX_SHARDS})"
+        )
     return int(text)
 
 
 def _shard(args: argparse.Namespace, cfg: config_mod.Config) -> sharding.Shard:
     """The shard this process syncs (see syncd.sharding); raises UsageError for a bad value."""
     return sharding.resolve(args.shard, args.shard_count, cfg.settings.shards, os.environ)
+
+
+def _empty_shard(
+    shard: sharding.Shard,
+    targets: tuple[Target, ...],
+    selected: tuple[Target, ...],
+    *,
+    named: bool,
+) -> tuple[str, ...]:
+    """Warn when this shard holds none of the targets; the warning, for the report."""
+    if targets or shard.count == 1:
+        return ()
+    import structlog  # noqa: PLC0415 - loaded by _with_config already
+
+    which = "named" if named else "configured"
+    # Not an error: with more shards than targets some are empty, and the Job must complete.
+    structlog.get_logger(__name__).warning(
+        "shard_empty", shard=str(shard), targets=len(selected), selection=which
+    )
+    return (
+        f"shard {shard} holds none of the {len(selected)} {which} target(s); nothing was synced",
+    )
 
 
 def _daemon(cfg: config_mod.Config, shard: sharding.Shard) -> int:
@@ -257,7 +288,15 @@ def _metrics_file_problem(path: Path) -> str | None:
         return f"directory {directory} does not exist"
     if not os.access(directory, os.W_OK | os.X_OK):
         return f"directory {directory} is not writable"
-    return None
+    from syncd import localfile  # noqa: PLC0415 - only --metrics-file needs it
+
+    # The previous file is read back (its last successes carry over): a FIFO there
+    # would block the run after the secrets were written, a link to /dev/zero never end.
+    try:
+        found = localfile.problem(path)
+    except OSError as exc:
+        return f"cannot examine it: {exc.strerror}"
+    return f"{found}; remove it, or choose another path" if found else None
 
 
 def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ...]:
@@ -288,6 +327,7 @@ def _run_once(
     dry_run: bool,
     metrics_file: Path | None,
     output: str = "text",
+    warnings: tuple[str, ...] = (),
 ) -> int:
     runtime = _build(cfg)
     if metrics_file is not None:
@@ -303,7 +343,7 @@ def _run_once(
             write_textfile(metrics_file, report, cfg, metrics=metrics)
         except OSError as exc:
             raise SyncdError(f"cannot write {metrics_file}: {exc.strerror}") from exc
-    _print(report, sys.stdout, output=output)
+    _print(report, sys.stdout, output=output, warnings=warnings)
     return exits.for_result(report.ok)
 
 
@@ -374,13 +414,15 @@ def _progress(cfg: config_mod.Config, total: int, output: str) -> Iterator[Progr
         progress.close()
 
 
-def _print(report: CycleReport, out: TextIO, *, output: str) -> None:
+def _print(
+    report: CycleReport, out: TextIO, *, output: str, warnings: tuple[str, ...] = ()
+) -> None:
     from syncd.report import as_dict, print_report, write_json  # noqa: PLC0415
 
     if output == "json":
-        write_json(as_dict(report), out)
+        write_json(as_dict(report, warnings=warnings), out)
     else:
-        print_report(report, out)
+        print_report(report, out, warnings=warnings)
 
 
 def _plugins(out: TextIO) -> int:

@@ -144,7 +144,8 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
     #: Processes sharing the targets (syncd.sharding); each needs its INDEX.
     shards: int = Field(default=1, ge=1, le=10_000)
-    shutdown_timeout: Duration = 30.0
+    # Not validated: a default in seconds is not the bare number a user would write.
+    shutdown_timeout: Duration = Field(default=30.0, validate_default=False)
     metrics: MetricsSettings = MetricsSettings()
     providers: dict[str, PluginSection] = Field(default_factory=dict)
     sinks: dict[str, PluginSection] = Field(default_factory=dict)

@@ -1,5 +1,10 @@
 """Durations and a target's schedule: ``30s``, ``5m``, ``1h``, ``1d``, ``10%``.
 
+A duration always carries its unit. A bare number (``interval: 30``, or
+``SYNCD_SHUTDOWN_TIMEOUT=30``) is refused with the unit it probably lacks
+(``30 (no unit): did you mean 30s?``) rather than silently read as seconds:
+``every: 30`` meant 30 days, not 30 seconds.
+
 :data:`Interval`, :data:`Jitter` and :data:`RotationPeriod` are annotated
 types with their rules built in (an interval of at least :data:`MIN_INTERVAL`,
 a jitter of at most 100%, a rotation period of at least
@@ -9,6 +14,7 @@ so the rules exist once and a target carries its whole schedule.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated
@@ -16,19 +22,39 @@ from typing import Annotated
 from pydantic import BeforeValidator, PlainSerializer, PlainValidator
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
+# [0-9], not \d: \d takes other scripts' digits, which float() then reads.
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+_DURATION = re.compile(rf"({_NUMBER})([smhd])")
+_PERCENT = re.compile(rf"({_NUMBER})%")
+_BARE = re.compile(_NUMBER)
 
 
-def parse_duration(value: object) -> float:
-    """Seconds in ``value`` (``"30s"``, ``"5m"``, ``"1h"``, ``"1d"`` or a number of seconds)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+def parse_duration(value: object, *, unit: str = "s") -> float:
+    """Seconds in ``value``: ``"30s"``, ``"5m"``, ``"1h"`` or ``"1d"``.
+
+    A bare number (an int or float, or a string of digits) is refused with a
+    message suggesting ``unit``, the unit it most likely means.
+    """
     if isinstance(value, str):
         match = _DURATION.fullmatch(value.strip())
         if match:
             return float(match.group(1)) * _UNITS[match.group(2)]
+    if (bare := _bare_number(value)) is not None:
+        raise ValueError(f"{bare} (no unit): did you mean {bare}{unit}?")
     raise ValueError(f"invalid duration {value!r}; use a number and a unit, e.g. 30s, 5m, 1h, 1d")
+
+
+def _bare_number(value: object) -> str | None:
+    """``value`` as written when it is a number without a unit, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:g}" if math.isfinite(value) else None
+    if isinstance(value, str) and _BARE.fullmatch(value.strip()):
+        return value.strip()
+    return None
 
 
 def parse_jitter(value: object) -> tuple[float, bool]:
@@ -40,6 +66,8 @@ def parse_jitter(value: object) -> tuple[float, bool]:
             if fraction > 1:
                 raise ValueError(f"invalid jitter {value!r}; a percentage must be at most 100%")
             return fraction, True
+    if (bare := _bare_number(value)) is not None:
+        raise ValueError(f"{bare} (no unit): did you mean {bare}s or {bare}%?")
     try:
         return parse_duration(value), False
     except ValueError:
@@ -65,8 +93,11 @@ MIN_ROTATION_PERIOD = 3600.0
 
 
 def parse_rotation_period(value: object) -> float:
-    """Seconds in ``value`` (see :func:`parse_duration`), refused below one hour."""
-    seconds = parse_duration(value)
+    """Seconds in ``value`` (see :func:`parse_duration`), refused below one hour.
+
+    A bare number is refused suggesting days: rotation periods are counted in them.
+    """
+    seconds = parse_duration(value, unit="d")
     if seconds < MIN_ROTATION_PERIOD:
         raise ValueError("every must be at least 1h (each rotation resets a password)")
     return seconds
@@ -92,7 +123,7 @@ class JitterRule:
 
     @classmethod
     def parse(cls, value: object) -> JitterRule:
-        """``"10%"``, ``"30s"``, a number of seconds, or a :class:`JitterRule` as is."""
+        """``"10%"``, ``"30s"``, or a :class:`JitterRule` as is."""
         if isinstance(value, JitterRule):
             return value
         return cls(*parse_jitter(value))

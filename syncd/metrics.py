@@ -48,13 +48,16 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from syncd import __version__
+from syncd import __version__, localfile
 from syncd.config import Config
 from syncd.engine import CycleReport
 from syncd.models import Action, Target, TargetOutcome
 from syncd.observe import Kind, Outcome
 
 __all__ = ["Metrics", "write_textfile"]
+
+#: The largest previous textfile read back: 10,000 targets with two sinks each write ~10 MiB.
+MAX_PREVIOUS_BYTES = 64 * 1024 * 1024
 
 _KINDS = {
     Action.CREATE: "created",
@@ -335,9 +338,12 @@ def write_textfile(
 
 
 def _previous_successes(path: Path) -> dict[tuple[str, str], float]:
+    # Never through a link, never blocking on a FIFO, never more than a real file holds:
+    # the CLI refuses such a path up front, this covers one planted since.
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        raw = localfile.read(path, MAX_PREVIOUS_BYTES)
+        text = raw.decode("utf-8") if raw is not None else ""
+    except (OSError, localfile.NotRegular, UnicodeDecodeError):
         return {}
     found: dict[tuple[str, str], float] = {}
     try:

@@ -13,8 +13,11 @@ With ``--output json`` the JSON document is the whole of stdout::
      "counts": {"targets_ok": 2, "targets_failed": 0, "create": 1, ...},
      "targets": [{"target": "app", "ok": true, "error": null, "rotation": null,
                   "sinks": [{"sink": "aws", "secret": "prod/app", "action": "create",
-                             "written": true, "error": null}]}]}
+                             "written": true, "error": null}]}],
+     "warnings": []}
 
+``warnings`` lists what the run wants a person to know although nothing
+failed, such as a shard that holds no targets (empty when there is none).
 ``rotation`` is null unless the target's rotation published a credential in
 this run: then ``{"mode", "role" (published now), "reset_role" (reset by this
 run, or null when it finished a rotation another run started: ``resumed``),
@@ -25,15 +28,15 @@ run, or null when it finished a rotation another run started: ``resumed``),
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from syncd.check import BindingCheck, CheckReport, TargetCheck
 from syncd.engine import CycleReport
 from syncd.models import RotationOutcome, SinkOutcome, TargetOutcome
 from syncd.redaction import scrub
+from syncd.untrusted import one_line
 
 #: Every count key, present even when zero, so scripts need no defaults.
 COUNT_KEYS = (
@@ -46,21 +49,21 @@ COUNT_KEYS = (
     "unchanged",
     "sink_errors",
 )
-# Control characters (C0, DEL, C1) and Unicode line separators: any could start
-# a new row in the table or hide part of one.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _MAX_CELL = 300
 _HEADER = ("TARGET", "SINK", "SECRET", "RESULT")
 
 
 def cell(text: str, limit: int = _MAX_CELL) -> str:
-    """``text`` flattened to one line and cut to ``limit`` characters."""
-    flat = _UNPRINTABLE.sub(" ", text).strip()
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    """``text`` flattened to one line and cut to ``limit`` characters.
+
+    Control characters and Unicode line separators could start a new row in
+    the table or hide part of one (see :func:`syncd.untrusted.one_line`).
+    """
+    return one_line(text, limit)
 
 
-def print_report(report: CycleReport, out: TextIO) -> None:
-    """Print a cycle: one row per target failure and per binding, then the summary."""
+def print_report(report: CycleReport, out: TextIO, *, warnings: Sequence[str] = ()) -> None:
+    """Print a cycle: one row per target failure and per binding, the summary, the warnings."""
     rows: list[tuple[str, str, str, str]] = []
     for target in report.outcomes:
         if target.error is not None:
@@ -80,6 +83,8 @@ def print_report(report: CycleReport, out: TextIO) -> None:
         f"\n{_targets(report.counts)}{mode}; secrets: "
         f"{_changes(report.counts, would=report.dry_run)}; {report.duration:.2f}s\n"
     )
+    for warning in warnings:
+        out.write(f"warning: {cell(warning)}\n")
 
 
 def print_check(report: CheckReport, out: TextIO) -> None:
@@ -98,7 +103,7 @@ def print_check(report: CheckReport, out: TextIO) -> None:
     )
 
 
-def as_dict(report: CycleReport) -> dict[str, Any]:
+def as_dict(report: CycleReport, *, warnings: Sequence[str] = ()) -> dict[str, Any]:
     """A cycle as plain JSON-compatible data; never a credential."""
     return {
         "ok": report.ok,
@@ -106,6 +111,7 @@ def as_dict(report: CycleReport) -> dict[str, Any]:
         "duration_s": round(report.duration, 3),
         "counts": _count_dict(report.counts),
         "targets": [_target(t) for t in report.outcomes],
+        "warnings": list(warnings),
     }
 
 
@@ -118,6 +124,7 @@ def check_as_dict(report: CheckReport) -> dict[str, Any]:
         "duration_s": round(report.duration, 3),
         "counts": _count_dict(check_counts(report)),
         "targets": [_checked_target(t) for t in report.targets],
+        "warnings": [],
     }
 
 

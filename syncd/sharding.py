@@ -31,7 +31,14 @@ if TYPE_CHECKING:
 
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 MAX_SHARDS = 10_000
-_SPEC = re.compile(r"(\d{1,5})/(\d{1,5})")
+# [0-9], not \d: \d and str.isdigit() accept other scripts' digits ('٣', '²'),
+# which int() then reads as 3 or refuses with a ValueError.
+_SPEC = re.compile(r"([0-9]{1,5})/([0-9]{1,5})")
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a whole number in ASCII digits (``str.isdigit`` takes '²' and '٣')."""
+    return text.isascii() and text.isdigit()
 
 
 def shard_of(name: str, count: int) -> int:
@@ -71,7 +78,7 @@ class Shard:
         """``INDEX/COUNT`` as given to ``--shard``; a :class:`UsageError` names what is wrong."""
         match = _SPEC.fullmatch(text.strip())
         if match is None:
-            raise UsageError(f"--shard {text!r} must be INDEX/COUNT, e.g. 0/4")
+            raise UsageError(f"--shard {text!r} must be INDEX/COUNT in ASCII digits, e.g. 0/4")
         return cls(int(match.group(1)), int(match.group(2)))
 
 
@@ -93,8 +100,10 @@ def resolve(
             f"{source} is {total} but ${INDEX_ENV} is not set; run in a Kubernetes Indexed Job "
             f"or pass --shard INDEX/{total}"
         )
-    if not raw.isdigit() or len(raw) > 5:  # noqa: PLR2004 - at most MAX_SHARDS
-        raise UsageError(f"${INDEX_ENV} {raw!r} is not a shard index (0 to {total - 1})")
+    if not is_number(raw) or len(raw) > 5:  # noqa: PLR2004 - at most MAX_SHARDS
+        raise UsageError(
+            f"${INDEX_ENV} {raw!r} is not a shard index (ASCII digits, 0 to {total - 1})"
+        )
     try:
         return Shard(int(raw), total)
     except UsageError as exc:

@@ -6,6 +6,7 @@ import datetime
 import json
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any, ClassVar
 
 import boto3
@@ -23,7 +24,9 @@ from syncd.sinks.aws_secrets_manager import (
     AwsSecretsManagerSink,
     classify,
 )
+from syncd.testing.casedev import FakeCaseDev
 from tests import test_sink_aws
+from tests.conftest import run_syncd
 from tests.servers.loopback import LoopbackServer
 from tests.servers.moto import MotoServer
 
@@ -213,6 +216,8 @@ def test_throttling_waits_retry_after_and_slows_reads(scripted: str) -> None:
         ),
         ((200, {}, b"<html>captive portal</html>"), SinkError, "InvalidAnswer"),
         ((200, {}, b"[1, 2]"), SinkError, "InvalidAnswer"),
+        ((200, {}, b'{"Tags": ' + b"[" * 100_000), SinkError, "JSON nested deeper than 32"),
+        ((400, {}, b'{"__type": ' + b"[" * 100_000), SinkError, "failed (400)"),
         ((200, {}, b" " * (awsjson.MAX_ANSWER_BYTES + 1)), SinkError, "larger than 1048576 bytes"),
         ((200, {"Content-Encoding": "br"}, b"{}"), SinkError, "Content-Encoding 'br'"),
         (
@@ -309,3 +314,133 @@ def test_only_throttling_slows_reads(scripted: str) -> None:
     sink.close()
     assert len(_Scripted.seen) == 2
     assert sink.reads.rate == 100
+
+
+HOSTILE_DESCRIPTIONS = {
+    "tags-a-string": ({"Tags": "managed-by=syncd"}, "Tags is a string, not a list"),
+    "tag-not-an-object": ({"Tags": [1, 2]}, "not a {Key, Value} pair of strings"),
+    "tag-value-an-object": (
+        {"Tags": [{"Key": "managed-by", "Value": {"syncd": True}}]},
+        "not a {Key, Value} pair of strings",
+    ),
+    "stages-a-list": ({"VersionIdsToStages": ["AWSCURRENT"]}, "is a list, not an object"),
+    "stages-a-string": (
+        {"VersionIdsToStages": {"v1": "AWSCURRENT"}},
+        "something other than a list of labels",
+    ),
+    "stage-a-number": (
+        {"VersionIdsToStages": {"v1": [1]}},
+        "something other than a list of labels",
+    ),
+}
+
+
+def _hostile(shape: dict[str, Any] | bytes) -> tuple[int, dict[str, str], bytes]:
+    if isinstance(shape, bytes):
+        return 200, {"Content-Type": awsjson.CONTENT_TYPE}, shape
+    return _json(200, {"Name": "app/db", "ARN": "arn:aws:secretsmanager:x", **shape})
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_DESCRIPTIONS))
+def test_hostile_description_shapes_are_refused_in_one_line(scripted: str, case: str) -> None:
+    """Tags or VersionIdsToStages of the wrong shape are a SinkError naming the secret."""
+    shape, problem = HOSTILE_DESCRIPTIONS[case]
+    _Scripted.script = [_hostile(shape)]
+    sink = _from_config(scripted, max_attempts=1)
+    with pytest.raises(SinkError) as info:
+        sink.inspect("app/db")
+    sink.close()
+    message = str(info.value)
+    assert message.startswith("aws sink aws: DescribeSecret on secret app/db: ")
+    assert problem in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"Tags": "managed-by=syncd"},
+        {"Tags": [{"Key": 1, "Value": "syncd"}]},
+        {"VersionIdsToStages": ["AWSCURRENT"]},
+        {"VersionIdsToStages": {"v1": [1]}},
+        b'{"Tags": ' + b"[" * 100_000,
+    ],
+    ids=["tags-a-string", "tag-key-a-number", "stages-a-list", "stage-a-number", "deep"],
+)
+def test_hostile_descriptions_through_botocore_are_refused_in_one_line(
+    scripted: str, shape: dict[str, Any] | bytes
+) -> None:
+    """The same answers read through botocore (describe_via) end in a SinkError, not a crash."""
+    _Scripted.script = [_hostile(shape)]
+    config = AwsSecretsManagerConfig(
+        region="us-east-1", endpoint_url=scripted, describe_via="botocore", max_attempts=1
+    )
+    sink = AwsSecretsManagerSink.from_config("aws", config)
+    with pytest.raises(SinkError, match="DescribeSecret on secret app/db: the answer is not") as info:
+        sink.inspect("app/db")
+    sink.close()
+    assert "\n" not in str(info.value)
+
+
+def test_hostile_description_fails_the_target_through_the_cli(
+    scripted: str, tmp_path: Path
+) -> None:
+    """run --once against a hostile endpoint: exit 1, one FAILED row, no traceback, no write."""
+    from tests.test_cli import KEY, URI, aws_config
+
+    fake = FakeCaseDev(KEY)
+    fake.set_branch("proj_1", "main", direct=URI, pooled=URI)
+    _Scripted.script = [_hostile(b'{"Tags": ' + b"[" * 100_000), _hostile({"Tags": "x"})]
+    with fake.serve() as api:
+        config = aws_config(tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1)
+        for _ in range(2):
+            result = run_syncd(
+                "run", "--once", "--config", str(config), env={"CASEDEV_API_KEY": KEY}
+            )
+            assert result.code == 1, result.output
+            (row,) = [line for line in result.stdout.splitlines() if "FAILED" in line]
+            assert "aws sink aws: DescribeSecret on secret prod/app" in row
+            assert "Traceback" not in result.stderr and "sink_crashed" not in result.stderr
+    targets = [seen["X-Amz-Target"] for seen in _Scripted.seen]
+    assert targets == ["secretsmanager.DescribeSecret"] * 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _json(400, {"__type": "ValidationException\nInjected", "message": "one\ntwo\r\nthree"}),
+        (
+            400,
+            {"Content-Type": "text/xml"},
+            "<Error>\n  <Code>Odd\nCode</Code>\n  <Message>one\ntwo\u2028three</Message>\n"
+            "</Error>".encode(),
+        ),
+        (400, {"Content-Type": "text/html"}, b"<html>\n<body>\n<h1>Bad\nRequest</h1>\n" * 50),
+    ],
+    ids=["json", "xml", "html"],
+)
+def test_error_text_with_line_breaks_stays_on_one_console_line(
+    scripted: str, tmp_path: Path, answer: tuple[int, dict[str, str], bytes]
+) -> None:
+    """An endpoint's error text with line breaks is quoted flattened: one line per event and row."""
+    from tests.test_cli import KEY, URI, aws_config
+
+    fake = FakeCaseDev(KEY)
+    fake.set_branch("proj_1", "main", direct=URI, pooled=URI)
+    _Scripted.script = [answer]
+    with fake.serve() as api:
+        config = aws_config(tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1)
+        result = run_syncd(
+            "run", "--once", "--log-format", "console", "--config", str(config),
+            env={"CASEDEV_API_KEY": KEY},
+        )
+    assert result.code == 1, result.output
+    lines = result.stderr.splitlines()
+    # "<timestamp> [error    ] sync_failed  [syncd.engine] error=..." - one line per event
+    events = [line.split("] ", 1)[1].split()[0] for line in lines]
+    assert events == ["sync_failed", "cycle_finished"], lines
+    failed = lines[0]
+    assert "aws sink aws: DescribeSecret on secret prod/app" in failed
+    assert "\\n" not in failed and "\\r" not in failed and "\\u2028" not in failed
+    assert len(failed) < 800
+    (row,) = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert "DescribeSecret on secret prod/app" in row

@@ -243,6 +243,10 @@ BOMB = "".join(
         ),
         ("jitter: 10%\n", "it belongs under defaults or targets[] (check indentation)"),
         (
+            "defaults:\n  interval: 30\n",
+            "line 10: defaults.interval: 30 (no unit): did you mean 30s?",
+        ),
+        (
             "  - name: b\n    provider: casedev\n    project: p\n    brnch: dev\n"
             "    sinks: [{sink: local, secret: b}]\n",
             "line 13: targets.1.brnch: unknown key 'brnch' (did you mean 'branch'?)",
@@ -441,7 +445,8 @@ def test_json_report_is_all_of_stdout(tmp_path: Path, config_path: Path) -> None
     result = run_syncd("run", "--once", "--output", "json", "--config", str(config_path))
     assert result.code == 1
     report = json.loads(result.stdout)
-    assert set(report) == {"ok", "dry_run", "duration_s", "counts", "targets"}
+    assert set(report) == {"ok", "dry_run", "duration_s", "counts", "targets", "warnings"}
+    assert report["warnings"] == []
     assert report["ok"] is False and report["dry_run"] is False
     assert report["counts"] == {
         "targets_ok": 1,
@@ -567,6 +572,37 @@ def test_metrics_file_checked_before_the_cycle(
     err = capsys.readouterr().err
     assert f"--metrics-file {path}: {problem}" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out").exists() and not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("planted", "problem"),
+    [
+        ("fifo", "is a FIFO, not a regular file"),
+        ("devzero", "is a symbolic link"),
+        ("directory", "is a directory, not a regular file"),
+    ],
+)
+def test_metrics_file_that_is_no_regular_file_is_refused_up_front(
+    tmp_path: Path, config_path: Path, planted: str, problem: str
+) -> None:
+    """A FIFO, a link to /dev/zero or a directory at --metrics-file: exit 2 at once, nothing synced."""
+    path = tmp_path / "syncd.prom"
+    if planted == "fifo":
+        os.mkfifo(path)
+    elif planted == "devzero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    started = time.monotonic()
+    result = run_syncd(
+        "run", "--once", "--metrics-file", str(path), "--config", str(config_path), timeout=30
+    )
+    assert time.monotonic() - started < 20
+    assert result.code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"syncd: error: --metrics-file {path}: {problem}; remove it, or choose another path"
+    ]
+    assert not (tmp_path / "out").exists() and result.stdout == ""
 
 
 def test_plugins_shows_usable_and_extra(

@@ -411,6 +411,63 @@ def test_bad_environment_value_names_the_variable(
     assert len(message.splitlines()) == 1
 
 
+def _with_rotation(every: Any) -> dict[str, Any]:
+    return with_target(rotation={"mode": "refresh", "every": every})
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (with_target(interval=30), "targets.0.interval: 30 (no unit): did you mean 30s?"),
+        (with_target(interval=2.5), "targets.0.interval: 2.5 (no unit): did you mean 2.5s?"),
+        (with_target(interval="600"), "targets.0.interval: 600 (no unit): did you mean 600s?"),
+        (with_target(jitter=30), "targets.0.jitter: 30 (no unit): did you mean 30s or 30%?"),
+        (with_target(jitter="5"), "targets.0.jitter: 5 (no unit): did you mean 5s or 5%?"),
+        ({**MINIMAL, "defaults": {"interval": 900}}, "defaults.interval: 900 (no unit)"),
+        ({**MINIMAL, "defaults": {"jitter": 0}}, "defaults.jitter: 0 (no unit)"),
+        ({**MINIMAL, "shutdown_timeout": 30}, "shutdown_timeout: 30 (no unit): did you mean 30s?"),
+        (_with_rotation(30), "targets.0.rotation.every: 30 (no unit): did you mean 30d?"),
+        (_with_rotation("7"), "targets.0.rotation.every: 7 (no unit): did you mean 7d?"),
+        (with_target(interval="\u0663\u0660s"), "targets.0.interval: invalid duration"),
+    ],
+)
+def test_a_duration_without_a_unit_suggests_one(
+    tmp_path: Path, data: dict[str, Any], expected: str
+) -> None:
+    """A bare number where a duration belongs is an error suggesting the missing unit."""
+    message = error_of(tmp_path, data)
+    assert expected in message and len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("SYNCD_SHUTDOWN_TIMEOUT", "30", "SYNCD_SHUTDOWN_TIMEOUT: 30 (no unit): did you mean 30s?"),
+        ("SYNCD_DEFAULTS__INTERVAL", "45", "SYNCD_DEFAULTS__INTERVAL: 45 (no unit)"),
+        ("SYNCD_DEFAULTS__JITTER", "3", "SYNCD_DEFAULTS__JITTER: 3 (no unit): did you mean 3s"),
+        ("SYNCD_DEFAULTS", '{"interval": 60}', "SYNCD_DEFAULTS: interval: 60 (no unit)"),
+    ],
+)
+def test_a_duration_without_a_unit_from_the_environment_suggests_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    """SYNCD_ variables holding a bare number are refused the same way, naming the variable."""
+    path = write(tmp_path, MINIMAL)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert str(info.value).startswith(expected) and len(str(info.value).splitlines()) == 1
+
+
+def test_durations_with_units_still_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every unit, fractions and the environment's strings load as seconds."""
+    monkeypatch.setenv("SYNCD_SHUTDOWN_TIMEOUT", "1.5m")
+    data = with_target(interval="0.5h", jitter="20s", rotation={"mode": "refresh", "every": "2d"})
+    cfg = config.load(None, data={**data, "defaults": {"interval": "1d", "jitter": "0s"}})
+    assert cfg.settings.shutdown_timeout == 90 and cfg.settings.defaults.interval == 86400
+    assert cfg.targets[0].interval == 1800 and cfg.targets[0].jitter.seconds(1800) == 20
+
+
 def test_unknown_environment_variables_are_listed_with_the_closest() -> None:
     """SYNCD_ variables that set nothing are found, with the nearest real one; SYNCD_CONFIG is not."""
     environ = {

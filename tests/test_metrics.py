@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -339,6 +340,22 @@ def test_textfile_keeps_the_last_success_of_a_binding_that_now_fails(tmp_path: P
     path.write_text("garbage {{{\n")
     write_textfile(path, _report(TargetOutcome("app", error=ProviderUnavailable("503"))), cfg)
     assert _last_success(path) is None
+
+
+@pytest.mark.parametrize("planted", ["fifo", "devzero"])
+def test_textfile_reads_back_no_fifo_or_endless_link(tmp_path: Path, planted: str) -> None:
+    """A FIFO or a link to /dev/zero planted at the path is not read back: the write goes on."""
+    cfg = config_mod.load(config_file(tmp_path, 1))
+    path = tmp_path / "syncd.prom"
+    if planted == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    ok = TargetOutcome("app", (SinkOutcome("app", "mem", "app", Action.UNCHANGED),))
+    started = time.monotonic()
+    write_textfile(path, _report(ok), cfg)
+    assert time.monotonic() - started < 5
+    assert path.is_file() and not path.is_symlink() and _last_success(path) is not None
 
 
 def test_run_once_metrics_file_counts_api_requests(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
+import ssl
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -28,6 +31,8 @@ from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
 from syncd.retry import Backoff
 from syncd.testing.casedev import FakeCaseDev, Fault, RunningServer
 from tests.conftest import run_syncd
+from tests.servers.loopback import LoopbackServer
+from tests.servers.tls import write_self_signed
 
 KEY = "cdk_live_0123456789abcdef"
 DIRECT = "postgresql://owner:directpw123@ep-a.neon.tech/neondb?sslmode=require"
@@ -137,6 +142,7 @@ def test_timeouts_and_connection_errors_are_transient() -> None:
         (b"<html>gateway</html>", "text/html", "not JSON"),
         (b'{"connectionUri": "postgresql://u:p@h/d?ssl', "application/json", "not JSON"),
         (b'{"branch": "main"}', "application/json", "no connectionUri"),
+        (b'{"connectionUri": ' + b"[" * 60_000, "application/json", "deeper than 32 levels"),
         (
             b'{"connectionUri": "postgresql://u@h/d?sslmode=require"}',
             "application/json",
@@ -284,6 +290,13 @@ def test_a_404_names_the_url_that_was_requested(api: FakeCaseDev) -> None:
     assert KEY not in str(info.value)
 
 
+def test_a_deeply_nested_error_answer_is_an_error_not_a_crash(api: FakeCaseDev) -> None:
+    """A 400 whose JSON nests 60,000 deep is reported with its status, not a RecursionError."""
+    api.fail_next(Fault(status=400, body=b'{"message": ' + b"[" * 60_000))
+    with pytest.raises(ProviderResponseError, match="answered 400 for project proj_abc123"):
+        provider(api).fetch(target())
+
+
 def test_provider_text_in_errors_is_one_line_and_capped(api: FakeCaseDev) -> None:
     """An error message or branch from the provider cannot add lines or run on."""
     forged = "nope\nother  local  other.env  create (written)\r\n" + "x" * 5000
@@ -356,10 +369,12 @@ def monkeypatch_env(values: dict[str, str]) -> Iterator[None]:
         yield
 
 
-def cli_config(tmp_path: Path, server: RunningServer) -> Path:
+def cli_config(tmp_path: Path, server: RunningServer | str) -> Path:
+    """A one-target config against ``server`` (or a base URL)."""
+    base_url = server if isinstance(server, str) else server.base_url
     data = {
         "providers": {
-            "casedev": {"type": "casedev", "base_url": server.base_url, "max_attempts": 1}
+            "casedev": {"type": "casedev", "base_url": base_url, "max_attempts": 1, "timeout": 2}
         },
         "sinks": {"local": {"type": "file", "directory": str(tmp_path / "out")}},
         "targets": [
@@ -394,6 +409,23 @@ def test_cli_hostile_uri_fails_the_target_and_writes_nothing(
     assert "LD_PRELOAD" not in result.stdout + result.stderr
 
 
+def test_cli_deeply_nested_answer_fails_the_target_in_one_line(
+    api: FakeCaseDev, tmp_path: Path
+) -> None:
+    """run --once against an answer nested 60,000 deep: exit 1, one FAILED row, no traceback."""
+    api.fail_next(Fault(status=200, body=b'{"connectionUri": ' + b"[" * 60_000))
+    with api.serve() as server:
+        result = run_syncd(
+            "run", "--once", "--config", str(cli_config(tmp_path, server)),
+            env={"CASEDEV_API_KEY": KEY},
+        )
+    assert result.code == 1, result.output
+    (row,) = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert "case.dev answer for project proj_abc123 branch main is JSON nested deeper" in row
+    assert "Traceback" not in result.stderr and "crashed" not in result.stderr
+    assert not (tmp_path / "out" / "app.env").exists()
+
+
 def test_cli_table_cannot_be_forged_by_a_provider_message(
     api: FakeCaseDev, tmp_path: Path
 ) -> None:
@@ -409,3 +441,79 @@ def test_cli_table_cannot_be_forged_by_a_provider_message(
     table = result.stdout.split("\n\n")[0].splitlines()
     assert len(table) == 2 and "create (written)" in table[1] and "FAILED" in table[1]
     assert len(table[1]) < 500
+
+
+# -- an unreachable case.dev names the cause -----------------------------------------------------
+
+
+class _Silent(BaseHTTPRequestHandler):
+    """Answers every request with 200 and an empty JSON object (only plain HTTP matters here)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _endpoint(failure: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A base URL that fails the way ``failure`` says, and the cause syncd should name."""
+    if failure == "refused":
+        with socket.create_server(("127.0.0.1", 0)) as sock:
+            port = sock.getsockname()[1]
+        yield f"https://127.0.0.1:{port}", "(connection refused)"
+    elif failure == "dns":
+        yield "https://casedev.syncd-test.invalid", "(DNS lookup of casedev.syncd-test.invalid failed)"
+    elif failure == "tls-to-plain-http":
+        with LoopbackServer(_Silent) as server:
+            yield f"https://127.0.0.1:{server.port}", "(TLS handshake failed: "
+    elif failure == "self-signed":
+        files = write_self_signed(tmp_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(files.cert, files.key)
+        with LoopbackServer(_Silent, tls=context) as server:
+            yield server.url, "(TLS certificate verification failed: self-signed certificate)"
+    else:  # a server that accepts the connection and never says a word
+        listener = socket.create_server(("127.0.0.1", 0))
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}", "timed out fetching project"
+        finally:
+            listener.close()
+
+
+UNREACHABLE = ["refused", "dns", "tls-to-plain-http", "self-signed", "silent"]
+
+
+@pytest.mark.parametrize("failure", UNREACHABLE)
+def test_an_unreachable_api_is_named_with_its_cause(tmp_path: Path, failure: str) -> None:
+    """Refused, DNS, TLS and silent servers each end in a transient error that says which."""
+    with _endpoint(failure, tmp_path) as (base_url, cause):
+        p = CaseDevProvider(
+            "casedev", api_key=SecretStr(KEY), base_url=base_url, timeout=1,
+            backoff=Backoff(attempts=1),
+        )
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable) as info:
+            p.fetch(target())
+        p.close()
+    message = str(info.value)
+    assert cause in message and info.value.transient
+    if failure != "silent":
+        assert message.startswith(f"cannot reach case.dev at {base_url} (")
+    assert "Error" not in message and time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("failure", ["refused", "self-signed"])
+def test_cli_names_the_cause_of_an_unreachable_api(tmp_path: Path, failure: str) -> None:
+    """run --once against an unreachable case.dev: exit 1, the row and the log name the cause."""
+    with _endpoint(failure, tmp_path) as (base_url, cause):
+        path = cli_config(tmp_path, base_url)
+        result = run_syncd("run", "--once", "--config", str(path), env={"CASEDEV_API_KEY": KEY})
+    assert result.code == 1, result.output
+    (row,) = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert f"cannot reach case.dev at {base_url} {cause}" in row
+    assert cause in result.stderr and "Traceback" not in result.stderr

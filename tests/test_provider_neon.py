@@ -348,6 +348,18 @@ def test_hostile_branch_pages_are_refused_in_one_line(api: FakeNeon, answer: obj
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
 
 
+@pytest.mark.parametrize("status", [200, 400])
+def test_deeply_nested_json_is_refused_in_one_line(api: FakeNeon, status: int) -> None:
+    """JSON nested 60,000 deep, as an answer or an error, is a one-line error, not a crash."""
+    body = b'{"branches": ' + b"[" * 60_000
+    p = provider(api, handler=lambda _r: httpx.Response(status, content=body))
+    with pytest.raises(ProviderResponseError) as info:
+        p.branch_id(target())
+    message = str(info.value)
+    assert ("deeper than 32 levels" in message) is (status == 200)
+    assert "\n" not in message and len(message) < 300
+
+
 def test_an_answer_for_another_branch_id_is_refused(api: FakeNeon) -> None:
     """GET of a branch by id must describe that branch; anything else is ProviderResponseError."""
     body = json.dumps({"branch": {"id": "br-other-one-000001", "name": "main"}}).encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,10 @@ def test_resolve_precedence(
         (None, 4, 1, {}, "--shard-count is 4 but $JOB_COMPLETION_INDEX is not set"),
         (None, 4, 1, {"JOB_COMPLETION_INDEX": "x"}, "$JOB_COMPLETION_INDEX 'x' is not a shard"),
         (None, 4, 1, {"JOB_COMPLETION_INDEX": "4"}, "$JOB_COMPLETION_INDEX: shard index 4"),
+        (None, 4, 1, {"JOB_COMPLETION_INDEX": "\u00b2"}, "is not a shard index (ASCII digits"),
+        (None, 4, 1, {"JOB_COMPLETION_INDEX": "\u0661"}, "is not a shard index (ASCII digits"),
+        ("\u0660/\u0663", None, 1, {}, "must be INDEX/COUNT in ASCII digits"),
+        ("1/\uff13", None, 1, {}, "must be INDEX/COUNT in ASCII digits"),
     ],
 )
 def test_bad_shards_are_usage_errors(
@@ -170,6 +175,9 @@ def test_indexed_job_takes_index_from_the_environment(tmp_path: Path, api: Runni
         (["--shard-count", "3"], {}, "$JOB_COMPLETION_INDEX is not set"),
         (["--shard-count", "3"], {"JOB_COMPLETION_INDEX": "7"}, "shard index 7 must be"),
         (["--shard-count", "0"], {}, "'0' is not a shard count"),
+        (["--shard-count", "3"], {"JOB_COMPLETION_INDEX": "\u00b2"}, "'\u00b2' is not a shard"),
+        (["--shard", "\u0660/\u0663"], {}, "must be INDEX/COUNT in ASCII digits"),
+        (["--shard-count", "\u0663"], {}, "'\u0663' is not a shard count (ASCII digits"),
     ],
 )
 def test_bad_shard_values_exit_2_with_one_line(
@@ -182,7 +190,49 @@ def test_bad_shard_values_exit_2_with_one_line(
     )
     assert result.code == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+    # One error line, last (argparse's own errors come after its usage text).
+    errors = [line for line in result.stderr.splitlines() if line.startswith("syncd: error:")]
+    assert errors == [result.stderr.splitlines()[-1]]
     assert _written(tmp_path) == set()
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_a_shard_with_no_targets_succeeds_with_a_warning(
+    tmp_path: Path, api: RunningServer, output: str
+) -> None:
+    """A shard holding none of the targets exits 0, logs shard_empty and says so in the report."""
+    path = _config(tmp_path, api)
+    data = yaml.safe_load(path.read_text())
+    data["targets"] = data["targets"][:1]
+    path.write_text(yaml.safe_dump(data))
+    empty = next(i for i in range(3) if shard_of(NAMES[0], 3) != i)
+    result = run_syncd(
+        "run", "--once", "--shard", f"{empty}/3", "--output", output, "--config", str(path),
+        env={"CASEDEV_API_KEY": KEY},
+    )
+    assert result.code == 0, result.output
+    (event,) = [json.loads(line) for line in result.stderr.splitlines()]
+    assert event["event"] == "shard_empty" and event["level"] == "warning"
+    assert event["shard"] == f"{empty}/3" and event["targets"] == 1
+    warning = f"shard {empty}/3 holds none of the 1 configured target(s); nothing was synced"
+    if output == "json":
+        assert json.loads(result.stdout)["warnings"] == [warning]
+    else:
+        assert result.stdout.splitlines()[-1] == f"warning: {warning}"
+    assert _written(tmp_path) == set()
+
+
+def test_a_shard_with_targets_has_no_warning(
+    tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard that holds targets reports no warning (an empty list in JSON)."""
+    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
+    path = _config(tmp_path, api)
+    index = shard_of(NAMES[0], 3)
+    result = run_syncd("run", "--once", "--shard", f"{index}/3", "--output", "json",
+                       "--config", str(path))
+    assert result.code == 0 and json.loads(result.stdout)["warnings"] == []
+    assert "shard_empty" not in result.stderr
 
 
 def test_daemon_schedules_only_its_shard_and_keeps_it_on_reload(

@@ -381,6 +381,15 @@ def test_non_utf8_unmanaged_file_is_refused_not_crashed(tmp_path: Path) -> None:
     assert isinstance(error, SecretNotManaged)
 
 
+def test_deeply_nested_sidecar_reads_as_not_managed(tmp_path: Path) -> None:
+    """A sidecar of JSON nested 60,000 deep is not syncd's: the file is refused, not crashed on."""
+    (tmp_path / "app.env").write_text("DATABASE_URL=x\n")
+    (tmp_path / ".app.env.syncd.json").write_text("[" * 60_000)
+    world = SyncWorld(FileSink("local", tmp_path), "app.env", "env")
+    error = world.engine.sync_target(world.target).sinks[0].error
+    assert isinstance(error, SecretNotManaged)
+
+
 # -- directory and names ---------------------------------------------------------------
 
 

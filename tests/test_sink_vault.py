@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -306,8 +307,10 @@ def test_requests_are_reported_to_an_observer(sink: VaultSink, world: SyncWorld)
 # -- errors --------------------------------------------------------------------
 
 
-def test_kv_v1_mount_is_refused(vault: VaultDevServer, root: hvac.Client) -> None:
-    """A KV version 1 mount is a permanent error telling how to get KV v2."""
+def test_kv_v1_mount_is_refused_with_the_one_command_that_upgrades_it(
+    vault: VaultDevServer, root: hvac.Client, tmp_path: Path
+) -> None:
+    """A KV v1 mount is a permanent error naming 'kv enable-versioning', which then fixes it."""
     mount = f"kv1-{secrets.token_hex(3)}"
     root.sys.enable_secrets_engine("kv", path=mount, options={"version": "1"})
     with (
@@ -316,9 +319,57 @@ def test_kv_v1_mount_is_refused(vault: VaultDevServer, root: hvac.Client) -> Non
     ):
         sink.inspect("syncd/app")
     message = str(info.value)
-    assert f"mount {mount}/ is KV version 1; syncd needs KV v2" in message
-    assert "-version=2" in message
-    assert not info.value.transient
+    assert message.endswith(
+        f"mount {mount}/ is KV version 1; syncd needs KV v2: upgrade it in place with "
+        f"'vault kv enable-versioning {mount}/'"
+    )
+    assert "secrets enable" not in message and not info.value.transient
+    # The command as given (with this server's CLI) upgrades the mount, and syncd then writes.
+    command = message.rsplit("'", 2)[1].split()
+    env = {"VAULT_ADDR": vault.addr, "BAO_ADDR": vault.addr, "HOME": str(tmp_path),
+           "VAULT_TOKEN": vault.root_token, "BAO_TOKEN": vault.root_token, "PATH": os.environ["PATH"]}
+    subprocess.run([vault.binary, *command[1:]], env=env, check=True, capture_output=True)
+    with closing(VaultSink("vault", vault.client(), mount=mount)) as sink:
+        world = SyncWorld(sink, "syncd/app", "json")
+        assert world.sync() == (Action.CREATE, True)
+
+
+def test_mount_as_secrets_list_prints_it_is_accepted(
+    vault: VaultDevServer, root: hvac.Client, tmp_path: Path
+) -> None:
+    """``mount: secret/`` (one trailing '/', as 'bao secrets list' shows it) is the mount secret."""
+    assert VaultSinkConfig.model_validate({"type": "vault", "mount": "secret/"}).mount == "secret"
+    with closing(sink_from(vault, tmp_path, vault.root_token, mount="secret/")) as sink:
+        world = SyncWorld(sink, f"syncd/{secrets.token_hex(6)}", "json")
+        assert world.sync() == (Action.CREATE, True)
+    assert read_data(root, world.secret)["password"] == world.password
+
+
+@pytest.mark.parametrize("mount", ["/secret", "secret//", "team//kv", "se cret", ""])
+def test_a_malformed_mount_is_refused_in_words(tmp_path: Path, mount: str) -> None:
+    """A mount that is no mount path is one config error in plain words, not a regex: exit 2."""
+    path = tmp_path / "syncd.yaml"
+    path.write_text(
+        "providers:\n  casedev: {type: casedev}\nsinks:\n  vault:\n    type: vault\n"
+        f"    url: http://127.0.0.1:8200\n    mount: '{mount}'\n"
+        "targets: [{name: a, provider: casedev, project: p, sinks: [{sink: vault, secret: a}]}]\n"
+    )
+    result = run_syncd("check", "--config", str(path))
+    assert result.code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"syncd: config error: {path}: line 7: sinks.vault.mount: {mount!r} is ")
+    assert "is not a mount path: names of letters, digits" in line
+    assert "pattern" not in line and "^" not in line
+
+
+def test_vaults_multi_line_errors_are_quoted_on_one_line(sink: VaultSink) -> None:
+    """Vault's "1 error occurred:\\n\\t* ..." is quoted flattened, so one event stays one line."""
+    with pytest.raises(SinkError) as info:
+        # A custom metadata key over Vault's 128 characters: refused with a multi-line error.
+        sink._put_metadata(f"syncd/{secrets.token_hex(4)}", {"k" * 200: "v"})
+    message = str(info.value)
+    assert "Vault rejected the request: 1 error occurred: * custom_metadata validation" in message
+    assert "\n" not in message and "\t" not in message and len(message) < 400
 
 
 def test_missing_mount_is_a_clear_error(vault: VaultDevServer) -> None:

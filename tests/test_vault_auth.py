@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ import hvac
 import pytest
 from structlog.testing import capture_logs
 
-from syncd import redaction
+from syncd import logs, redaction
 from syncd.engine import Engine
 from syncd.errors import ConfigError, SinkAuthError
 from syncd.models import Action, SecretState, SinkBinding, Target
@@ -173,6 +175,42 @@ def test_parallel_targets_share_one_relogin(
             root.sys.revoke_prefix("auth/approle/login")
     assert report.counts["update"] == 8
     assert logins(logs) == 2
+
+
+def test_token_events_name_the_sink_not_the_target_that_logged_in(
+    vault: VaultDevServer, root: hvac.Client, tmp_path: Path
+) -> None:
+    """vault_logged_in carries no target: the token is the sink's, whichever target logged in."""
+    role_file, secret_file, _ = approle_files(root, tmp_path)
+    auth = {
+        "method": "approle",
+        "mount": "approle/",  # as 'bao auth list' prints it
+        "role_id_file": str(role_file),
+        "secret_id_file": str(secret_file),
+    }
+    prefix = f"syncd/tok-{secrets.token_hex(4)}"
+    provider = StaticProvider()
+    provider.uris[("proj_tok", "main", False)] = (
+        "postgresql://app:tok-pw-1@db.example.test:5432/app?sslmode=require"
+    )
+    targets = [
+        Target(f"t{i}", "p", "proj_tok", sinks=(SinkBinding("vault", f"{prefix}/{i}"),))
+        for i in range(3)
+    ]
+    stream = io.StringIO()
+    logs.configure("info", "json", stream)
+    with closing(build(vault, auth, {})) as sink:
+        assert Engine({"p": provider}, {"vault": sink}, concurrency=1).run_cycle(targets).ok
+        root.sys.revoke_prefix("auth/approle/login")
+        assert Engine({"p": provider}, {"vault": sink}, concurrency=1).run_cycle(targets[:1]).ok
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    token_events = [e for e in events if e["event"] in ("vault_logged_in", "vault_token_invalid")]
+    assert [e["event"] for e in token_events] == [
+        "vault_logged_in", "vault_token_invalid", "vault_logged_in"
+    ]
+    assert all(e["sink"] == "vault" and "target" not in e for e in token_events)
+    created = [e for e in events if e["event"] == "secret_created"]
+    assert {e["target"] for e in created} == {"t0", "t1", "t2"}  # other events keep theirs
 
 
 @pytest.mark.e2e

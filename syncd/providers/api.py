@@ -27,8 +27,6 @@ provider.
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,7 +36,7 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from syncd import __version__
+from syncd import __version__, netcause
 from syncd.errors import (
     ConfigError,
     ProviderError,
@@ -49,6 +47,7 @@ from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
 from syncd.ratelimit import TokenBucket, parse_reset
 from syncd.retry import Backoff, parse_retry_after
+from syncd.untrusted import loads, one_line
 
 log = structlog.get_logger(__name__)
 
@@ -60,11 +59,12 @@ THROTTLED_STATUS = 429
 #: Response headers announcing the request budget left and when it resets.
 REMAINING_HEADER = "x-ratelimit-remaining-requests"
 RESET_HEADER = "x-ratelimit-reset-requests"
-#: How much provider text (an error message, a branch) a message may quote.
-MAX_QUOTED = 200
 _LOOPBACK_NAMES = frozenset({"localhost"})
-# Control characters, including the C1 set, and Unicode line/paragraph separators.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+#: httpx's words for transport failures with no socket error below them.
+_TRANSPORT_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (httpx.RemoteProtocolError, "the server closed the connection without a valid answer"),
+    (httpx.ProxyError, "the proxy refused the connection"),
+)
 
 #: Turns a non-2xx answer into our error: ``(response, body) -> error``.
 StatusError = Callable[[httpx.Response, bytes], ProviderError]
@@ -185,9 +185,7 @@ class ApiClient:
                 )
             except httpx.TransportError as exc:
                 self._report("unavailable")
-                error = ProviderUnavailable(
-                    f"cannot reach {self.vendor} at {self._base_url}: {type(exc).__name__}"
-                )
+                error = self._unreachable(exc)
             except (httpbounds.BodyTooLarge, httpbounds.UnsupportedEncoding) as exc:
                 self._report("error")
                 error = ProviderResponseError(f"{self.vendor} answer for {subject} refused: {exc}")
@@ -280,11 +278,10 @@ class ApiClient:
         if self._observer is not None:
             self._observer.request("provider", self.name, outcome)
 
-
-def one_line(text: str, limit: int = MAX_QUOTED) -> str:
-    """``text`` as one line of at most ``limit`` characters, safe to quote in a message."""
-    flat = _UNPRINTABLE.sub(" ", text).strip()
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    def _unreachable(self, exc: httpx.TransportError) -> ProviderUnavailable:
+        """The API could not be reached: say where, and why (DNS, refused, TLS, ...)."""
+        cause = netcause.describe(exc, self._base_url.host, _TRANSPORT_CAUSES)
+        return ProviderUnavailable(f"cannot reach {self.vendor} at {self._base_url} ({cause})")
 
 
 def check_base_url(
@@ -325,8 +322,8 @@ def _is_loopback(host: str) -> bool:
 def error_message(raw: bytes) -> str:
     """The vendor's error text from a JSON body (``message``, ``error`` or ``detail``), or ""."""
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = loads(raw)
+    except ValueError:  # not JSON, or nested too deep to be an error answer
         return ""
     if isinstance(body, dict):
         for key in ("message", "error", "detail"):

@@ -16,7 +16,6 @@ single-line and cut short.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -38,11 +37,12 @@ from syncd.errors import (
 from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.observe import RequestObserver
 from syncd.providers import api
-from syncd.providers.api import MAX_QUOTED, USER_AGENT, one_line
+from syncd.providers.api import USER_AGENT
 from syncd.providers.base import ProviderFactory
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff
 from syncd.strict import PluginConfig
+from syncd.untrusted import MAX_QUOTED, TooDeep, loads, one_line
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -156,7 +156,9 @@ class CaseDevProvider:
     def _parse(self, response: httpx.Response, raw: bytes, target: Target) -> ConnectionInfo:
         where = f"case.dev answer for project {target.project} branch {target.branch}"
         try:
-            body = json.loads(raw)
+            body = loads(raw)
+        except TooDeep as exc:
+            raise ProviderResponseError(f"{where} is JSON {exc}") from None
         except ValueError:
             kind = response.headers.get("Content-Type", "no content type").split(";")[0]
             raise ProviderResponseError(f"{where} is not JSON ({one_line(kind, 64)})") from None

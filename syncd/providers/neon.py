@@ -42,7 +42,6 @@ per route; the default client-side limit (11/s, burst 40) stays under both.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -69,11 +68,11 @@ from syncd.errors import (
 from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.observe import RequestObserver
 from syncd.providers import api
-from syncd.providers.api import one_line
 from syncd.providers.base import ProviderFactory
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff
 from syncd.strict import PluginConfig
+from syncd.untrusted import TooDeep, loads, one_line
 
 DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 #: Requests per second: Neon's 700/minute is 11.67/s.
@@ -580,7 +579,9 @@ def _required(target: Target, key: str) -> str:
 
 def _json(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = loads(raw)
+    except TooDeep as exc:
+        raise ProviderResponseError(f"{what} is JSON {exc}") from None
     except ValueError:
         raise ProviderResponseError(f"{what} is not JSON") from None
     if not isinstance(body, dict):

@@ -48,8 +48,6 @@ import json
 import logging
 import os
 import re
-import socket
-import ssl
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -57,7 +55,7 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import Field
 
-from syncd import __version__, plugins, redaction
+from syncd import __version__, netcause, plugins, redaction
 from syncd.errors import (
     ConfigError,
     SecretNotFound,
@@ -87,6 +85,7 @@ from syncd.sinks.base import (
     WriteRequest,
 )
 from syncd.strict import PluginConfig
+from syncd.untrusted import one_line
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -304,7 +303,7 @@ class AwsSecretsManagerSink:
                 f"aws sink {self.name}: secret {secret} is scheduled for deletion; "
                 "restore it (RestoreSecret) or choose another name"
             )
-        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+        tags = _tags(described)
         current, pending = _stages(described)
         if pending == current:
             pending = None
@@ -421,8 +420,7 @@ class AwsSecretsManagerSink:
         if match is None:
             return Record(token, None)
         expires = dt.datetime.fromtimestamp(int(match.group(1)), dt.UTC)
-        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
-        tagged = Lease.decode(tags.get(LEASE_TAG))
+        tagged = Lease.decode(_tags(described).get(LEASE_TAG))
         if tagged is not None and tagged.holder == match.group(2):
             return Record(token, dataclasses.replace(tagged, expires=expires))
         return Record(token, Lease(match.group(2), expires))
@@ -531,12 +529,23 @@ class AwsSecretsManagerSink:
         import botocore  # noqa: PLC0415 - see from_config
         import botocore.exceptions  # noqa: PLC0415
 
+        reader = self._reader if operation == "DescribeSecret" else None
+        where = f"aws sink {self.name}: {operation} on secret {secret}"
         try:
-            if self._reader is not None and operation == "DescribeSecret":
-                result = self._reader.call(operation, params)
+            if reader is not None:
+                result = reader.call(operation, params)
             else:
                 # botocore's own operation-to-method naming (PutSecretValue -> put_secret_value).
                 result = getattr(self._client, botocore.xform_name(operation))(**params)
+        except (AttributeError, TypeError, KeyError, RecursionError) as exc:
+            if reader is not None:
+                raise  # syncd's own reader checks what it parses: this would be a bug
+            # botocore's parser trusts the answer to have the model's shape: a list where
+            # it expects an object, or JSON nested too deep for json.loads, crashes it.
+            raise SinkError(
+                f"{where}: the answer is not shaped like Secrets Manager's "
+                f"(botocore could not parse it: {type(exc).__name__})"
+            ) from exc
         except botocore.exceptions.ClientError as exc:
             raise self._translate(operation, secret, exc) from exc
         except botocore.exceptions.NoCredentialsError as exc:
@@ -551,9 +560,9 @@ class AwsSecretsManagerSink:
         ) as exc:
             raise SinkUnavailable(f"aws sink {self.name}: {unreachable(exc)}") from exc
         except botocore.exceptions.BotoCoreError as exc:
-            raise SinkError(
-                f"aws sink {self.name}: {operation} on {secret} failed: {scrub(str(exc))}"
-            ) from exc
+            raise SinkError(f"{where} failed: {one_line(scrub(str(exc)), 300)}") from exc
+        if operation == "DescribeSecret" and (problem := _shape_problem(result)):
+            raise SinkError(f"{where}: the answer is not shaped like Secrets Manager's: {problem}")
         if _debug_enabled(logging.DEBUG):
             log.debug("aws_call", sink=self.name, operation=operation, secret=secret)
         return result
@@ -568,7 +577,9 @@ class AwsSecretsManagerSink:
             message = _xml_field(message, "Message") or ""
         if code.isdigit() and int(code) == 403:  # noqa: PLR2004 - HTTP Forbidden
             code = "AccessDeniedException"
-        message = scrub(message)[:300]
+        # Both may be any endpoint's text (an HTML page, a proxy's): one line, capped.
+        code = one_line(code, 64)
+        message = one_line(scrub(message), 300)
         where = f"aws sink {self.name}: {operation} on secret {secret}"
         if code == "ResourceNotFoundException":
             return SecretNotFound(where)
@@ -669,36 +680,6 @@ def unreachable(exc: BaseException) -> str:
 
 
 def _cause(exc: BaseException, host: str | None) -> str:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 20:  # noqa: PLR2004
-        chain.append(current)
-        nested = (getattr(current, "kwargs", None) or {}).get("error")
-        current = current.__cause__ or current.__context__ or nested
-    for link in chain:
-        found = _socket_cause(link, host)
-        if found is not None:
-            return found
-    return _http_cause(exc, chain)
-
-
-def _socket_cause(link: BaseException, host: str | None) -> str | None:  # noqa: PLR0911 - one answer per failure
-    if isinstance(link, socket.gaierror):
-        return f"DNS lookup of {host} failed" if host else "DNS lookup failed"
-    if isinstance(link, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(link, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed: {link.verify_message}"
-    if isinstance(link, ssl.SSLError):
-        return f"TLS handshake failed: {link.reason or link.strerror or 'unknown reason'}"
-    if isinstance(link, TimeoutError) and "handshake" in str(link):
-        return "TLS handshake timed out"
-    if isinstance(link, ConnectionResetError):
-        return "connection reset by peer"
-    return None
-
-
-def _http_cause(exc: BaseException, chain: list[BaseException]) -> str:
     import botocore.exceptions  # noqa: PLC0415 - see from_config
 
     known = (
@@ -706,15 +687,7 @@ def _http_cause(exc: BaseException, chain: list[BaseException]) -> str:
         (botocore.exceptions.ReadTimeoutError, "timed out waiting for a response"),
         (botocore.exceptions.ConnectionClosedError, "connection closed before a response"),
     )
-    for kind, text in known:
-        if isinstance(exc, kind):
-            return text
-    for link in chain:
-        if isinstance(link, TimeoutError):
-            return "timed out"
-        if isinstance(link, OSError) and link.strerror:
-            return link.strerror.lower()
-    return type(exc).__name__
+    return netcause.describe(exc, host, known)
 
 
 class _StageMoved(SinkError):
@@ -733,9 +706,50 @@ def _ownership(request: WriteRequest) -> dict[str, str]:
     return tags
 
 
+def _shape_problem(described: Mapping[str, Any]) -> str | None:
+    """What is wrong with the parts of a DescribeSecret answer syncd reads, or None.
+
+    The one check of an answer's shape: after it, ``Tags`` is a list of
+    ``{Key, Value}`` strings and ``VersionIdsToStages`` maps version ids to
+    lists of labels (either may be absent or null, as for a secret without
+    tags). An answer from something that is not Secrets Manager, or a hostile
+    one, is refused here rather than crashing whoever reads it.
+    """
+    tags = described.get("Tags")
+    if tags is not None:
+        if not isinstance(tags, list):
+            return f"Tags is {_json_type(tags)}, not a list"
+        for tag in tags:
+            # AWS's model requires neither: a tag with an empty value may come without it.
+            if (
+                not isinstance(tag, dict)
+                or not isinstance(tag.get("Key"), str)
+                or not isinstance(tag.get("Value", ""), str)
+            ):
+                return "Tags holds an item that is not a {Key, Value} pair of strings"
+    stages = described.get("VersionIdsToStages")
+    if stages is not None:
+        if not isinstance(stages, dict):
+            return f"VersionIdsToStages is {_json_type(stages)}, not an object"
+        for labels in stages.values():
+            if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+                return "VersionIdsToStages maps a version to something other than a list of labels"
+    return None
+
+
+def _json_type(value: object) -> str:
+    names = {str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    return "an object" if isinstance(value, dict) else names.get(type(value), "a list")
+
+
+def _tags(described: Mapping[str, Any]) -> dict[str, str]:
+    """The tags of a DescribeSecret answer checked by :func:`_shape_problem`."""
+    return {t["Key"]: t.get("Value", "") for t in described.get("Tags") or ()}
+
+
 def _labelled(described: Mapping[str, Any], stage: str) -> str | None:
     """The version carrying ``stage`` in a DescribeSecret answer, if any."""
-    for version, stages in described.get("VersionIdsToStages", {}).items():
+    for version, stages in (described.get("VersionIdsToStages") or {}).items():
         if stage in stages:
             return str(version)
     return None
@@ -761,7 +775,7 @@ def _foreign_rotation(described: Mapping[str, Any], pending: str | None) -> str 
 def _stages(described: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The versions labelled AWSCURRENT and AWSPENDING in a DescribeSecret answer."""
     found: dict[str, str] = {}
-    for version, stages in described.get("VersionIdsToStages", {}).items():
+    for version, stages in (described.get("VersionIdsToStages") or {}).items():
         for stage in stages:
             found.setdefault(stage, version)
     return found.get(_CURRENT), found.get(_PENDING)

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from syncd import __version__
+from syncd import __version__, untrusted
 from syncd.observe import Outcome, RequestObserver
 from syncd.providers import httpbounds
 from syncd.ratelimit import TokenBucket
@@ -321,12 +321,15 @@ def _utcnow() -> datetime.datetime:
 
 
 def _json_object(raw: bytes, operation: str) -> dict[str, Any]:
+    problem = "the answer is not a JSON object"
     try:
-        parsed = json.loads(raw) if raw else {}
+        parsed = untrusted.loads(raw) if raw else {}
+    except untrusted.TooDeep as exc:
+        parsed, problem = None, f"the answer is JSON {exc}"
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
-        error = {"Error": {"Code": "InvalidAnswer", "Message": "the answer is not a JSON object"}}
+        error = {"Error": {"Code": "InvalidAnswer", "Message": problem}}
         raise _client_error(error, operation)
     return parsed
 
@@ -335,8 +338,8 @@ def _error(status: int, headers: httpx.Headers, raw: bytes) -> dict[str, Any]:
     """The error answer as botocore's JSON parser words it: ``{"Error": {Code, Message}}``."""
     text = raw.decode("utf-8", "replace")
     try:
-        body = json.loads(raw) if raw else {}
-    except ValueError:
+        body = untrusted.loads(raw) if raw else {}
+    except ValueError:  # TooDeep included: the text is quoted, flattened, by the sink
         body = None
     if isinstance(body, dict):
         code = str(body.get("__type") or headers.get("x-amzn-ErrorType") or status)

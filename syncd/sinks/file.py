@@ -30,13 +30,11 @@ planted at a secret's path is refused, never read through.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
 import re
 import secrets
-import stat
 import tempfile
 import threading
 import time
@@ -46,6 +44,7 @@ from typing import Any, ClassVar, Literal
 
 import structlog
 
+from syncd import localfile, untrusted
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
 from syncd.fingerprint import Fingerprint
 from syncd.lease import Lease, Record
@@ -83,10 +82,6 @@ class FileSinkConfig(PluginConfig):
 
     type: Literal["file"] = "file"
     directory: Path
-
-
-class _Unreadable(Exception):
-    """Internal: the path holds something syncd will not read (reason in args[0])."""
 
 
 class FileSink:
@@ -141,7 +136,7 @@ class FileSink:
                 content = self._read(self._path(secret), MAX_DOCUMENT)
             except FileNotFoundError:
                 return SecretState.missing()
-            except _Unreadable as exc:
+            except localfile.NotRegular as exc:
                 raise self._refusal(secret, str(exc)) from None
             except OSError as exc:
                 raise self._os_error("read", secret, exc) from exc
@@ -241,7 +236,7 @@ class FileSink:
             text = self._read(self._lease_path(secret), _MAX_SIDECAR)
         except FileNotFoundError:
             return None
-        except _Unreadable as exc:
+        except localfile.NotRegular as exc:
             raise self._refusal(name, str(exc)) from None
         except OSError as exc:
             raise self._os_error("read", name, exc) from exc
@@ -305,14 +300,14 @@ class FileSink:
             content = self._read(self._meta_path(secret), _MAX_SIDECAR)
         except FileNotFoundError:
             return {}
-        except _Unreadable as exc:
+        except localfile.NotRegular as exc:
             raise self._refusal(f".{secret}.syncd.json", str(exc)) from None
         except OSError as exc:
             raise self._os_error("read", f".{secret}.syncd.json", exc) from exc
         if content is None:
             return {}
         try:
-            meta = json.loads(content)
+            meta = untrusted.loads(content)  # deep nesting reads as not ours, too
         except ValueError:
             return {}
         return meta if isinstance(meta, dict) else {}
@@ -321,34 +316,14 @@ class FileSink:
     def _read(path: Path, limit: int) -> str | None:
         """Read a regular file without following links or blocking; None if not UTF-8 or too big.
 
-        Raises FileNotFoundError, :class:`_Unreadable` (a symlink, FIFO, device
-        or directory) or another OSError.
+        Raises FileNotFoundError, :class:`~syncd.localfile.NotRegular` (a
+        symlink, FIFO, device or directory) or another OSError.
         """
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            fd = os.open(path, flags)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise _Unreadable("is a symbolic link") from None
-            raise
-        try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISREG(mode):
-                raise _Unreadable(f"is a {_kind(mode)}, not a regular file")
-            chunks: list[bytes] = []
-            size = 0
-            while size <= limit:
-                chunk = os.read(fd, min(65536, limit + 1 - size))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-        finally:
-            os.close(fd)
-        if size > limit:
+        content = localfile.read(path, limit)
+        if content is None:
             return None  # cannot be a document syncd wrote: drift if ours, refused if not
         try:
-            return b"".join(chunks).decode("utf-8")
+            return content.decode("utf-8")
         except UnicodeDecodeError:
             return None  # not syncd's text either
 
@@ -435,7 +410,7 @@ class FileSink:
 
 def _lease_of(text: str) -> Lease | None:
     try:
-        document = json.loads(text)
+        document = untrusted.loads(text)
     except ValueError:
         return None
     encoded = document.get("lease") if isinstance(document, dict) else None
@@ -448,18 +423,6 @@ def _dump(meta: dict[str, Any]) -> str:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "directory"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "special file"
 
 
 def _unwritable(directory: Path) -> str | None:

@@ -77,8 +77,9 @@ from syncd.sinks.base import (
     SinkFactory,
     WriteRequest,
 )
-from syncd.sinks.vault_auth import MOUNT_PATTERN, AuthConfig, TokenAuth, VaultAuth
+from syncd.sinks.vault_auth import AuthConfig, Mount, TokenAuth, VaultAuth
 from syncd.strict import PluginConfig
+from syncd.untrusted import one_line
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +109,7 @@ class VaultSinkConfig(PluginConfig):
     type: Literal["vault"] = "vault"
     url: str | None = Field(default=None, pattern=r"^https?://", description="default: VAULT_ADDR")
     namespace: str | None = Field(default=None, description="default: $VAULT_NAMESPACE")
-    mount: str = Field(default="secret", pattern=MOUNT_PATTERN)
+    mount: Mount = "secret"
     ca_cert: Path | None = Field(default=None, description="default: $VAULT_CACERT")
     timeout: float = Field(default=10.0, gt=0, le=300)
     auth: AuthConfig = TokenAuth()
@@ -372,16 +373,19 @@ class VaultSink:
                     f"{where} does not exist, or the token's policies allow nothing under it"
                 ) from exc
             if mount.get("path") != f"{self.mount}/":
+                inside = one_line(str(mount.get("path")), 128)
                 raise SinkError(
-                    f"{where} is not a mount but a path inside {mount.get('path')}; set "
-                    f"mount: {str(mount.get('path')).rstrip('/')} and move the rest into the secret"
+                    f"{where} is not a mount but a path inside {inside}; set "
+                    f"mount: {inside.rstrip('/')} and move the rest into the secret"
                 )
             if mount.get("type") not in ("kv", "generic"):
-                raise SinkError(f"{where} is a {mount.get('type')} secrets engine, not KV v2")
+                kind = one_line(str(mount.get("type")), 64)
+                raise SinkError(f"{where} is a {kind} secrets engine, not KV v2")
             if (mount.get("options") or {}).get("version") != "2":
+                # 'vault secrets enable -version=2' fails here: the mount exists already.
                 raise SinkError(
-                    f"{where} is KV version 1; syncd needs KV v2 (vault secrets enable -version=2 "
-                    f"-path={self.mount} kv, or vault kv enable-versioning {self.mount}/)"
+                    f"{where} is KV version 1; syncd needs KV v2: upgrade it in place with "
+                    f"'vault kv enable-versioning {self.mount}/'"
                 )
             self._kv2 = True
 
@@ -450,7 +454,7 @@ class VaultSink:
                 ) from exc
             raise SecretNotFound(f"{where}: not found") from exc
         except hvac.exceptions.InvalidRequest as exc:
-            text = scrub(" ".join(exc.errors or []))[:300]
+            text = one_line(scrub(" ".join(exc.errors or [])), 300)
             if "check-and-set" in text:
                 raise SinkConflict(
                     f"{where}: written by someone else since it was inspected"
@@ -473,7 +477,7 @@ class VaultSink:
                 f"vault sink {self.name}: Vault at {url} is {state} ({type(exc).__name__})"
             ) from exc
         except hvac.exceptions.VaultError as exc:
-            text = scrub(" ".join(exc.errors or []) or type(exc).__name__)[:300]
+            text = one_line(scrub(" ".join(exc.errors or []) or type(exc).__name__), 300)
             raise SinkError(f"{where} failed: {text}") from exc
         except requests.exceptions.RequestException as exc:
             tls = isinstance(exc, requests.exceptions.SSLError)

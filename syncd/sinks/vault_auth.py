@@ -23,7 +23,9 @@ with :mod:`syncd.redaction` as soon as it is read, and none is ever logged.
 
 from __future__ import annotations
 
+import contextvars
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -31,16 +33,39 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import structlog
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from syncd import credentials, redaction
 from syncd.errors import ConfigError, SinkAuthError
 from syncd.strict import Strict
+from syncd.untrusted import one_line
 
 log = structlog.get_logger(__name__)
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 MOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_.-]+)*$"
+_MOUNT = re.compile(MOUNT_PATTERN)
+
+
+def mount_path(value: object) -> object:
+    """A mount path as ``vault secrets list`` prints it (``secret/``) or without the '/'.
+
+    One trailing '/' is dropped; anything else that is not a mount path is
+    refused in words, not with the regular expression.
+    """
+    if not isinstance(value, str):
+        return value  # pydantic's own "Input should be a valid string"
+    path = value.removesuffix("/")
+    if not _MOUNT.fullmatch(path):
+        raise ValueError(
+            f"{value!r} is not a mount path: names of letters, digits, '_', '.' and '-' "
+            "joined by single '/', without a leading '/', like secret or team/kv"
+        )
+    return path
+
+
+#: A secrets engine or auth method mount: ``secret``, ``team/kv`` (``secret/`` too).
+Mount = Annotated[str, BeforeValidator(mount_path)]
 
 
 class TokenAuth(Strict):
@@ -57,7 +82,7 @@ class AppRoleAuth(Strict):
     role_id: str | None = Field(default=None, min_length=1)
     role_id_file: Path | None = None
     secret_id_file: Path | None = None
-    mount: str = Field(default="approle", pattern=MOUNT_PATTERN)
+    mount: Mount = "approle"
 
     @model_validator(mode="after")
     def _one_role_id(self) -> AppRoleAuth:
@@ -72,7 +97,7 @@ class KubernetesAuth(Strict):
     method: Literal["kubernetes"]
     role: str = Field(min_length=1)
     jwt_file: Path = SERVICE_ACCOUNT_TOKEN
-    mount: str = Field(default="kubernetes", pattern=MOUNT_PATTERN)
+    mount: Mount = "kubernetes"
 
 
 AuthConfig = Annotated[TokenAuth | AppRoleAuth | KubernetesAuth, Field(discriminator="method")]
@@ -131,7 +156,7 @@ class VaultAuth:
                     return False  # valid, only not allowed to look itself up
             else:
                 return False
-            log.warning("vault_token_invalid", sink=self.sink, method=self.method)
+            _sink_event(log.warning, "vault_token_invalid", sink=self.sink, method=self.method)
             self._login(client)
             if client.token == failed_token:
                 raise SinkAuthError(self._rejected())
@@ -194,7 +219,7 @@ class VaultAuth:
             hvac.exceptions.Unauthorized,
             hvac.exceptions.InvalidPath,
         ) as exc:
-            reason = redaction.scrub(", ".join(exc.errors or []) or type(exc).__name__)[:200]
+            reason = one_line(redaction.scrub(", ".join(exc.errors or []) or type(exc).__name__))
             if "namespace not found" in reason:
                 raise  # not a login problem: the sink reports the namespace
             raise SinkAuthError(
@@ -204,7 +229,7 @@ class VaultAuth:
         redaction.register(client.token, slot=f"vault:{self.sink}")
         self._logged_in = True
         self._grant(grant)
-        log.info("vault_logged_in", sink=self.sink, method=self.method, ttl=self._ttl)
+        _sink_event(log.info, "vault_logged_in", sink=self.sink, method=self.method, ttl=self._ttl)
 
     def _renew(self, client: Any) -> None:
         import hvac.exceptions  # noqa: PLC0415
@@ -219,7 +244,7 @@ class VaultAuth:
                 self._renewable = False
                 log.debug("vault_renew_refused", sink=self.sink, error_type=type(exc).__name__)
             else:
-                log.debug("vault_token_renewed", sink=self.sink, ttl=self._ttl)
+                _sink_event(log.debug, "vault_token_renewed", sink=self.sink, ttl=self._ttl)
                 if self._ttl > previous / 2:
                     return
         if self.method != "token":
@@ -273,6 +298,22 @@ class VaultAuth:
                 + (" (or log in with the Vault CLI)" if env_var == "VAULT_TOKEN" else "")
             )
         return found.get_secret_value()
+
+
+def _sink_event(emit: Any, event: str, **fields: Any) -> None:
+    """Log an event of the sink's token, without the target bound for the call at hand.
+
+    The token is the sink's, shared by every target: the target whose call
+    happened to log in (or renew) is no part of the event. The engine binds
+    ``target`` in structlog's context variables; ``emit`` runs in a copy of the
+    context with it unbound, so the caller's context is left as it was.
+    """
+
+    def unbound() -> None:
+        structlog.contextvars.unbind_contextvars("target")
+        emit(event, **fields)
+
+    contextvars.copy_context().run(unbound)
 
 
 def _token_rejected(exc: Any) -> bool:
