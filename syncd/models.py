@@ -33,13 +33,20 @@ class InvalidConnectionURI(ValueError):
 
 @dataclass(frozen=True)
 class SinkBinding:
-    """Where one target's connection is written: a sink, a secret name, a format."""
+    """Where one target's connection is written: a sink, a secret name, a format.
+
+    ``keys`` (``(NAME, field)`` pairs) or ``preset`` (a name in
+    :data:`syncd.formats.PRESETS`) replace the single URI of ``env`` and the
+    RDS fields of ``json``; at most one of them is set.
+    """
 
     sink: str
     secret: str
     format: str = "json"
     env_var: str = "DATABASE_URL"
     adopt: bool = False
+    keys: tuple[tuple[str, str], ...] = ()
+    preset: str | None = None
 
 
 class RotationMode(enum.StrEnum):
