@@ -1,6 +1,7 @@
 """``syncd check``: find what ``run --once`` would hit, without writing a secret.
 
-For every target the check fetches the connection, then for *every* sink
+For every target the check fetches the connection (both, pooled and direct,
+when a binding needs both: :mod:`syncd.pair`), then for *every* sink
 binding (also when the fetch failed) inspects the secret, decides what a run
 would do (:func:`syncd.engine.decide`) and asks the sink's optional
 :class:`~syncd.sinks.base.Preflight` whether the write would be allowed. A
@@ -22,6 +23,7 @@ import structlog
 from syncd.engine import decide, render_binding
 from syncd.errors import ProviderError, SinkError, SyncdError
 from syncd.models import Action, ConnectionInfo, Owner, RotationMode, SinkBinding, Target
+from syncd.pair import fetch_pair
 from syncd.providers.base import Provider, Rotator
 from syncd.rotation import missing_role
 from syncd.sinks.base import DEFAULT_INSTANCE, Leaser, Preflight, Sink
@@ -133,11 +135,12 @@ class Checker:
         return report
 
     def check_target(self, target: Target) -> TargetCheck:
-        """Fetch once, then check every binding, whether or not the fetch worked."""
+        """Fetch (both connections when needed), then check every binding, fetched or not."""
         with structlog.contextvars.bound_contextvars(target=target.name):
             error: SyncdError | None = None
+            other: ConnectionInfo | None = None
             try:
-                conn = self.providers[target.provider].fetch(target)
+                conn, other = fetch_pair(self.providers[target.provider].fetch, target)
             except SyncdError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001 - a broken plugin is a finding, not a crash
@@ -148,7 +151,9 @@ class Checker:
                 log.error("check_fetch_failed", provider=target.provider, error=str(error))
             rotates = target.rotation is not None and target.rotation.rotates
             bindings = tuple(
-                self._check_binding(target, b, None if error is not None else conn, rotates)
+                self._check_binding(
+                    target, b, None if error is not None else conn, rotates, other=other
+                )
                 for b in target.sinks
             )
             rotation = self._check_rotation(target) if rotates else ()
@@ -187,7 +192,13 @@ class Checker:
         return tuple(problems)
 
     def _check_binding(
-        self, target: Target, binding: SinkBinding, conn: ConnectionInfo | None, rotates: bool
+        self,
+        target: Target,
+        binding: SinkBinding,
+        conn: ConnectionInfo | None,
+        rotates: bool,
+        *,
+        other: ConnectionInfo | None = None,
     ) -> BindingCheck:
         ids = {"target": target.name, "sink": binding.sink, "secret": binding.secret}
         where = f"secret {binding.secret} in sink {binding.sink}"
@@ -197,7 +208,7 @@ class Checker:
         try:
             state = sink.inspect(binding.secret)
             if conn is not None:
-                document = render_binding(conn, binding, where)
+                document = render_binding(conn, binding, where, other=other)
                 action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
             elif not state.exists:
                 action = Action.CREATE

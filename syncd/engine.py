@@ -1,7 +1,8 @@
 """The sync algorithm: fetch, render, compare, write, report.
 
-For each target the engine fetches the connection once, then for each of its
-sink bindings renders the document, asks the sink for the secret's state
+For each target the engine fetches the connection once (and its other one,
+pooled or direct, when a binding needs it: :mod:`syncd.pair`), then for each
+of its sink bindings renders the document, asks the sink for the secret's state
 (never its value) and decides:
 
 ============================  =========================================
@@ -47,7 +48,7 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.fingerprint import Fingerprint
-from syncd.formats import render
+from syncd.formats import keys_of, render
 from syncd.models import (
     Action,
     ConnectionInfo,
@@ -59,6 +60,7 @@ from syncd.models import (
     Target,
     TargetOutcome,
 )
+from syncd.pair import fetch_pair
 from syncd.providers.base import Provider
 from syncd.sinks.base import DEFAULT_INSTANCE, Sink, WriteRequest
 
@@ -131,10 +133,22 @@ class CycleReport:
         return all(t.ok for t in self.outcomes)
 
 
-def render_binding(conn: ConnectionInfo, binding: SinkBinding, where: str) -> Document:
-    """Render for one binding; a value the format cannot hold fails only that binding."""
+def render_binding(
+    conn: ConnectionInfo,
+    binding: SinkBinding,
+    where: str,
+    *,
+    other: ConnectionInfo | None = None,
+) -> Document:
+    """Render for one binding; a value the format cannot hold fails only that binding.
+
+    ``other`` is the target's other connection (pooled or direct), fetched
+    when a binding's keys need it (:mod:`syncd.pair`).
+    """
     try:
-        return render(conn, binding.format, env_var=binding.env_var)
+        return render(
+            conn, binding.format, env_var=binding.env_var, keys=keys_of(binding), other=other
+        )
     except ValueError as exc:  # InvalidConnectionURI included; its message holds no value
         raise ProviderResponseError(f"{where}: {exc}; nothing was written") from None
 
@@ -167,7 +181,7 @@ class Engine:
             return self._rotated(target, self._rotate)
         with structlog.contextvars.bound_contextvars(target=target.name):
             try:
-                conn = self.providers[target.provider].fetch(target)
+                conn, other = fetch_pair(self.providers[target.provider].fetch, target)
             except SyncdError as exc:
                 log.error(  # noqa: TRY400 - an expected failure: its message is the story
                     "fetch_failed",
@@ -189,7 +203,7 @@ class Engine:
             else:
                 outcome = TargetOutcome(
                     target.name,
-                    tuple(self._sync_binding(target, b, conn) for b in target.sinks),
+                    tuple(self._sync_binding(target, b, conn, other) for b in target.sinks),
                 )
                 # At info an unchanged target says nothing; at debug each one reports.
                 if _debug_enabled(logging.DEBUG):
@@ -244,14 +258,18 @@ class Engine:
         return report
 
     def _sync_binding(
-        self, target: Target, binding: SinkBinding, conn: ConnectionInfo
+        self,
+        target: Target,
+        binding: SinkBinding,
+        conn: ConnectionInfo,
+        other: ConnectionInfo | None = None,
     ) -> SinkOutcome:
         ids = {"sink": binding.sink, "secret": binding.secret}
         where = f"secret {binding.secret} in sink {binding.sink}"
         sink = self.sinks[binding.sink]
         action: Action | None = None
         try:
-            document = render_binding(conn, binding, where)
+            document = render_binding(conn, binding, where, other=other)
             state = sink.inspect(binding.secret)
             owner = Owner(self.instance, target.name)
             action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)

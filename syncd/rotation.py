@@ -52,6 +52,11 @@ intent's role, prove it, publish it. It resets only when the intent's reset
 provably never happened (reset mode: the provider still hands out what the
 sinks hold), so one due rotation means one reset, wherever a crash hits.
 
+**Both connections.** Every fetch of a role's credential also fetches the
+target's other connection (pooled or direct) for the same role when a binding
+needs it (:mod:`syncd.pair`), so a preset such as ``prisma`` is rendered from
+the rotated credential on both sides, never from two.
+
 A failed proof never promotes: staged versions are discarded, the sinks keep
 what they had, the target fails, and the next run tries again (the marks did
 not move, so it is still due).
@@ -93,6 +98,7 @@ from syncd.models import (
     Target,
     TargetOutcome,
 )
+from syncd.pair import Pair, fetch_pair
 from syncd.providers.base import Provider, Rotator
 from syncd.sinks.base import DEFAULT_INSTANCE, Leaser, Sink, Stager, WriteRequest
 
@@ -408,6 +414,11 @@ class Rotations:
         except SinkConflict:
             return None  # the secret is gone: so is any lease on it
 
+    def _connections(self, job: _Job, role: str) -> Pair:
+        """The provider's connection for ``role``, and its other one if a binding needs it."""
+        provider = job.provider
+        return fetch_pair(lambda target: provider.connection(target, role=role), job.target)
+
     def _converge(self, job: _Job, role: str, intent: RotationMark | None) -> None:
         """Publish the provider's current credential for ``role`` where the sinks differ.
 
@@ -415,16 +426,16 @@ class Rotations:
         an unfinished rotation of ``role`` is recorded: then what changes now is
         that rotation's credential, and publishing it finishes the rotation.
         """
-        conn = job.provider.connection(job.target, role=role)
+        pair = self._connections(job, role)
         marks = [v.state.rotation for v in job.views if v.state.rotation is not None]
         ours = [m for m in marks if m.role == role]
         mark = max(ours, key=lambda m: m.rotated_at) if ours else None
         if intent is None or intent.role != role:
-            self._publish(job, conn, mark)
+            self._publish(job, pair, mark)
             return
         job.rotating = True
         try:
-            self._publish(job, conn, intent)
+            self._publish(job, pair, intent)
         finally:
             job.rotating = False
         if any(o.written for o in job.outcomes.values()):
@@ -434,9 +445,9 @@ class Rotations:
     def _resume(self, job: _Job, intent: RotationMark, until: float) -> None:
         """Finish a rotation whose holder died: prove and publish its role's credential now."""
         log.info("rotation_resumed", role=intent.role, intended_at=intent.encode()[0])
-        conn = job.provider.connection(job.target, role=intent.role)
+        pair = self._connections(job, intent.role)
         job.rotating = True
-        self._publish(job, conn, intent, until=min(until, self._clock() + RESUME_PROOF_WINDOW))
+        self._publish(job, pair, intent, until=min(until, self._clock() + RESUME_PROOF_WINDOW))
         job.result = RotationOutcome(job.rotation.mode, intent.role, resumed=True)
 
     def _wait_for_holder(
@@ -476,15 +487,15 @@ class Rotations:
             min(until, self._clock() + self._operation_timeout),
         )
         # The operations are done: a credential that does not prove now is broken.
-        conn = provider.connection(target, role=role)
-        self._publish(job, conn, intent)
+        pair = self._connections(job, role)
+        self._publish(job, pair, intent)
         for _ in range(VERIFY_ROUNDS):
-            latest = provider.connection(target, role=role)
-            if latest.uri.get_secret_value() == conn.uri.get_secret_value():
+            latest = self._connections(job, role)
+            if _uris(latest) == _uris(pair):
                 break
             log.info("rotation_superseded", role=role)  # another writer reset meanwhile
-            conn = latest
-            self._publish(job, conn, intent)
+            pair = latest
+            self._publish(job, pair, intent)
         window = round(self._clock() - started, 3)
         job.result = RotationOutcome(job.rotation.mode, role, reset_role=role, window_s=window)
         failed = [o for o in job.outcomes.values() if o.error is not None]
@@ -499,18 +510,22 @@ class Rotations:
     def _publish(
         self,
         job: _Job,
-        conn: ConnectionInfo,
+        pair: Pair,
         mark: RotationMark | None,
         *,
         until: float | None = None,
     ) -> None:
-        """Bring the usable sinks to ``conn``: stage, prove, promote or write; retry conflicts."""
+        """Bring the usable sinks to ``pair``: stage, prove, promote or write; retry conflicts.
+
+        The target's own connection is proved; the other one (pooled or direct,
+        fetched only when a binding needs it) carries the same credential.
+        """
         proved = False
         for _ in range(PUBLISH_ROUNDS):
             views = self._inspect(job, job.views)
             changes: list[tuple[_View, WriteRequest]] = []
             for view in views:
-                request = self._request(job, view, conn, mark)
+                request = self._request(job, view, pair, mark)
                 if request is not None:
                     changes.append((view, request))
                 elif view.state.pending is not None and isinstance(view.sink, Stager):
@@ -520,7 +535,7 @@ class Rotations:
             staged = self._stage(job, changes)
             if not proved:
                 try:
-                    self._proof(conn, until=until)
+                    self._proof(pair[0], until=until)
                 except ConnectionProofFailed:
                     for view, version in staged.items():
                         self._discard(view, version)
@@ -534,9 +549,10 @@ class Rotations:
         )
 
     def _request(
-        self, job: _Job, view: _View, conn: ConnectionInfo, mark: RotationMark | None
+        self, job: _Job, view: _View, pair: Pair, mark: RotationMark | None
     ) -> WriteRequest | None:
-        """The write that brings ``view`` to ``conn``, or None when nothing should be written."""
+        """The write that brings ``view`` to ``pair``, or None when nothing should be written."""
+        conn, other = pair
         binding = view.binding
         where = f"secret {binding.secret} in sink {binding.sink}"
         seen = view.state.rotation
@@ -550,7 +566,7 @@ class Rotations:
             log.info("superseded_by_newer_rotation", sink=binding.sink, secret=binding.secret)
             return None
         try:
-            document = render_binding(conn, binding, where)
+            document = render_binding(conn, binding, where, other=other)
             owner = Owner(self.instance, job.target.name)
             action = decide(
                 view.state, document.text, adopt=binding.adopt, where=where, owner=owner
@@ -674,16 +690,16 @@ class Rotations:
                 f"target {target.name}: rotation needs a sink that can hold its lease "
                 "(aws-secrets-manager, vault and file can)"
             )
-        conn = None if due else job.provider.connection(target, role=role)
+        pair = None if due else self._connections(job, role)
         for view in job.views:
             binding = view.binding
-            if conn is None:
+            if pair is None:
                 action = Action.ROTATE if view.state.exists else Action.CREATE
                 job.outcomes[view.key] = SinkOutcome(
                     target.name, binding.sink, binding.secret, action
                 )
                 continue
-            request = self._request(job, view, conn, None)
+            request = self._request(job, view, pair, None)
             if request is not None:
                 job.outcomes[view.key] = SinkOutcome(
                     target.name, binding.sink, binding.secret, request.action
@@ -715,6 +731,10 @@ def _unfinished(record: Record | None, states: list[SecretState]) -> RotationMar
         return None
     intent = record.lease.intent
     return None if finished(intent, states) else intent
+
+
+def _uris(pair: Pair) -> tuple[str, ...]:
+    return tuple(c.uri.get_secret_value() for c in pair if c is not None)
 
 
 def _who(record: Record | None) -> str:
