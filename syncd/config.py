@@ -21,20 +21,23 @@ from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import PydanticBaseSettingsSource
 
 from syncd import configerrors, configfile, plugins
 from syncd.durations import DEFAULT_JITTER, Interval, Jitter, RotationPeriod, parse_duration
 from syncd.errors import ConfigError
-from syncd.formats import ENV_VAR_PATTERN, FORMATS
+from syncd.formats import ENV_VAR_PATTERN, FIELDS, FORMATS, KEYED_FORMATS, PRESETS
 from syncd.models import Rotation, RotationMode, SinkBinding, Target
 from syncd.providers.base import ProviderFactory, Rotator
 from syncd.sinks.base import MAX_CONCURRENCY, SinkFactory
@@ -78,6 +81,31 @@ class Defaults(Strict):
     jitter: Jitter = DEFAULT_JITTER
 
 
+def _one_of(
+    kind: str, choices: tuple[str, ...] | list[str], *, echo: bool = True
+) -> Callable[[str], str]:
+    """A validator accepting one of ``choices``; anything else is refused with did-you-mean.
+
+    Without ``echo`` the message never repeats the value: a ``keys`` value
+    under ``PGPASSWORD`` may be a password pasted by mistake.
+    """
+
+    def check(value: str) -> str:
+        if value not in choices:
+            message = f"unknown {kind}; use one of {', '.join(choices)}"
+            message += configerrors.suggest(value, choices)
+            if not echo:
+                raise PydanticCustomError(configerrors.NOT_ECHOED, message)
+            raise ValueError(message)
+        return value
+
+    return check
+
+
+KeyField = Annotated[str, AfterValidator(_one_of("field", FIELDS, echo=False))]
+Preset = Annotated[str, AfterValidator(_one_of("preset", sorted(PRESETS)))]
+
+
 class BindingSettings(Strict):
     """One entry of a target's ``sinks:`` list."""
 
@@ -86,6 +114,41 @@ class BindingSettings(Strict):
     format: Format | None = None
     env_var: str = Field(default="DATABASE_URL", pattern=f"^{ENV_VAR_PATTERN.pattern}$")
     adopt: bool = False
+    #: NAME -> field, the variables (env) or keys (json) written instead of one URI.
+    keys: dict[str, KeyField] | None = None
+    #: A named set of keys (syncd.formats.PRESETS).
+    preset: Preset | None = None
+
+    @field_validator("keys")
+    @classmethod
+    def _names(cls, keys: dict[str, str] | None) -> dict[str, str] | None:
+        if keys is None:
+            return None
+        if not keys:
+            raise ValueError("is empty; map at least one NAME to a field")
+        for name in keys:
+            if not ENV_VAR_PATTERN.fullmatch(name):
+                raise ValueError(
+                    f"{name[:64]!r} is not a variable name (letters, digits and '_', "
+                    "not starting with a digit)"
+                )
+        return keys
+
+    @model_validator(mode="after")
+    def _keyed(self) -> BindingSettings:
+        keyed = self.keys is not None or self.preset is not None
+        if self.keys is not None and self.preset is not None:
+            raise ValueError("preset and keys exclude each other; use one")
+        if keyed and "env_var" in self.model_fields_set:
+            raise ValueError(
+                "env_var names the one variable of a plain env binding; with keys or a "
+                "preset the names come from there"
+            )
+        if keyed and self.format is not None and self.format not in KEYED_FORMATS:
+            raise ValueError(
+                f"format {self.format} holds one URI; keys and preset need format env or json"
+            )
+        return self
 
 
 class RotationSettings(Strict):
@@ -394,7 +457,18 @@ def _target(
                 )
             ) from None
         fmt = b.format or settings.defaults.format
-        bindings.append(SinkBinding(b.sink, b.secret, fmt, b.env_var, b.adopt))
+        keys = tuple(b.keys.items()) if b.keys is not None else ()
+        if (keys or b.preset) and fmt not in KEYED_FORMATS:
+            raise ConfigError(
+                explain.at(
+                    ("targets", index, "sinks", j, "preset" if b.preset else "keys"),
+                    f"needs format env or json, and defaults.format is {fmt}; set format "
+                    "on this binding",
+                )
+            )
+        bindings.append(
+            SinkBinding(b.sink, b.secret, fmt, b.env_var, b.adopt, keys=keys, preset=b.preset)
+        )
     return Target(
         name=spec.name,
         provider=spec.provider,

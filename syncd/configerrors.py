@@ -28,6 +28,8 @@ ENV_PREFIX = "SYNCD_"
 ENV_CONFIG = "SYNCD_CONFIG"  # the config path, read by the CLI; not a setting
 
 _MAPPING_ERRORS = {"model_type", "dict_type", "model_attributes_type"}
+#: The error type of a validator whose message must not be followed by the value.
+NOT_ECHOED = "value_not_echoed"
 _CHECK = " (check indentation)"
 
 
@@ -125,7 +127,8 @@ class Explainer:
         if kind == "list_type":
             return _wrong_shape("a list of '- ' items", value, from_file, secret)
         message = str(error["msg"]).removeprefix("Value error, ")
-        if kind != "missing" and not isinstance(value, dict | list) and not secret:
+        quiet = kind in ("missing", NOT_ECHOED)
+        if not quiet and not isinstance(value, dict | list) and not secret:
             message += f" (got {value!r:.80})"
         return message
 

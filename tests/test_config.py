@@ -557,3 +557,73 @@ def test_garbage_collector_is_back_on_after_a_refused_config() -> None:
     with configfile.gc_paused():
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    ("binding", "expected"),
+    [
+        (
+            {"format": "env", "preset": "prsma"},
+            "targets.0.sinks.0.preset: unknown preset; use one of libpq, prisma, spring "
+            "(did you mean 'prisma'?) (got 'prsma')",
+        ),
+        (
+            {"format": "env", "keys": {"DB": "pooled_url"}},
+            "targets.0.sinks.0.keys.DB: unknown field; use one of uri, pooled_uri, direct_uri, "
+            "jdbc_url, host, port, user, password, dbname, sslmode (did you mean 'pooled_uri'?)",
+        ),
+        (
+            {"format": "env", "keys": {"1DB": "uri"}},
+            "targets.0.sinks.0.keys: '1DB' is not a variable name",
+        ),
+        ({"format": "env", "keys": {}}, "targets.0.sinks.0.keys: is empty"),
+        (
+            {"format": "env", "keys": {"DB": "uri"}, "preset": "libpq"},
+            "targets.0.sinks.0: preset and keys exclude each other; use one",
+        ),
+        (
+            {"format": "uri", "preset": "libpq"},
+            "targets.0.sinks.0: format uri holds one URI; keys and preset need format env or json",
+        ),
+        (
+            {"format": "env", "preset": "spring", "env_var": "X"},
+            "targets.0.sinks.0: env_var names the one variable of a plain env binding",
+        ),
+    ],
+)
+def test_keys_and_presets_mistakes_are_one_line_each(
+    tmp_path: Path, binding: dict[str, Any], expected: str
+) -> None:
+    """A wrong preset or field name, or a combination that cannot work, is one line with a hint."""
+    message = error_of(tmp_path, with_target(sinks=[{"sink": "local", "secret": "a.env", **binding}]))
+    assert "\n" not in message
+    assert expected in message
+
+
+def test_a_keys_value_is_never_echoed(tmp_path: Path) -> None:
+    """A password pasted as a keys value is not repeated in the error."""
+    binding = {"sink": "local", "secret": "a.env", "format": "env", "keys": {"PGPASSWORD": "hunter2-xyz"}}
+    message = error_of(tmp_path, with_target(sinks=[binding]))
+    assert "keys.PGPASSWORD: unknown field" in message and "hunter2" not in message
+
+
+def test_keys_and_presets_need_a_keyed_default_format(tmp_path: Path) -> None:
+    """With defaults.format uri, a binding with a preset must set its own format."""
+    data = with_target(sinks=[{"sink": "local", "secret": "a.env", "preset": "libpq"}])
+    data["defaults"] = {"format": "uri"}
+    assert "targets.0.sinks.0.preset: needs format env or json, and defaults.format is uri" in (
+        error_of(tmp_path, data)
+    )
+
+
+def test_keys_and_presets_load_into_bindings() -> None:
+    """keys keep their order; a preset is kept by name; the format defaults as before."""
+    data = with_target(
+        sinks=[
+            {"sink": "local", "secret": "a.env", "format": "env", "keys": {"Z": "uri", "A": "port"}},
+            {"sink": "local", "secret": "b.json", "preset": "prisma"},
+        ]
+    )
+    keyed, preset = config.load(None, data=data).targets[0].sinks
+    assert (keyed.format, keyed.keys, keyed.preset) == ("env", (("Z", "uri"), ("A", "port")), None)
+    assert (preset.format, preset.keys, preset.preset) == ("json", (), "prisma")
