@@ -1,8 +1,10 @@
 """The call budget of a cycle, counted at the servers over real HTTP.
 
-An unchanged cycle makes exactly one provider call per target and one metadata
-read (DescribeSecret) per sink secret, and writes nothing; a changed secret
-costs at most one write plus the metadata it needs. The servers are the
+An unchanged cycle makes exactly one provider call per target (two for a
+target with a binding that needs both its pooled and direct connections, such
+as the prisma preset) and one metadata read (DescribeSecret) per sink secret,
+and writes nothing; a changed secret costs at most one write plus the metadata
+it needs. The servers are the
 benchmark's stand-ins (benchmarks/standins.py), which count every call by API.
 """
 
@@ -21,9 +23,18 @@ from tests.conftest import run_syncd
 
 pytestmark = pytest.mark.e2e
 
-# Four sink secrets over three targets: "two" has two AWS bindings.
-TARGETS = {"one": ["app/one"], "two": ["app/two-a", "app/two-b"], "three": ["app/three"]}
+# Six sink secrets over four targets: "two" has two AWS bindings; "four" has a
+# plain one and a prisma preset (pooled and direct), so it fetches twice.
+TARGETS = {
+    "one": ["app/one"],
+    "two": ["app/two-a", "app/two-b"],
+    "three": ["app/three"],
+    "four": ["app/four", "app/four-prisma"],
+}
+PRESETS = {"app/four-prisma": "prisma"}
 SECRETS = sum(len(s) for s in TARGETS.values())
+# One fetch per target, plus the other connection of each target that needs it.
+FETCHES = len(TARGETS) + 1
 
 
 @pytest.fixture
@@ -44,7 +55,7 @@ def _config(tmp_path: Path, url: str) -> Path:
                 "name": name,
                 "provider": "casedev",
                 "project": f"proj-{name}",
-                "sinks": [{"sink": "aws", "secret": s} for s in secrets],
+                "sinks": [_binding(s) for s in secrets],
             }
             for name, secrets in TARGETS.items()
         ],
@@ -52,6 +63,12 @@ def _config(tmp_path: Path, url: str) -> Path:
     path = tmp_path / "syncd.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def _binding(secret: str) -> dict[str, str]:
+    if secret in PRESETS:
+        return {"sink": "aws", "secret": secret, "format": "env", "preset": PRESETS[secret]}
+    return {"sink": "aws", "secret": secret}
 
 
 def _cycle(path: Path, url: str) -> dict[str, int]:
@@ -71,20 +88,20 @@ def _cycle(path: Path, url: str) -> dict[str, int]:
 def test_unchanged_cycle_is_one_fetch_per_target_and_one_describe_per_secret(
     tmp_path: Path, standins: Running
 ) -> None:
-    """With nothing changed, a cycle calls the provider once per target, DescribeSecret once per secret, and writes nothing."""
+    """With nothing changed, a cycle calls the provider once per target (twice for a prisma preset's), DescribeSecret once per secret, and writes nothing."""
     path = _config(tmp_path, standins.url)
     _cycle(path, standins.url)
     assert _cycle(path, standins.url) == {
-        "casedev.GetConnection": len(TARGETS),
+        "casedev.GetConnection": FETCHES,
         "sm.DescribeSecret": SECRETS,
     }
 
 
 def test_first_cycle_costs_one_create_per_secret(tmp_path: Path, standins: Running) -> None:
-    """Creating every secret costs one fetch per target, one DescribeSecret and one CreateSecret per secret."""
+    """Creating every secret costs the unchanged cycle's fetches, one DescribeSecret and one CreateSecret per secret."""
     path = _config(tmp_path, standins.url)
     assert _cycle(path, standins.url) == {
-        "casedev.GetConnection": len(TARGETS),
+        "casedev.GetConnection": FETCHES,
         "sm.DescribeSecret": SECRETS,
         "sm.CreateSecret": SECRETS,
     }
@@ -98,7 +115,21 @@ def test_changed_secret_costs_one_write_plus_its_metadata_read(
     _cycle(path, standins.url)
     httpx.post(f"{standins.url}/_rotate", json={"projects": ["proj-two"]})
     assert _cycle(path, standins.url) == {
-        "casedev.GetConnection": len(TARGETS),
+        "casedev.GetConnection": FETCHES,
         "sm.DescribeSecret": SECRETS,
         "sm.PutSecretValue": len(TARGETS["two"]),
+    }
+
+
+def test_rotated_prisma_target_writes_both_of_its_secrets_once(
+    tmp_path: Path, standins: Running
+) -> None:
+    """A new password for a target with a prisma preset costs its two fetches and one write per secret."""
+    path = _config(tmp_path, standins.url)
+    _cycle(path, standins.url)
+    httpx.post(f"{standins.url}/_rotate", json={"projects": ["proj-four"]})
+    assert _cycle(path, standins.url) == {
+        "casedev.GetConnection": FETCHES,
+        "sm.DescribeSecret": SECRETS,
+        "sm.PutSecretValue": len(TARGETS["four"]),
     }
