@@ -261,3 +261,56 @@ def test_a_sink_that_cannot_be_inspected_blocks_the_reset(mode: RotationMode) ->
     r = Rotations({"neon": neon}, {"mem": sink, "down": Broken("down")}, prove=neon.prove)
     outcome = r(t)
     assert not outcome.ok and neon.resets == []
+
+
+@dataclass
+class PoolingRotator(FakeRotator):
+    """FakeRotator with a pooler host for pooled connections; records who asked for which."""
+
+    asked: list[tuple[str, bool]] = field(default_factory=list)
+
+    def connection(self, target: Target, *, role: str) -> ConnectionInfo:
+        self.asked.append((role, target.pooled))
+        host = "db-pooler.example.test" if target.pooled else "db.example.test"
+        return ConnectionInfo.parse(
+            f"postgresql://{role}:{self.passwords[role]}@{host}:5432/neondb?sslmode=require",
+            project=target.project,
+            branch=target.branch,
+            pooled=target.pooled,
+        )
+
+
+PRESET_BINDINGS = (
+    SinkBinding("mem", "billing/prisma.env", "env", preset="prisma"),
+    SinkBinding("mem", "billing/libpq.env", "env", preset="libpq"),
+    SinkBinding("mem", "billing/spring.json", "json", preset="spring"),
+)
+
+
+@pytest.mark.parametrize("mode", [RotationMode.RESET, RotationMode.ALTERNATE])
+def test_presets_are_rendered_from_the_rotated_credential_on_both_connections(
+    mode: RotationMode,
+) -> None:
+    """A rotation publishes every preset from the new role and password, pooled and direct alike."""
+    neon, sink = PoolingRotator(), MemorySink("mem")
+    t = replace(target(mode), sinks=PRESET_BINDINGS)
+    assert rotations(neon, sink)(t).ok  # first run: publishes a rotated credential
+    neon.asked.clear()
+    outcome = rotations(neon, sink, force=True)(t)
+    assert outcome.ok, outcome
+    assert outcome.rotation is not None
+    role = outcome.rotation.role
+    new = neon.passwords[role]
+    # Every fetch of a role's connection came with the other one, for that same role.
+    for asked in {r for r, _ in neon.asked}:
+        assert neon.asked.count((asked, False)) == neon.asked.count((asked, True)) > 0
+    assert (role, True) in neon.asked
+    prisma = sink.read("billing/prisma.env")
+    assert prisma == (
+        f"DATABASE_URL=postgresql://{role}:{new}@db-pooler.example.test:5432/neondb?sslmode=require\n"
+        f"DIRECT_URL=postgresql://{role}:{new}@db.example.test:5432/neondb?sslmode=require\n"
+    )
+    libpq = sink.read("billing/libpq.env") or ""
+    assert f"PGUSER={role}\n" in libpq and f"PGPASSWORD={new}\n" in libpq
+    spring = json.loads(sink.read("billing/spring.json") or "{}")
+    assert (spring["SPRING_DATASOURCE_USERNAME"], spring["SPRING_DATASOURCE_PASSWORD"]) == (role, new)
