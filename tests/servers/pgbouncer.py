@@ -33,7 +33,7 @@ from .process import (
     server_env,
     wait_until,
 )
-from .tls import write_self_signed
+from .tls import TlsFiles, write_self_signed
 
 _INSTALL_HINT = "install the Debian package 'pgbouncer' (apt-get install pgbouncer)"
 _START_TIMEOUT = 15.0
@@ -66,6 +66,14 @@ class PgBouncer(LocalServer):
         super().__init__()
         self.postgres = postgres
         self.auth_user = f"pgbouncer_auth_{secrets.token_hex(3)}"
+        self._tls: TlsFiles | None = None
+
+    @property
+    def tls(self) -> TlsFiles:
+        """PgBouncer's own self-signed certificate (clients verify it like PostgreSQL's)."""
+        if self._tls is None:
+            raise RuntimeError("PgBouncer not started")
+        return self._tls
 
     def _launch(self) -> None:
         """Set up the auth user and lookup function, start PgBouncer, wait for its port.
@@ -120,7 +128,7 @@ class PgBouncer(LocalServer):
                 )
 
     def _write_config(self, root: Path, auth_password: str) -> Path:
-        tls = write_self_signed(root, name="pgbouncer")
+        tls = self._tls = write_self_signed(root, name="pgbouncer")
         userlist = root / "userlist.txt"
         # Only the auth_user itself is listed; every other user comes from auth_query.
         userlist.write_text(f'"{self.auth_user}" "{auth_password}"\n')

@@ -3,6 +3,12 @@
 PostgreSQL and PgBouncer are run with TLS on so that connection strings carrying
 ``sslmode=require`` are tested for real. The certificate is also marked as a CA,
 so a client can pin it with ``sslrootcert=<cert>`` and ``sslmode=verify-full``.
+
+Each certificate gets its own subject (``syncd test <name> <random>``; the
+SAN still names localhost and 127.0.0.1): clients that verify against a
+bundle of several of them (node-postgres with ``NODE_EXTRA_CA_CERTS`` holding
+PostgreSQL's and PgBouncer's) look the issuer up by subject, and with two
+certificates of one subject OpenSSL may pick the wrong one and fail.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +41,8 @@ def write_self_signed(directory: Path, *, name: str = "server") -> TlsFiles:
     readable by others); ownership is left to the caller.
     """
     key = ec.generate_private_key(ec.SECP256R1())  # EC: far faster to generate than RSA
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    common_name = f"syncd test {name} {secrets.token_hex(4)}"
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
