@@ -225,10 +225,9 @@ def _keyed(fmt: str, conn: ConnectionInfo, keys: Keys, other: ConnectionInfo | N
             value = _one_line(fmt, value)
         if fmt == "env" and not env_safe(value):
             raise UnsafeEnvValue(
-                f"the value of {name} has a space, a quote, '#', '$', a backslash or a "
-                "control character, which systemd EnvironmentFile=, docker --env-file and "
-                "python-dotenv read differently, so it cannot be an env line; use format "
-                "json, or keys holding a URI (percent-encoded)"
+                f"the value of {name} cannot be an env line: it has a space, quote, '#', "
+                "'$', backslash or control character, which systemd, docker and python-dotenv "
+                "read differently (format json, or a key holding a URI, can hold it)"
             )
         fields[name] = value
         lines.append(f"{name}={value}\n")

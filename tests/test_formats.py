@@ -173,7 +173,7 @@ def test_env_values_that_loaders_read_differently_fail_without_the_value(char: s
     """A raw value with a space, quote, #, $, backslash or odd whitespace fails; the message names the key."""
     password = f"pa{char}ss"
     c = conn(f"postgresql://app:{quote(password, safe='')}@h.example/db?sslmode=require")
-    with pytest.raises(UnsafeEnvValue, match="the value of PGPASSWORD has a space") as info:
+    with pytest.raises(UnsafeEnvValue, match="the value of PGPASSWORD cannot be an env line: it has a space") as info:
         render(c, "env", keys=PRESETS["libpq"])
     assert password not in str(info.value)
     # URIs stay percent-encoded, so the same password is fine as a URI or in json.
