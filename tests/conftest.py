@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import structlog
+from psycopg import sql
 
 from syncd import logs, redaction
 from syncd.testing.casedev import FakeCaseDev, RunningServer
@@ -141,6 +142,20 @@ class CaseDevWorld:
     def rotate(self, project: str, branch: str) -> BranchCredentials:
         old = self.branches[(project, branch)]
         creds = BranchCredentials(old.role, self.postgres.rotate_password(old.role), old.database)
+        self.branches[(project, branch)] = creds
+        self._publish(project, branch, creds)
+        return creds
+
+    def set_password(self, project: str, branch: str, password: str) -> BranchCredentials:
+        """Give the branch's role ``password`` (any text) and hand it out from now on."""
+        old = self.branches[(project, branch)]
+        with self.postgres.admin_connect() as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(old.role), sql.Literal(password)
+                )
+            )
+        creds = BranchCredentials(old.role, password, old.database)
         self.branches[(project, branch)] = creds
         self._publish(project, branch, creds)
         return creds
