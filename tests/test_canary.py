@@ -372,3 +372,31 @@ def test_a_password_fetched_first_is_masked_when_logged_last_at_10000_targets(
         assert password not in result.output
     assert base64.b64encode(first.encode()).decode() not in result.output
     assert api.api_key not in result.output and echo.api_key not in result.output
+
+
+def test_presets_keys_and_their_failures(canary: Canary, tmp_path: Path) -> None:
+    """Presets and keys (both connections fetched), a rotation and a password env files cannot hold leak nothing."""
+    data = yaml.safe_load(canary.path.read_text())
+    data["targets"][0]["sinks"] = [
+        {"sink": "local", "secret": "libpq.env", "format": "env", "preset": "libpq"},
+        {"sink": "local", "secret": "prisma.env", "format": "env", "preset": "prisma"},
+        {"sink": "aws", "secret": "canary/spring", "format": "json", "preset": "spring"},
+    ]
+    data["targets"][1]["sinks"] = [
+        {
+            "sink": "local",
+            "secret": "keys.json",
+            "format": "json",
+            "keys": {"DIRECT": "direct_uri", "PASSWORD": "password", "JDBC": "jdbc_url"},
+        }
+    ]
+    canary.path.write_text(yaml.safe_dump(data))
+    assert canary.run().code == 0
+    assert canary.run("--dry-run").code == 0
+    canary.markers.append(canary.casedev.rotate(PROJECT, "main").password)
+    assert canary.run().code == 0
+    chunks = [f"CANARY{secrets.token_hex(5)}" for _ in range(3)]
+    canary.markers += chunks
+    canary.publish(" #$\"'".join(chunks))
+    result = canary.run()
+    assert result.code == 1 and "the value of PGPASSWORD cannot be an env line" in result.output
