@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
@@ -316,3 +317,51 @@ def test_a_failed_test_connect_changes_nothing_and_the_next_run_retries(
     assert retry.code == 0, retry.output
     assert file_uri(tmp_path) != old_uri and connects(file_uri(tmp_path)) == creds.role
     assert connects(aws_stage(sm_client, "AWSCURRENT")["SecretString"]) == creds.role
+
+
+def test_rotate_publishes_presets_from_the_new_password_on_both_connections(
+    tmp_path: Path, neon: NeonWorld, pgbouncer: PgBouncer
+) -> None:
+    """`syncd rotate` with prisma, libpq and spring presets: both of Prisma's URLs and the libpq variables carry the new password and connect."""
+    creds = branch(neon, "main")
+    sinks = [
+        {"sink": "files", "secret": "prisma.env", "format": "env", "preset": "prisma"},
+        {"sink": "files", "secret": "libpq.env", "format": "env", "preset": "libpq"},
+        {"sink": "files", "secret": "spring.json", "format": "json", "preset": "spring"},
+    ]
+    path = write_config(tmp_path, neon, creds, {"mode": "reset", "every": "30d"}, sinks)
+    first = syncd(neon, "run", "--once", "--config", str(path))
+    assert first.code == 0, first.output
+
+    def env(name: str) -> dict[str, str]:
+        lines = (tmp_path / "out" / name).read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines)
+
+    old = env("prisma.env")
+    result = syncd(neon, "rotate", "--config", str(path), "billing")
+    assert result.code == 0, result.output
+    prisma, libpq = env("prisma.env"), env("libpq.env")
+    spring = json.loads((tmp_path / "out" / "spring.json").read_text())
+    new_password = libpq["PGPASSWORD"]
+    assert new_password != creds.password
+    assert spring["SPRING_DATASOURCE_PASSWORD"] == new_password
+    assert f":{pgbouncer.port}/" in prisma["DATABASE_URL"]
+    assert f":{neon.postgres.port}/" in prisma["DIRECT_URL"]
+    for uri in prisma.values():
+        assert unquote(urlsplit(uri).password or "") == new_password
+        assert connects(uri) == creds.role
+    for uri in old.values():
+        assert refused(uri)
+    # Neon's direct URI has channel_binding=require: the libpq preset passes it on.
+    assert libpq["PGCHANNELBINDING"] == "require" and libpq["PGSSLMODE"] == "require"
+    login = {"host": libpq["PGHOST"], "port": libpq["PGPORT"], "user": libpq["PGUSER"]}
+    with psycopg.connect(
+        **login,
+        password=new_password,
+        dbname=libpq["PGDATABASE"],
+        sslmode=libpq["PGSSLMODE"],
+        channel_binding=libpq["PGCHANNELBINDING"],
+        connect_timeout=5,
+    ) as conn:
+        assert conn.execute("select current_user").fetchone() == (creds.role,)
+    assert new_password not in result.output and creds.password not in result.output
