@@ -344,3 +344,16 @@ def test_secret_owned_by_another_instance_fails_the_check(provider_up: bool) -> 
     report = Checker({"p": provider}, {"mem": sink}, instance="team-b").run([target])
     assert not report.ok
     assert "team-a/app" in report.targets[0].bindings[0].result
+
+
+def test_check_compares_a_prisma_preset_with_both_connections() -> None:
+    """check fetches the pooled connection too for a prisma preset, and finds it in sync after a run."""
+    pooled = URI.replace("@db.example", "@pool.example")
+    provider = StaticProvider({("proj_1", "main", False): URI, ("proj_1", "main", True): pooled})
+    sink = MemorySink()
+    target = Target("app", "p", "proj_1", sinks=(SinkBinding("mem", "s", "env", preset="prisma"),))
+    assert Checker({"p": provider}, {"mem": sink}).run([target]).ok
+    assert provider.calls == 2
+    assert Engine({"p": provider}, {"mem": sink}).sync_target(target).ok
+    report = Checker({"p": provider}, {"mem": sink}).run([target])
+    assert report.ok and report.targets[0].bindings[0].result.startswith("ok (unchanged)")
