@@ -70,6 +70,20 @@ def need(*tools: str) -> None:
         unavailable(f"not installed: {', '.join(missing)} (.ci/run installs them)")
 
 
+def test_a_missing_client_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without CI=true a missing tool skips, naming it."""
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no-such-client-xyz"):
+        need("no-such-client-xyz")
+
+
+def test_a_missing_client_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With CI=true a missing tool fails the test instead of skipping it."""
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"CI=true.*no-such-client-xyz"):
+        need("no-such-client-xyz")
+
+
 # -- loading what syncd wrote ----------------------------------------------------
 
 
