@@ -19,6 +19,7 @@ import pytest
 from pydantic import ValidationError
 
 from syncd import lease
+from syncd.engine import Engine
 from syncd.errors import (
     ConfigError,
     SecretNotManaged,
@@ -27,7 +28,7 @@ from syncd.errors import (
     SinkError,
     SinkUnavailable,
 )
-from syncd.models import Action, RotationMark, SecretState
+from syncd.models import Action, RotationMark, SecretState, SinkBinding, Target
 from syncd.sinks.vault import VaultSink, VaultSinkConfig
 from syncd.testing.contract import (
     LeaserContract,
@@ -37,6 +38,7 @@ from syncd.testing.contract import (
     SyncWorld,
     Writer,
 )
+from syncd.testing.fakes import StaticProvider
 from tests.conftest import run_syncd
 from tests.servers.ports import free_port
 from tests.servers.vault import VaultDevServer
@@ -170,6 +172,34 @@ def test_uri_and_env_formats_store_one_key(
     assert list(data) == [key]
     assert world.password in data[key]
     assert not data[key].startswith("DATABASE_URL=")
+
+
+@pytest.mark.parametrize("fmt", ["json", "env"])
+def test_keys_and_presets_are_the_secrets_keys(sink: VaultSink, root: hvac.Client, fmt: str) -> None:
+    """A preset's or keys' names are the KV keys, each value a string, in either keyed format."""
+    direct = "postgresql://app:pw-vault-123@db.example/app?sslmode=require"
+    provider = StaticProvider(
+        {("proj_v", "main", False): direct, ("proj_v", "main", True): direct.replace("@db.", "@pool.")}
+    )
+    prefix = f"syncd/{secrets.token_hex(6)}"
+    target = Target(
+        "keyed",
+        "p",
+        "proj_v",
+        sinks=(
+            SinkBinding("vault", f"{prefix}/prisma", fmt, preset="prisma"),
+            SinkBinding("vault", f"{prefix}/keys", fmt, keys=(("PORT", "port"), ("JDBC", "jdbc_url"))),
+        ),
+    )
+    assert Engine({"p": provider}, {"vault": sink}).sync_target(target).ok
+    assert read_data(root, f"{prefix}/prisma") == {
+        "DATABASE_URL": direct.replace("@db.", "@pool."),
+        "DIRECT_URL": direct,
+    }
+    assert read_data(root, f"{prefix}/keys") == {
+        "PORT": "5432",
+        "JDBC": "jdbc:postgresql://db.example:5432/app?sslmode=require",
+    }
 
 
 def test_unchanged_creates_no_version_and_update_adds_one(
