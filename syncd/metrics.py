@@ -28,7 +28,6 @@ metric                                           labels
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from bisect import bisect_left
@@ -151,11 +150,17 @@ class Metrics:
                     self.syncs.labels(target.name, binding.sink, result)
 
     def forget(self, target: Target) -> None:
-        """Drop the gauges of a target removed from the config (counters stay monotonic)."""
+        """Drop every series of a target removed from the config.
+
+        Gauges and counters and the duration histogram alike, so that
+        ``/metrics`` and the daemon's memory do not grow with each reload
+        that replaces targets. Prometheus treats a counter that comes back
+        (the target is added again) as a counter reset, which ``rate()``
+        handles.
+        """
         self._per_target.forget(target.name)
-        for binding in target.sinks:
-            with contextlib.suppress(KeyError):
-                self.last_success.remove(target.name, binding.sink)
+        for series in (self.syncs, self.written, self.last_success):
+            series.remove_target(target.name)
 
     def record(self, target: Target, outcome: TargetOutcome, *, now: float) -> None:
         """Count one target's sync: a result per sink binding, the writes, the successes."""
@@ -229,6 +234,12 @@ class _Series(Collector):
         with self._lock:
             del self._values[tuple(str(v) for v in values)]
 
+    def remove_target(self, target: str) -> None:
+        """Drop every series whose first label (``target``) is ``target``."""
+        with self._lock:
+            for key in [k for k in self._values if k[0] == target]:
+                del self._values[key]
+
     def update(self, key: tuple[str, ...], value: float, *, add: bool) -> None:
         """Add ``value`` to the series ``key``, or set it."""
         with self._lock:
@@ -282,6 +293,7 @@ class _PerTarget(Collector):
     def forget(self, target: str) -> None:
         with self._lock:
             self._failures.pop(target, None)
+            self._durations.pop(target, None)
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:

@@ -472,3 +472,23 @@ def test_per_sink_series_expose_like_prometheus_client() -> None:
         return {line for line in text.splitlines() if "_created" not in line}
 
     assert samples(generate_latest(reference).decode()) <= samples(metrics.render()[1].decode())
+
+
+def test_a_removed_target_leaves_no_series_behind() -> None:
+    """Forgetting a target drops its counters, gauges and histogram; other targets keep theirs."""
+    from syncd.models import SinkBinding, SinkOutcome, Target, TargetOutcome
+
+    metrics = Metrics(daemon=True)
+    targets = [Target(f"t{i}", "p", "proj", sinks=(SinkBinding("s", f"x{i}"),)) for i in range(2)]
+    metrics.track(targets)
+    for target in targets:
+        outcome = TargetOutcome(
+            target.name, (SinkOutcome(target.name, "s", "x", Action.CREATE, written=True),)
+        )
+        metrics.record(target, outcome, now=1.0)
+        metrics.observe_duration(target.name, 0.2)
+    metrics.forget(targets[0])
+    _, body = metrics.render()
+    text = body.decode()
+    assert 'target="t0"' not in text
+    assert text.count('target="t1"') > 10
