@@ -47,8 +47,8 @@ from syncd.errors import (
 )
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
-from syncd.ratelimit import TokenBucket, parse_reset
-from syncd.retry import Backoff, parse_retry_after
+from syncd.ratelimit import TokenBucket
+from syncd.retry import Backoff, parse_reset, parse_retry_after
 
 log = structlog.get_logger(__name__)
 
