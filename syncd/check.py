@@ -9,19 +9,24 @@ sink without it is reported as not checked, never as failed. For a rotating
 target it also checks what a rotation verifies before its reset: no other
 rotator on any secret, a sink that can hold the lease, and (alternate) both
 roles. Problems make the check fail; notes say what could not be verified.
+Each target is checked within the engine's deadline
+(:data:`syncd.engine.TARGET_DEADLINE`, :mod:`syncd.timebox`), and SIGTERM or
+SIGINT ends every wait at once, as for a run.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
 
-from syncd.engine import decide, render_binding
+from syncd import timebox
+from syncd.engine import TARGET_DEADLINE, decide, render_binding
 from syncd.errors import ProviderError, SinkError, SyncdError
+from syncd.fanout import fan_out
 from syncd.models import Action, ConnectionInfo, Owner, RotationMode, SinkBinding, Target
 from syncd.pair import fetch_pair
 from syncd.providers.base import Provider, Rotator
@@ -109,22 +114,25 @@ class Checker:
         concurrency: int = 8,
         instance: str = DEFAULT_INSTANCE,
         on_target: Callable[[TargetCheck], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
         self.concurrency = concurrency
         self.instance = instance
+        self.stop = stop if stop is not None else threading.Event()
         self._on_target = on_target
 
     def run(self, targets: Iterable[Target]) -> CheckReport:
         """Check ``targets``, at most ``concurrency`` at a time; never raises for a finding."""
         started = time.monotonic()
-        targets = list(targets)
-        if len(targets) <= 1 or self.concurrency == 1:
-            checks = [self.check_target(t) for t in targets]
-        else:
-            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd-check") as pool:
-                checks = list(pool.map(self.check_target, targets))
+        checks = fan_out(
+            self.check_target,
+            list(targets),
+            concurrency=self.concurrency,
+            stop=self.stop,
+            thread_name_prefix="syncd-check",
+        )
         report = CheckReport(tuple(checks), time.monotonic() - started)
         log.info(
             "check_finished",
@@ -136,7 +144,10 @@ class Checker:
 
     def check_target(self, target: Target) -> TargetCheck:
         """Fetch (both connections when needed), then check every binding, fetched or not."""
-        with structlog.contextvars.bound_contextvars(target=target.name):
+        with (
+            structlog.contextvars.bound_contextvars(target=target.name),
+            timebox.scope(TARGET_DEADLINE, name=f"target {target.name}", stop=self.stop),
+        ):
             error: SyncdError | None = None
             other: ConnectionInfo | None = None
             try:

@@ -26,19 +26,30 @@ One binding's failure never stops the others, nor other targets. The engine
 is the same for ``run --once``, ``check``, ``--dry-run`` and the daemon.
 A target whose ``rotation`` resets passwords is handed to the ``rotate`` hook
 instead (:class:`syncd.rotation.Rotations`, which owns that order).
+
+Each target runs in a time box (:mod:`syncd.timebox`): its whole sync, the
+fetch and every sink write, must end within :data:`TARGET_DEADLINE` seconds,
+so no server can hold a worker, or a run, longer than that. Every limiter
+wait and retry checks it; past it nothing more is sent and the target fails
+(:class:`~syncd.errors.TargetTimedOut`, transient). A rotating target gets the
+rotation's own, longer box instead (:data:`syncd.rotation.TARGET_DEADLINE`).
+The box carries the engine's ``stop`` event, which a signal sets: every wait
+of every target then ends at once (:mod:`syncd.fanout`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import structlog
 
+from syncd import timebox
 from syncd.errors import (
     ProviderError,
     ProviderResponseError,
@@ -47,6 +58,7 @@ from syncd.errors import (
     SinkError,
     SyncdError,
 )
+from syncd.fanout import fan_out
 from syncd.fingerprint import Fingerprint
 from syncd.formats import keys_of, render
 from syncd.models import (
@@ -68,6 +80,11 @@ log = structlog.get_logger(__name__)
 # Checked before building a debug event: a structlog call costs its processors
 # even when the stdlib level then drops it, and the engine makes two per target.
 _debug_enabled = logging.getLogger(__name__).isEnabledFor
+
+#: Seconds a target's whole sync (fetch and every sink write) may take. Generous
+#: for a healthy run (one fetch and a few writes take well under a second); the
+#: bound on a server that answers slowly, or keeps asking syncd to wait.
+TARGET_DEADLINE = 120.0
 
 _WRITTEN_EVENTS = {
     Action.CREATE: "secret_created",
@@ -166,20 +183,30 @@ class Engine:
         on_outcome: Callable[[TargetOutcome], None] | None = None,
         instance: str = DEFAULT_INSTANCE,
         rotate: Callable[[Target], TargetOutcome] | None = None,
+        stop: threading.Event | None = None,
+        target_deadline: float | None = TARGET_DEADLINE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
         self.instance = instance
         self.concurrency = concurrency
         self.dry_run = dry_run
+        #: Set by a signal (or the daemon's shutdown): every wait of every target ends.
+        self.stop = stop if stop is not None else threading.Event()
+        self.target_deadline = target_deadline
+        self._clock = clock
         self._on_outcome = on_outcome
         self._rotate = rotate
 
     def sync_target(self, target: Target) -> TargetOutcome:
-        """Sync one target into all its sinks; never raises for a sync failure."""
+        """Sync one target into all its sinks, within its deadline; never raises for a failure."""
         if self._rotate is not None and target.rotation is not None and target.rotation.rotates:
             return self._rotated(target, self._rotate)
-        with structlog.contextvars.bound_contextvars(target=target.name):
+        with (
+            structlog.contextvars.bound_contextvars(target=target.name),
+            self._time_box(target, self.target_deadline),
+        ):
             try:
                 conn, other = fetch_pair(self.providers[target.provider].fetch, target)
             except SyncdError as exc:
@@ -219,8 +246,14 @@ class Engine:
     def _rotated(
         self, target: Target, rotate: Callable[[Target], TargetOutcome]
     ) -> TargetOutcome:
-        """A rotation-enabled target: the hook decides and runs it (never raises)."""
-        with structlog.contextvars.bound_contextvars(target=target.name):
+        """A rotation-enabled target: the hook decides and runs it (never raises).
+
+        The hook opens the rotation's own time box; this one only carries ``stop``.
+        """
+        with (
+            structlog.contextvars.bound_contextvars(target=target.name),
+            self._time_box(target, None),
+        ):
             outcome = rotate(target)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
@@ -229,18 +262,11 @@ class Engine:
     def run_cycle(self, targets: Iterable[Target]) -> CycleReport:
         """Sync ``targets`` with at most ``concurrency`` in flight; log one summary event."""
         started = time.monotonic()
-        targets = list(targets)
-        if len(targets) <= 1 or self.concurrency == 1:
-            outcomes = [self.sync_target(t) for t in targets]
-        else:
-            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="syncd") as pool:
-                try:
-                    outcomes = list(pool.map(self.sync_target, targets))
-                except BaseException:
-                    # Interrupted (Ctrl-C, SIGTERM): targets in flight finish, their writes
-                    # are atomic; targets not started yet are not started.
-                    pool.shutdown(cancel_futures=True)
-                    raise
+        # Interrupted (Ctrl-C, SIGTERM): waits end at once, requests in flight finish
+        # (sink writes are atomic), targets not started yet are not started.
+        outcomes = fan_out(
+            self.sync_target, list(targets), concurrency=self.concurrency, stop=self.stop
+        )
         report = CycleReport(tuple(outcomes), time.monotonic() - started, self.dry_run)
         log.log(
             logging.INFO if report.ok else logging.ERROR,
@@ -256,6 +282,13 @@ class Engine:
             duration_s=round(report.duration, 3),
         )
         return report
+
+    def _time_box(
+        self, target: Target, seconds: float | None
+    ) -> AbstractContextManager[timebox.TimeBox]:
+        return timebox.scope(
+            seconds, name=f"target {target.name}", stop=self.stop, clock=self._clock
+        )
 
     def _sync_binding(
         self,

@@ -10,6 +10,9 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
     ├── UsageError             the command line asks for something impossible (exit code 2)
     ├── ListenError            the metrics and health listener cannot bind (exit code 2)
     ├── ConnectionProofFailed  a new credential did not connect; nothing was published
+    ├── RateLimited            a server asked for a pause syncd does not wait out (transient)
+    ├── TargetTimedOut         the target's deadline passed before its sync was done (transient)
+    ├── Interrupted            a wait was cut short because syncd is stopping (transient)
     ├── ProviderError          fetching a connection failed
     │   ├── ProviderAuthError      the API key was refused (permanent)
     │   ├── ProviderNotFound       project or branch does not exist (permanent)
@@ -32,6 +35,8 @@ exception text is logged and printed, so it must be safe to show.
 """
 
 from __future__ import annotations
+
+import math
 
 
 class SyncdError(Exception):
@@ -62,6 +67,41 @@ class ConnectionProofFailed(SyncdError):
     Permanent for this run: the sinks keep what they had and the next run
     tries again. The message names the role and host, never the password.
     """
+
+
+class RateLimited(SyncdError):
+    """A provider or sink imposed a pause that syncd does not wait out in line.
+
+    Raised by a rate limiter (:class:`syncd.ratelimit.TokenBucket`) instead of
+    sleeping, when the pause reaches :data:`syncd.retry.MAX_SERVER_PAUSE` or
+    would end past the target's deadline. ``source`` names the provider or
+    sink; ``retry_after`` is the pause left, in seconds (finite, capped), which
+    the daemon waits before it retries the target.
+    """
+
+    transient = True
+
+    def __init__(self, source: str, retry_after: float) -> None:
+        self.source = source
+        self.retry_after = retry_after
+        shown = max(1, math.ceil(retry_after))
+        super().__init__(f"rate limited by {source}; retry after {shown} s")
+
+
+class TargetTimedOut(SyncdError):
+    """The target's deadline (:mod:`syncd.timebox`) passed before its sync was done.
+
+    Nothing more is sent for it; what was written stays written (each write is
+    atomic), and the next run tries again.
+    """
+
+    transient = True
+
+
+class Interrupted(SyncdError):
+    """SIGTERM or SIGINT cut a wait short (a rate limiter's, a backoff's): syncd is stopping."""
+
+    transient = True
 
 
 class ProviderError(SyncdError):

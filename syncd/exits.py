@@ -5,9 +5,11 @@ start a plugin; 2 usage or configuration error; 130 interrupted (SIGINT,
 Ctrl-C); 143 terminated (SIGTERM) during ``run --once`` or ``check``.
 
 A one-shot run turns SIGTERM into the same unwinding as Ctrl-C
-(:func:`sigterm_interrupts`): targets already in flight finish (each sink
-write is atomic, so nothing is left half-written), targets not yet started
-are not started, and the process exits 143 after one ``interrupted`` log line.
+(:func:`sigterm_interrupts`): requests already in flight finish (each sink
+write is atomic, so nothing is left half-written), targets sleeping in a wait
+(a rate limiter's pause, a backoff) stop at once (:mod:`syncd.fanout`), targets
+not yet started are not started, and the process exits 143 after one
+``interrupted`` log line.
 The daemon handles its signals itself (:mod:`syncd.signals`).
 
 Every error that ends a command is turned into its exit code and its message

@@ -17,15 +17,34 @@ second. Three rules together:
 
 ``rate=None`` means no steady limit: the limiter only counts, and starts to
 limit (at half the rate it measured) once the API throttles.
+
+A server decides how long a pause lasts, so a pause is bounded here whoever
+asks for it: every value goes through :func:`syncd.retry.server_pause`
+(finite, not negative, at most :data:`~syncd.retry.MAX_SERVER_PAUSE`). A wait
+never starts when it cannot help, and fails at once with
+:class:`~syncd.errors.RateLimited` ("rate limited by <name>; retry after N s")
+instead:
+
+* while a pause that reached the cap is in force: the server wants syncd gone
+  for at least a minute, so every request through this limiter fails until
+  the pause ends (the daemon retries the target after it), rather than every
+  worker sleeping through it and every other target waiting for a worker;
+* when the wait would end past the target's deadline (:mod:`syncd.timebox`).
+
+Waits sleep in the target's time box, so SIGTERM and SIGINT end them at once
+(:class:`~syncd.errors.Interrupted`).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+
+from syncd import timebox
+from syncd.errors import RateLimited
+from syncd.retry import MAX_SERVER_PAUSE, server_pause
 
 #: How much of the configured rate comes back per second after a throttle.
 RECOVERY_PER_S = 0.05
@@ -35,25 +54,28 @@ WINDOW_MARGIN = 0.05
 #: The lowest rate adaptation goes to (requests per second).
 MIN_RATE = 0.5
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 class TokenBucket:
-    """Allow ``rate`` starts per second on average, bursts up to ``burst``; adapt to throttling."""
+    """Allow ``rate`` starts per second on average, bursts up to ``burst``; adapt to throttling.
+
+    ``name`` says whose limit this is in errors ("case.dev provider main"). The
+    default ``sleep`` waits in the current time box (:func:`syncd.timebox.sleep`).
+    """
 
     def __init__(
         self,
         rate: float | None,
         burst: float | None = None,
         *,
+        name: str = "the server",
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = timebox.sleep,
     ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive")
         if burst is not None and burst < 1:
             raise ValueError("burst must be at least 1")
+        self.name = name
         self.ceiling = rate
         self.burst = burst if burst is not None else max(1.0, rate or 1.0)
         self._clock = clock
@@ -63,6 +85,8 @@ class TokenBucket:
         self._tokens = self.burst
         self._updated = clock()
         self._paused_until = 0.0
+        # The end of a pause that reached MAX_SERVER_PAUSE: refused, not waited out.
+        self._refused_until = 0.0
         self._throttled_at: float | None = None
         self._floor = rate or MIN_RATE
         # Start times within the last second (only kept when a window applies or
@@ -77,18 +101,53 @@ class TokenBucket:
             return self._rate_now(self._clock())
 
     def acquire(self) -> float:
-        """Wait for a start slot; returns the seconds waited."""
+        """Wait for a start slot; returns the seconds waited.
+
+        Raises:
+            RateLimited: a pause at the cap is in force, or the wait would end
+                past the target's deadline (raised instead of waiting).
+            TargetTimedOut: the target's deadline has passed.
+            Interrupted: syncd is stopping (only when there is something to wait for).
+
+        """
+        box = timebox.current()
         waited = 0.0
         while True:
+            box.ensure_time()
             with self._lock:
-                wait = self._try_start()
+                now = self._clock()
+                wait = self._try_start(now)
+                refused = None if wait is None else self._refusal(now, wait, box)
             if wait is None:
                 return waited
+            if refused is not None:
+                raise refused
             self._sleep(wait)
             waited += wait
 
+    def check(self) -> None:
+        """Before a retry: raise now what its :meth:`acquire` would raise instead of waiting.
+
+        For a retry loop, so it does not sleep its backoff first: raises
+        :class:`~syncd.errors.Interrupted` while syncd is stopping, and
+        :class:`~syncd.errors.RateLimited` while a pause is in force that
+        :meth:`acquire` would refuse to wait out.
+        """
+        box = timebox.current()
+        box.ensure_running()
+        with self._lock:
+            now = self._clock()
+            left = self._paused_until - now
+            refused = self._refusal(now, left, box) if left > 0 else None
+        if refused is not None:
+            raise refused
+
     def throttled(self, retry_after: float | None = None) -> None:
-        """The API answered "too many requests": halve the rate, pause for ``retry_after``."""
+        """The API answered "too many requests": halve the rate, pause for ``retry_after``.
+
+        ``retry_after`` is bounded by :func:`~syncd.retry.server_pause` (None,
+        0, or a value that is not finite: no pause).
+        """
         with self._lock:
             now = self._clock()
             current = self._rate_now(now)
@@ -99,13 +158,28 @@ class TokenBucket:
             self._current = self._floor
             self._throttled_at = now
             self._tokens = min(self._tokens, 0.0)
-            if retry_after:
-                self._paused_until = max(self._paused_until, now + retry_after)
+            self._pause(now, retry_after)
 
-    def pause(self, seconds: float) -> None:
-        """Start nothing for ``seconds`` (an API said its budget is spent until then)."""
+    def pause(self, seconds: float | None) -> None:
+        """Start nothing for ``seconds`` (an API said so); bounded like ``retry_after``."""
         with self._lock:
-            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._pause(self._clock(), seconds)
+
+    def _pause(self, now: float, seconds: float | None) -> None:
+        pause = server_pause(seconds)
+        if not pause:
+            return
+        self._paused_until = max(self._paused_until, now + pause)
+        if pause >= MAX_SERVER_PAUSE:
+            self._refused_until = max(self._refused_until, now + pause)
+
+    def _refusal(self, now: float, wait: float, box: timebox.TimeBox) -> RateLimited | None:
+        """Why a wait of ``wait`` seconds must not start, or None."""
+        if now < self._refused_until:
+            return RateLimited(self.name, self._refused_until - now)
+        if not box.fits(wait):
+            return RateLimited(self.name, wait)
+        return None
 
     def _rate_now(self, now: float) -> float | None:
         if self._throttled_at is None:
@@ -120,9 +194,8 @@ class TokenBucket:
             return self.ceiling
         return recovered
 
-    def _try_start(self) -> float | None:
+    def _try_start(self, now: float) -> float | None:
         """Take a slot and return None, or return how long to wait before trying again."""
-        now = self._clock()
         if now < self._paused_until:
             return self._paused_until - now
         rate = self._rate_now(now)
@@ -141,18 +214,3 @@ class TokenBucket:
         self._updated = now
         starts.append(now)
         return None
-
-
-def parse_reset(value: str | None) -> float | None:
-    """Seconds from an ``x-ratelimit-reset-*`` header: ``2``, ``1.5s``, ``1m30s``, ``250ms``."""
-    if not value:
-        return None
-    value = value.strip().lower()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return None
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)

@@ -10,7 +10,9 @@ Retries (:class:`RetryPolicy`)
     A target that fails with a transient error (``SyncdError.transient``:
     timeouts, 429/5xx, throttling, write conflicts) is retried early, after 5s,
     10s, 20s ... each delay capped at 5 minutes and at half the interval, and
-    only while that is sooner than its next regular run. A permanent error
+    only while that is sooner than its next regular run; never sooner than
+    the pause a rate-limited server asked for (``RateLimited.retry_after``,
+    at most a minute). A permanent error
     (auth, not found, not managed, bad answer) waits for the next regular run:
     retrying cannot fix a config and would only hammer the API. The first
     success afterwards logs ``target_recovered`` with the failed attempts.
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from syncd.errors import Interrupted, RateLimited, SyncdError
 from syncd.health import Health
 from syncd.metrics import Metrics
 from syncd.models import Target, TargetOutcome
@@ -93,7 +96,13 @@ class Recorder:
         self.metrics.forget(target)
 
     def record(self, target: Target, outcome: TargetOutcome, duration: float) -> None:
-        """Account for one run of ``target`` that took ``duration`` seconds."""
+        """Account for one run of ``target`` that took ``duration`` seconds.
+
+        A run the shutdown cut short (:class:`~syncd.errors.Interrupted`) says
+        nothing about the target, so it is not counted at all.
+        """
+        if any(isinstance(e, Interrupted) for e in _errors(outcome)):
+            return
         name = target.name
         self.metrics.record(target, outcome, now=time.time())
         self.metrics.observe_duration(name, duration)
@@ -119,9 +128,12 @@ class Recorder:
         self.notifier.status(self.health.status_line())
 
     def _after_failure(self, target: Target, outcome: TargetOutcome, failures: int) -> None:
-        errors = [outcome.error, *(s.error for s in outcome.sinks)]
-        transient = any(e is not None and e.transient for e in errors)
+        errors = _errors(outcome)
+        transient = any(e.transient for e in errors)
         delay = self.retry.delay(failures, target.interval, transient=transient)
+        asked = [e.retry_after for e in errors if isinstance(e, RateLimited)]
+        if delay is not None and asked:
+            delay = max(delay, *asked)  # an earlier retry would only be refused again
         if delay is not None and not self._retry_in(target.name, delay):
             delay = None  # the regular run comes first
         log.warning(
@@ -131,3 +143,9 @@ class Recorder:
             transient=transient,
             retry_in_s=None if delay is None else round(delay, 3),
         )
+
+
+def _errors(outcome: TargetOutcome) -> list[SyncdError]:
+    """The target's error and its sinks' errors."""
+    found = [outcome.error, *(s.error for s in outcome.sinks)]
+    return [e for e in found if e is not None]

@@ -9,6 +9,7 @@ closed once its last in-flight sync is done.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,10 +81,21 @@ class Generation:
     retired: bool = False
 
     @classmethod
-    def build(cls, cfg: config_mod.Config, runtime: Runtime, metrics: Metrics) -> Generation:
-        """Wrap ``runtime`` built from ``cfg``, its API requests counted in ``metrics``."""
+    def build(
+        cls,
+        cfg: config_mod.Config,
+        runtime: Runtime,
+        metrics: Metrics,
+        *,
+        stop: threading.Event | None = None,
+    ) -> Generation:
+        """Wrap ``runtime`` built from ``cfg``, its API requests counted in ``metrics``.
+
+        ``stop`` is the daemon's: its shutdown sets it, and every wait ends.
+        """
         attach([*runtime.providers.values(), *runtime.sinks.values()], metrics)
-        return cls(cfg, runtime, runtime.engine(), {t.name: t for t in cfg.targets})
+        engine = runtime.engine(stop=stop)
+        return cls(cfg, runtime, engine, {t.name: t for t in cfg.targets})
 
     def close(self) -> None:
         """Close the runtime's providers and sinks."""
@@ -97,9 +109,12 @@ def prepare(
     load_config: Callable[[Path], config_mod.Config],
     build_runtime: Callable[[config_mod.Config], Runtime],
     metrics: Metrics,
+    stop: threading.Event | None = None,
 ) -> Generation | None:
     """Load and build the config at ``path``; None, logged as ``config_reload_failed``, if not."""
-    built = _build(path, load_config=load_config, build_runtime=build_runtime, metrics=metrics)
+    built = _build(
+        path, load_config=load_config, build_runtime=build_runtime, metrics=metrics, stop=stop
+    )
     if isinstance(built, Generation):
         return built
     log.error("config_reload_failed", path=str(path), error=built, kept="previous config")
@@ -112,12 +127,13 @@ def _build(
     load_config: Callable[[Path], config_mod.Config],
     build_runtime: Callable[[config_mod.Config], Runtime],
     metrics: Metrics,
+    stop: threading.Event | None,
 ) -> Generation | str:
     if path is None:
         return "the daemon was started without a config file to re-read"
     try:
         new_cfg = load_config(path)
-        return Generation.build(new_cfg, build_runtime(new_cfg), metrics)
+        return Generation.build(new_cfg, build_runtime(new_cfg), metrics, stop=stop)
     except SyncdError as exc:  # ConfigError, PluginError, a plugin that cannot start
         return str(exc)
     except Exception as exc:

@@ -25,7 +25,13 @@ secret whose sink can hold one. The lease records the intent (role, time)
 before the reset. A run that finds the lease held waits for the holder
 (polling, within its own deadline), then converges to what the holder
 published; it never resets. A rotation must finish within :data:`DEADLINE`,
-well inside the lease's :data:`~syncd.lease.TTL`.
+well inside the lease's :data:`~syncd.lease.TTL`. The whole run of a rotating
+target, survey and convergence included, runs in a time box of
+:data:`TARGET_DEADLINE` (:mod:`syncd.timebox`): one sync's deadline for what
+comes before the lease, plus :data:`DEADLINE`, so it never cuts the
+rotation's own deadline short and still ends before the lease does. Its
+waits (a rate limiter, a lease poll, a provider's operations) end at once on
+SIGTERM or SIGINT.
 
 **reset.** Reset the role's password (423 Locked is waited out within the
 deadline), wait for the provider's operations, fetch the role's URI again,
@@ -71,7 +77,8 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from syncd import connect, lease
+from syncd import connect, lease, timebox
+from syncd.engine import TARGET_DEADLINE as SYNC_DEADLINE
 from syncd.engine import decide, render_binding
 from syncd.errors import (
     ConfigError,
@@ -113,6 +120,9 @@ FUTURE_SLACK = timedelta(days=1)
 #: Seconds a rotation may take, from taking the lease to the last publish. The
 #: lease lasts longer (:data:`syncd.lease.TTL`), so a live holder never loses it.
 DEADLINE = 600.0
+#: Seconds the whole run of a rotating target may take (see the module doc); less
+#: than the lease's TTL, so a run that is cut off never outlives its lease.
+TARGET_DEADLINE = SYNC_DEADLINE + DEADLINE
 #: Seconds allowed for the provider's operations after a reset (within DEADLINE).
 OPERATION_TIMEOUT = 300.0
 #: Connection attempts per proof: a password can take a moment to apply everywhere.
@@ -196,7 +206,7 @@ class Rotations:
         prove: Callable[[ConnectionInfo], None] = connect.prove,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = timebox.sleep,
         operation_timeout: float = OPERATION_TIMEOUT,
         proof_attempts: int = PROOF_ATTEMPTS,
         deadline: float = DEADLINE,
@@ -227,7 +237,10 @@ class Rotations:
             return TargetOutcome(target.name, error=refused)
         job = _Job(target, rotation, provider)
         try:
-            self._run(job)
+            with timebox.scope(
+                self._deadline + SYNC_DEADLINE, name=f"target {target.name}", clock=self._clock
+            ):
+                self._run(job)
         except SyncdError as exc:
             log.error(  # noqa: TRY400 - an expected failure: its message is the story
                 "rotation_failed",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from syncd import connect
+from syncd import connect, timebox
 from syncd.config import Config
 from syncd.engine import Engine
 from syncd.errors import ConfigError
@@ -14,6 +15,10 @@ from syncd.models import TargetOutcome
 from syncd.providers.base import Provider
 from syncd.rotation import Rotations
 from syncd.sinks.base import Sink
+
+#: Seconds closing the plugins may wait in a rate limiter (a Vault token's
+#: revocation): a server's pause must not hold up an exit.
+CLOSE_DEADLINE = 5.0
 
 
 @dataclass
@@ -50,12 +55,15 @@ class Runtime:
         dry_run: bool = False,
         on_outcome: Callable[[TargetOutcome], None] | None = None,
         rotate_now: frozenset[str] = frozenset(),
+        stop: threading.Event | None = None,
     ) -> Engine:
         """An engine over this runtime's plugins, with the configured concurrency.
 
         ``on_outcome`` is called with each target's outcome as it finishes (progress).
         Rotation-enabled targets go through :class:`~syncd.rotation.Rotations`;
-        those named in ``rotate_now`` rotate whatever their schedule.
+        those named in ``rotate_now`` rotate whatever their schedule. ``stop``
+        (the daemon's) ends every wait of every target when set; by default
+        the engine has its own, which a signal during a cycle sets.
         """
         rotations = Rotations(
             self.providers,
@@ -72,14 +80,19 @@ class Runtime:
             instance=self.config.settings.instance,
             on_outcome=on_outcome,
             rotate=rotations,
+            stop=stop,
         )
 
     def close(self) -> None:
-        """Close every plugin, ignoring errors from ones that failed half-built."""
+        """Close every plugin, ignoring errors from ones that failed half-built.
+
+        Within :data:`CLOSE_DEADLINE`: a limiter that would wait longer refuses.
+        """
         plugins: list[Provider | Sink] = [*self.providers.values(), *self.sinks.values()]
-        for plugin in plugins:
-            with contextlib.suppress(Exception):
-                plugin.close()
+        with timebox.scope(CLOSE_DEADLINE, name="closing the plugins"):
+            for plugin in plugins:
+                with contextlib.suppress(Exception):
+                    plugin.close()
 
     def __enter__(self) -> Runtime:
         return self

@@ -9,7 +9,11 @@ delays another target's slot.
 
 Signals (:mod:`syncd.signals`): SIGTERM/SIGINT stop starting syncs, let running
 ones finish for up to ``shutdown_timeout`` and exit 0 (1 if the timeout cut
-work off). SIGHUP reloads the config in place (:mod:`syncd.reload`).
+work off). A running sync that sleeps (a rate limiter's pause, a backoff, a
+poll) does not make shutdown wait: the shutdown sets the stop event of every
+engine (:mod:`syncd.timebox`), so those waits end at once and their targets
+fail as interrupted; a request in flight still finishes. SIGHUP reloads the
+config in place (:mod:`syncd.reload`).
 """
 
 from __future__ import annotations
@@ -96,7 +100,9 @@ class Daemon:
             self._listener = probe_listener(listen, self.health, self.metrics.render)
         try:
             runtime = self._build_runtime(self.config)
-            self._generation = Generation.build(self.config, runtime, self.metrics)
+            self._generation = Generation.build(
+                self.config, runtime, self.metrics, stop=self._stopping
+            )
         except BaseException:
             self._close_listener()
             raise
@@ -160,7 +166,7 @@ class Daemon:
         """Stop new work, wait up to ``shutdown_timeout`` for running syncs, release everything."""
         timeout = self.config.settings.shutdown_timeout
         self.notifier.stopping()
-        self._stopping.set()
+        self._stopping.set()  # new jobs return at once, and sleeping syncs wake and end
         if self._jobs is not None:
             self._jobs.pause()
         with self._lock:
@@ -193,6 +199,7 @@ class Daemon:
             load_config=self._load_config,
             build_runtime=self._build_runtime,
             metrics=self.metrics,
+            stop=self._stopping,
         )
         if generation is None:
             self.metrics.reloads.labels("failed").inc()

@@ -16,7 +16,7 @@ import botocore.credentials
 import botocore.session
 import pytest
 
-from syncd.errors import SinkAuthError, SinkError, SinkUnavailable
+from syncd.errors import RateLimited, SinkAuthError, SinkError, SinkUnavailable
 from syncd.ratelimit import TokenBucket
 from syncd.sinks import awsjson
 from syncd.sinks.aws_secrets_manager import (
@@ -204,6 +204,31 @@ def test_throttling_waits_retry_after_and_slows_reads(scripted: str) -> None:
         "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
         in (sent["Authorization"])
     )
+
+
+@pytest.mark.parametrize("describe_via", ["syncd", "botocore"])
+def test_an_enormous_retry_after_fails_the_read_at_once(scripted: str, describe_via: str) -> None:
+    """A throttle asking for years ends the read after one request, on either client, unslept."""
+    throttled = _json(
+        400,
+        {"__type": "ThrottlingException", "message": "Rate exceeded"},
+        **{"Retry-After": "99999999"},
+    )
+    _Scripted.script = [throttled] * 5
+    config = AwsSecretsManagerConfig(
+        region="us-east-1", endpoint_url=scripted, describe_via=describe_via, max_attempts=5
+    )
+    sink = AwsSecretsManagerSink.from_config("aws", config)
+    slept: list[float] = []
+    if sink._reader is not None:
+        sink._reader._sleep = slept.append
+    with pytest.raises(RateLimited) as info:
+        sink.inspect("app/db")
+    with pytest.raises(RateLimited):  # and the next read is not even sent
+        sink.inspect("app/other")
+    sink.close()
+    assert str(info.value) == "rate limited by aws sink aws; retry after 60 s"
+    assert len(_Scripted.seen) == 1 and slept == []
 
 
 @pytest.mark.parametrize(

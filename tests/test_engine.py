@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 import pytest
 
+from syncd import timebox
 from syncd.engine import Engine, decide
-from syncd.errors import SecretNotManaged, SecretOwnedElsewhere, SinkUnavailable
+from syncd.errors import (
+    RateLimited,
+    SecretNotManaged,
+    SecretOwnedElsewhere,
+    SinkUnavailable,
+    TargetTimedOut,
+)
 from syncd.fingerprint import Fingerprint
-from syncd.models import Action, Owner, SecretState, SinkBinding, Target
+from syncd.models import (
+    Action,
+    Owner,
+    Rotation,
+    RotationMode,
+    SecretState,
+    SinkBinding,
+    Target,
+    TargetOutcome,
+)
+from syncd.ratelimit import TokenBucket
 from syncd.sinks.base import WriteRequest
 from syncd.testing.fakes import MemorySink, StaticProvider
 
@@ -192,3 +210,108 @@ def test_unrenderable_binding_fails_alone(provider: StaticProvider) -> None:
     assert [(o.secret, o.ok) for o in outcome.sinks] == [("t/bad", False), ("t/good", True)]
     assert "nothing was written" in str(outcome.sinks[0].error)
     assert "t/bad" not in sink.secrets
+
+
+# -- the target's time box ----------------------------------------------------------------------
+
+
+class Clock:
+    """A fake monotonic clock that only moves when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class PacedProvider(StaticProvider):
+    """A provider whose every fetch takes a slot from ``bucket``, then lets ``takes`` pass."""
+
+    def __init__(self, bucket: TokenBucket, clock: Clock, takes: float = 0.0) -> None:
+        super().__init__({("p1", "main", False): uri("pw-paced-444")})
+        self.bucket = bucket
+        self.clock = clock
+        self.takes = takes
+
+    def fetch(self, target: Target):  # type: ignore[no-untyped-def]
+        self.bucket.acquire()
+        self.clock.now += self.takes
+        return super().fetch(target)
+
+
+class PacedSink(MemorySink):
+    """A MemorySink whose inspect takes a slot from ``bucket`` first."""
+
+    def __init__(self, bucket: TokenBucket) -> None:
+        super().__init__("mem")
+        self.bucket = bucket
+
+    def inspect(self, secret: str) -> SecretState:
+        self.bucket.acquire()
+        return super().inspect(secret)
+
+
+def test_a_pause_past_the_target_deadline_fails_the_target_without_waiting() -> None:
+    """A 30 s server pause with a 10 s deadline fails the fetch at once, naming the limiter."""
+    clock = Clock()
+    bucket = TokenBucket(None, name="case.dev provider prov", clock=clock, sleep=_never)
+    bucket.pause(30)
+    engine = Engine(
+        {"prov": PacedProvider(bucket, clock)},
+        {"mem": MemorySink()},
+        target_deadline=10,
+        clock=clock,
+    )
+    outcome = engine.sync_target(target())
+    assert isinstance(outcome.error, RateLimited) and outcome.error.transient
+    assert str(outcome.error) == "rate limited by case.dev provider prov; retry after 30 s"
+    assert clock.now == 500.0
+
+
+def test_nothing_more_is_sent_once_the_target_deadline_passed() -> None:
+    """A fetch that used up the deadline leaves every sink call refused, as timed out."""
+    clock = Clock()
+    bucket = TokenBucket(None, clock=clock, sleep=_never)
+    sink = PacedSink(TokenBucket(None, clock=clock, sleep=_never))
+    engine = Engine({"prov": PacedProvider(bucket, clock, takes=121)}, {"mem": sink}, clock=clock)
+    outcome = engine.sync_target(target("late"))
+    (binding,) = outcome.sinks
+    assert isinstance(binding.error, TargetTimedOut)
+    assert "target late ran out of its 120 s deadline" in str(binding.error)
+    assert sink.secrets == {}
+
+
+def test_the_default_deadline_leaves_a_healthy_sync_alone() -> None:
+    """Within the deadline the limiter waits as it always did, and the target succeeds."""
+    clock = Clock()
+    bucket = TokenBucket(None, clock=clock, sleep=lambda s: setattr(clock, "now", clock.now + s))
+    bucket.pause(30)
+    engine = Engine({"prov": PacedProvider(bucket, clock)}, {"mem": MemorySink()}, clock=clock)
+    assert engine.sync_target(target()).ok
+    assert clock.now == pytest.approx(530.0)
+
+
+def test_a_rotating_target_is_not_held_to_the_sync_deadline() -> None:
+    """The rotate hook runs without the engine's box, so the rotation's own is not cut short."""
+    seen: list[float] = []
+
+    def rotate(t: Target) -> TargetOutcome:
+        seen.append(timebox.current().left())
+        return TargetOutcome(t.name)
+
+    rotating = Target(
+        "r",
+        "prov",
+        "p1",
+        sinks=(SinkBinding("mem", "r/db", "uri"),),
+        database="db",
+        role="app",
+        rotation=Rotation(mode=RotationMode.RESET),
+    )
+    Engine({}, {}, rotate=rotate, target_deadline=1).sync_target(rotating)
+    assert seen == [math.inf]
+
+
+def _never(seconds: float) -> None:
+    raise AssertionError(f"slept {seconds} s")

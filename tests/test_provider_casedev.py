@@ -25,6 +25,7 @@ from syncd.errors import (
     ProviderNotFound,
     ProviderResponseError,
     ProviderUnavailable,
+    RateLimited,
 )
 from syncd.models import ConnectionInfo, Target
 from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
@@ -113,6 +114,51 @@ def test_retry_after_is_honoured(api: FakeCaseDev) -> None:
     sleeps: list[float] = []
     provider(api, sleeps=sleeps).fetch(target())
     assert sleeps == [2.0]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Retry-After": "99999999"},
+        {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"},
+        {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "99999h"},
+    ],
+)
+def test_an_enormous_pause_fails_at_once_without_sleeping(
+    api: FakeCaseDev, headers: dict[str, str]
+) -> None:
+    """A 429 asking for years (Retry-After or case.dev's reset) is one request and no sleep."""
+    api.fail_next(Fault(status=429, headers=headers), times=5)
+    sleeps: list[float] = []
+    with pytest.raises(RateLimited) as info:
+        provider(api, sleeps=sleeps).fetch(target())
+    assert str(info.value) == "rate limited by case.dev provider casedev; retry after 60 s"
+    assert info.value.transient
+    assert sleeps == [] and len(api.requests) == 1
+
+
+def test_later_fetches_are_refused_while_the_pause_lasts(api: FakeCaseDev) -> None:
+    """An empty budget with a far reset on a success holds every later fetch, without a request."""
+    spent = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "99999h"}
+    api.fail_next(Fault(status=200, body=json.dumps(_answer()).encode(), headers=spent))
+    cd = provider(api)
+    assert cd.fetch(target()).host == "ep-a.neon.tech"
+    with pytest.raises(RateLimited, match="retry after 60 s"):
+        cd.fetch(target())
+    assert len(api.requests) == 1
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e20", "-1", "soon"])
+def test_a_retry_after_that_is_no_number_is_ignored(api: FakeCaseDev, value: str) -> None:
+    """A hostile Retry-After neither crashes nor stalls: the usual backoff applies, then success."""
+    api.fail_next(Fault(status=429, headers={"Retry-After": value}))
+    sleeps: list[float] = []
+    assert provider(api, sleeps=sleeps).fetch(target()).host == "ep-a.neon.tech"
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 0.01
+
+
+def _answer() -> dict[str, object]:
+    return {"connectionUri": DIRECT, "branch": "main", "pooled": False}
 
 
 def test_persistent_5xx_is_transient_failure(api: FakeCaseDev) -> None:

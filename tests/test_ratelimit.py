@@ -8,6 +8,9 @@ which record when each call arrived, can answer writes with
 
 from __future__ import annotations
 
+import math
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +22,12 @@ import pytest
 import yaml
 
 from benchmarks.standins import API_KEY, Running, serve
-from syncd.errors import SinkUnavailable
+from syncd import timebox
+from syncd.errors import Interrupted, RateLimited, SinkUnavailable, TargetTimedOut
 from syncd.fingerprint import Fingerprint
 from syncd.models import Action, Document, SecretState
-from syncd.ratelimit import RECOVERY_PER_S, TokenBucket, parse_reset
+from syncd.ratelimit import RECOVERY_PER_S, TokenBucket
+from syncd.retry import MAX_SERVER_PAUSE
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
 from syncd.sinks.vault import THROTTLED_ATTEMPTS, VaultSink, VaultSinkConfig
@@ -111,14 +116,101 @@ def test_unlimited_bucket_starts_limiting_when_throttled() -> None:
     assert waited > 0
 
 
-def test_parse_reset_reads_seconds_and_durations() -> None:
-    """Reset headers come as seconds or as durations such as 1m30s or 250ms; junk is None."""
-    assert parse_reset("2") == 2
-    assert parse_reset("1.5s") == 1.5
-    assert parse_reset("1m30s") == 90
-    assert parse_reset("250ms") == 0.25
-    assert parse_reset("soon") is None
-    assert parse_reset(None) is None
+def test_huge_pauses_never_overflow_the_limiter() -> None:
+    """inf, nan and 1e20 from a server neither raise OverflowError nor stall a later start."""
+    bucket = TokenBucket(None, name="case.dev provider p")  # the real clock and sleep
+    bucket.pause(math.inf)
+    bucket.pause(math.nan)
+    bucket.pause(-5.0)
+    assert bucket.acquire() == 0  # none of those is a pause
+    bucket.pause(1e20)
+    for _ in range(3):  # every later start is refused at once, not slept through
+        with pytest.raises(RateLimited) as info:
+            bucket.acquire()
+        assert 0 < info.value.retry_after <= MAX_SERVER_PAUSE
+    assert str(info.value) == "rate limited by case.dev provider p; retry after 60 s"
+
+
+def test_a_pause_at_the_cap_is_refused_until_it_ends() -> None:
+    """Retry-After beyond the cap: starts fail without waiting for 60 s, then flow again."""
+    bucket, clock = _bucket(100)
+    bucket.throttled(retry_after=1e20)
+    before = clock.now
+    with pytest.raises(RateLimited, match="retry after 60 s") as info:
+        bucket.acquire()
+    assert info.value.transient and clock.now == before
+    clock.now += 30
+    with pytest.raises(RateLimited, match="retry after 30 s"):
+        bucket.acquire()
+    clock.now += 30
+    assert bucket.acquire() == 0
+
+
+def test_a_pause_below_the_cap_is_waited_out() -> None:
+    """A 30 s Retry-After within the target's deadline is slept through, then the start is made."""
+    bucket, clock = _bucket(100)
+    bucket.throttled(retry_after=30)
+    with timebox.scope(120, clock=clock):
+        assert bucket.acquire() == pytest.approx(30)
+
+
+def test_a_wait_past_the_target_deadline_is_refused_without_sleeping() -> None:
+    """With 10 s left, a 30 s pause fails at once, naming the limiter and the pause."""
+    bucket, clock = _bucket(100)
+    bucket.pause(30)
+    before = clock.now
+    with timebox.scope(10, clock=clock), pytest.raises(RateLimited) as info:
+        bucket.acquire()
+    assert clock.now == before
+    assert str(info.value) == "rate limited by the server; retry after 30 s"
+
+
+def test_no_start_once_the_target_deadline_passed() -> None:
+    """Past the target's deadline the limiter starts nothing, even with tokens to spare."""
+    bucket, clock = _bucket(100)
+    with timebox.scope(10, name="target app", clock=clock):
+        bucket.acquire()
+        clock.now += 10
+        with pytest.raises(TargetTimedOut, match="target app ran out of its 10 s deadline"):
+            bucket.acquire()
+
+
+def test_check_refuses_before_a_backoff_what_acquire_would_refuse() -> None:
+    """check() raises for a pause at the cap or past the deadline, and passes a short one."""
+    bucket, clock = _bucket(100)
+    bucket.pause(5)
+    with timebox.scope(120, clock=clock):
+        bucket.check()
+    with timebox.scope(3, clock=clock), pytest.raises(RateLimited):
+        bucket.check()
+    bucket.pause(99999999)
+    with pytest.raises(RateLimited, match="retry after 60 s"):
+        bucket.check()
+
+
+def test_stopping_ends_a_limiter_wait() -> None:
+    """A worker waiting out a pause fails with Interrupted as soon as the stop event is set."""
+    bucket = TokenBucket(100, name="vault sink v")
+    bucket.pause(MAX_SERVER_PAUSE - 1)  # a pause the limiter does wait out
+    stop = threading.Event()
+    raised: list[BaseException] = []
+
+    def worker() -> None:
+        with timebox.scope(None, stop=stop):
+            try:
+                bucket.acquire()
+            except Interrupted as exc:
+                raised.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    time.sleep(0.2)  # let it start waiting
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(raised) == 1 and raised[0].transient
+    with timebox.scope(None, stop=stop), pytest.raises(Interrupted):
+        bucket.check()  # and a retry is not even begun
 
 
 @pytest.fixture

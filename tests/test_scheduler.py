@@ -20,11 +20,13 @@ import yaml
 from structlog.testing import capture_logs
 
 from syncd import config as config_mod
+from syncd import timebox
 from syncd.durations import jitter_seconds
-from syncd.errors import ProviderUnavailable
+from syncd.errors import Interrupted, ProviderUnavailable, RateLimited
 from syncd.health import Health
 from syncd.metrics import Metrics
-from syncd.models import ConnectionInfo, Target
+from syncd.models import ConnectionInfo, Target, TargetOutcome
+from syncd.recorder import Recorder
 from syncd.runtime import Runtime
 from syncd.scheduler import Daemon, ReloadPlan, RetryPolicy
 from syncd.sdnotify import Notifier
@@ -41,11 +43,20 @@ class ScriptedProvider(StaticProvider):
         super().__init__(uris)
         self.failures: deque[Exception] = deque()
         self.holds: dict[str, threading.Event] = {}
+        self.pauses: dict[str, float] = {}
         self.entered: set[str] = set()
+        self.interrupted: list[str] = []
         self.closed = False
 
     def fetch(self, target: Target) -> ConnectionInfo:
         self.entered.add(target.project)
+        pause = self.pauses.get(target.project)
+        if pause is not None:
+            try:
+                timebox.sleep(pause)  # as a limiter waits out a server's Retry-After
+            except Interrupted:
+                self.interrupted.append(target.project)
+                raise
         hold = self.holds.get(target.project)
         if hold is not None:
             hold.wait(10)
@@ -82,6 +93,7 @@ class World:
         self.providers: list[ScriptedProvider] = []
         self.daemons: list[Daemon] = []
         self.holds: dict[str, threading.Event] = {}
+        self.pauses: dict[str, float] = {}
         self.failures: deque[Exception] = deque()
 
     def write(self, targets: list[dict[str, Any]], **settings: Any) -> None:
@@ -100,6 +112,7 @@ class World:
     def build(self, cfg: config_mod.Config) -> Runtime:
         provider = ScriptedProvider(self.uris)
         provider.holds = self.holds
+        provider.pauses = self.pauses
         provider.failures = self.failures
         self.providers.append(provider)
         return Runtime(cfg, {"cd": provider}, {"mem": self.sink})
@@ -389,6 +402,41 @@ def test_shutdown_gives_up_after_the_timeout(world: World) -> None:
     assert any(e["event"] == "shutdown_timed_out" for e in logs)
     hold.set()
     eventually(lambda: "a" in world.sink.secrets)  # the abandoned sync still completes whole
+
+
+@pytest.mark.timeout(60)
+def test_shutdown_wakes_a_sync_sleeping_in_a_pause(world: World) -> None:
+    """A sync sleeping out a long pause does not hold shutdown: it ends unrecorded, exit 0."""
+    world.write([target("a")], shutdown_timeout="50s")
+    world.pauses["p-a"] = 3600.0
+    daemon = world.daemon()
+    daemon.start()
+    eventually(lambda: "p-a" in world.provider.entered)
+    with capture_logs() as logs:
+        assert daemon.shutdown() == 0
+    assert world.provider.interrupted == ["p-a"]
+    assert "a" not in world.sink.secrets
+    events = [e["event"] for e in logs]
+    assert "shutdown_timed_out" not in events
+    assert "target_failed" not in events  # cut short by the shutdown: not a failure
+
+
+def test_a_rate_limited_target_is_retried_after_the_pause_it_was_given() -> None:
+    """The early retry of a rate-limited target waits at least the server's pause, not 5 s."""
+    asked: list[float] = []
+    recorder = Recorder(
+        metrics=Metrics(daemon=True),
+        health=Health(beat_period=10.0),
+        notifier=RecordingNotifier(),
+        retry=RetryPolicy(),
+        retry_in=lambda _name, delay: asked.append(delay) or True,
+    )
+    app = Target("app", "cd", "p-app", interval=3600.0)
+    recorder.track([app])
+    limited = RateLimited("vault sink v", 60.0)
+    recorder.record(app, TargetOutcome("app", error=limited), 0.1)
+    recorder.record(app, TargetOutcome("app", error=ProviderUnavailable("503")), 0.1)
+    assert asked == [60.0, 10.0]
 
 
 def test_signals_reload_and_stop_the_serving_loop(world: World) -> None:

@@ -22,6 +22,7 @@ from syncd import lease
 from syncd.engine import Engine
 from syncd.errors import (
     ConfigError,
+    RateLimited,
     SecretNotManaged,
     SinkAuthError,
     SinkConflict,
@@ -40,6 +41,7 @@ from syncd.testing.contract import (
 )
 from syncd.testing.fakes import StaticProvider
 from tests.conftest import run_syncd
+from tests.servers.pausing import VAULT_BODY, PausingServer
 from tests.servers.ports import free_port
 from tests.servers.vault import VaultDevServer
 from tests.vaultutil import POLICY, closing, make_token, metadata, read_data, tls_dev_server
@@ -477,6 +479,33 @@ def test_unreachable_vault_is_unavailable(tmp_path: Path) -> None:
         sink.inspect("syncd/app")
     assert url in str(info.value)
     assert recorder.seen == [("sink", "vault", "unavailable")]
+
+
+def test_a_429_with_an_enormous_retry_after_fails_at_once() -> None:
+    """A quota asking for years ends the call after one request, and holds back the next call."""
+    with (
+        PausingServer(429, {"Retry-After": "99999999"}, VAULT_BODY) as server,
+        closing(VaultSink("vault", hvac.Client(url=server.url, token="t0ken-x"))) as sink,
+    ):
+        with pytest.raises(RateLimited) as info:
+            sink.inspect("syncd/app")
+        with pytest.raises(RateLimited):
+            sink.inspect("syncd/other")
+    assert str(info.value) == "rate limited by vault sink vault; retry after 60 s"
+    assert server.requests == 1
+
+
+def test_a_503_with_an_enormous_retry_after_holds_back_the_next_call() -> None:
+    """A 503 asking for years fails its own call as unavailable, and the next one unsent."""
+    with (
+        PausingServer(503, {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, b"{}") as server,
+        closing(VaultSink("vault", hvac.Client(url=server.url, token="t0ken-x"))) as sink,
+    ):
+        with pytest.raises(SinkUnavailable, match="sealed or down"):
+            sink.inspect("syncd/app")
+        with pytest.raises(RateLimited, match="retry after 60 s"):
+            sink.inspect("syncd/app")
+    assert server.requests == 1
 
 
 def test_missing_namespace_is_a_clear_error(vault: VaultDevServer, tmp_path: Path) -> None:

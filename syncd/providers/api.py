@@ -6,9 +6,13 @@ vendor is, so they live here once:
 * each attempt runs within one total deadline and reads at most
   :data:`~syncd.providers.httpbounds.MAX_BODY_BYTES` (:mod:`syncd.providers.httpbounds`);
 * a shared :class:`~syncd.ratelimit.TokenBucket` paces the attempts; a 429
-  halves its rate (and its ``Retry-After`` pauses it), and an answer whose
-  ``x-ratelimit-remaining-requests`` is 0 pauses it until
-  ``x-ratelimit-reset-requests``, so the next request does not earn a 429;
+  halves its rate, a ``Retry-After`` on any retryable answer pauses it, and
+  an answer whose ``x-ratelimit-remaining-requests`` is 0 pauses it until
+  ``x-ratelimit-reset-requests``, so the next request does not earn a 429.
+  Both headers are read by :mod:`syncd.retry` (finite, capped at
+  :data:`~syncd.retry.MAX_SERVER_PAUSE`); a pause the limiter will not wait
+  out fails the call at once with :class:`~syncd.errors.RateLimited`, without
+  a backoff sleep first;
 * timeouts, connection errors and refused bodies become our errors here, and
   HTTP statuses become our errors through the caller's ``status_error``
   (only the vendor, and the call, know what a 404 or a 423 means);
@@ -16,7 +20,9 @@ vendor is, so they live here once:
   ``Retry-After``; every attempt is reported to the request observer. A call
   may give some statuses their own backoff (``status_backoff``: Neon's reset
   waits out 423 Locked for longer than a read retries a 503), each counting
-  its own attempts, and a ``deadline`` that no attempt or wait goes past.
+  its own attempts, and a ``deadline`` that no attempt or wait goes past. The
+  target's own deadline (:mod:`syncd.timebox`) bounds every call the same way,
+  and a signal cuts its sleeps short.
 
 The API key travels in the ``Authorization`` header only and is registered
 for redaction by whoever resolved it (:mod:`syncd.credentials`). What a
@@ -36,7 +42,7 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from syncd import __version__, netcause
+from syncd import __version__, netcause, timebox
 from syncd.errors import (
     ConfigError,
     ProviderError,
@@ -45,8 +51,8 @@ from syncd.errors import (
 )
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
-from syncd.ratelimit import TokenBucket, parse_reset
-from syncd.retry import Backoff, parse_retry_after
+from syncd.ratelimit import TokenBucket
+from syncd.retry import Backoff, parse_reset, parse_retry_after
 from syncd.untrusted import loads, one_line
 
 log = structlog.get_logger(__name__)
@@ -89,7 +95,7 @@ class ApiClient:
         backoff: Backoff | None = None,
         bucket: TokenBucket | None = None,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = timebox.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.vendor = vendor
@@ -98,7 +104,9 @@ class ApiClient:
         self.backoff = backoff or Backoff()
         self._api_key = api_key
         # Always a limiter: without a configured rate it only adapts to throttling.
-        self._bucket = bucket if bucket is not None else TokenBucket(None)
+        if bucket is None:
+            bucket = TokenBucket(None, name=f"{vendor} provider {name}")
+        self._bucket = bucket
         self._sleep = sleep
         self._clock = clock
         self._observer: RequestObserver | None = None
@@ -191,14 +199,13 @@ class ApiClient:
                 error = ProviderResponseError(f"{self.vendor} answer for {subject} refused: {exc}")
             else:
                 self._report(http_outcome(response.status_code))
-                self._respect_budget(response)
+                reset = self._respect_budget(response)
                 if response.is_success:
                     return response, body
                 error = status_error(response, body)
                 status = response.status_code
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if status == THROTTLED_STATUS:
-                    self._bucket.throttled(retry_after)
+                asked = [p for p in (self._pause(response, status, error), reset) if p is not None]
+                retry_after = max(asked, default=None)
             log.debug(
                 "provider_request_failed",
                 provider=self.name,
@@ -206,27 +213,38 @@ class ApiClient:
                 attempt=attempt,
                 error=str(error),
             )
+            if not error.transient:
+                raise error
+            # A pause the limiter would not wait out ends the call now, not after a backoff.
+            self._bucket.check()
             # The answer picks the backoff, and the attempts are counted per backoff.
             override = status_backoff.get(status) if status_backoff and status else None
             key = status if override else None
             backoff = override or self.backoff
             spent[key] = tries = spent.get(key, 0) + 1
-            if not error.transient or tries >= backoff.attempts:
+            if tries >= backoff.attempts:
                 raise error
             delay = backoff.delay(tries, retry_after)
             if deadline is not None and self._clock() + delay >= deadline:
                 raise error
+            if not timebox.current().fits(delay):
+                raise error
             self._sleep(delay)
 
     def _budget(self, deadline: float | None, action: str, subject: str) -> float:
-        """Seconds the next attempt may take: the timeout, or less when the deadline is near."""
-        if deadline is None:
-            return self.timeout
-        left = deadline - self._clock()
-        if left <= 0:
-            raise ProviderUnavailable(
-                f"no time left for {self.vendor} {action} {subject}: its deadline has passed"
-            )
+        """Seconds the next attempt may take: the timeout, or less when a deadline is near.
+
+        Both the call's ``deadline`` and the target's (:mod:`syncd.timebox`) count.
+        """
+        box = timebox.current()
+        box.ensure_time()
+        left = box.left()
+        if deadline is not None:
+            left = min(left, deadline - self._clock())
+            if left <= 0:
+                raise ProviderUnavailable(
+                    f"no time left for {self.vendor} {action} {subject}: its deadline has passed"
+                )
         return min(self.timeout, left)
 
     def _attempt(
@@ -261,18 +279,37 @@ class ApiClient:
             finally:
                 response.close()
 
-    def _respect_budget(self, response: httpx.Response) -> None:
-        """Pause the limiter when the API says no request is left before its reset."""
+    def _respect_budget(self, response: httpx.Response) -> float | None:
+        """Pause the limiter when the API says no request is left before its reset.
+
+        Returns the pause (seconds, capped), or None when the budget is not spent.
+        """
         remaining = response.headers.get(REMAINING_HEADER)
         if remaining is None:
-            return
+            return None
         try:
             left = int(remaining.strip())
         except ValueError:
-            return
-        if left <= 0:
-            reset = parse_reset(response.headers.get(RESET_HEADER))
-            self._bucket.pause(reset if reset is not None else 1.0)
+            return None
+        if left > 0:
+            return None
+        reset = parse_reset(response.headers.get(RESET_HEADER))
+        pause = reset if reset is not None else 1.0
+        self._bucket.pause(pause)
+        return pause
+
+    def _pause(self, response: httpx.Response, status: int, error: ProviderError) -> float | None:
+        """Slow or pause the limiter as the error answer asks; its ``Retry-After``, if any.
+
+        A 429 halves the rate; a ``Retry-After`` on an answer worth retrying
+        pauses every worker alike, whatever the status (a 503 asks the same).
+        """
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == THROTTLED_STATUS:
+            self._bucket.throttled(retry_after)
+        elif error.transient:
+            self._bucket.pause(retry_after)
+        return retry_after
 
     def _report(self, outcome: Outcome) -> None:
         if self._observer is not None:

@@ -17,7 +17,6 @@ single-line and cut short.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -26,7 +25,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, HttpUrl, SecretStr
 
-from syncd import credentials, redaction
+from syncd import credentials, redaction, timebox
 from syncd.errors import (
     ProviderAuthError,
     ProviderError,
@@ -91,7 +90,7 @@ class CaseDevProvider:
         burst: float | None = None,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = timebox.sleep,
     ) -> None:
         check_base_url(name, base_url, allow_insecure_http=allow_insecure_http)
         self.name = name
@@ -104,7 +103,7 @@ class CaseDevProvider:
             timeout=timeout,
             backoff=backoff,
             # Without a rate it only slows down on 429s and x-ratelimit-* headers.
-            bucket=TokenBucket(rate_limit, burst),
+            bucket=TokenBucket(rate_limit, burst, name=f"case.dev provider {name}"),
             transport=transport,
             sleep=sleep,
         )

@@ -55,7 +55,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, HttpUrl, SecretStr
 
-from syncd import credentials, redaction
+from syncd import credentials, redaction, timebox
 from syncd.errors import (
     ConfigError,
     ProviderAuthError,
@@ -162,7 +162,7 @@ class NeonProvider:
         burst: float | None = None,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = timebox.sleep,
         clock: Callable[[], float] = time.monotonic,
         branch_ttl: float = BRANCH_TTL,
     ) -> None:
@@ -177,7 +177,11 @@ class NeonProvider:
         # A burst of 4 s worth of requests, at most Neon's 40/s: at 11/s a cold start
         # plus a full minute comes to 40 + 660 = 700, exactly Neon's per-minute quota.
         bucket = (
-            TokenBucket(rate_limit, burst or min(float(MAX_BURST), max(1.0, rate_limit * 4)))
+            TokenBucket(
+                rate_limit,
+                burst or min(float(MAX_BURST), max(1.0, rate_limit * 4)),
+                name=f"Neon provider {name}",
+            )
             if rate_limit
             else None
         )

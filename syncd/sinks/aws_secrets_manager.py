@@ -22,7 +22,12 @@ Every HTTP attempt (botocore's retries included) is paced by one of two
 (``rate_limit``, default 40/s: PutSecretValue, UpdateSecret and
 UpdateSecretVersionStage share AWS's 50/s) and reads (``read_rate_limit``,
 default 5,000/s: DescribeSecret allows 10,000/s). A throttling answer halves
-the limiter's rate and honours ``Retry-After``.
+the limiter's rate and honours ``Retry-After`` (read by :mod:`syncd.retry`:
+finite, at most :data:`~syncd.retry.MAX_SERVER_PAUSE`). A pause the limiter
+does not wait out (one at that cap, or one past the target's deadline) makes
+the call fail with :class:`~syncd.errors.RateLimited`: the ``needs-retry``
+hook raises it before botocore sleeps its own backoff, and ``before-send``
+before anything more is sent.
 
 Rotation follows the staging contract of AWS's own rotation functions
 (:class:`~syncd.sinks.base.Stager`): the new value is put as ``AWSPENDING``,
@@ -63,6 +68,7 @@ from syncd.errors import (
     SinkConflict,
     SinkError,
     SinkUnavailable,
+    SyncdError,
 )
 from syncd.fingerprint import Fingerprint
 from syncd.lease import Lease, Record
@@ -207,14 +213,16 @@ class AwsSecretsManagerSink:
         self._kms_key_id = kms_key_id
         self._description = description
         self._tags = dict(tags or {})
-        self.writes = writes if writes is not None else TokenBucket(DEFAULT_WRITE_RATE)
-        self.reads = reads if reads is not None else TokenBucket(DEFAULT_READ_RATE)
+        where = f"aws sink {name}"
+        self.writes = writes if writes is not None else TokenBucket(DEFAULT_WRITE_RATE, name=where)
+        self.reads = reads if reads is not None else TokenBucket(DEFAULT_READ_RATE, name=where)
         # DescribeSecret, the one call of an unchanged cycle, skips botocore when it can.
         self._reader = reader
         # Per attempt, so botocore's own retries are paced and slowed down too.
         events = client.meta.events
         events.register("before-send.secrets-manager", self._pace)
         events.register("response-received.secrets-manager", self._adapt)
+        events.register("needs-retry.secrets-manager", self._before_retry)
 
     @classmethod
     def from_config(cls, name: str, config: AwsSecretsManagerConfig) -> AwsSecretsManagerSink:
@@ -257,7 +265,7 @@ class AwsSecretsManagerSink:
         except botocore.exceptions.NoRegionError as exc:
             raise ConfigError(no_region) from exc
         watch = _register_credentials(name, session, client)
-        reads = TokenBucket(config.read_rate_limit, config.read_burst)
+        reads = TokenBucket(config.read_rate_limit, config.read_burst, name=f"aws sink {name}")
         reader = None
         if (
             config.describe_via == "syncd"
@@ -281,7 +289,7 @@ class AwsSecretsManagerSink:
             kms_key_id=config.kms_key_id,
             description=config.description,
             tags=config.tags,
-            writes=TokenBucket(config.rate_limit, config.burst),
+            writes=TokenBucket(config.rate_limit, config.burst, name=f"aws sink {name}"),
             reads=reads,
             reader=reader,
         )
@@ -494,6 +502,8 @@ class AwsSecretsManagerSink:
         """Report every HTTP attempt, botocore's retries included, to ``observer``."""
 
         def received(**event: Any) -> None:
+            if isinstance(event.get("exception"), SyncdError):
+                return  # refused by syncd itself (a limiter, a signal): nothing was sent
             observer.request("sink", self.name, _outcome(event))
 
         # botocore emits response-received once per attempt, with the parsed error if any.
@@ -515,6 +525,26 @@ class AwsSecretsManagerSink:
             return
         headers = (event.get("response_dict") or {}).get("headers") or {}
         self._limiter(event_name).throttled(parse_retry_after(headers.get("Retry-After")))
+
+    def _before_retry(self, event_name: str, **event: Any) -> None:
+        """``needs-retry``: raise now what the retry would meet, instead of sleeping first.
+
+        botocore sleeps its own backoff before retrying a throttled, failed or
+        unreachable attempt; when the operation's limiter would refuse that
+        retry (a pause it does not wait out) or syncd is stopping, the sleep
+        is skipped and the limiter's error ends the call. Answers botocore
+        does not retry (success, not found, denied) pass untouched.
+        """
+        if event.get("caught_exception") is None:
+            response = event.get("response")
+            if response is None:
+                return
+            http, parsed = response
+            code = str((parsed or {}).get("Error", {}).get("Code", ""))
+            status = int(getattr(http, "status_code", 0))
+            if classify(status, code) != "throttled" and status < 500:  # noqa: PLR2004
+                return
+        self._limiter(event_name).check()
 
     def _call_existing(self, operation: str, secret: str, **params: Any) -> dict[str, Any]:
         try:

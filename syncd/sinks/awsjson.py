@@ -19,7 +19,11 @@ Errors are raised as the botocore exceptions the sink already translates
 and friends), so both paths end in the same messages. Attempts follow
 botocore's standard retry mode: throttling, transient codes, 5xx and
 connection errors are retried with full-jitter backoff, each attempt paced by
-the reads limiter and reported to the observer.
+the reads limiter and reported to the observer. A ``Retry-After`` is read by
+:mod:`syncd.retry` (finite, capped) and pauses the limiter; a pause it does
+not wait out ends the call with :class:`~syncd.errors.RateLimited` before any
+backoff sleep. The target's deadline (:mod:`syncd.timebox`) bounds each
+attempt and every wait, and a signal cuts the sleeps short.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ import hmac
 import json
 import ssl
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -38,7 +41,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from syncd import __version__, untrusted
+from syncd import __version__, timebox, untrusted
 from syncd.observe import Outcome, RequestObserver
 from syncd.providers import httpbounds
 from syncd.ratelimit import TokenBucket
@@ -196,7 +199,7 @@ class JsonReader:
         name: str,
         classify: Callable[[int, str], Outcome],
         transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = timebox.sleep,
         clock: Callable[[], datetime.datetime] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/") + "/"
@@ -238,9 +241,11 @@ class JsonReader:
                 status, headers, raw = self._attempt(operation, body)
             except _Unreachable as exc:
                 self._report("unavailable")
-                if attempt >= self._backoff.attempts:
+                self._reads.check()
+                delay = self._backoff.delay(attempt)
+                if attempt >= self._backoff.attempts or not timebox.current().fits(delay):
                     raise exc.error from exc.__cause__
-                self._sleep(self._backoff.delay(attempt))
+                self._sleep(delay)
                 continue
             if status == 200:  # noqa: PLR2004 - the one success status of this protocol
                 self._report("ok")
@@ -250,12 +255,19 @@ class JsonReader:
             outcome = self._classify(status, code)
             self._report(outcome)
             retry_after = parse_retry_after(headers.get("Retry-After"))
+            retryable = code in _THROTTLING or code in _TRANSIENT or status in _RETRY_STATUS
             if outcome == "throttled":  # the sink's word, as on its botocore path
                 self._reads.throttled(retry_after)
-            retryable = code in _THROTTLING or code in _TRANSIENT or status in _RETRY_STATUS
-            if not retryable or attempt >= self._backoff.attempts:
+            elif retryable:
+                self._reads.pause(retry_after)
+            if not retryable:
                 raise _client_error(error, operation)
-            self._sleep(self._backoff.delay(attempt, retry_after))
+            # A pause the limiter would not wait out ends the call now, not after a backoff.
+            self._reads.check()
+            delay = self._backoff.delay(attempt, retry_after)
+            if attempt >= self._backoff.attempts or not timebox.current().fits(delay):
+                raise _client_error(error, operation)
+            self._sleep(delay)
 
     def _attempt(self, operation: str, body: bytes) -> tuple[int, httpx.Headers, bytes]:
         frozen = self._credentials()
@@ -285,8 +297,10 @@ class JsonReader:
             content=body,
             extensions={"timeout": self._timeouts},
         )
+        # The attempt gets its timeout, or what is left of the target's time if less.
+        budget = min(self._timeout, timebox.current().left())
         try:
-            with httpbounds.deadline(self._timeout):
+            with httpbounds.deadline(budget):
                 response = self._transport.handle_request(request)
                 try:
                     return (

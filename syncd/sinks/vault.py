@@ -37,6 +37,8 @@ limits to stay under. A quota's 429 halves the rate and honours
 ``Retry-After``; the refused call is retried (at most
 :data:`THROTTLED_ATTEMPTS` attempts), which is safe because a quota refuses a
 request before Vault acts on it, and a data write carries check-and-set anyway.
+A ``Retry-After`` of :data:`~syncd.retry.MAX_SERVER_PAUSE` or more is not
+waited out: the call fails with :class:`~syncd.errors.RateLimited`.
 """
 
 from __future__ import annotations
@@ -144,7 +146,9 @@ class VaultSink:
         self.name = name
         self.mount = mount
         self._client = client
-        self.bucket = bucket if bucket is not None else TokenBucket(DEFAULT_RATE)
+        self.bucket = (
+            bucket if bucket is not None else TokenBucket(DEFAULT_RATE, name=f"vault sink {name}")
+        )
         pace(client.adapter.session, self.bucket)
         self._auth = auth  # None: the injected client's token is used as it is
         self._lock = threading.Lock()
@@ -188,7 +192,7 @@ class VaultSink:
             client,
             mount=config.mount,
             auth=auth,
-            bucket=TokenBucket(config.rate_limit, config.burst),
+            bucket=TokenBucket(config.rate_limit, config.burst, name=f"vault sink {name}"),
         )
 
     @classmethod

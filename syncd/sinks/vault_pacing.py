@@ -15,6 +15,13 @@ What the answers do to the bucket:
   not a rate signal, so the rate is kept; the failure is transient and the
   target is retried early by the daemon. A ``Retry-After`` on it still pauses
   the bucket, since it asks every worker alike to hold off.
+
+``Retry-After`` is read by :func:`syncd.retry.parse_retry_after`: finite, at
+most :data:`~syncd.retry.MAX_SERVER_PAUSE`. A pause the bucket does not wait
+out (one at that cap, or one past the target's deadline) makes the next
+``send`` raise :class:`~syncd.errors.RateLimited` before anything is sent;
+it passes through hvac and ``requests`` untouched, so the sink's call fails
+with it.
 """
 
 from __future__ import annotations
@@ -49,9 +56,7 @@ class PacedAdapter(HTTPAdapter):
         if status == TOO_MANY_REQUESTS:
             self.bucket.throttled(parse_retry_after(response.headers.get("Retry-After")))
         elif status == UNAVAILABLE:
-            pause = parse_retry_after(response.headers.get("Retry-After"))
-            if pause:
-                self.bucket.pause(pause)
+            self.bucket.pause(parse_retry_after(response.headers.get("Retry-After")))
         return response
 
 
