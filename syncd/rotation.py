@@ -70,6 +70,7 @@ not move, so it is still due).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.fingerprint import Fingerprint
-from syncd.lease import Record
+from syncd.lease import Lease, Record
 from syncd.models import (
     Action,
     ConnectionInfo,
@@ -166,6 +167,43 @@ class _Job:
     rotating: bool = False
 
 
+@dataclass
+class _Held:
+    """The lease this run holds: where, and every holder id it has recorded."""
+
+    sink: Leaser
+    secret: str
+    record: Record
+    holders: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.record.lease is not None:
+            self.holders.add(self.record.lease.holder)
+
+    @property
+    def holder(self) -> str:
+        """The holder id recorded now."""
+        assert self.record.lease is not None  # noqa: S101 - we wrote it
+        return self.record.lease.holder
+
+    def retake(self, new: Lease, lock: threading.Lock, active: set[str]) -> None:
+        """Replace our own record with ``new`` (a new intent), compare-and-set as ever."""
+        with lock:
+            active.add(new.holder)
+        self.holders.add(new.holder)
+        self.record = self.sink.take_lease(self.secret, new, self.record)
+
+    def let_go(self, *, keep: bool) -> None:
+        """Release the lease, unless ``keep``: then the next run finishes what it records."""
+        if keep:
+            log.warning("lease_kept", secret=self.secret, reason="the reset's outcome is unknown")
+            return
+        try:
+            self.sink.release_lease(self.secret, self.record)
+        except SyncdError as exc:  # it expires anyway
+            log.warning("lease_release_failed", error=str(exc))
+
+
 def is_due(states: list[SecretState], every: float, now: datetime) -> bool:
     """Whether any secret lacks a trustworthy mark younger than ``every`` seconds."""
     for state in states:
@@ -226,6 +264,10 @@ class Rotations:
         self._proof_attempts = proof_attempts
         self._deadline = deadline
         self._lease_ttl = lease_ttl
+        #: Holders of the leases this process is using now: a lease recorded for this
+        #: process by a holder not among them was left by a rotation that failed here.
+        self._active: set[str] = set()
+        self._active_lock = threading.Lock()
 
     def __call__(self, target: Target) -> TargetOutcome:
         """Run ``target``'s rotation check; never raises for a rotation failure."""
@@ -271,7 +313,7 @@ class Rotations:
             return
         holding = self._lease_view(job)
         record = self._read_lease(holding) if holding is not None else None
-        if holding is not None and record is not None and not record.abandoned(self._now()):
+        if holding is not None and record is not None and not self._abandoned(record):
             # Another run is rotating: converging now could race its publish. A due
             # run waits for its result; any other leaves the publishing to it.
             if due:
@@ -304,7 +346,7 @@ class Rotations:
         """Take the lease, then finish an abandoned rotation or start one; release it."""
         until = self._clock() + self._deadline
         record = self._read_lease(holding)
-        if record is not None and not record.abandoned(self._now()):
+        if record is not None and not self._abandoned(record):
             self._wait_for_holder(job, holding, record, until)
             return
         job.views = self._inspect(job, job.views)
@@ -326,6 +368,25 @@ class Rotations:
             self._wait_for_holder(job, holding, self._read_lease(holding), until)
             return
         log.info("lease_taken", secret=secret, taken_over=record is not None)
+        self._holding(
+            job, _Held(sink, secret, held), inherited, intent, role=role, due=due, until=until
+        )
+
+    def _holding(
+        self,
+        job: _Job,
+        held: _Held,
+        inherited: RotationMark | None,
+        intent: RotationMark,
+        *,
+        role: str,
+        due: bool,
+        until: float,
+    ) -> None:
+        """With the lease: finish ``inherited`` or rotate to ``intent``; then let it go."""
+        with self._active_lock:
+            self._active.add(held.holder)
+        keep = False
         try:
             if inherited is not None:
                 if inherited.role != role:
@@ -344,15 +405,41 @@ class Rotations:
                 if not due:
                     return
                 intent = RotationMark(self._now(), self._reset_role(job, role))
-                held = sink.take_lease(
-                    secret, lease.new(self._now(), intent, ttl=self._lease_ttl), held
+                held.retake(
+                    lease.new(self._now(), intent, ttl=self._lease_ttl),
+                    self._active_lock,
+                    self._active,
                 )
-            self._rotate(job, intent, until)
-        finally:
             try:
-                sink.release_lease(secret, held)
-            except SyncdError as exc:  # it expires anyway
-                log.warning("lease_release_failed", error=str(exc))
+                self._rotate(job, intent, until)
+            except ConnectionProofFailed:
+                raise  # the new password does not work: the next run resets again
+            except SyncdError:
+                # The reset may have happened and its credential is not published
+                # everywhere: keep the intent, so that the next run finishes this
+                # rotation (publishes what the provider hands out) instead of
+                # resetting a second time.
+                keep = job.rotating
+                raise
+        finally:
+            with self._active_lock:
+                self._active.difference_update(held.holders)
+            held.let_go(keep=keep)
+
+    def _abandoned(self, record: Record) -> bool:
+        """Whether ``record`` may be taken over: abandoned, or left by this process.
+
+        A lease of this very process whose holder is not running here now was
+        kept by a rotation that failed after its reset (see :meth:`_under_lease`):
+        the daemon's next cycle finishes it instead of waiting for itself.
+        """
+        if record.abandoned(self._now()):
+            return True
+        held = record.lease
+        if held is None or held.process != lease.this_process():
+            return False
+        with self._active_lock:
+            return held.holder not in self._active
 
     def _reset_role(self, job: _Job, published: str) -> str:
         """The role to reset: the published one (reset), or the other one (alternate)."""
@@ -470,14 +557,14 @@ class Rotations:
         holder = _who(record)
         log.info("rotation_held_elsewhere", lease=holder)
         while record is not None and record.lease is not None:
-            if record.abandoned(self._now()) or self._clock() >= until:
+            if self._abandoned(record) or self._clock() >= until:
                 break
             self._sleep(min(LEASE_POLL, max(0.0, until - self._clock())))
             latest = self._read_lease(holding)
             if latest is None or latest.token != record.token:
                 record = None
                 break
-        if record is not None and record.lease is not None and not record.abandoned(self._now()):
+        if record is not None and record.lease is not None and not self._abandoned(record):
             raise ProviderUnavailable(
                 f"target {job.target.name}: another run holds the rotation lease "
                 f"({holder}); nothing was reset here, retried next run"
@@ -490,9 +577,9 @@ class Rotations:
         """Reset ``intent.role`` (under the lease), prove the new credential, publish it."""
         target, provider, role = job.target, job.provider, intent.role
         started = self._clock()
+        job.rotating = True  # from here on, the reset may have happened
         reset = provider.reset_password(target, role, deadline=until)
         log.info("password_reset", role=role, mode=job.rotation.mode.value)
-        job.rotating = True
         job.result = RotationOutcome(job.rotation.mode, role, reset_role=role)
         provider.wait_for_operations(
             target.project,

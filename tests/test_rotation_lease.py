@@ -35,7 +35,8 @@ def resets_since(neon: FakeRotator, before: int) -> list[str]:
 def held_by_another(sink: MemorySink, intent: RotationMark | None, *, alive: bool) -> None:
     """Record a lease of another run: alive (a live process), or abandoned (its process gone)."""
     other = lease.new(NOW, intent)
-    process = other.process if alive else "0" * 32 + ":1:999999:1"
+    # alive: a process on another machine (only expiry tells); else one gone from here
+    process = "f" * 32 + ":1:1:1" if alive else "0" * 32 + ":1:999999:1"
     if not alive:
         other = replace(other, expires=NOW - timedelta(hours=1))
     sink.leases["billing/a"] = lease.Record("t0", replace(other, process=process))
@@ -199,3 +200,33 @@ def test_a_lease_of_a_process_that_still_runs_here_is_not_abandoned() -> None:
     assert gone.abandoned(NOW)
     elsewhere = replace(made, process="f" * 32 + ":1:1:1")
     assert not elsewhere.abandoned(NOW), "another machine: only expiry tells"
+
+
+def test_a_reset_whose_answer_is_lost_is_finished_by_the_next_cycle_not_repeated() -> None:
+    """The reset happened but its answer failed: the lease keeps the intent, and the same
+    process's next cycle (a daemon) publishes the new password without a second reset."""
+    from syncd.errors import ProviderResponseError
+
+    neon, sink = seeded()
+    before = len(neon.resets)
+    real = neon.reset_password
+
+    def lost(*args: object, **kwargs: object) -> object:
+        real(*args, **kwargs)  # type: ignore[arg-type]
+        neon.wait_for_operations("proj", (), 0)
+        raise ProviderResponseError("Neon reset_password answer lists too many operations")
+
+    rotator = rotations(neon, sink, now=NOW + timedelta(hours=1), force=True)
+    neon.reset_password = lost  # type: ignore[method-assign]
+    failed = rotator(target())
+    assert not failed.ok and resets_since(neon, before) == ["app"]
+    assert password(sink, "billing/a") != neon.passwords["app"], "nothing published yet"
+    record = sink.leases["billing/a"]
+    assert record.lease is not None and record.lease.intent is not None, "the intent was kept"
+    neon.reset_password = real  # type: ignore[method-assign]
+    rotator.force = frozenset()
+    again = rotator(target())  # the daemon's next cycle: not due, finishes the rotation
+    assert again.ok, again
+    assert resets_since(neon, before) == ["app"], "a second reset"
+    assert password(sink, "billing/a") == neon.passwords["app"]
+    assert again.rotation is not None and again.rotation.resumed
