@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 
 from syncd.testing.casedev import SeenRequest
@@ -339,4 +340,36 @@ def test_the_daemon_rotates_a_due_target_once_and_not_again(world: RotationWorld
     assert result.stderr.count('"rotation_checked"') >= 3, "fewer than three cycles ran"
     assert world.resets() == 1, "a later cycle rotated again"
     world.assert_converged()
+    world.assert_no_leak()
+
+
+def test_too_many_operations_fail_in_one_line_and_the_next_run_finishes(
+    world: RotationWorld,
+) -> None:
+    """A reset answer listing 100 operations (the cap is 64): `rotate` fails fast in one
+    line, and the next `run --once` publishes the working password without a second reset."""
+    seed(world)
+    real = world.api._reset
+
+    def hostile(project: str, branch_id: str, role: str) -> httpx.Response:
+        answer = real(project, branch_id, role)
+        body = json.loads(answer.content)
+        extra = [{"id": f"op-{i:05d}", "status": "finished"} for i in range(100)]
+        body["operations"] = body["operations"] + extra
+        return httpx.Response(answer.status_code, json=body)
+
+    world.api._reset = hostile  # type: ignore[method-assign]
+    before = world.resets()
+    started = time.monotonic()
+    failed = world.run("rotate", TARGET)
+    elapsed = time.monotonic() - started
+    world.api._reset = real  # type: ignore[method-assign]
+    assert failed.code == 1, failed.output
+    assert elapsed < 60
+    assert "operations" in failed.stdout and "Traceback" not in failed.output
+    assert world.api.settled()
+    recovered = world.run("run", "--once")
+    assert recovered.code == 0, recovered.output
+    world.assert_converged()
+    assert world.resets() - before == 1
     world.assert_no_leak()
