@@ -12,6 +12,12 @@ repr), headers (``X-Amz-Security-Token``) and the signing input. They stay at
 INFO even when syncd logs at debug, unless ``log.vendor_debug`` asks for them;
 then the redactor still masks every credential it knows in those encodings.
 
+A library's line is an event like any other, with a stable name: its
+``event`` is :data:`VENDOR_EVENT` (``vendor_log``), ``logger`` says which
+library, and the formatted text goes to ``message`` (redacted like every
+other value). Before, the text itself was the event, so no two lines of an
+outage had the same one and a filter on ``event`` could not catch them.
+
 Configure once, from the CLI. Modules only call ``structlog.get_logger()``.
 """
 
@@ -31,6 +37,8 @@ _NOISY = ("httpx", "httpcore", "botocore", "boto3", "urllib3", "hvac", "apschedu
 #: Loggers that print request/response bodies, headers or signing input at DEBUG.
 #: (hvac logs nothing; httpx/httpcore log request lines and response headers only.)
 BODY_LOGGERS = ("botocore.endpoint", "botocore.parsers", "botocore.auth")
+#: The ``event`` of every line logged through a stdlib logger (a library's, or Python's warnings).
+VENDOR_EVENT = "vendor_log"
 #: structlog keys that are ours and never carry a credential.
 _SAFE_KEYS = frozenset({"timestamp", "level", "logger", "event"})
 
@@ -45,9 +53,17 @@ def redact(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDi
 
 def _event_to_str(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     # Foreign (stdlib) records may pass objects as the message; the redactor wants text.
-    event = event_dict.get("event")
-    if event is not None and not isinstance(event, str):
-        event_dict["event"] = str(event)
+    for key in ("event", "message"):
+        value = event_dict.get(key)
+        if value is not None and not isinstance(value, str):
+            event_dict[key] = str(value)
+    return event_dict
+
+
+def _vendor_event(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    # Runs for stdlib records only (foreign_pre_chain): their text moves to "message".
+    event_dict["message"] = event_dict.get("event")
+    event_dict["event"] = VENDOR_EVENT
     return event_dict
 
 
@@ -78,7 +94,7 @@ def configure(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _vendor_event],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

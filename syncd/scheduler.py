@@ -33,7 +33,7 @@ from syncd import exits
 from syncd.errors import SyncdError
 from syncd.exits import EXIT_FAILED, EXIT_OK
 from syncd.health import Health, HttpListener, probe_listener
-from syncd.jobs import Jobs, ScheduledJob
+from syncd.jobs import Jobs, Notices, ScheduledJob
 from syncd.metrics import Metrics
 from syncd.models import Target
 from syncd.recorder import Recorder, RetryPolicy
@@ -49,7 +49,8 @@ class Daemon:
     """The scheduler, its jobs and their runtime, driven by :meth:`serve` on the main thread.
 
     ``build_runtime`` and ``load_config`` default to the real ones; tests pass
-    builders of fakes. Use :meth:`start` (may raise), then :meth:`serve`.
+    builders of fakes, and ``notices`` with a fake clock. Use :meth:`start` (may
+    raise), then :meth:`serve`.
     """
 
     def __init__(
@@ -61,8 +62,10 @@ class Daemon:
         notifier: Notifier | None = None,
         retry: RetryPolicy | None = None,
         metrics: Metrics | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self.config = cfg
+        self._notices = notices
         self._build_runtime = build_runtime
         self._load_config = load_config
         self.notifier = notifier if notifier is not None else Notifier()
@@ -111,6 +114,7 @@ class Daemon:
             concurrency=settings.concurrency,
             heartbeat=self.health.beat,
             beat_period=self.health.beat_period,
+            notices=self._notices,
         )
         for target in self.config.targets:
             jobs.schedule(target, run_now=True)

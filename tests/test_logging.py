@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 
 from syncd import logs, redaction
@@ -56,6 +57,45 @@ def test_vendor_debug_does_not_unmute_libraries_at_info() -> None:
     emit_vendor_debug()
     logging.getLogger("botocore.endpoint").info("chatter")
     assert stream.getvalue() == ""
+
+
+def test_vendor_lines_have_a_stable_event_and_their_text_as_message() -> None:
+    """A library's line is event vendor_log with its logger; the formatted text is in message."""
+    stream = io.StringIO()
+    logs.configure("info", "json", stream)
+    logging.getLogger("hvac.adapters").warning("Vault answered %d after %.1fs", 503, 2.5)
+    logging.getLogger("urllib3.connectionpool").warning("Retrying (%r)", ["a"])
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(e["event"], e["logger"], e["message"], e["level"]) for e in lines] == [
+        ("vendor_log", "hvac.adapters", "Vault answered 503 after 2.5s", "warning"),
+        ("vendor_log", "urllib3.connectionpool", "Retrying (['a'])", "warning"),
+    ]
+
+
+def test_vendor_messages_are_redacted_and_tracebacks_kept() -> None:
+    """Credentials in a library's message and traceback are masked; the event name stays put."""
+    redaction.register("vendor-canary-7c6b5a")
+    stream = io.StringIO()
+    logs.configure("info", "json", stream)
+    try:
+        raise RuntimeError("boom vendor-canary-7c6b5a")
+    except RuntimeError:
+        logging.getLogger("httpx").exception("request with %s failed", "vendor-canary-7c6b5a")
+    assert "vendor-canary-7c6b5a" not in stream.getvalue()
+    [line] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert line["event"] == "vendor_log"
+    assert line["message"] == "request with *** failed"
+    assert "Traceback" in line["exception"]
+
+
+def test_syncd_events_are_not_renamed() -> None:
+    """syncd's own structlog events keep their names and gain no message field."""
+    stream = io.StringIO()
+    logs.configure("info", "json", stream)
+    structlog.get_logger("syncd.x").info("secret_written", target="a")
+    [line] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert line["event"] == "secret_written"
+    assert "message" not in line
 
 
 class World:
@@ -176,6 +216,9 @@ def test_vendor_body_dumps_need_log_vendor_debug(world: World) -> None:
 
     password = world.rotate()
     result, loud = world.run(env={"SYNCD_LOG__VENDOR_DEBUG": "true"})
-    assert any(e["event"].startswith("Sending http request") for e in loud)
+    assert any(
+        e["event"] == "vendor_log" and e["message"].startswith("Sending http request")
+        for e in loud
+    )
     assert any(e.get("logger") == "botocore.auth" for e in loud)
     assert password not in result.output

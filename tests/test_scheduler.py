@@ -6,7 +6,10 @@ timing under test (retries, reloads, shutdown) runs in well under a second.
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
 import signal
 import threading
 import time
@@ -20,10 +23,13 @@ import yaml
 from structlog.testing import capture_logs
 
 from syncd import config as config_mod
+from syncd import logs as logs_mod
 from syncd import timebox
 from syncd.durations import jitter_seconds
 from syncd.errors import Interrupted, ProviderUnavailable, RateLimited
 from syncd.health import Health
+from syncd.jobs import JobEvent, Notices
+from syncd.logthrottle import LogThrottle
 from syncd.metrics import Metrics
 from syncd.models import ConnectionInfo, Target, TargetOutcome
 from syncd.recorder import Recorder
@@ -125,7 +131,13 @@ class World:
         """Make the fetch of target ``name`` wait until the returned event is set."""
         return self.holds.setdefault(f"p-{name}", threading.Event())
 
-    def daemon(self, *, retry: RetryPolicy | None = None, watchdog_usec: str = "") -> Daemon:
+    def daemon(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        watchdog_usec: str = "",
+        notices: Notices | None = None,
+    ) -> Daemon:
         env = {"WATCHDOG_USEC": watchdog_usec} if watchdog_usec else {}
         daemon = Daemon(
             config_mod.load(self.path),
@@ -133,6 +145,7 @@ class World:
             notifier=RecordingNotifier(env),
             retry=retry,
             metrics=Metrics(daemon=True),
+            notices=notices,
         )
         self.daemons.append(daemon)
         return daemon
@@ -489,6 +502,57 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class CountingNotices(Notices):
+    """Notices that count the scheduler events they were given, so a test can wait for them."""
+
+    def __init__(self, throttle: LogThrottle) -> None:
+        super().__init__(throttle)
+        self.seen = 0
+
+    def __call__(self, event: JobEvent) -> None:
+        super().__call__(event)
+        self.seen += 1  # one listener thread at a time in this test: the scheduler's
+
+
+def test_a_hung_target_logs_one_cycle_skipped_per_minute_with_the_suppressed_count(
+    world: World,
+) -> None:
+    """A sync hanging past its interval logs cycle_skipped once a minute, never APScheduler's text."""
+    stream = io.StringIO()
+    logs_mod.configure("info", "json", stream)
+    clock = FakeClock()
+    notices = CountingNotices(LogThrottle(60.0, clock=clock))
+    world.write([target("stuck"), target("fine")], concurrency=2)
+    world.hold("stuck")
+    daemon = world.daemon(notices=notices)
+    daemon.start()
+    eventually(lambda: "p-stuck" in world.provider.entered and "fine" in world.sink.secrets)
+
+    def skip_times(n: int) -> None:
+        # Each interval that passes while the run hangs is one skip; bring the next one forward.
+        for _ in range(n):
+            seen = notices.seen
+            assert daemon._move_next_run("stuck", 0)
+            eventually(lambda: notices.seen == seen + 1)  # noqa: B023 - called within the loop
+
+    skip_times(5)  # minute 1: the first is logged, 4 held back
+    clock.now += 60
+    skip_times(7)  # minute 2: the first is logged with suppressed=4, 6 held back
+    clock.now += 61
+    skip_times(1)  # minute 3
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    skipped = [line for line in lines if line["event"] == "cycle_skipped"]
+    assert [(e["target"], e["suppressed"], e["running_s"]) for e in skipped] == [
+        ("stuck", 0, 0.0),
+        ("stuck", 4, 60.0),
+        ("stuck", 6, 121.0),
+    ]
+    assert all(e["level"] == "warning" for e in skipped)
+    # Every line has a stable snake_case event; APScheduler's sentences are gone.
+    assert all(re.fullmatch(r"[a-z_]+", line["event"]) for line in lines), lines
+    assert "maximum number of running instances" not in stream.getvalue()
 
 
 def test_readiness_needs_a_recent_success_of_every_target() -> None:
