@@ -93,22 +93,9 @@ class TestAwsContract(SinkContract):
         return write
 
 
-class TestAwsStager(StagerContract):
-    """The AWS sink stages through AWSPENDING like AWS's own rotation functions."""
-
-    @pytest.fixture
-    def sink(self, aws: MotoServer) -> Iterator[AwsSecretsManagerSink]:
-        sink = make_sink(aws)
-        yield sink
-        sink.close()
-
-    @pytest.fixture
-    def read_back(self, sm_client: Any) -> ReadBack:
-        return lambda secret: current(sm_client, secret)
-
-
-class TestAwsLeaser(LeaserContract):
-    """The AWS sink's lease is a version label moved with compare-and-set."""
+class TestAwsRotation(StagerContract, LeaserContract):
+    """The AWS sink stages through AWSPENDING like AWS's own rotation functions, and its
+    rotation lease is a version label moved with compare-and-set."""
 
     @pytest.fixture
     def sink(self, aws: MotoServer) -> Iterator[AwsSecretsManagerSink]:

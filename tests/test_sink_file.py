@@ -106,20 +106,8 @@ class TestMemorySinkContract(SinkContract):
         return sink.put_raw_mark
 
 
-class TestMemoryStager(StagerContract):
-    """The in-memory fake stages like the AWS sink does."""
-
-    @pytest.fixture
-    def sink(self) -> MemorySink:
-        return MemorySink()
-
-    @pytest.fixture
-    def read_back(self, sink: MemorySink) -> ReadBack:
-        return lambda secret: sink.read(secret) or ""
-
-
-class TestMemoryLeaser(LeaserContract):
-    """The in-memory fake keeps leases like a store with compare-and-set."""
+class TestMemoryRotation(StagerContract, LeaserContract):
+    """The in-memory fake stages like the AWS sink does and keeps leases with compare-and-set."""
 
     @pytest.fixture
     def sink(self) -> MemorySink:
