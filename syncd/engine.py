@@ -35,6 +35,11 @@ wait and retry checks it; past it nothing more is sent and the target fails
 rotation's own, longer box instead (:data:`syncd.rotation.TARGET_DEADLINE`).
 The box carries the engine's ``stop`` event, which a signal sets: every wait
 of every target then ends at once (:mod:`syncd.fanout`).
+
+Every fetch, inspect and write goes through its provider's or sink's circuit
+breaker (:mod:`syncd.breaker`): once a server has left several calls in a row
+without an answer, the calls for it fail fast instead of each waiting out its
+timeout, so the workers stay free for the other providers' and sinks' targets.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from syncd import timebox
+from syncd.breaker import Breakers
 from syncd.errors import (
     ProviderError,
     ProviderResponseError,
@@ -186,6 +192,7 @@ class Engine:
         stop: threading.Event | None = None,
         target_deadline: float | None = TARGET_DEADLINE,
         clock: Callable[[], float] = time.monotonic,
+        breakers: Breakers | None = None,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
@@ -196,6 +203,9 @@ class Engine:
         self.stop = stop if stop is not None else threading.Event()
         self.target_deadline = target_deadline
         self._clock = clock
+        #: One breaker per provider and per sink (:mod:`syncd.breaker`); the
+        #: runtime passes its own, so they outlive one engine.
+        self.breakers = breakers if breakers is not None else Breakers()
         self._on_outcome = on_outcome
         self._rotate = rotate
 
@@ -208,7 +218,9 @@ class Engine:
             self._time_box(target, self.target_deadline),
         ):
             try:
-                conn, other = fetch_pair(self.providers[target.provider].fetch, target)
+                provider = self.providers[target.provider]
+                breaker = self.breakers.provider(target.provider)
+                conn, other = fetch_pair(lambda t: breaker.call(provider.fetch, t), target)
             except SyncdError as exc:
                 log.error(  # noqa: TRY400 - an expected failure: its message is the story
                     "fetch_failed",
@@ -300,17 +312,19 @@ class Engine:
         ids = {"sink": binding.sink, "secret": binding.secret}
         where = f"secret {binding.secret} in sink {binding.sink}"
         sink = self.sinks[binding.sink]
+        breaker = self.breakers.sink(binding.sink)
         action: Action | None = None
         try:
             document = render_binding(conn, binding, where, other=other)
-            state = sink.inspect(binding.secret)
+            state = breaker.call(sink.inspect, binding.secret)
             owner = Owner(self.instance, target.name)
             action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
             if action is Action.UNCHANGED or self.dry_run:
                 if _debug_enabled(logging.DEBUG):
                     log.debug("secret_checked", action=action.value, dry_run=self.dry_run, **ids)
                 return SinkOutcome(target.name, binding.sink, binding.secret, action)
-            version = sink.write(
+            version = breaker.call(
+                sink.write,
                 WriteRequest(
                     target=target.name,
                     secret=binding.secret,
@@ -319,7 +333,7 @@ class Engine:
                     observed=state,
                     action=action,
                     instance=self.instance,
-                )
+                ),
             )
         except SyncdError as exc:
             log.error(  # noqa: TRY400 - an expected failure: its message is the story

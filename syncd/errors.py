@@ -19,6 +19,8 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
     │   ├── ProviderResponseError  the answer is malformed or unsafe (permanent)
     │   ├── ProviderOperationFailed  a provider-side operation failed (transient)
     │   └── ProviderUnavailable    timeout, connection error, 429, 423, 5xx (transient)
+    │       ├── ProviderUnreachable    timeout or connection error: no answer at all
+    │       └── ProviderCircuitOpen    failed fast: the provider's breaker is open
     └── SinkError              reading or writing a secret store failed
         ├── SinkAuthError          credentials refused or permission denied (permanent)
         ├── SecretNotManaged       the secret exists but syncd does not own it (permanent)
@@ -26,6 +28,8 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
         ├── SinkConflict           someone wrote concurrently; retried next cycle (transient)
         ├── SecretNotFound         the secret does not exist (a sink turns it into a state)
         └── SinkUnavailable        timeout, throttling, sealed or unreachable store (transient)
+            ├── SinkUnreachable        timeout or connection error: no answer at all
+            └── SinkCircuitOpen        failed fast: the sink's breaker is open
 
 Which exit code each error ends a command with is decided in one place,
 :func:`syncd.exits.report`. ``transient`` tells the scheduler whether
@@ -135,6 +139,18 @@ class ProviderUnavailable(ProviderError):
     transient = True
 
 
+class ProviderUnreachable(ProviderUnavailable):
+    """No answer came: the call timed out or the connection failed.
+
+    What a circuit breaker (:mod:`syncd.breaker`) counts; an answer, even a
+    429 or a 5xx, is not counted.
+    """
+
+
+class ProviderCircuitOpen(ProviderUnavailable):
+    """The provider's circuit breaker is open: the call failed fast, nothing was sent."""
+
+
 class SinkError(SyncdError):
     """Inspecting or writing a secret store failed."""
 
@@ -170,3 +186,11 @@ class SinkUnavailable(SinkError):
     """The secret store could not be reached, is sealed, or throttled us."""
 
     transient = True
+
+
+class SinkUnreachable(SinkUnavailable):
+    """No answer came from the store: the call timed out or the connection failed."""
+
+
+class SinkCircuitOpen(SinkUnavailable):
+    """The sink's circuit breaker is open: the call failed fast, nothing was sent."""

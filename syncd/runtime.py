@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from syncd import connect, timebox
+from syncd.breaker import Breakers
 from syncd.config import Config
 from syncd.engine import Engine
 from syncd.errors import ConfigError
@@ -28,6 +29,8 @@ class Runtime:
     config: Config
     providers: dict[str, Provider]
     sinks: dict[str, Sink]
+    #: One circuit breaker per provider and sink, kept for the runtime's life.
+    breakers: Breakers = field(default_factory=Breakers)
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
@@ -81,6 +84,7 @@ class Runtime:
             on_outcome=on_outcome,
             rotate=rotations,
             stop=stop,
+            breakers=self.breakers,
         )
 
     def close(self) -> None:

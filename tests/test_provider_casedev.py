@@ -25,6 +25,7 @@ from syncd.errors import (
     ProviderNotFound,
     ProviderResponseError,
     ProviderUnavailable,
+    ProviderUnreachable,
     RateLimited,
 )
 from syncd.models import ConnectionInfo, Target
@@ -167,17 +168,18 @@ def test_persistent_5xx_is_transient_failure(api: FakeCaseDev) -> None:
     with pytest.raises(ProviderUnavailable, match="502") as info:
         provider(api).fetch(target())
     assert info.value.transient
+    assert not isinstance(info.value, ProviderUnreachable)  # an answer: no breaker counts it
 
 
 def test_timeouts_and_connection_errors_are_transient() -> None:
-    """Network failures become ProviderUnavailable after retries."""
+    """Network failures become ProviderUnreachable (a ProviderUnavailable) after retries."""
     calls = []
 
     def boom(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         raise httpx.ReadTimeout("slow", request=request)
 
-    with pytest.raises(ProviderUnavailable, match="timed out"):
+    with pytest.raises(ProviderUnreachable, match="timed out"):
         provider(httpx.MockTransport(boom)).fetch(target())
     assert len(calls) == 3
 

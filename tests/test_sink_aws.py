@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from syncd.errors import SinkAuthError, SinkConflict, SinkUnavailable
+from syncd.errors import SinkAuthError, SinkConflict, SinkUnavailable, SinkUnreachable
 from syncd.models import Action, RotationMark
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
@@ -227,7 +227,7 @@ def test_throttling_is_retried_then_transient(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A closed port is SinkUnavailable, not a crash."""
+    """A closed port is SinkUnreachable (which a circuit breaker counts), not a crash."""
     from tests.servers.ports import free_port
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -239,7 +239,7 @@ def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch) -> N
         timeout=2,
     )
     sink = AwsSecretsManagerSink.from_config("aws", config)
-    with pytest.raises(SinkUnavailable, match="cannot reach"):
+    with pytest.raises(SinkUnreachable, match="cannot reach"):
         sink.inspect("app/db")
     sink.close()
 

@@ -28,6 +28,7 @@ from syncd.errors import (
     SinkConflict,
     SinkError,
     SinkUnavailable,
+    SinkUnreachable,
 )
 from syncd.models import Action, RotationMark, SecretState, SinkBinding, Target
 from syncd.sinks.vault import VaultSink, VaultSinkConfig
@@ -465,7 +466,7 @@ def test_sealed_vault_is_unavailable(vault: VaultDevServer, world: SyncWorld) ->
 
 
 def test_unreachable_vault_is_unavailable(tmp_path: Path) -> None:
-    """Nothing listening at the address is a transient SinkUnavailable naming the address."""
+    """Nothing listening at the address is SinkUnreachable (transient) naming the address."""
     url = f"http://127.0.0.1:{free_port()}"
     config = VaultSinkConfig(
         url=url, auth={"method": "token", "token_file": str(_file(tmp_path, "t0ken-x"))}
@@ -473,7 +474,7 @@ def test_unreachable_vault_is_unavailable(tmp_path: Path) -> None:
     recorder = Recorder()
     with (
         closing(VaultSink.from_config("vault", config, environ={})) as sink,
-        pytest.raises(SinkUnavailable) as info,
+        pytest.raises(SinkUnreachable) as info,
     ):
         sink.observe(recorder)
         sink.inspect("syncd/app")

@@ -48,6 +48,7 @@ from syncd.errors import (
     ProviderError,
     ProviderResponseError,
     ProviderUnavailable,
+    ProviderUnreachable,
 )
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
@@ -187,7 +188,7 @@ class ApiClient:
                 response, body = self._attempt(method, path, params, payload, budget)
             except (httpx.TimeoutException, httpbounds.DeadlineExceeded):
                 self._report("unavailable")
-                error: ProviderError = ProviderUnavailable(
+                error: ProviderError = ProviderUnreachable(
                     f"{self.vendor} timed out {action} {subject} "
                     f"(no complete answer within {budget:.3g}s)"
                 )
@@ -315,10 +316,10 @@ class ApiClient:
         if self._observer is not None:
             self._observer.request("provider", self.name, outcome)
 
-    def _unreachable(self, exc: httpx.TransportError) -> ProviderUnavailable:
+    def _unreachable(self, exc: httpx.TransportError) -> ProviderUnreachable:
         """The API could not be reached: say where, and why (DNS, refused, TLS, ...)."""
         cause = netcause.describe(exc, self._base_url.host, _TRANSPORT_CAUSES)
-        return ProviderUnavailable(f"cannot reach {self.vendor} at {self._base_url} ({cause})")
+        return ProviderUnreachable(f"cannot reach {self.vendor} at {self._base_url} ({cause})")
 
 
 def check_base_url(

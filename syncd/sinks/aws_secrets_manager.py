@@ -68,6 +68,7 @@ from syncd.errors import (
     SinkConflict,
     SinkError,
     SinkUnavailable,
+    SinkUnreachable,
     SyncdError,
 )
 from syncd.fingerprint import Fingerprint
@@ -588,7 +589,7 @@ class AwsSecretsManagerSink:
             botocore.exceptions.ReadTimeoutError,
             botocore.exceptions.ConnectionClosedError,
         ) as exc:
-            raise SinkUnavailable(f"aws sink {self.name}: {unreachable(exc)}") from exc
+            raise SinkUnreachable(f"aws sink {self.name}: {unreachable(exc)}") from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise SinkError(f"{where} failed: {one_line(scrub(str(exc)), 300)}") from exc
         if operation == "DescribeSecret" and (problem := _shape_problem(result)):

@@ -65,6 +65,7 @@ from syncd.errors import (
     SinkConflict,
     SinkError,
     SinkUnavailable,
+    SinkUnreachable,
 )
 from syncd.fingerprint import Fingerprint
 from syncd.lease import Lease, Record
@@ -492,7 +493,7 @@ class VaultSink:
                     f"vault sink {self.name}: TLS verification of {url} failed; set "
                     f"sinks.{self.name}.ca_cert (or VAULT_CACERT) to the CA of Vault's certificate"
                 ) from exc
-            raise SinkUnavailable(
+            raise SinkUnreachable(
                 f"vault sink {self.name}: cannot reach Vault at {url} ({type(exc).__name__})"
             ) from exc
 
