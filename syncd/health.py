@@ -7,9 +7,19 @@ even though the HTTP thread still answers.
 
 Readiness (``/readyz``) answers "are the secrets fresh?": 200 only when every
 configured target has succeeded within ``2 x`` its interval; before a target's
-first success it is 503. The body names each stale target, so a failing probe
-explains itself. A target retried with backoff stays ready as long as one
-attempt succeeds within the bound.
+first success it is 503. The body is a small JSON object that says what is
+wrong, so a failing probe explains itself::
+
+    {"ready": false, "targets": 4, "stale": {"app": "no successful sync yet"},
+     "stale_by_provider": {"casedev": 1}, "stale_by_sink": {"vault": 1},
+     "open_breakers": [{"kind": "provider", "name": "casedev",
+                        "since": "2026-01-02T03:04:05Z"}]}
+
+A stale target counts once for its provider and once for each of its sinks.
+``open_breakers`` lists the providers and sinks whose circuit breaker
+(:mod:`syncd.breaker`) is open; it is there whether or not the targets are
+stale yet, and does not decide readiness by itself. A target retried with
+backoff stays ready as long as one attempt succeeds within the bound.
 
 The listener is a stdlib :class:`~http.server.ThreadingHTTPServer` so that no
 web framework is needed; routes are plain callables, which keeps Prometheus
@@ -21,14 +31,16 @@ from __future__ import annotations
 
 import errno
 import http.client
+import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from syncd.breaker import OpenCircuit
 from syncd.errors import ListenError
 
 STALENESS_FACTOR = 2.0
@@ -40,6 +52,8 @@ _MISSED_BEATS = 3.0
 #: A route answers ``(status, content type, body)`` for the request's Accept header.
 Answer = tuple[int, str, bytes]
 Route = Callable[[str], Answer]
+#: What a target depends on: its provider and its sinks.
+Uses = tuple[str, tuple[str, ...]]
 
 
 @dataclass
@@ -71,14 +85,27 @@ class Health:
         self._running = False
         self._last_beat = clock()
         self._last_sync: float | None = None
+        self._uses: dict[str, Uses] = {}
+        self._open: Callable[[], Iterable[OpenCircuit]] = tuple
 
-    def set_targets(self, intervals: Mapping[str, float]) -> None:
-        """Track exactly these targets; keep the history of ones already known."""
+    def set_targets(
+        self, intervals: Mapping[str, float], *, uses: Mapping[str, Uses] | None = None
+    ) -> None:
+        """Track exactly these targets; keep the history of ones already known.
+
+        ``uses`` names each target's provider and sinks, by which readiness
+        counts the stale targets.
+        """
         with self._lock:
             self._targets = {
                 name: _TargetState(interval, *self._history(name))
                 for name, interval in intervals.items()
             }
+            self._uses = dict(uses or {})
+
+    def watch_breakers(self, open_breakers: Callable[[], Iterable[OpenCircuit]]) -> None:
+        """Name in readiness the breakers ``open_breakers()`` returns when asked."""
+        self._open = open_breakers
 
     def _history(self, name: str) -> tuple[float | None, bool | None]:
         old = self._targets.get(name)
@@ -117,21 +144,52 @@ class Health:
 
     def ready(self) -> tuple[bool, str]:
         """Whether every target succeeded within its staleness bound, and which did not."""
+        stale, total = self._stale()
+        if stale:
+            head = f"not ready: {len(stale)} of {total} target(s) stale"
+            return False, "\n".join([head, *(f"{name}: {why}" for name, why in stale.items())])
+        return True, f"ready: {total} target(s) fresh"
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Whether every target is fresh, and the ``/readyz`` body that says what is wrong."""
+        stale, total = self._stale()
+        with self._lock:
+            uses = dict(self._uses)
+        by_provider: dict[str, int] = {}
+        by_sink: dict[str, int] = {}
+        for name in stale:
+            provider, sinks = uses.get(name, ("", ()))
+            if provider:
+                by_provider[provider] = by_provider.get(provider, 0) + 1
+            for sink in sorted(set(sinks)):
+                by_sink[sink] = by_sink.get(sink, 0) + 1
+        body: dict[str, object] = {
+            "ready": not stale,
+            "targets": total,
+            "stale": stale,
+            "stale_by_provider": dict(sorted(by_provider.items())),
+            "stale_by_sink": dict(sorted(by_sink.items())),
+            "open_breakers": [
+                {"kind": c.kind, "name": c.name, "since": f"{c.since:%Y-%m-%dT%H:%M:%SZ}"}
+                for c in self._open()
+            ],
+        }
+        return not stale, body
+
+    def _stale(self) -> tuple[dict[str, str], int]:
+        """Each stale target (sorted) with why, and how many targets there are."""
         now = self._clock()
-        stale = []
+        stale: dict[str, str] = {}
         with self._lock:
             targets = dict(self._targets)
         for name, state in sorted(targets.items()):
             bound = STALENESS_FACTOR * state.interval
             if state.last_success is None:
-                stale.append(f"{name}: no successful sync yet")
+                stale[name] = "no successful sync yet"
             elif now - state.last_success > bound:
                 age = now - state.last_success
-                stale.append(f"{name}: last success {age:.0f}s ago (bound {bound:.0f}s)")
-        if stale:
-            head = f"not ready: {len(stale)} of {len(targets)} target(s) stale"
-            return False, "\n".join([head, *stale])
-        return True, f"ready: {len(targets)} target(s) fresh"
+                stale[name] = f"last success {age:.0f}s ago (bound {bound:.0f}s)"
+        return stale, len(targets)
 
     def status_line(self) -> str:
         """One line for systemd's STATUS=, e.g. ``3 targets ok, 0 failed; last sync 12:00:01Z``."""
@@ -151,6 +209,12 @@ class Health:
 def text_answer(ok: bool, text: str) -> Answer:
     """A plain-text 200 or 503 answer."""
     return (200 if ok else 503), "text/plain; charset=utf-8", (text + "\n").encode()
+
+
+def json_answer(ok: bool, body: object) -> Answer:
+    """A JSON 200 or 503 answer."""
+    text = json.dumps(body, separators=(",", ":")) + "\n"
+    return (200 if ok else 503), "application/json", text.encode()
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -278,6 +342,6 @@ def probe_listener(
         {
             "/metrics": metrics_route,
             "/healthz": lambda _accept: text_answer(*health.alive()),
-            "/readyz": lambda _accept: text_answer(*health.ready()),
+            "/readyz": lambda _accept: json_answer(*health.readiness()),
         },
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client import (
@@ -42,12 +42,14 @@ from prometheus_client import (
     ProcessCollector,
     write_to_textfile,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from syncd import __version__, localfile
+from syncd.breaker import Breaker
 from syncd.config import Config
 from syncd.engine import CycleReport
 from syncd.models import Action, Target, TargetOutcome
@@ -122,6 +124,8 @@ class Metrics:
         Gauge(
             "syncd_build_info", "Always 1; the version is the label.", ["version"], registry=r
         ).labels(__version__).set(1)
+        self._dependencies = _Dependencies()
+        r.register(self._dependencies)
         self.cycle_duration: Histogram | None = None
         if daemon:
             ProcessCollector(registry=r)
@@ -132,6 +136,10 @@ class Metrics:
                 buckets=_BUCKETS,
                 registry=r,
             )
+
+    def watch_breakers(self, breakers: Callable[[], Iterable[Breaker]]) -> None:
+        """Report ``syncd_dependency_up`` of the breakers ``breakers()`` returns at each scrape."""
+        self._dependencies.source = breakers
 
     def observe_duration(self, target: str, seconds: float) -> None:
         """Observe one sync of ``target`` that took ``seconds`` (the duration histogram)."""
@@ -184,6 +192,28 @@ class Metrics:
         """``(content type, body)`` in the format the scraper's Accept header asks for."""
         encoder, content_type = choose_encoder(accept)
         return content_type, encoder(self.registry)
+
+
+class _Dependencies(Collector):
+    """``syncd_dependency_up{kind,name}``: 1 while a provider's or sink's breaker is closed.
+
+    Read from the live breakers at each scrape, so a reload (new runtime, new
+    breakers) needs no bookkeeping here.
+    """
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[Breaker]] = tuple
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "syncd_dependency_up",
+            "1 while the circuit breaker of a provider or sink is closed, 0 while it is open.",
+            labels=("kind", "name"),
+        )
+        for breaker in self.source():
+            up = 1.0 if breaker.since is None else 0.0
+            family.add_metric((breaker.kind, breaker.name), up)
+        yield family
 
 
 class _Child:

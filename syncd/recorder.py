@@ -86,7 +86,10 @@ class Recorder:
     def track(self, targets: Iterable[Target]) -> None:
         """Expect outcomes for exactly ``targets`` (at start and after each reload)."""
         targets = tuple(targets)
-        self.health.set_targets({t.name: t.interval for t in targets})
+        self.health.set_targets(
+            {t.name: t.interval for t in targets},
+            uses={t.name: (t.provider, tuple(b.sink for b in t.sinks)) for t in targets},
+        )
         self.metrics.track(targets)
 
     def forget(self, target: Target) -> None:

@@ -47,6 +47,11 @@ class Runtime:
                 runtime.providers[name] = provider.factory.from_config(name, provider.config)
             for name, sink in config.sinks.items():
                 runtime.sinks[name] = sink.factory.from_config(name, sink.config)
+            # Made now, so the gauge and readiness list every dependency from the start.
+            for name in runtime.providers:
+                runtime.breakers.provider(name)
+            for name in runtime.sinks:
+                runtime.breakers.sink(name)
         except BaseException:
             runtime.close()
             raise

@@ -30,6 +30,7 @@ import structlog
 
 from syncd import config as config_mod
 from syncd import exits
+from syncd.breaker import Breakers
 from syncd.errors import SyncdError
 from syncd.exits import EXIT_FAILED, EXIT_OK
 from syncd.health import Health, HttpListener, probe_listener
@@ -73,6 +74,9 @@ class Daemon:
         watchdog = self.notifier.watchdog_interval()
         self._tick = watchdog
         self.health = Health(beat_period=min(watchdog or 10.0, 10.0))
+        # The breakers of whichever runtime is current: a reload brings new ones.
+        self.health.watch_breakers(lambda: self.breakers().open())
+        self.metrics.watch_breakers(lambda: self.breakers().all())
         self._inbox: Inbox | None = None  # opened by start(), closed by shutdown()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -232,6 +236,12 @@ class Daemon:
         for name in (*plan.added, *plan.changed):
             jobs.schedule(new[name], run_now=True)
         self.recorder.track(new.values())
+
+    def breakers(self) -> Breakers:
+        """The circuit breakers of the current runtime (none before :meth:`start`)."""
+        with self._lock:
+            generation = self._generation
+        return generation.runtime.breakers if generation is not None else Breakers()
 
     # -- jobs ---------------------------------------------------------------------------------
 

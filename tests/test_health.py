@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
@@ -12,8 +14,9 @@ import pytest
 import yaml
 
 from syncd import config as config_mod
+from syncd.breaker import OpenCircuit
 from syncd.errors import ListenError
-from syncd.health import HttpListener, text_answer
+from syncd.health import Health, HttpListener, json_answer, text_answer
 from syncd.scheduler import run_daemon
 
 SAME_SECRETS = "write the same secrets"
@@ -120,3 +123,48 @@ def test_daemon_refuses_to_start_next_to_a_running_one(
     assert err.count("\n") == 1
     assert err.startswith(f"syncd: error: cannot listen on 127.0.0.1:{syncd_listener}")
     assert "another syncd daemon is serving there" in err
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_readiness_body_names_open_breakers_and_counts_stale_targets() -> None:
+    """/readyz's JSON names each open breaker and counts stale targets per provider and sink."""
+    since = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    health = Health(clock=_Clock())
+    health.set_targets(
+        {"a": 10.0, "b": 10.0, "c": 10.0},
+        uses={"a": ("hung", ("vault", "aws")), "b": ("hung", ("vault",)), "c": ("ok", ("aws",))},
+    )
+    health.watch_breakers(lambda: [OpenCircuit("provider", "hung", since)])
+    health.record("c", ok=True)
+    ok, body = health.readiness()
+    assert not ok
+    assert body == {
+        "ready": False,
+        "targets": 3,
+        "stale": {"a": "no successful sync yet", "b": "no successful sync yet"},
+        "stale_by_provider": {"hung": 2},
+        "stale_by_sink": {"aws": 1, "vault": 2},
+        "open_breakers": [{"kind": "provider", "name": "hung", "since": "2026-01-02T03:04:05Z"}],
+    }
+    status, content_type, raw = json_answer(ok, body)
+    assert (status, content_type) == (503, "application/json")
+    assert json.loads(raw) == body
+
+
+def test_readiness_body_when_ready() -> None:
+    """Fresh targets and closed breakers: 200 with nothing stale and no open breaker."""
+    health = Health(clock=_Clock())
+    health.set_targets({"a": 10.0}, uses={"a": ("cd", ("mem",))})
+    health.record("a", ok=True)
+    ok, body = health.readiness()
+    assert ok
+    assert body["stale"] == {}
+    assert body["open_breakers"] == []
+    assert json_answer(ok, body)[0] == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import time
@@ -20,8 +21,15 @@ from pydantic import SecretStr
 
 from syncd import __version__, cli
 from syncd import config as config_mod
+from syncd.breaker import Breakers
 from syncd.engine import CycleReport
-from syncd.errors import ListenError, ProviderUnavailable, SinkUnavailable
+from syncd.errors import (
+    ListenError,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    SinkUnavailable,
+    SinkUnreachable,
+)
 from syncd.fingerprint import Fingerprint
 from syncd.formats import render
 from syncd.health import HttpListener
@@ -165,6 +173,27 @@ def test_results_writes_and_successes_are_counted_per_binding() -> None:
     )
 
 
+def test_dependency_up_follows_the_breakers() -> None:
+    """syncd_dependency_up is 1 for a closed breaker and 0 for an open one, read at each scrape."""
+    metrics = Metrics()
+    breakers = Breakers(failures=1)
+    metrics.watch_breakers(breakers.all)
+    value = metrics.registry.get_sample_value
+    assert value("syncd_dependency_up", {"kind": "provider", "name": "cd"}) is None
+    breakers.provider("cd")
+    breakers.sink("vault")
+    assert value("syncd_dependency_up", {"kind": "provider", "name": "cd"}) == 1
+    with pytest.raises(SinkUnreachable):
+        breakers.sink("vault").call(_unreachable)
+    assert value("syncd_dependency_up", {"kind": "sink", "name": "vault"}) == 0
+    assert value("syncd_dependency_up", {"kind": "provider", "name": "cd"}) == 1
+    assert 'syncd_dependency_up{kind="sink",name="vault"} 0.0' in metrics.render()[1].decode()
+
+
+def _unreachable() -> None:
+    raise SinkUnreachable("cannot reach Vault")
+
+
 def test_a_failed_fetch_counts_every_binding_as_fetch_error(tmp_path: Path) -> None:
     """When the provider fails, each sink of the target records result=fetch_error."""
     cfg = config_mod.load(config_file(tmp_path, 1))
@@ -191,6 +220,8 @@ def test_scrape_never_contains_a_credential(running: tuple[Daemon, int]) -> None
         "ghost",
         "mem",
         "cd",
+        "provider",
+        "sink",
         "ok",
         "error",
         "fetch_error",
@@ -217,21 +248,40 @@ def test_metrics_endpoint_serves_prometheus_text(running: tuple[Daemon, int]) ->
     assert 'syncd_build_info{version="' + __version__ + '"} 1.0' in body
     assert "syncd_target_sync_duration_seconds_bucket" in body
     assert "process_resident_memory_bytes" in body
+    assert 'syncd_dependency_up{kind="provider",name="cd"} 1.0' in body
+    assert 'syncd_dependency_up{kind="sink",name="mem"} 1.0' in body
 
 
 def test_health_endpoints_report_liveness_and_stale_targets(running: tuple[Daemon, int]) -> None:
-    """/healthz is 200 while the scheduler runs; /readyz is 503 and names the target never synced."""
+    """/healthz is 200 while the scheduler runs; /readyz is 503, its JSON naming the target never synced."""
     daemon, port = running
     assert get(port, "/healthz")[0::2] == (200, "ok\n")
     status, _, body = get(port, "/readyz")
     assert status == 503
-    assert body.splitlines() == [
-        "not ready: 1 of 2 target(s) stale",
-        "ghost: no successful sync yet",
-    ]
+    answer = json.loads(body)
+    assert answer["stale"] == {"ghost": "no successful sync yet"}
+    assert answer["targets"] == 2
     assert get(port, "/nope")[0] == 404
     daemon.health.set_running(False)
     assert get(port, "/healthz")[0::2] == (503, "scheduler not running\n")
+
+
+def test_readyz_and_gauge_name_the_current_runtimes_open_breaker(
+    running: tuple[Daemon, int],
+) -> None:
+    """The daemon's /readyz and syncd_dependency_up read the breakers of its current runtime."""
+    daemon, port = running
+    breaker = daemon.breakers().provider("cd")
+    for _ in range(3):
+        with pytest.raises(ProviderUnreachable):
+            breaker.call(_hung)
+    answer = json.loads(get(port, "/readyz")[2])
+    assert [(c["kind"], c["name"]) for c in answer["open_breakers"]] == [("provider", "cd")]
+    assert 'syncd_dependency_up{kind="provider",name="cd"} 0.0' in get(port, "/metrics")[2]
+
+
+def _hung() -> None:
+    raise ProviderUnreachable("case.dev timed out")
 
 
 def test_a_port_in_use_is_one_clear_line_and_exit_2(
