@@ -1,0 +1,192 @@
+"""End to end: `python -m syncd run` with one healthy case.dev and one that accepts and never answers.
+
+The hung provider's breaker opens after 3 timed-out fetches; its other
+targets then fail fast, the healthy provider's targets keep syncing on
+schedule, and /readyz names the hung provider.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from syncd.breaker import FAILURES
+from syncd.testing.casedev import FakeCaseDev
+from tests.servers.loopback import LoopbackServer
+from tests.servers.ports import free_port
+
+pytestmark = pytest.mark.e2e
+API_KEY = "test-key-breaker-e2e"
+HEALTHY = [f"ok{i}" for i in range(2)]
+HUNG = [f"hung{i}" for i in range(5)]
+
+
+def _hanging_handler(release: threading.Event) -> type[BaseHTTPRequestHandler]:
+    class Hang(BaseHTTPRequestHandler):
+        """Reads the request, then answers nothing until the test ends."""
+
+        def do_GET(self) -> None:
+            release.wait(60)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+            pass
+
+    return Hang
+
+
+@pytest.fixture
+def hung_server() -> Iterator[LoopbackServer]:
+    """A loopback server that accepts every connection and never answers."""
+    release = threading.Event()
+    with LoopbackServer(_hanging_handler(release)) as server:
+        try:
+            yield server
+        finally:
+            release.set()
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def _wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _target(name: str, provider: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "provider": provider,
+        "project": "proj",
+        "sinks": [{"sink": "files", "secret": f"{name}.uri"}],
+    }
+
+
+def test_a_hung_provider_fails_fast_and_the_healthy_one_keeps_its_schedule(
+    tmp_path: Path, hung_server: LoopbackServer
+) -> None:
+    """After 3 timeouts the hung provider's targets fail fast; the other provider's sync every interval."""
+    api = FakeCaseDev(API_KEY)
+    api.set_branch(
+        "proj",
+        "main",
+        direct="postgresql://app:pw-direct-123@db.example.com/app?sslmode=require",
+        pooled="postgresql://app:pw-pooled-123@pool.example.com/app?sslmode=require",
+    )
+    port = free_port()
+    with api.serve() as healthy:
+        config = {
+            "log": {"level": "info", "format": "json"},
+            "metrics": {"listen": f"127.0.0.1:{port}"},
+            "shutdown_timeout": "5s",
+            "concurrency": 2,
+            "providers": {
+                "healthy": {"type": "casedev", "base_url": healthy.base_url},
+                "hung": {
+                    "type": "casedev",
+                    "base_url": hung_server.url,
+                    "timeout": 1.0,
+                    "max_attempts": 1,
+                },
+            },
+            "sinks": {"files": {"type": "file", "directory": str(tmp_path / "secrets")}},
+            "defaults": {"interval": "10s", "jitter": "0s", "format": "uri"},
+            "targets": [
+                *(_target(name, "healthy") for name in HEALTHY),
+                *(_target(name, "hung") for name in HUNG),
+            ],
+        }
+        (tmp_path / "syncd.yaml").write_text(yaml.safe_dump(config))
+        logs: list[dict[str, Any]] = []
+        with subprocess.Popen(
+            [sys.executable, "-m", "syncd", "run", "--config", str(tmp_path / "syncd.yaml")],
+            env={**os.environ, "CASEDEV_API_KEY": API_KEY},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+
+            def read() -> None:
+                assert proc.stderr is not None
+                for line in proc.stderr:
+                    with contextlib.suppress(ValueError):
+                        logs.append(json.loads(line))
+
+            reader = threading.Thread(target=read, name="stderr-reader")
+            reader.start()
+            try:
+                _check(port, logs, tmp_path / "secrets")
+            finally:
+                if proc.poll() is None:
+                    proc.terminate()
+                proc.wait(15)
+                reader.join()
+
+
+def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:
+    def failures(provider: str) -> list[str]:
+        return [
+            str(e["error"])
+            for e in list(logs)
+            if e.get("event") == "fetch_failed" and e.get("provider") == provider
+        ]
+
+    def healthy_syncs() -> int:
+        body = _get(port, "/metrics")[1]
+        return sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in body.splitlines()
+            if line.startswith("syncd_sync_total{") and 'result="ok"' in line
+        )
+
+    # Every hung target failed once: 3 by timing out, the others at once.
+    _wait_for(lambda: len(failures("hung")) >= len(HUNG), 20, "every hung target to fail")
+    first = failures("hung")[: len(HUNG)]
+    timed_out = [e for e in first if "timed out" in e]
+    fast = [e for e in first if "circuit open since" in e]
+    # Two workers: a fetch already in flight when the breaker opens still times out.
+    assert FAILURES <= len(timed_out) <= FAILURES + 1, first
+    assert len(fast) == len(HUNG) - len(timed_out), first
+    assert fast[0].startswith("provider hung unavailable (circuit open since ")
+    assert not failures("healthy")
+    assert all((secrets / f"{name}.uri").exists() for name in HEALTHY)
+
+    status, body = _get(port, "/readyz")
+    assert status == 503
+    answer = json.loads(body)
+    assert [(c["kind"], c["name"]) for c in answer["open_breakers"]] == [("provider", "hung")]
+    assert answer["stale_by_provider"] == {"hung": len(HUNG)}
+    assert set(answer["stale"]) == set(HUNG)
+    assert 'syncd_dependency_up{kind="provider",name="hung"} 0.0' in _get(port, "/metrics")[1]
+    assert 'syncd_dependency_up{kind="provider",name="healthy"} 1.0' in _get(port, "/metrics")[1]
+
+    # The healthy targets sync again on their 10 s schedule, while the hung
+    # ones' early retries keep failing fast (no more timeouts before the probe).
+    _wait_for(lambda: healthy_syncs() >= 2 * len(HEALTHY), 15, "the second healthy cycle")
+    later = failures("hung")[len(HUNG) :]
+    assert later, "the hung targets were retried"
+    assert all("circuit open since" in e for e in later), later
