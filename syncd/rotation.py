@@ -79,6 +79,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from syncd import connect, lease, timebox
+from syncd.breaker import Breakers
 from syncd.engine import TARGET_DEADLINE as SYNC_DEADLINE
 from syncd.engine import decide, render_binding
 from syncd.errors import (
@@ -249,6 +250,7 @@ class Rotations:
         proof_attempts: int = PROOF_ATTEMPTS,
         deadline: float = DEADLINE,
         lease_ttl: timedelta = lease.TTL,
+        breakers: Breakers | None = None,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
@@ -264,6 +266,9 @@ class Rotations:
         self._proof_attempts = proof_attempts
         self._deadline = deadline
         self._lease_ttl = lease_ttl
+        #: The provider breakers (:mod:`syncd.breaker`) guard the connection fetches
+        #: only: a reset or an operation wait already under way is never cut short.
+        self.breakers = breakers if breakers is not None else Breakers()
         #: Holders of the leases this process is using now: a lease recorded for this
         #: process by a holder not among them was left by a rotation that failed here.
         self._active: set[str] = set()
@@ -517,7 +522,10 @@ class Rotations:
     def _connections(self, job: _Job, role: str) -> Pair:
         """The provider's connection for ``role``, and its other one if a binding needs it."""
         provider = job.provider
-        return fetch_pair(lambda target: provider.connection(target, role=role), job.target)
+        breaker = self.breakers.provider(job.target.provider)
+        return fetch_pair(
+            lambda target: breaker.call(provider.connection, target, role=role), job.target
+        )
 
     def _converge(self, job: _Job, role: str, intent: RotationMark | None) -> None:
         """Publish the provider's current credential for ``role`` where the sinks differ.

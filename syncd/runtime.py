@@ -79,6 +79,7 @@ class Runtime:
             instance=self.config.settings.instance,
             dry_run=dry_run,
             force=rotate_now,
+            breakers=self.breakers,
         )
         return Engine(
             self.providers,

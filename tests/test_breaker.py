@@ -20,7 +20,10 @@ from syncd.errors import (
     SinkUnreachable,
 )
 from syncd.models import ConnectionInfo, SinkBinding, Target
+from syncd.rotation import Rotations
 from syncd.testing.fakes import MemorySink, StaticProvider
+from tests.test_rotation import FakeRotator
+from tests.test_rotation import target as rotating_target
 
 #: 2026-01-02 03:04:05 UTC, in epoch seconds.
 WALL = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
@@ -239,3 +242,24 @@ def test_engine_sink_breaker_guards_inspect() -> None:
     assert (
         sum(isinstance(o.sinks[0].error, SinkCircuitOpen) for o in report.outcomes) == 5 - FAILURES
     )
+
+
+def test_rotation_fetches_go_through_the_provider_breaker() -> None:
+    """A rotating target's connection fetches count toward, and are stopped by, the provider breaker."""
+    class HungRotator(FakeRotator):
+        calls = 0
+
+        def connection(self, target: Target, *, role: str) -> ConnectionInfo:
+            HungRotator.calls += 1
+            raise ProviderUnreachable("neon timed out")
+
+    rotator = HungRotator()
+    breakers = Breakers()
+    rotations = Rotations(
+        {"neon": rotator}, {"mem": MemorySink("mem")}, prove=rotator.prove, breakers=breakers
+    )
+    errors = [rotations(rotating_target()).error for _ in range(FAILURES + 2)]
+    assert HungRotator.calls == FAILURES
+    assert all(isinstance(e, ProviderUnreachable) for e in errors[:FAILURES])
+    assert all(isinstance(e, ProviderCircuitOpen) for e in errors[FAILURES:])
+    assert [c.name for c in breakers.open()] == ["neon"]
