@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from syncd.breaker import FAILURES, PROBE_INTERVAL, Breaker, Breakers, OpenCircuit
+from syncd.breaker import FAILURES, PROBE_INTERVAL, Breaker, Breakers, Kind, OpenCircuit
 from syncd.engine import Engine
 from syncd.errors import (
     ProviderAuthError,
@@ -53,11 +53,8 @@ class Call:
         return "ok"
 
 
-def breaker(clock: Clock, kind: str = "provider") -> Breaker:
-    assert kind in ("provider", "sink")
-    return Breaker(
-        "provider" if kind == "provider" else "sink", "cd", clock=clock, wall=lambda: WALL
-    )
+def breaker(clock: Clock, kind: Kind = "provider") -> Breaker:
+    return Breaker(kind, "cd", clock=clock, wall=lambda: WALL)
 
 
 def fail(b: Breaker, call: Call, times: int) -> None:
