@@ -14,8 +14,7 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from syncd.breaker import FAILURES
 from syncd.testing.casedev import FakeCaseDev
 from tests.servers.loopback import LoopbackServer
 from tests.servers.ports import free_port
+from tests.test_daemon_e2e import wait_for
 
 pytestmark = pytest.mark.e2e
 API_KEY = "test-key-breaker-e2e"
@@ -66,14 +66,6 @@ def _get(port: int, path: str) -> tuple[int, str]:
         return response.status, response.read().decode()
     finally:
         conn.close()
-
-
-def _wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _target(name: str, provider: str) -> dict[str, Any]:
@@ -164,7 +156,7 @@ def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:
         )
 
     # Every hung target failed once: 3 by timing out, the others at once.
-    _wait_for(lambda: len(failures("hung")) >= len(HUNG), 20, "every hung target to fail")
+    wait_for(lambda: len(failures("hung")) >= len(HUNG), 20, "every hung target to fail")
     first = failures("hung")[: len(HUNG)]
     timed_out = [e for e in first if "timed out" in e]
     fast = [e for e in first if "circuit open since" in e]
@@ -186,7 +178,7 @@ def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:
 
     # The healthy targets sync again on their 10 s schedule, while the hung
     # ones' early retries keep failing fast (no more timeouts before the probe).
-    _wait_for(lambda: healthy_syncs() >= 2 * len(HEALTHY), 15, "the second healthy cycle")
+    wait_for(lambda: healthy_syncs() >= 2 * len(HEALTHY), 15, "the second healthy cycle")
     later = failures("hung")[len(HUNG) :]
     assert later, "the hung targets were retried"
     assert all("circuit open since" in e for e in later), later
