@@ -23,6 +23,13 @@ any other error (429, 5xx, a rate      nothing: it says nothing about
 limiter's refusal, a deadline)         whether the server answers
 =====================================  =====================================
 
+A call that retries (a provider's fetch, botocore's attempts) reports each
+attempt that got no answer as it happens (:func:`keep_trying`), so a hung
+server opens the breaker after :data:`FAILURES` timed-out *attempts*, not
+calls; the calls still in their retries then stop at once instead of waiting
+out their remaining attempts. A call that counted its attempts is not counted
+again when it fails.
+
 Breakers live as long as the runtime (:class:`syncd.runtime.Runtime`); a
 reload builds a new runtime, whose breakers start closed.
 """
@@ -32,7 +39,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, ParamSpec, TypeVar
 
@@ -64,6 +72,33 @@ class OpenCircuit:
     since: datetime
 
 
+@dataclass
+class _Call:
+    """A call in progress through a breaker, for :func:`keep_trying`."""
+
+    breaker: Breaker
+    probe: bool
+    #: Attempts of this call already counted as unanswered.
+    counted: int = field(default=0)
+
+
+_CALL: ContextVar[_Call | None] = ContextVar("syncd_breaker_call", default=None)
+
+
+def keep_trying() -> bool:
+    """Count an attempt that got no answer; whether the call in progress may try again.
+
+    Called by retry loops (outside any breaker call it only says yes). False
+    once the breaker is open, or when the call is the probe of an open one:
+    one unanswered probe attempt is its answer.
+    """
+    call = _CALL.get()
+    if call is None:
+        return True
+    call.counted += 1
+    return call.breaker._unanswered_attempt(probe=call.probe)
+
+
 class Breaker:
     """The circuit breaker of one provider or sink. Thread-safe.
 
@@ -92,6 +127,8 @@ class Breaker:
         self._since: datetime | None = None
         self._next_probe = 0.0
         self._probing = False
+        #: Called with kind and name when an open breaker closes (outside its lock).
+        self.on_close: Callable[[Kind, str], None] | None = None
 
     @property
     def since(self) -> datetime | None:
@@ -109,13 +146,35 @@ class Breaker:
 
         """
         probe = self._admit()
+        call = _Call(self, probe)
+        token = _CALL.set(call)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            self._settle(exc, probe=probe)
+            self._settle(exc, probe=probe, counted=call.counted > 0)
             raise
+        finally:
+            _CALL.reset(token)
         self._settle(None, probe=probe)
         return result
+
+    def rejecting(self) -> bool:
+        """Whether a call now would fail fast: open, and no probe due (or one under way)."""
+        with self._lock:
+            if self._since is None:
+                return False
+            return self._probing or self._clock() < self._next_probe
+
+    @property
+    def suspect(self) -> bool:
+        """Whether the last calls or attempts went unanswered (the breaker may be open)."""
+        with self._lock:
+            return self._count > 0 or self._since is not None
+
+    def _unanswered_attempt(self, *, probe: bool) -> bool:
+        with self._lock:
+            self._count_unanswered()
+            return self._since is None and not probe
 
     def _admit(self) -> bool:
         """Whether the call is a probe; raises when the breaker is open and none is due."""
@@ -129,18 +188,26 @@ class Breaker:
             self._next_probe = now + self.probe_interval
             return True
 
-    def _settle(self, exc: BaseException | None, *, probe: bool) -> None:
+    def _settle(self, exc: BaseException | None, *, probe: bool, counted: bool = False) -> None:
+        closed = False
         with self._lock:
             if probe:
                 self._probing = False
             if isinstance(exc, (ProviderUnreachable, SinkUnreachable)):
-                self._count += 1
-                if self._since is None and self._count >= self.failures:
-                    self._since = datetime.fromtimestamp(self._wall(), UTC)
-                    self._next_probe = self._clock() + self.probe_interval
+                if not counted:
+                    self._count_unanswered()
             elif exc is None or (isinstance(exc, SyncdError) and not exc.transient):
                 self._count = 0
-                self._since = None
+                closed, self._since = self._since is not None, None
+        if closed and self.on_close is not None:
+            self.on_close(self.kind, self.name)
+
+    def _count_unanswered(self) -> None:
+        """Count one unanswered call or attempt; open at the Nth (the lock is held)."""
+        self._count += 1
+        if self._since is None and self._count >= self.failures:
+            self._since = datetime.fromtimestamp(self._wall(), UTC)
+            self._next_probe = self._clock() + self.probe_interval
 
     def _open_error(self, since: datetime) -> SyncdError:
         shown = since.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -167,6 +234,14 @@ class Breakers:
         self._wall = wall
         self._lock = threading.Lock()
         self._breakers: dict[tuple[Kind, str], Breaker] = {}
+        self._on_close: Callable[[Kind, str], None] | None = None
+
+    def listen(self, on_close: Callable[[Kind, str], None]) -> None:
+        """Call ``on_close(kind, name)`` whenever one of the breakers closes (any thread)."""
+        with self._lock:
+            self._on_close = on_close
+            for breaker in self._breakers.values():
+                breaker.on_close = on_close
 
     def provider(self, name: str) -> Breaker:
         """The breaker of provider ``name``."""
@@ -188,6 +263,7 @@ class Breakers:
                     clock=self._clock,
                     wall=self._wall,
                 )
+                breaker.on_close = self._on_close
                 self._breakers[kind, name] = breaker
             return breaker
 

@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     #: Names this deployment in the owner recorded on every secret (see README: Ownership).
     instance: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
+    #: The share of the workers one provider or sink may hold (syncd.bulkhead);
+    #: unset: half when more than one is configured, else all.
+    worker_share: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     #: Processes sharing the targets (syncd.sharding); each needs its INDEX.
     shards: int = Field(default=1, ge=1, le=10_000)
     # Not validated: a default in seconds is not the bare number a user would write.

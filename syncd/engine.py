@@ -40,15 +40,20 @@ Every fetch, inspect and write goes through its provider's or sink's circuit
 breaker (:mod:`syncd.breaker`): once a server has left several calls in a row
 without an answer, the calls for it fail fast instead of each waiting out its
 timeout, so the workers stay free for the other providers' and sinks' targets.
+And no provider or sink may hold more than its share of the workers
+(:mod:`syncd.bulkhead`): a cycle starts the targets whose provider has a free
+slot (:meth:`Engine.admit`), and a target writes first to the sinks that are
+neither full nor suspect, so a stuck store delays none of its other sinks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -56,6 +61,7 @@ import structlog
 
 from syncd import timebox
 from syncd.breaker import Breakers
+from syncd.bulkhead import Bulkheads
 from syncd.errors import (
     ProviderError,
     ProviderResponseError,
@@ -64,7 +70,7 @@ from syncd.errors import (
     SinkError,
     SyncdError,
 )
-from syncd.fanout import fan_out
+from syncd.fanout import Release, fan_out
 from syncd.fingerprint import Fingerprint
 from syncd.formats import keys_of, render
 from syncd.models import (
@@ -193,6 +199,7 @@ class Engine:
         target_deadline: float | None = TARGET_DEADLINE,
         clock: Callable[[], float] = time.monotonic,
         breakers: Breakers | None = None,
+        bulkheads: Bulkheads | None = None,
     ) -> None:
         self.providers = providers
         self.sinks = sinks
@@ -206,6 +213,12 @@ class Engine:
         #: One breaker per provider and per sink (:mod:`syncd.breaker`); the
         #: runtime passes its own, so they outlive one engine.
         self.breakers = breakers if breakers is not None else Breakers()
+        #: The share of the workers each provider and sink may hold (:mod:`syncd.bulkhead`).
+        self.bulkheads = (
+            bulkheads
+            if bulkheads is not None
+            else Bulkheads(concurrency, providers=providers, sinks=sinks)
+        )
         self._on_outcome = on_outcome
         self._rotate = rotate
 
@@ -240,10 +253,7 @@ class Engine:
                 )
                 outcome = TargetOutcome(target.name, error=error)
             else:
-                outcome = TargetOutcome(
-                    target.name,
-                    tuple(self._sync_binding(target, b, conn, other) for b in target.sinks),
-                )
+                outcome = TargetOutcome(target.name, self._sync_bindings(target, conn, other))
                 # At info an unchanged target says nothing; at debug each one reports.
                 if _debug_enabled(logging.DEBUG):
                     actions = Counter(
@@ -255,9 +265,18 @@ class Engine:
             self._on_outcome(outcome)
         return outcome
 
-    def _rotated(
-        self, target: Target, rotate: Callable[[Target], TargetOutcome]
-    ) -> TargetOutcome:
+    def admit(self, provider: str) -> Release | None:
+        """A slot of ``provider``, as the release that frees it; None while all are taken.
+
+        A provider whose breaker fails calls fast needs no slot: its targets
+        are admitted at once, fail at once and free their worker.
+        """
+        if self.breakers.provider(provider).rejecting():
+            return _no_slot
+        compartment = self.bulkheads.provider(provider)
+        return compartment.leave if compartment.try_enter() else None
+
+    def _rotated(self, target: Target, rotate: Callable[[Target], TargetOutcome]) -> TargetOutcome:
         """A rotation-enabled target: the hook decides and runs it (never raises).
 
         The hook opens the rotation's own time box; this one only carries ``stop``.
@@ -277,7 +296,11 @@ class Engine:
         # Interrupted (Ctrl-C, SIGTERM): waits end at once, requests in flight finish
         # (sink writes are atomic), targets not started yet are not started.
         outcomes = fan_out(
-            self.sync_target, list(targets), concurrency=self.concurrency, stop=self.stop
+            self.sync_target,
+            list(targets),
+            concurrency=self.concurrency,
+            stop=self.stop,
+            gate=_ProviderGate(self),
         )
         report = CycleReport(tuple(outcomes), time.monotonic() - started, self.dry_run)
         log.log(
@@ -302,6 +325,27 @@ class Engine:
             seconds, name=f"target {target.name}", stop=self.stop, clock=self._clock
         )
 
+    def _sync_bindings(
+        self, target: Target, conn: ConnectionInfo, other: ConnectionInfo | None
+    ) -> tuple[SinkOutcome, ...]:
+        """Every binding of ``target``, the full or suspect sinks last; outcomes in config order."""
+        bindings = target.sinks
+        if len(bindings) == 1:
+            return (self._sync_binding(target, bindings[0], conn, other),)
+        order = sorted(range(len(bindings)), key=lambda i: self._later(bindings[i].sink))
+        done = {i: self._sync_binding(target, bindings[i], conn, other) for i in order}
+        return tuple(done[i] for i in range(len(bindings)))
+
+    def _later(self, sink: str) -> bool:
+        """Whether to write to ``sink`` after the others: its slots are full, or it hangs."""
+        return self.breakers.sink(sink).suspect or self.bulkheads.sink(sink).full
+
+    def _sink_slot(self, sink: str) -> AbstractContextManager[None]:
+        """A slot of ``sink`` for one binding; none when its breaker fails calls fast anyway."""
+        if self.breakers.sink(sink).rejecting():
+            return contextlib.nullcontext()
+        return self.bulkheads.sink(sink).holding()
+
     def _sync_binding(
         self,
         target: Target,
@@ -316,25 +360,28 @@ class Engine:
         action: Action | None = None
         try:
             document = render_binding(conn, binding, where, other=other)
-            state = breaker.call(sink.inspect, binding.secret)
-            owner = Owner(self.instance, target.name)
-            action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
-            if action is Action.UNCHANGED or self.dry_run:
-                if _debug_enabled(logging.DEBUG):
-                    log.debug("secret_checked", action=action.value, dry_run=self.dry_run, **ids)
-                return SinkOutcome(target.name, binding.sink, binding.secret, action)
-            version = breaker.call(
-                sink.write,
-                WriteRequest(
-                    target=target.name,
-                    secret=binding.secret,
-                    document=document,
-                    fingerprint=Fingerprint.of(document.text),
-                    observed=state,
-                    action=action,
-                    instance=self.instance,
-                ),
-            )
+            with self._sink_slot(binding.sink):
+                state = breaker.call(sink.inspect, binding.secret)
+                owner = Owner(self.instance, target.name)
+                action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
+                if action is Action.UNCHANGED or self.dry_run:
+                    if _debug_enabled(logging.DEBUG):
+                        log.debug(
+                            "secret_checked", action=action.value, dry_run=self.dry_run, **ids
+                        )
+                    return SinkOutcome(target.name, binding.sink, binding.secret, action)
+                version = breaker.call(
+                    sink.write,
+                    WriteRequest(
+                        target=target.name,
+                        secret=binding.secret,
+                        document=document,
+                        fingerprint=Fingerprint.of(document.text),
+                        observed=state,
+                        action=action,
+                        instance=self.instance,
+                    ),
+                )
         except SyncdError as exc:
             log.error(  # noqa: TRY400 - an expected failure: its message is the story
                 "sync_failed",
@@ -350,3 +397,20 @@ class Engine:
             return SinkOutcome(target.name, binding.sink, binding.secret, action, error=error)
         log.info(_WRITTEN_EVENTS[action], version=version, **ids)
         return SinkOutcome(target.name, binding.sink, binding.secret, action, written=True)
+
+
+def _no_slot() -> None:
+    """The release of a target admitted without a slot (its provider fails fast)."""
+
+
+class _ProviderGate:
+    """The engine's :class:`~syncd.fanout.Gate`: targets by provider, admitted by its slots."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def key(self, target: Target) -> str:
+        return target.provider
+
+    def admit(self, key: Hashable) -> Release | None:
+        return self._engine.admit(str(key))

@@ -29,7 +29,8 @@ exceptions (httpx, botocore, hvac) are translated where they are caught, with
         ├── SecretNotFound         the secret does not exist (a sink turns it into a state)
         └── SinkUnavailable        timeout, throttling, sealed or unreachable store (transient)
             ├── SinkUnreachable        timeout or connection error: no answer at all
-            └── SinkCircuitOpen        failed fast: the sink's breaker is open
+            ├── SinkCircuitOpen        failed fast: the sink's breaker is open
+            └── SinkBusy               failed fast: the sink's workers are all stuck
 
 Which exit code each error ends a command with is decided in one place,
 :func:`syncd.exits.report`. ``transient`` tells the scheduler whether
@@ -194,3 +195,7 @@ class SinkUnreachable(SinkUnavailable):
 
 class SinkCircuitOpen(SinkUnavailable):
     """The sink's circuit breaker is open: the call failed fast, nothing was sent."""
+
+
+class SinkBusy(SinkUnavailable):
+    """The sink's share of the workers is stalled in calls: nothing was sent (syncd.bulkhead)."""

@@ -98,6 +98,11 @@ class Recorder:
             self._failures.pop(target.name, None)
         self.metrics.forget(target)
 
+    def failing(self) -> set[str]:
+        """The names of the targets whose last run failed."""
+        with self._lock:
+            return set(self._failures)
+
     def record(self, target: Target, outcome: TargetOutcome, duration: float) -> None:
         """Account for one run of ``target`` that took ``duration`` seconds.
 

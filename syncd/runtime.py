@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from syncd import connect, timebox
 from syncd.breaker import Breakers
+from syncd.bulkhead import Bulkheads
 from syncd.config import Config
 from syncd.engine import Engine
 from syncd.errors import ConfigError
@@ -31,6 +32,8 @@ class Runtime:
     sinks: dict[str, Sink]
     #: One circuit breaker per provider and sink, kept for the runtime's life.
     breakers: Breakers = field(default_factory=Breakers)
+    #: The share of the workers each provider and sink may hold (made with the first engine).
+    bulkheads: Bulkheads | None = None
 
     @classmethod
     def build(cls, config: Config) -> Runtime:
@@ -73,6 +76,8 @@ class Runtime:
         (the daemon's) ends every wait of every target when set; by default
         the engine has its own, which a signal during a cycle sets.
         """
+        if self.bulkheads is None:  # a runtime not made by build() (tests, benchmarks)
+            self.bulkheads = bulkheads_of(self.config)
         rotations = Rotations(
             self.providers,
             self.sinks,
@@ -91,6 +96,7 @@ class Runtime:
             rotate=rotations,
             stop=stop,
             breakers=self.breakers,
+            bulkheads=self.bulkheads,
         )
 
     def close(self) -> None:
@@ -109,6 +115,17 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def bulkheads_of(config: Config) -> Bulkheads:
+    """The compartments of ``config``'s providers and sinks (:mod:`syncd.bulkhead`)."""
+    settings = config.settings
+    return Bulkheads(
+        settings.concurrency,
+        share=settings.worker_share,
+        providers=config.providers,
+        sinks=config.sinks,
+    )
 
 
 #: Target names quoted in an error before "and N more".

@@ -28,13 +28,14 @@ from pathlib import Path
 
 import structlog
 
+from syncd import bulkhead, exits
 from syncd import config as config_mod
-from syncd import exits
-from syncd.breaker import Breakers
+from syncd.breaker import Breakers, Kind
 from syncd.errors import SyncdError
 from syncd.exits import EXIT_FAILED, EXIT_OK
 from syncd.health import Health, HttpListener, probe_listener
 from syncd.jobs import Jobs, Notices, ScheduledJob
+from syncd.logthrottle import LogThrottle
 from syncd.metrics import Metrics
 from syncd.models import Target
 from syncd.recorder import Recorder, RetryPolicy
@@ -44,6 +45,9 @@ from syncd.sdnotify import Notifier
 from syncd.signals import Inbox
 
 log = structlog.get_logger(__name__)
+
+#: Seconds over which the failed targets of a recovered provider or sink are run again.
+RECOVERY_SPREAD = 1.0
 
 
 class Daemon:
@@ -90,6 +94,8 @@ class Daemon:
             retry_in=self._move_next_run,
         )
         self._generation: Generation | None = None
+        #: ``target_deferred`` lines, one per provider per minute.
+        self._deferrals = LogThrottle()
         self._listener: HttpListener | None = None
         self._jobs: Jobs | None = None
 
@@ -110,6 +116,7 @@ class Daemon:
             self._generation = Generation.build(
                 self.config, runtime, self.metrics, stop=self._stopping
             )
+            runtime.breakers.listen(self._dependency_back)
         except BaseException:
             self._close_listener()
             raise
@@ -213,6 +220,7 @@ class Daemon:
             self.metrics.reloads.labels("failed").inc()
             self.notifier.ready()
             return False
+        generation.runtime.breakers.listen(self._dependency_back)
         new_cfg = generation.config
         plan = ReloadPlan.between(self.config, new_cfg)
         with self._lock:
@@ -258,10 +266,15 @@ class Daemon:
             generation = self._generation
             if generation is None or name not in generation.targets:
                 return
+        target = generation.targets[name]
+        release = generation.engine.admit(target.provider)
+        if release is None:
+            self._defer(generation, target)
+            return
+        with self._lock:
             generation.inflight += 1
             self._inflight += 1
         try:
-            target = generation.targets[name]
             started = time.monotonic()
             outcome = generation.engine.sync_target(target)
             with self._lock:
@@ -271,6 +284,7 @@ class Daemon:
             if not gone:
                 self.recorder.record(target, outcome, time.monotonic() - started)
         finally:
+            release()
             with self._lock:
                 generation.inflight -= 1
                 self._inflight -= 1
@@ -278,6 +292,44 @@ class Daemon:
                 self._idle.notify_all()
             if close:
                 generation.close()
+
+    def _dependency_back(self, kind: Kind, name: str) -> None:
+        """A breaker closed: run the failed targets that use it now, not at their next retry.
+
+        Spread over :data:`RECOVERY_SPREAD` seconds, so the recovered server
+        does not get them all at once.
+        """
+        with self._lock:
+            generation = self._generation
+        if generation is None:
+            return
+        failing = self.recorder.failing()
+        names = [
+            t.name
+            for t in generation.targets.values()
+            if t.name in failing
+            and (t.provider == name if kind == "provider" else any(b.sink == name for b in t.sinks))
+        ]
+        for i, target in enumerate(names):
+            self._move_next_run(target, RECOVERY_SPREAD * i / max(1, len(names)))
+        log.info("dependency_recovered", kind=kind, name=name, rerun=len(names))
+
+    def _defer(self, generation: Generation, target: Target) -> None:
+        """Run ``target`` a moment later: its provider holds its whole share of the workers.
+
+        Logged once per provider per minute (``suppressed`` counts the rest).
+        """
+        if not self._move_next_run(target.name, bulkhead.DEFER):
+            return
+        suppressed = self._deferrals.admit(target.provider)
+        if suppressed is not None:
+            log.warning(
+                "target_deferred",
+                provider=target.provider,
+                slots=generation.engine.bulkheads.provider(target.provider).capacity,
+                defer_s=bulkhead.DEFER,
+                suppressed=suppressed,
+            )
 
     def _move_next_run(self, name: str, delay: float) -> bool:
         """Retry ``name`` early (the Recorder's ``retry_in``); never once shutdown began."""

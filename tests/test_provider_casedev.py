@@ -19,6 +19,7 @@ import yaml
 from pydantic import SecretStr
 
 from syncd import __version__
+from syncd.breaker import FAILURES, Breaker
 from syncd.errors import (
     ConfigError,
     ProviderAuthError,
@@ -565,3 +566,26 @@ def test_cli_names_the_cause_of_an_unreachable_api(tmp_path: Path, failure: str)
     (row,) = [line for line in result.stdout.splitlines() if "FAILED" in line]
     assert f"cannot reach case.dev at {base_url} {cause}" in row
     assert cause in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_hung_api_opens_the_breaker_within_one_fetch_and_its_retries_stop() -> None:
+    """Each timed-out attempt counts: the fetch that opens the breaker makes no more attempts."""
+    calls = []
+
+    def hang(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ReadTimeout("slow", request=request)
+
+    hung = CaseDevProvider(
+        "casedev",
+        api_key=SecretStr(KEY),
+        base_url="https://api.case.dev",
+        transport=httpx.MockTransport(hang),
+        backoff=Backoff(attempts=5, base=0.01),
+        sleep=lambda _s: None,
+    )
+    breaker = Breaker("provider", "casedev")
+    with pytest.raises(ProviderUnreachable, match="timed out"):
+        breaker.call(hung.fetch, target())
+    assert len(calls) == FAILURES
+    assert breaker.rejecting()

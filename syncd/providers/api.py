@@ -42,7 +42,7 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from syncd import __version__, netcause, timebox
+from syncd import __version__, breaker, netcause, timebox
 from syncd.errors import (
     ConfigError,
     ProviderError,
@@ -215,6 +215,9 @@ class ApiClient:
                 error=str(error),
             )
             if not error.transient:
+                raise error
+            # A hung server opens its breaker after a few attempts; then stop retrying.
+            if isinstance(error, ProviderUnreachable) and not breaker.keep_trying():
                 raise error
             # A pause the limiter would not wait out ends the call now, not after a backoff.
             self._bucket.check()

@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import Field
 
-from syncd import __version__, netcause, plugins, redaction
+from syncd import __version__, breaker, netcause, plugins, redaction
 from syncd.errors import (
     ConfigError,
     SecretNotFound,
@@ -536,7 +536,11 @@ class AwsSecretsManagerSink:
         is skipped and the limiter's error ends the call. Answers botocore
         does not retry (success, not found, denied) pass untouched.
         """
-        if event.get("caught_exception") is None:
+        caught = event.get("caught_exception")
+        if caught is not None and _is_unanswered(caught) and not breaker.keep_trying():
+            # The sink's breaker opened on this attempt: no more attempts at a hung endpoint.
+            raise SinkUnreachable(f"aws sink {self.name}: {unreachable(caught)}") from caught
+        if caught is None:
             response = event.get("response")
             if response is None:
                 return
@@ -708,6 +712,20 @@ def unreachable(exc: BaseException) -> str:
     if parts.hostname and parts.port:
         endpoint += f":{parts.port}"
     return f"cannot reach Secrets Manager at {endpoint} ({_cause(exc, parts.hostname)})"
+
+
+def _is_unanswered(exc: BaseException) -> bool:
+    """Whether botocore's ``exc`` means no answer at all (what the sink's breaker counts)."""
+    import botocore.exceptions  # noqa: PLC0415 - see from_config
+
+    return isinstance(
+        exc,
+        (
+            botocore.exceptions.ConnectionError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectionClosedError,
+        ),
+    )
 
 
 def _cause(exc: BaseException, host: str | None) -> str:
