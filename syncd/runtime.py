@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from syncd import connect, timebox
-from syncd.breaker import Breakers
+from syncd.breaker import PROBE_INTERVAL, Breakers
 from syncd.bulkhead import Bulkheads
 from syncd.config import Config
 from syncd.engine import Engine
@@ -44,7 +44,7 @@ class Runtime:
         SinkError/ProviderError from a plugin that cannot be set up.
         """
         _require_prover(config)
-        runtime = cls(config, {}, {})
+        runtime = cls(config, {}, {}, Breakers(probe_interval=probe_interval_of(config)))
         try:
             for name, provider in config.providers.items():
                 runtime.providers[name] = provider.factory.from_config(name, provider.config)
@@ -115,6 +115,15 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def probe_interval_of(config: Config) -> float:
+    """How often an open breaker lets a probe through: every 30 s, or each target interval if shorter.
+
+    So a provider or sink that answers again is found out within one interval
+    of its targets, and they recover on their schedule.
+    """
+    return min([PROBE_INTERVAL, *(t.interval for t in config.targets)])
 
 
 def bulkheads_of(config: Config) -> Bulkheads:

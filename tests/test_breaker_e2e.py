@@ -1,8 +1,10 @@
 """End to end: `python -m syncd run` with one healthy case.dev and one that accepts and never answers.
 
-The hung provider's breaker opens after 3 timed-out fetches; its other
+The hung provider's breaker opens after 3 timed-out attempts; its other
 targets then fail fast, the healthy provider's targets keep syncing on
-schedule, and /readyz names the hung provider.
+schedule (the hung one holds at most its share of the workers), and
+/readyz names the hung provider. Once it answers again, its targets
+recover within one interval.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -182,3 +186,123 @@ def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:
     later = failures("hung")[len(HUNG) :]
     assert later, "the hung targets were retried"
     assert all("circuit open since" in e for e in later), later
+
+
+def _switchable_handler(
+    api: FakeCaseDev, hanging: threading.Event, released: threading.Event
+) -> type[BaseHTTPRequestHandler]:
+    class Switchable(BaseHTTPRequestHandler):
+        """Answers like case.dev, except that while ``hanging`` is set it answers nothing."""
+
+        def do_GET(self) -> None:
+            if hanging.is_set():
+                released.wait(60)
+                return
+            request = httpx.Request(
+                "GET", f"http://case.dev{self.path}", headers=dict(self.headers.items())
+            )
+            response = api.handle(request)
+            self.send_response(response.status_code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+            pass
+
+    return Switchable
+
+
+def test_a_provider_that_answers_again_recovers_within_one_interval(tmp_path: Path) -> None:
+    """Hung, then back: its targets fail fast, then all sync within an interval; the other's never wait."""
+    api = FakeCaseDev(API_KEY)
+    api.set_branch(
+        "proj",
+        "main",
+        direct="postgresql://app:pw-direct-456@db.example.com/app?sslmode=require",
+        pooled="postgresql://app:pw-pooled-456@pool.example.com/app?sslmode=require",
+    )
+    hanging, released = threading.Event(), threading.Event()
+    hanging.set()
+    healthy_names = [f"ok{i}" for i in range(4)]
+    port = free_port()
+    with (
+        api.serve() as healthy,
+        LoopbackServer(_switchable_handler(api, hanging, released)) as flaky,
+    ):
+        config = {
+            "log": {"level": "info", "format": "json"},
+            "metrics": {"listen": f"127.0.0.1:{port}"},
+            "shutdown_timeout": "5s",
+            "concurrency": 4,
+            "providers": {
+                "healthy": {"type": "casedev", "base_url": healthy.base_url},
+                "hung": {"type": "casedev", "base_url": flaky.url, "timeout": 1.0},
+            },
+            "sinks": {"files": {"type": "file", "directory": str(tmp_path / "secrets")}},
+            "defaults": {"interval": "10s", "jitter": "0s", "format": "uri"},
+            "targets": [
+                *(_target(name, "healthy") for name in healthy_names),
+                *(_target(name, "hung") for name in HUNG),
+            ],
+        }
+        (tmp_path / "syncd.yaml").write_text(yaml.safe_dump(config))
+        logs: list[dict[str, Any]] = []
+        with subprocess.Popen(
+            [sys.executable, "-m", "syncd", "run", "--config", str(tmp_path / "syncd.yaml")],
+            env={**os.environ, "CASEDEV_API_KEY": API_KEY},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+
+            def read() -> None:
+                assert proc.stderr is not None
+                for line in proc.stderr:
+                    with contextlib.suppress(ValueError):
+                        logs.append(json.loads(line))
+
+            reader = threading.Thread(target=read, name="stderr-reader")
+            reader.start()
+            try:
+                secrets = tmp_path / "secrets"
+                # Every healthy target syncs at once: the hung provider holds 2 of 4 workers
+                # (the healthy one its own 2: two of its targets wait a second for them).
+                wait_for(
+                    lambda: all((secrets / f"{n}.uri").exists() for n in healthy_names),
+                    5,
+                    "the healthy targets' first sync",
+                )
+                wait_for(
+                    lambda: _get(port, "/readyz")[0] == 503
+                    and json.loads(_get(port, "/readyz")[1])["open_breakers"],
+                    10,
+                    "the hung provider's breaker to open",
+                )
+                released.set()
+                hanging.clear()
+                back = time.monotonic()
+                wait_for(
+                    lambda: all((secrets / f"{n}.uri").exists() for n in HUNG),
+                    12,
+                    "every target of the provider that answers again",
+                )
+                recovered = time.monotonic() - back
+                wait_for(lambda: _get(port, "/readyz")[0] == 200, 5, "readiness")
+            finally:
+                if proc.poll() is None:
+                    proc.terminate()
+                proc.wait(15)
+                reader.join()
+    assert recovered < 12
+    events = [e.get("event") for e in logs]
+    assert "dependency_recovered" in events
+    healthy_trouble = [
+        e
+        for e in logs
+        if e.get("event") in {"cycle_skipped", "fetch_failed", "sync_failed"}
+        and (e.get("target") in healthy_names or e.get("provider") == "healthy")
+    ]
+    assert not healthy_trouble
