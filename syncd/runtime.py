@@ -118,7 +118,7 @@ class Runtime:
 
 
 def probe_interval_of(config: Config) -> float:
-    """How often an open breaker lets a probe through: every 30 s, or each target interval if shorter.
+    """How often an open breaker lets a probe through: every 30 s, or each interval if shorter.
 
     So a provider or sink that answers again is found out within one interval
     of its targets, and they recover on their schedule.
