@@ -19,7 +19,9 @@ that costs nothing while it waits.
 
 Both listen on one port (the path and ``X-Amz-Target`` tell them apart), next
 to control endpoints: ``GET /_stats`` (calls by API, writes), ``POST /_reset``
-(counts only) and ``POST /_clear`` (counts and secrets), ``POST /_rotate``
+(counts only) and ``POST /_clear`` (counts and secrets), ``POST /_hang``
+(``{"seconds": N}``: case.dev requests arriving in the next N seconds are
+answered only once they are over, as a hung server's), ``POST /_rotate``
 (``{"projects": [...]}``) and ``POST /_put`` (``{"name": "value", ...}``, no
 counting); for rate tests ``GET /_times`` (arrival times by API), ``POST
 /_throttle`` (``{"writes": N}``: the next N writes answer ThrottlingException)
@@ -106,6 +108,8 @@ class StandIns:
         #: (set by /_budget); a request past it answers 429 with Retry-After.
         self.budget: int | None = None
         self.budget_window = 1.0
+        #: Until when (time.monotonic()) case.dev requests hang (set by /_hang).
+        self.hang_until = 0.0
         self._budget_left = 0
         self._budget_reset = 0.0
 
@@ -127,6 +131,9 @@ class StandIns:
                         headers[key.strip().lower()] = value.strip()
                 length = int(headers.get("content-length") or 0)
                 body = await reader.readexactly(length) if length else b""
+                hung = self.hang_until - time.monotonic()
+                if hung > 0 and "x-amz-target" not in headers and not target.startswith("/_"):
+                    await asyncio.sleep(hung)
                 status, payload, content_type = self.answer(method, target, headers, body)
                 extra = self._budget_headers(status) if "x-amz-target" not in headers else ""
                 if self.latency and not target.startswith("/_"):
@@ -296,6 +303,9 @@ class StandIns:
         if path == "/_rotate":
             for project in data.get("projects", []):
                 self.generations[project] = self.generations.get(project, 0) + 1
+            return {}
+        if path == "/_hang":
+            self.hang_until = time.monotonic() + float(data.get("seconds", 0))
             return {}
         if path == "/_throttle":
             self.throttle_writes = int(data.get("writes", 0))

@@ -336,6 +336,18 @@ class _Registry:
         else:
             del self._long[key]
 
+    def drop_slots(self, prefix: str) -> int:
+        """Forget every slot whose name starts with ``prefix``; how many there were."""
+        with self._lock:
+            if self._pending:
+                self._expand_pending()
+            names = [name for name in self._slots if name.startswith(prefix)]
+            for name in names:
+                for values in self._slots.pop(name):
+                    for form in _forms(values):
+                        self._release(form)
+            return len(names)
+
     def clear(self) -> None:
         with self._lock:
             self._reset()
@@ -435,6 +447,20 @@ def register(*values: str | None, pinned: bool = False, slot: str | None = None)
     present = [value for value in values if value]
     if present:
         _registry.add(present, pinned=pinned, slot=slot)
+
+
+def connection_slot(provider: str, target: str, role: str) -> str:
+    """The slot of the password ``target`` holds as ``role``, fetched from ``provider``."""
+    return f"conn:{provider}:{target}:{role}"
+
+
+def forget_target(provider: str, target: str) -> int:
+    """Forget the passwords of a target that is gone (a reload removed it); how many slots.
+
+    Its credentials are no longer held by syncd, so keeping them known would
+    only grow the registry with every reload.
+    """
+    return _registry.drop_slots(f"conn:{provider}:{target}:")
 
 
 def forget_all() -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import structlog
 
-from syncd import bulkhead, exits
+from syncd import bulkhead, exits, heap, redaction
 from syncd import config as config_mod
 from syncd.breaker import Breakers, Kind
 from syncd.errors import SyncdError
@@ -233,6 +233,8 @@ class Daemon:
         plan.log(new_cfg)
         self.notifier.ready()
         self.notifier.status(self.health.status_line())
+        del old  # closed, or closes when its last sync ends: its memory can go back
+        heap.release()
         return True
 
     def _apply(self, plan: ReloadPlan, old: dict[str, Target], new: dict[str, Target]) -> None:
@@ -241,6 +243,10 @@ class Daemon:
         for name in plan.removed:
             jobs.unschedule(name)
             self.recorder.forget(old[name])
+            redaction.forget_target(old[name].provider, name)
+        for name in plan.changed:
+            if old[name].provider != new[name].provider:
+                redaction.forget_target(old[name].provider, name)
         for name in (*plan.added, *plan.changed):
             jobs.schedule(new[name], run_now=True)
         self.recorder.track(new.values())

@@ -339,3 +339,15 @@ def test_every_credential_any_target_holds_is_masked_at_10000_targets() -> None:
             scrubbed = redaction.scrub(f"log line {form} end")
             assert form not in scrubbed and value not in scrubbed, form
             assert redaction.MASK in scrubbed
+
+
+def test_forgetting_a_target_drops_its_slots_only() -> None:
+    """A target a reload removed: its passwords are no longer known; the others' still are."""
+    redaction.forget_all()
+    redaction.register("pw-gone-target-1", slot=redaction.connection_slot("cd", "gone", "app"))
+    redaction.register("pw-gone-target-2", slot=redaction.connection_slot("cd", "gone", "ro"))
+    redaction.register("pw-kept-target-1", slot=redaction.connection_slot("cd", "gone2", "app"))
+    assert redaction.forget_target("cd", "gone") == 2
+    assert redaction.scrub("a pw-gone-target-1 b") == "a pw-gone-target-1 b"
+    assert redaction.scrub("a pw-kept-target-1 b") == "a *** b"
+    redaction.forget_all()

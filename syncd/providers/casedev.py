@@ -186,7 +186,7 @@ class CaseDevProvider:
 
 def _slot(provider: str, target: Target, conn: ConnectionInfo) -> str:
     """The redaction slot of the password ``target`` holds as ``conn``'s role."""
-    return f"conn:{provider}:{target.name}:{conn.username}"
+    return redaction.connection_slot(provider, target.name, conn.username)
 
 
 #: mypy checks the plugin's shape here, as a third-party plugin author would.

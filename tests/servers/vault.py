@@ -90,6 +90,13 @@ class VaultDevServer(LocalServer):
             process=self._process,
         )
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (a benchmark freezes it with SIGSTOP)."""
+        if self._process is None:
+            raise RuntimeError("the server is not running")
+        return self._process.pid
+
     def client(self) -> hvac.Client:
         """Return an hvac client with the root token; close it with ``client.adapter.close()``."""
         import hvac  # lazily, as syncd itself does
