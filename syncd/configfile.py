@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +75,14 @@ class Document:
                 return line
         return None
 
+    def where(self, location: Location, source: str) -> tuple[str, int | None, Location]:
+        """The file (``source`` here), line and location to name in a message about ``location``.
+
+        A config assembled from several files (:mod:`syncd.fragments`) answers
+        with the file the value came from and its location in that file.
+        """
+        return source, self.line_of(location), location
+
 
 def read(path: Path, *, origin: str | None = None) -> Document:
     """Read and parse the file at ``path``; every problem is a one-line :class:`ConfigError`.
@@ -93,55 +101,116 @@ def read(path: Path, *, origin: str | None = None) -> Document:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    return parse(text_of(raw, size, str(path)), str(path))
+
+
+def text_of(raw: bytes, size: int, source: str) -> str:
+    """The text of a file read as ``raw`` (at most ``MAX_BYTES + 1`` bytes of its ``size``).
+
+    Refuses a file over :data:`MAX_BYTES` and one that is not UTF-8.
+    """
     if len(raw) > MAX_BYTES:
-        shown = f" ({size:,} bytes)" if size > MAX_BYTES else ""  # a pipe has no size
-        raise ConfigError(
-            f"{path}: config file is too large{shown}; the limit is {MAX_BYTES:,} bytes (1 MiB)"
-        )
+        raise too_large(source, size)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
-    return parse(text, str(path))
+        raise ConfigError(f"{source}: config file is not UTF-8 text") from None
+
+
+def too_large(source: str, size: int) -> ConfigError:
+    """The error for a file over :data:`MAX_BYTES` (``size`` 0 when unknown, as for a pipe)."""
+    shown = f" ({size:,} bytes)" if size > MAX_BYTES else ""
+    return ConfigError(
+        f"{source}: config file is too large{shown}; the limit is {MAX_BYTES:,} bytes (1 MiB)"
+    )
 
 
 def parse(text: str, source: str) -> Document:
     """Parse YAML ``text``; ``source`` names it in errors. An empty document is ``{}``."""
+    return parse_part(text, source).document
+
+
+@dataclass(frozen=True)
+class Part:
+    """A parsed file whose ``targets:`` were perhaps only partly built (see :func:`parse_part`).
+
+    ``document.data["targets"]`` holds the built targets only; ``built`` is the
+    index in the file of each, and ``names`` the name and line of every target
+    whose name could be read without building it.
+    """
+
+    document: Document
+    built: tuple[int, ...] = ()
+    names: tuple[tuple[str, int], ...] = ()
+    count: int = 0
+
+
+def parse_part(text: str, source: str, keep: Callable[[str], bool] | None = None) -> Part:
+    """Parse ``text`` like :func:`parse`, building only the targets whose name ``keep`` accepts.
+
+    The other targets are checked as every value is (duplicate keys, the
+    alias bound) and their names and lines kept, nothing more: a shard of a
+    fleet pays for its own targets. A target whose name is not a plain
+    string is always built, so that validating it reports what is wrong.
+    """
     loader = _Loader(text)
     try:
         with gc_paused():
-            return _parse(loader, text, source)
+            return _parse(loader, text, source, keep)
     finally:
         loader.dispose()
 
 
-def _parse(loader: yaml.SafeLoader, text: str, source: str) -> Document:
+def _parse(
+    loader: yaml.SafeLoader, text: str, source: str, keep: Callable[[str], bool] | None
+) -> Part:
+    walk = _Walk(loader, source, build=True, keep=keep)
     try:
         node = loader.get_single_node()
         if node is None:
-            return Document({})
+            return Part(Document({}))
         try:
-            data, lines = _Walk(loader, source, build=True).run(node)
+            data, lines = walk.run(node)
         except _Unusual:
             # Tags, keys or merges beyond plain maps, lists and scalars: let
             # PyYAML's constructor build them, after the same checks, from a
             # clean state (a failed construction leaves its node marked).
             loader.constructed_objects = {}
             loader.recursive_objects = {}
-            lines = _Walk(loader, source, build=False).run(node)[1]
+            walk = _Walk(loader, source, build=False, keep=keep)
+            lines = walk.run(node)[1]
             data = loader.construct_document(node)
+            if keep is not None and isinstance(data, dict):
+                _drop_unbuilt(data, walk.built)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: {_yaml_problem(exc, text)}") from None
     except ValueError as exc:  # PyYAML's constructor on a value such as the date 2001-13-45
         raise ConfigError(f"{source}: invalid value ({exc})") from None
     if data is None:
-        return Document({})
+        return Part(Document({}))
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: line 1: the top level must be a mapping of keys (like 'targets:'), "
             f"not a {_kind(data)}"
         )
-    return Document(data, lines)
+    return Part(Document(data, lines), tuple(walk.built), tuple(walk.names), walk.targets)
+
+
+def _drop_unbuilt(data: dict[str, Any], built: list[int]) -> None:
+    targets = data.get("targets")
+    if isinstance(targets, list):
+        data["targets"] = [targets[i] for i in built]
+
+
+def _name_of(node: yaml.Node) -> str | None:
+    """The plain string under ``name:`` of a target's mapping node, else None."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == "name":
+            is_str = isinstance(value_node, yaml.ScalarNode) and value_node.tag == _STR_TAG
+            return str(value_node.value) if is_str and key_node.tag == _STR_TAG else None
+    return None
 
 
 #: Stands for a merge key (``<<``) among a mapping's keys in :class:`_Walk`.
@@ -187,12 +256,24 @@ class _Walk:
     again without building and lets PyYAML construct the data.
     """
 
-    def __init__(self, loader: yaml.SafeLoader, source: str, *, build: bool) -> None:
+    def __init__(
+        self,
+        loader: yaml.SafeLoader,
+        source: str,
+        *,
+        build: bool,
+        keep: Callable[[str], bool] | None = None,
+    ) -> None:
         self.loader = loader
         self.source = source
         self.build = build
+        self.record = True
         self.lines: dict[Location, int] = {}
         self.count = 0
+        self.keep = keep
+        self.built: list[int] = []
+        self.names: list[tuple[str, int]] = []
+        self.targets = 0
 
     def run(self, root: yaml.Node) -> tuple[Any, dict[Location, int]]:
         return self._visit(root, (), root.start_mark.line + 1), self.lines
@@ -215,10 +296,13 @@ class _Walk:
         if isinstance(node, yaml.SequenceNode):
             if self.build and node.tag != _SEQ_TAG:
                 raise _Unusual
+            if self.keep is not None and location == ("targets",):
+                return self._targets(node, line)
             items = []
             for index, item in enumerate(node.value):
                 child = (*location, index)
-                self.lines.setdefault(child, item.start_mark.line + 1)
+                if self.record:
+                    self.lines.setdefault(child, item.start_mark.line + 1)
                 items.append(self._visit(item, child, line))
             return items
         if not self.build:
@@ -233,6 +317,29 @@ class _Walk:
             raise ConfigError(
                 f"{self.source}: line {node.start_mark.line + 1}: invalid value ({exc})"
             ) from None
+
+    def _targets(self, node: yaml.SequenceNode, line: int) -> list[Any]:
+        """The ``targets:`` list with ``keep``: build the kept, only check the others."""
+        assert self.keep is not None  # noqa: S101 - only called with keep
+        items = []
+        self.targets += len(node.value)
+        for index, item in enumerate(node.value):
+            child: Location = ("targets", index)
+            item_line = item.start_mark.line + 1
+            name = _name_of(item)
+            if name is not None:
+                self.names.append((name, item_line))
+            if name is None or self.keep(name):
+                self.lines.setdefault(child, item_line)
+                self.built.append(index)
+                items.append(self._visit(item, child, line))
+                continue
+            build, self.build, self.record = self.build, False, False
+            try:
+                self._visit(item, child, line)
+            finally:
+                self.build, self.record = build, True
+        return items
 
     def _mapping(self, node: yaml.MappingNode, location: Location) -> Any:
         if self.build and node.tag != _MAP_TAG:
@@ -258,7 +365,8 @@ class _Walk:
                 )
             first[key] = key_line
             child = (*location, key) if isinstance(key, str | int) else location
-            self.lines.setdefault(child, key_line)
+            if self.record:
+                self.lines.setdefault(child, key_line)
             children.append((key, value_node, child, key_line))
         if not self.build:
             for key, value_node, child, key_line in children:
