@@ -32,7 +32,10 @@ import yaml
 from syncd.errors import ConfigError
 
 MAX_BYTES = 1024 * 1024
-"""The largest config file syncd parses (1 MiB: about 7,000 targets written out in block style)."""
+"""The largest config file syncd parses (1 MiB: about 7,000 targets written out in block style).
+
+Per file: a bigger fleet is split into fragments (:mod:`syncd.fragments`).
+"""
 
 MAX_NODES = 250_000
 """The most values (keys, scalars, lists, mappings) a document may expand to through aliases.
