@@ -8,9 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,8 @@ import yaml
 from syncd import configfile, fragments
 from syncd.cli import main
 from syncd.testing.casedev import FakeCaseDev, RunningServer
-from tests.conftest import run_syncd
+from tests.conftest import run_syncd, syncd_daemon
+from tests.test_daemon_e2e import wait_for
 
 KEY = "cdk_fragments_test_key_123456"
 URI = "postgresql://owner:FragPassw0rdXYZ@db.example/app?sslmode=require"
@@ -388,9 +387,10 @@ def test_a_shard_builds_only_its_own_fragment_targets(tmp_path: Path) -> None:
     assert cfg.defined == 120 and [c for _, c in cfg.files] == [0, 40, 40, 40]
 
 
-@pytest.fixture
-def daemon(tmp_path: Path, api: RunningServer) -> Iterator[Callable[[str], dict[str, Any]]]:
-    """`python -m syncd run` on a main file and two fragments; yields a wait-for-event."""
+def test_sighup_with_a_broken_fragment_keeps_the_old_config(
+    tmp_path: Path, api: RunningServer
+) -> None:
+    """SIGHUP re-reads every fragment: a broken one keeps the old config, a fixed one applies."""
     main_file = write_main(
         tmp_path,
         api.base_url,
@@ -399,75 +399,28 @@ def daemon(tmp_path: Path, api: RunningServer) -> Iterator[Callable[[str], dict[
     )
     write_fragment(tmp_path, "a.yaml", ["a1"])
     write_fragment(tmp_path, "b.yaml", ["b1"])
-    logs: list[dict[str, Any]] = []
-    with subprocess.Popen(
-        [sys.executable, "-m", "syncd", "run", "--config", str(main_file)],
-        env={**os.environ, "CASEDEV_API_KEY": KEY},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-
-        def read() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                try:
-                    logs.append(json.loads(line))
-                except ValueError:
-                    logs.append({"event": "raw", "line": line})
-
-        reader = threading.Thread(target=read, name="daemon-stderr")
-        reader.start()
-
-        def wait(event: str, after: int = 0) -> dict[str, Any]:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                found = [e for e in logs[after:] if e.get("event") == event]
-                if found:
-                    return found[0]
-                assert proc.poll() is None, logs
-                time.sleep(0.05)
-            raise AssertionError(f"no {event} in {logs}")
-
-        try:
-            wait.logs = logs  # type: ignore[attr-defined]
-            wait.proc = proc  # type: ignore[attr-defined]
-            yield wait
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            reader.join()
-
-
-def test_sighup_with_a_broken_fragment_keeps_the_old_config(
-    tmp_path: Path, daemon: Callable[[str], dict[str, Any]]
-) -> None:
-    """SIGHUP re-reads every fragment: a broken one keeps the old config, a fixed one applies."""
-    proc: subprocess.Popen[str] = daemon.proc  # type: ignore[attr-defined]
-    logs: list[dict[str, Any]] = daemon.logs  # type: ignore[attr-defined]
     out = tmp_path / "out"
-    deadline = time.monotonic() + 20
-    while not ((out / "a1.json").exists() and (out / "b1.json").exists()):
-        assert time.monotonic() < deadline, logs
-        time.sleep(0.05)
-    broken = tmp_path / "targets.d" / "b.yaml"
-    broken.write_text("targets:\n  - {name: b1, provider: casedev,\n")
-    mark = len(logs)
-    proc.send_signal(signal.SIGHUP)
-    failed = daemon("config_reload_failed", mark)
-    assert str(broken) in failed["error"] and failed["kept"] == "previous config"
-    write_fragment(tmp_path, "b.yaml", ["b1", "b2"])
-    mark = len(logs)
-    proc.send_signal(signal.SIGHUP)
-    reloaded = daemon("config_reloaded", mark)
-    assert (reloaded["added"], reloaded["removed"], reloaded["targets"]) == (1, 0, 3)
-    deadline = time.monotonic() + 20
-    while not (out / "b2.json").exists():
-        assert time.monotonic() < deadline, logs
-        time.sleep(0.05)
+    with syncd_daemon(main_file, {"CASEDEV_API_KEY": KEY}) as (proc, logs):
+
+        def event(name: str, after: int) -> dict[str, Any] | None:
+            assert proc.poll() is None, logs
+            return next((e for e in logs[after:] if e.get("event") == name), None)
+
+        wait_for(lambda: (out / "a1.json").exists() and (out / "b1.json").exists(), 20, "sync")
+        broken = tmp_path / "targets.d" / "b.yaml"
+        broken.write_text("targets:\n  - {name: b1, provider: casedev,\n")
+        mark = len(logs)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: event("config_reload_failed", mark), 20, "the failed reload")
+        failed = event("config_reload_failed", mark)
+        assert failed is not None and str(broken) in failed["error"]
+        assert failed["kept"] == "previous config"
+        write_fragment(tmp_path, "b.yaml", ["b1", "b2"])
+        mark = len(logs)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: event("config_reloaded", mark), 20, "the good reload")
+        reloaded = event("config_reloaded", mark)
+        assert reloaded is not None
+        # Added to the old config's two targets: the broken reload changed nothing.
+        assert (reloaded["added"], reloaded["removed"], reloaded["targets"]) == (1, 0, 3)
+        wait_for((out / "b2.json").exists, 20, "the added target's secret")
