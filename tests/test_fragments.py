@@ -424,3 +424,39 @@ def test_sighup_with_a_broken_fragment_keeps_the_old_config(
         # Added to the old config's two targets: the broken reload changed nothing.
         assert (reloaded["added"], reloaded["removed"], reloaded["targets"]) == (1, 0, 3)
         wait_for((out / "b2.json").exists, 20, "the added target's secret")
+
+
+def test_a_shard_builds_its_targets_from_merge_keys_too(tmp_path: Path) -> None:
+    """A fragment PyYAML must construct (merge keys) is split by shard too, its lines intact."""
+    from syncd import config
+    from syncd.sharding import Shard
+
+    main_file = write_main(tmp_path)
+    names = [f"m{i:02d}" for i in range(20)]
+    shard = Shard(1, 3)
+    wrong = next(n for n in names[1:] if shard.holds(n))
+
+    def write(interval: str) -> Path:
+        path = tmp_path / "targets.d" / "merged.yaml"
+        first, *rest = names
+        path.write_text(
+            f"targets:\n  - &first {{name: {first}, provider: casedev, project: proj_1, "
+            f"sinks: [{{sink: local, secret: {first}}}]}}\n"
+            + "".join(
+                f"  - {{<<: *first, name: {n}, sinks: [{{sink: local, secret: {n}}}]"
+                + (f", interval: {interval}" if n == wrong else "")
+                + "}\n"
+                for n in rest
+            )
+        )
+        return path
+
+    write("1h")
+    cfg = config.load(main_file, select=lambda _count: shard.holds)
+    assert [t.name for t in cfg.targets] == [n for n in names if shard.holds(n)]
+    path = write("soon")
+    index = names.index(wrong)
+    with pytest.raises(
+        config.ConfigError, match=rf"^{path}: line {index + 2}: targets\.{index}\.interval: "
+    ):
+        config.load(main_file, select=lambda _count: shard.holds)
