@@ -460,3 +460,27 @@ def test_a_shard_builds_its_targets_from_merge_keys_too(tmp_path: Path) -> None:
         config.ConfigError, match=rf"^{path}: line {index + 2}: targets\.{index}\.interval: "
     ):
         config.load(main_file, select=lambda _count: shard.holds)
+
+
+def test_other_shards_targets_keep_the_bounds_of_a_file(tmp_path: Path) -> None:
+    """A target a shard does not build is still refused for a duplicate key, naming its line."""
+    from syncd import config
+    from syncd.sharding import Shard
+
+    main_file = write_main(tmp_path)
+    shard = Shard(0, 4)
+    names = [f"d{i:02d}" for i in range(12)]
+    other = next(n for n in names if not shard.holds(n))
+    path = tmp_path / "targets.d" / "a.yaml"
+    path.write_text(
+        "targets:\n"
+        + "".join(
+            f"  - {one_line(n)}\n".replace("project:", "project: p, project:")
+            if n == other
+            else f"  - {one_line(n)}\n"
+            for n in names
+        )
+    )
+    line = names.index(other) + 2
+    with pytest.raises(config.ConfigError, match=rf"^{path}: line {line}: duplicate key 'project'"):
+        config.load(main_file, select=lambda _count: shard.holds)
