@@ -484,3 +484,23 @@ def test_other_shards_targets_keep_the_bounds_of_a_file(tmp_path: Path) -> None:
     line = names.index(other) + 2
     with pytest.raises(config.ConfigError, match=rf"^{path}: line {line}: duplicate key 'project'"):
         config.load(main_file, select=lambda _count: shard.holds)
+
+
+def test_check_reports_per_file(
+    tmp_path: Path, api: RunningServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check validates every fragment and ends with one line per file, failures counted there."""
+    main_file = write_main(tmp_path, api.base_url)
+    write_fragment(tmp_path, "a.yaml", ["a1", "a2"])
+    path = tmp_path / "targets.d" / "b.yaml"
+    path.write_text(f"targets:\n  - {one_line('b1').replace('proj_1', 'proj_missing')}\n")
+    assert main(["check", "--config", str(main_file)]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[-3:] == [
+        f"{main_file}: ok (0 targets)",
+        f"{tmp_path / 'targets.d' / 'a.yaml'}: ok (2 targets)",
+        f"{path}: FAILED (1 of 1 targets)",
+    ]
+    assert main(["check", "--output", "json", "--config", str(main_file)]) == 1
+    files = json.loads(capsys.readouterr().out)["files"]
+    assert [(f["targets"], f["targets_failed"]) for f in files] == [(0, 0), (2, 0), (1, 1)]
