@@ -79,11 +79,6 @@ class Assembled(Document):
     #: Each file (the main file first) and how many targets it defines.
     files: tuple[tuple[str, int], ...] = ()
 
-    @property
-    def total(self) -> int:
-        """How many targets all files define, built or not."""
-        return sum(count for _, count in self.files)
-
     def where(self, location: Location, source: str) -> tuple[str, int | None, Location]:
         """The fragment, line and location in it that ``location`` came from."""
         if len(location) >= 2:  # noqa: PLR2004 - a section and a key or index
