@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -33,6 +33,7 @@ syncd keeps database connection strings from a managed-Postgres provider
 (case.dev) in the secret stores your applications read: AWS Secrets Manager,
 Vault / OpenBao (KV v2) and files. Run one cycle with 'syncd run --once', or
 'syncd run' as a daemon; 'syncd check' tests a config without writing;
+'syncd config lint' validates the config files alone, contacting nothing;
 'syncd rotate' resets and republishes passwords now (Neon)."""
 
 EPILOG = """\
@@ -132,6 +133,25 @@ def _parser() -> argparse.ArgumentParser:
     with_config(check)
     with_output(check)
 
+    config = commands.add_parser(
+        "config",
+        help="work with the config files without contacting any provider or store",
+        description="Commands on the config files alone; nothing is contacted.",
+    )
+    config_commands = config.add_subparsers(
+        title="commands", metavar="COMMAND", dest="config_command", required=True,
+        parser_class=_Parser,
+    )
+    lint = config_commands.add_parser(
+        "lint",
+        help="validate the config and every fragment; contact nothing (for CI)",
+        description="Validate the main config file and every fragment it includes, as a "
+        "start would, and report per file. Contacts no provider or store and reads no "
+        "credential. Exit codes: 0 valid; 2 invalid (one line per problem on stderr).",
+    )
+    with_config(lint)
+    with_output(lint)
+
     commands.add_parser(
         "demo",
         help="run syncd end to end against embedded local servers",
@@ -180,7 +200,7 @@ def _with_config(args: argparse.Namespace) -> int:
     if log_overrides:
         overrides["log"] = log_overrides
     located = config_mod.locate(args.config)
-    cfg = config_mod.load(located.path, overrides, origin=located.origin)
+    cfg = config_mod.load(located.path, overrides, origin=located.origin, select=_selector(args))
     log_settings = cfg.settings.log
     logs.configure(
         log_settings.level, log_settings.format, vendor_debug=log_settings.vendor_debug
@@ -193,6 +213,8 @@ def _with_config(args: argparse.Namespace) -> int:
             problem="matches no setting; ignored",
             did_you_mean=closest or None,
         )
+    if args.command == "config":
+        return _lint(cfg, sys.stdout, output=args.output)
     if args.command == "check":
         with exits.sigterm_interrupts():
             return _check(cfg, sys.stdout, output=args.output)
@@ -202,7 +224,8 @@ def _with_config(args: argparse.Namespace) -> int:
     selected = _select(cfg, args.target)
     shard = _shard(args, cfg)
     targets = shard.select(selected)
-    warnings = _empty_shard(shard, targets, selected, named=bool(args.target))
+    defined = len(selected) if args.target else cfg.defined
+    warnings = _empty_shard(shard, targets, defined, named=bool(args.target))
     if args.metrics_file and not args.once:
         raise UsageError("--metrics-file needs --once")
     if args.metrics_file and args.dry_run:
@@ -240,10 +263,26 @@ def _shard(args: argparse.Namespace, cfg: config_mod.Config) -> sharding.Shard:
     return sharding.resolve(args.shard, args.shard_count, cfg.settings.shards, os.environ)
 
 
+def _selector(args: argparse.Namespace) -> config_mod.Selector | None:
+    """For ``run`` over a shard: build only that shard's targets of the fragments.
+
+    Not with ``--target``: a named target of another shard must still be known
+    (and reported as outside this shard), so everything is built as before.
+    """
+    if args.command != "run" or args.target:
+        return None
+
+    def select(configured: int) -> Callable[[str], bool] | None:
+        shard = sharding.resolve(args.shard, args.shard_count, configured, os.environ)
+        return shard.holds if shard.count > 1 else None
+
+    return select
+
+
 def _empty_shard(
     shard: sharding.Shard,
     targets: tuple[Target, ...],
-    selected: tuple[Target, ...],
+    defined: int,
     *,
     named: bool,
 ) -> tuple[str, ...]:
@@ -255,11 +294,9 @@ def _empty_shard(
     which = "named" if named else "configured"
     # Not an error: with more shards than targets some are empty, and the Job must complete.
     structlog.get_logger(__name__).warning(
-        "shard_empty", shard=str(shard), targets=len(selected), selection=which
+        "shard_empty", shard=str(shard), targets=defined, selection=which
     )
-    return (
-        f"shard {shard} holds none of the {len(selected)} {which} target(s); nothing was synced",
-    )
+    return (f"shard {shard} holds none of the {defined} {which} target(s); nothing was synced",)
 
 
 def _daemon(cfg: config_mod.Config, shard: sharding.Shard) -> int:
@@ -268,9 +305,12 @@ def _daemon(cfg: config_mod.Config, shard: sharding.Shard) -> int:
 
     if shard.count == 1:
         return run_daemon(cfg)
-    # A reload re-reads the file and keeps this shard's targets only.
+    # A reload re-reads the files and keeps (and builds) this shard's targets only.
     return run_daemon(
-        _sharded(cfg, shard), load_config=lambda path: _sharded(config_mod.load(path), shard)
+        _sharded(cfg, shard),
+        load_config=lambda path: _sharded(
+            config_mod.load(path, select=lambda _configured: shard.holds), shard
+        ),
     )
 
 
@@ -366,9 +406,28 @@ def _rotate(cfg: config_mod.Config, names: list[str], *, dry_run: bool, output: 
     return exits.for_result(report.ok)
 
 
+def _lint(cfg: config_mod.Config, out: TextIO, *, output: str) -> int:
+    """``syncd config lint``: the config loaded (so valid); say so per file."""
+    from syncd.report import by_file, print_files, write_json  # noqa: PLC0415
+
+    rows = by_file(cfg.files)
+    if output == "json":
+        write_json({"ok": True, "targets": cfg.defined, "files": rows}, out)
+    else:
+        print_files(rows, out)
+        out.write(f"config ok: {cfg.defined} target(s) in {len(rows)} file(s)\n")
+    return EXIT_OK
+
+
 def _check(cfg: config_mod.Config, out: TextIO, *, output: str = "text") -> int:
     from syncd.check import Checker  # noqa: PLC0415 - only check needs it
-    from syncd.report import check_as_dict, print_check, write_json  # noqa: PLC0415
+    from syncd.report import (  # noqa: PLC0415
+        by_file,
+        check_as_dict,
+        print_check,
+        print_files,
+        write_json,
+    )
 
     runtime = _build(cfg)
     with runtime, _progress(cfg, len(cfg.targets), output) as progress:
@@ -380,10 +439,17 @@ def _check(cfg: config_mod.Config, out: TextIO, *, output: str = "text") -> int:
             on_target=progress,
         )
         report = checker.run(cfg.targets)
+    files = by_file(cfg.files, [t.ok for t in report.targets]) if len(cfg.files) > 1 else []
     if output == "json":
-        write_json(check_as_dict(report), out)
+        document = check_as_dict(report)
+        if files:
+            document["files"] = files
+        write_json(document, out)
     else:
         print_check(report, out)
+        if files:
+            out.write("\n")
+            print_files(files, out)
     return exits.for_result(report.ok)
 
 

@@ -34,7 +34,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import PydanticBaseSettingsSource
 
-from syncd import configerrors, configfile, plugins
+from syncd import configerrors, configfile, fragments, plugins
 from syncd.durations import DEFAULT_JITTER, Interval, Jitter, RotationPeriod, parse_duration
 from syncd.errors import ConfigError
 from syncd.formats import ENV_VAR_PATTERN, FIELDS, FORMATS, KEYED_FORMATS, PRESETS
@@ -244,6 +244,13 @@ class Config:
     providers: dict[str, Plugin[ProviderFactory[BaseModel]]]
     sinks: dict[str, Plugin[SinkFactory[BaseModel]]]
     targets: tuple[Target, ...]
+    #: Each file (the main file first, then its fragments) and how many targets it defines.
+    files: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def defined(self) -> int:
+        """How many targets the files define, including those a shard did not build."""
+        return sum(count for _, count in self.files) if self.files else len(self.targets)
 
 
 @dataclass(frozen=True)
@@ -281,12 +288,17 @@ def unknown_environment(environ: Mapping[str, str] | None = None) -> list[tuple[
     return configerrors.unknown_environment(Settings, os.environ if environ is None else environ)
 
 
+Selector = Callable[[int], Callable[[str], bool] | None]
+"""Given the configured shard count (``shards:``), the target names to build (None: all)."""
+
+
 def load(
     path: Path | None,
     overrides: dict[str, Any] | None = None,
     *,
     data: dict[str, Any] | None = None,
     origin: str | None = None,
+    select: Selector | None = None,
 ) -> Config:
     """Read, merge and validate the configuration, plugins' sections included.
 
@@ -294,9 +306,12 @@ def load(
     ``origin`` says how ``path`` was chosen, for the message if it is missing.
     A config without targets is refused: an empty file (a ConfigMap that failed
     to render) must not start a daemon that looks healthy and syncs nothing.
+    With ``select`` (a shard), the targets of fragments (:mod:`syncd.fragments`)
+    that it does not accept are only checked for their names, not built; the
+    main file's targets are always built.
     """
     with configfile.gc_paused():  # see there: thousands of targets are many live objects
-        return _load(path, overrides, data, origin)
+        return _load(path, overrides, data, origin, select)
 
 
 def _load(
@@ -304,6 +319,7 @@ def _load(
     overrides: dict[str, Any] | None,
     data: dict[str, Any] | None,
     origin: str | None,
+    select: Selector | None = None,
 ) -> Config:
     if data is not None:
         document = configfile.Document(data)
@@ -312,17 +328,25 @@ def _load(
     else:
         document = configfile.Document({})
     source = str(path) if path is not None else "config"
+    if path is not None and fragments.KEY in document.data:
+        keep = None
+        if select is not None:
+            head = {k: v for k, v in document.data.items() if k not in fragments.SECTIONS}
+            head.pop(fragments.KEY)
+            explain = configerrors.Explainer(source, document, os.environ)
+            keep = select(_validated(dict(overrides or {}), head, explain).shards)
+        document = fragments.assemble(path, document, keep)
     explain = configerrors.Explainer(source, document, os.environ)
-    try:
-        settings = _build_settings(dict(overrides or {}), document.data)
-    except SettingsError as exc:
-        raise ConfigError(configerrors.describe_settings_error(exc, os.environ)) from None
-    except ValidationError as exc:
-        raise ConfigError(explain.describe(exc, Settings)) from None
+    settings = _validated(dict(overrides or {}), document.data, explain)
     problems = _references(settings, explain)
     if problems:
         raise ConfigError("\n".join(problems))
-    if not settings.targets:
+    files = (
+        document.files
+        if isinstance(document, fragments.Assembled)
+        else ((source, len(settings.targets)),)
+    )
+    if not sum(count for _, count in files):
         what = "the config file is empty" if not document.data else "no targets are configured"
         raise ConfigError(f"{source}: {what}; define at least one under 'targets:'")
     providers = {
@@ -351,7 +375,19 @@ def _load(
     # The Targets are the config from here on; the validated target models would
     # double the per-target memory of a daemon with thousands of targets.
     settings = settings.model_copy(update={"targets": []})
-    return Config(path, settings, providers, sinks, targets)
+    return Config(path, settings, providers, sinks, targets, files)
+
+
+def _validated(
+    init: dict[str, Any], data: dict[str, Any], explain: configerrors.Explainer
+) -> Settings:
+    """:func:`_build_settings`, its errors worded by ``explain``."""
+    try:
+        return _build_settings(init, data)
+    except SettingsError as exc:
+        raise ConfigError(configerrors.describe_settings_error(exc, os.environ)) from None
+    except ValidationError as exc:
+        raise ConfigError(explain.describe(exc, Settings)) from None
 
 
 def _build_settings(init: dict[str, Any], data: dict[str, Any]) -> Settings:

@@ -98,9 +98,9 @@ class Explainer:
         if variable is not None:
             name, rest = variable
             return f"{name}: {_dotted(rest)}: {message}" if rest else f"{name}: {message}"
-        line = self.document.line_of(location)
-        where = f"{self.source}: line {line}" if line is not None else self.source
-        return f"{where}: {_dotted(location)}: {message}" if location else f"{where}: {message}"
+        source, line, shown = self.document.where(location, self.source)
+        where = f"{source}: line {line}" if line is not None else source
+        return f"{where}: {_dotted(shown)}: {message}" if shown else f"{where}: {message}"
 
     def describe(
         self, exc: ValidationError, model: type[BaseModel], prefix: Location = ()

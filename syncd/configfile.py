@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,10 @@ import yaml
 from syncd.errors import ConfigError
 
 MAX_BYTES = 1024 * 1024
-"""The largest config file syncd parses (1 MiB: about 7,000 targets written out in block style)."""
+"""The largest config file syncd parses (1 MiB: about 7,000 targets written out in block style).
+
+Per file: a bigger fleet is split into fragments (:mod:`syncd.fragments`).
+"""
 
 MAX_NODES = 250_000
 """The most values (keys, scalars, lists, mappings) a document may expand to through aliases.
@@ -49,7 +52,41 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _STR_TAG = "tag:yaml.org,2002:str"
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# The first characters for which a plain scalar may be something other than a string.
+_TYPED_FIRST = frozenset(key for key in _BaseLoader.yaml_implicit_resolvers if key)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc] # a class chosen at import time
+    """The safe loader, with tag resolution short-cut for what a config is made of.
+
+    libyaml composes in C but asks Python for every value's tag and calls the
+    path-resolver hooks for every node; with 100,000 targets in fragments
+    those calls were a third of the parse. The answers are the same: a plain
+    scalar whose first character no implicit resolver claims is a string,
+    as is a quoted one, and the safe loader has no path resolvers.
+    """
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            if not implicit[0] or (value and value[0] not in _TYPED_FIRST):
+                return _STR_TAG
+        elif kind is yaml.MappingNode:
+            return _MAP_TAG
+        elif kind is yaml.SequenceNode:
+            return _SEQ_TAG
+        tag: str = super().resolve(kind, value, implicit)
+        return tag
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """Nothing to do: the safe loader has no path resolvers."""
+
+    def ascend_resolver(self) -> None:
+        """Nothing to do: the safe loader has no path resolvers."""
+
+
+assert None not in _BaseLoader.yaml_implicit_resolvers  # noqa: S101 - _Loader.resolve relies on it
+assert not _BaseLoader.yaml_path_resolvers  # noqa: S101 - and on this
 
 # libyaml's and PyYAML's wordings of the mistakes that are really indentation.
 _INDENTATION = (
@@ -75,6 +112,14 @@ class Document:
                 return line
         return None
 
+    def where(self, location: Location, source: str) -> tuple[str, int | None, Location]:
+        """The file (``source`` here), line and location to name in a message about ``location``.
+
+        A config assembled from several files (:mod:`syncd.fragments`) answers
+        with the file the value came from and its location in that file.
+        """
+        return source, self.line_of(location), location
+
 
 def read(path: Path, *, origin: str | None = None) -> Document:
     """Read and parse the file at ``path``; every problem is a one-line :class:`ConfigError`.
@@ -93,55 +138,116 @@ def read(path: Path, *, origin: str | None = None) -> Document:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    return parse(text_of(raw, size, str(path)), str(path))
+
+
+def text_of(raw: bytes, size: int, source: str) -> str:
+    """The text of a file read as ``raw`` (at most ``MAX_BYTES + 1`` bytes of its ``size``).
+
+    Refuses a file over :data:`MAX_BYTES` and one that is not UTF-8.
+    """
     if len(raw) > MAX_BYTES:
-        shown = f" ({size:,} bytes)" if size > MAX_BYTES else ""  # a pipe has no size
-        raise ConfigError(
-            f"{path}: config file is too large{shown}; the limit is {MAX_BYTES:,} bytes (1 MiB)"
-        )
+        raise too_large(source, size)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
-    return parse(text, str(path))
+        raise ConfigError(f"{source}: config file is not UTF-8 text") from None
+
+
+def too_large(source: str, size: int) -> ConfigError:
+    """The error for a file over :data:`MAX_BYTES` (``size`` 0 when unknown, as for a pipe)."""
+    shown = f" ({size:,} bytes)" if size > MAX_BYTES else ""
+    return ConfigError(
+        f"{source}: config file is too large{shown}; the limit is {MAX_BYTES:,} bytes (1 MiB)"
+    )
 
 
 def parse(text: str, source: str) -> Document:
     """Parse YAML ``text``; ``source`` names it in errors. An empty document is ``{}``."""
+    return parse_part(text, source).document
+
+
+@dataclass(frozen=True)
+class Part:
+    """A parsed file whose ``targets:`` were perhaps only partly built (see :func:`parse_part`).
+
+    ``document.data["targets"]`` holds the built targets only; ``built`` is the
+    index in the file of each, and ``names`` the name and line of every target
+    whose name could be read without building it.
+    """
+
+    document: Document
+    built: tuple[int, ...] = ()
+    names: tuple[tuple[str, int], ...] = ()
+    count: int = 0
+
+
+def parse_part(text: str, source: str, keep: Callable[[str], bool] | None = None) -> Part:
+    """Parse ``text`` like :func:`parse`, building only the targets whose name ``keep`` accepts.
+
+    The other targets are checked as every value is (duplicate keys, the
+    alias bound) and their names and lines kept, nothing more: a shard of a
+    fleet pays for its own targets. A target whose name is not a plain
+    string is always built, so that validating it reports what is wrong.
+    """
     loader = _Loader(text)
     try:
         with gc_paused():
-            return _parse(loader, text, source)
+            return _parse(loader, text, source, keep)
     finally:
         loader.dispose()
 
 
-def _parse(loader: yaml.SafeLoader, text: str, source: str) -> Document:
+def _parse(
+    loader: yaml.SafeLoader, text: str, source: str, keep: Callable[[str], bool] | None
+) -> Part:
+    walk = _Walk(loader, source, build=True, keep=keep)
     try:
         node = loader.get_single_node()
         if node is None:
-            return Document({})
+            return Part(Document({}))
         try:
-            data, lines = _Walk(loader, source, build=True).run(node)
+            data, lines = walk.run(node)
         except _Unusual:
             # Tags, keys or merges beyond plain maps, lists and scalars: let
             # PyYAML's constructor build them, after the same checks, from a
             # clean state (a failed construction leaves its node marked).
             loader.constructed_objects = {}
             loader.recursive_objects = {}
-            lines = _Walk(loader, source, build=False).run(node)[1]
+            walk = _Walk(loader, source, build=False, keep=keep)
+            lines = walk.run(node)[1]
             data = loader.construct_document(node)
+            if keep is not None and isinstance(data, dict):
+                _drop_unbuilt(data, walk.built)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: {_yaml_problem(exc, text)}") from None
     except ValueError as exc:  # PyYAML's constructor on a value such as the date 2001-13-45
         raise ConfigError(f"{source}: invalid value ({exc})") from None
     if data is None:
-        return Document({})
+        return Part(Document({}))
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: line 1: the top level must be a mapping of keys (like 'targets:'), "
             f"not a {_kind(data)}"
         )
-    return Document(data, lines)
+    return Part(Document(data, lines), tuple(walk.built), tuple(walk.names), walk.targets)
+
+
+def _drop_unbuilt(data: dict[str, Any], built: list[int]) -> None:
+    targets = data.get("targets")
+    if isinstance(targets, list):
+        data["targets"] = [targets[i] for i in built]
+
+
+def _name_of(node: yaml.Node) -> str | None:
+    """The plain string under ``name:`` of a target's mapping node, else None."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == "name":
+            is_str = isinstance(value_node, yaml.ScalarNode) and value_node.tag == _STR_TAG
+            return str(value_node.value) if is_str and key_node.tag == _STR_TAG else None
+    return None
 
 
 #: Stands for a merge key (``<<``) among a mapping's keys in :class:`_Walk`.
@@ -187,12 +293,24 @@ class _Walk:
     again without building and lets PyYAML construct the data.
     """
 
-    def __init__(self, loader: yaml.SafeLoader, source: str, *, build: bool) -> None:
+    def __init__(
+        self,
+        loader: yaml.SafeLoader,
+        source: str,
+        *,
+        build: bool,
+        keep: Callable[[str], bool] | None = None,
+    ) -> None:
         self.loader = loader
         self.source = source
         self.build = build
+        self.record = True
         self.lines: dict[Location, int] = {}
         self.count = 0
+        self.keep = keep
+        self.built: list[int] = []
+        self.names: list[tuple[str, int]] = []
+        self.targets = 0
 
     def run(self, root: yaml.Node) -> tuple[Any, dict[Location, int]]:
         return self._visit(root, (), root.start_mark.line + 1), self.lines
@@ -215,10 +333,13 @@ class _Walk:
         if isinstance(node, yaml.SequenceNode):
             if self.build and node.tag != _SEQ_TAG:
                 raise _Unusual
+            if self.keep is not None and location == ("targets",):
+                return self._targets(node, line)
             items = []
             for index, item in enumerate(node.value):
                 child = (*location, index)
-                self.lines.setdefault(child, item.start_mark.line + 1)
+                if self.record:
+                    self.lines.setdefault(child, item.start_mark.line + 1)
                 items.append(self._visit(item, child, line))
             return items
         if not self.build:
@@ -233,6 +354,63 @@ class _Walk:
             raise ConfigError(
                 f"{self.source}: line {node.start_mark.line + 1}: invalid value ({exc})"
             ) from None
+
+    def _targets(self, node: yaml.SequenceNode, line: int) -> list[Any]:
+        """The ``targets:`` list with ``keep``: build the kept, only check the others."""
+        assert self.keep is not None  # noqa: S101 - only called with keep
+        items = []
+        self.targets += len(node.value)
+        for index, item in enumerate(node.value):
+            child: Location = ("targets", index)
+            item_line = item.start_mark.line + 1
+            name = _name_of(item)
+            if name is not None:
+                self.names.append((name, item_line))
+            if name is None or self.keep(name):
+                self.lines.setdefault(child, item_line)
+                self.built.append(index)
+                items.append(self._visit(item, child, line))
+                continue
+            if not self._plain(item, len(child)):
+                # Something to report or to expand (a merge key): the full walk says what.
+                build, self.build, self.record = self.build, False, False
+                try:
+                    self._visit(item, child, line)
+                finally:
+                    self.build, self.record = build, True
+        return items
+
+    def _plain(self, root: yaml.Node, depth: int) -> bool:
+        """Check a target another shard builds; True when it holds nothing unusual.
+
+        The same bounds as :meth:`_visit`, without building or recording: the
+        count, the depth and duplicate keys. Anything beyond plain string keys
+        (a merge key, a duplicate, a key of another type) answers False with the
+        count as it was, and the caller walks the target the full way.
+        """
+        count = self.count
+        stack = [(root, depth)]
+        while stack:
+            node, level = stack.pop()
+            self.count += 1
+            if self.count > MAX_NODES or level > MAX_DEPTH:
+                break
+            if isinstance(node, yaml.MappingNode):
+                keys = set()
+                for key_node, value_node in node.value:
+                    if key_node.tag != _STR_TAG or key_node.value in keys:
+                        break
+                    keys.add(key_node.value)
+                    stack.append((value_node, level + 1))
+                else:
+                    continue
+                break
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend((item, level + 1) for item in node.value)
+        else:
+            return True
+        self.count = count
+        return False
 
     def _mapping(self, node: yaml.MappingNode, location: Location) -> Any:
         if self.build and node.tag != _MAP_TAG:
@@ -258,7 +436,8 @@ class _Walk:
                 )
             first[key] = key_line
             child = (*location, key) if isinstance(key, str | int) else location
-            self.lines.setdefault(child, key_line)
+            if self.record:
+                self.lines.setdefault(child, key_line)
             children.append((key, value_node, child, key_line))
         if not self.build:
             for key, value_node, child, key_line in children:

@@ -52,17 +52,19 @@ def problem(path: Path) -> str | None:
     return f"is a {kind(mode)}, not a regular file"
 
 
-def read(path: Path, limit: int) -> bytes | None:
+def read(path: Path, limit: int, *, follow: bool = False) -> bytes | None:
     """The content of the regular file ``path``, or None when it is larger than ``limit`` bytes.
 
     Raises FileNotFoundError, :class:`NotRegular` (a symlink, FIFO, device
-    or directory) or another OSError.
+    or directory) or another OSError. With ``follow`` a symbolic link is
+    followed to the regular file it names (a Kubernetes ConfigMap volume is
+    made of links); a loop of links is then an OSError with ``errno.ELOOP``.
     """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
+        if exc.errno == errno.ELOOP and not follow:
             raise NotRegular("is a symbolic link") from None
         raise
     try:

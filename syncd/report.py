@@ -103,6 +103,33 @@ def print_check(report: CheckReport, out: TextIO) -> None:
     )
 
 
+def by_file(
+    files: Sequence[tuple[str, int]], oks: Sequence[bool] | None = None
+) -> list[dict[str, Any]]:
+    """Per config file (main file, then fragments): its targets and, after a check, failures.
+
+    ``oks`` is each target's result in config order, which is file order.
+    """
+    rows: list[dict[str, Any]] = []
+    start = 0
+    for path, count in files:
+        row: dict[str, Any] = {"file": path, "targets": count}
+        if oks is not None:
+            row["targets_failed"] = sum(not ok for ok in oks[start : start + count])
+        rows.append(row)
+        start += count
+    return rows
+
+
+def print_files(rows: Sequence[Mapping[str, Any]], out: TextIO) -> None:
+    """One line per config file: ``<file>: ok (N targets)`` or how many failed."""
+    for row in rows:
+        failed = row.get("targets_failed", 0)
+        total = row["targets"]
+        result = f"FAILED ({failed} of {total} targets)" if failed else f"ok ({total} targets)"
+        out.write(f"{row['file']}: {result}\n")
+
+
 def as_dict(report: CycleReport, *, warnings: Sequence[str] = ()) -> dict[str, Any]:
     """A cycle as plain JSON-compatible data; never a credential."""
     return {

@@ -7,9 +7,16 @@ from Debian's packages), and the case.dev-compatible API over HTTP.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import secrets
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -229,6 +236,42 @@ def run_syncd(*args: str, env: dict[str, str] | None = None, timeout: float = 12
         stdin=subprocess.DEVNULL,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@contextlib.contextmanager
+def syncd_daemon(
+    config: Path, env: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[str], list[dict[str, Any]]]]:
+    """`python -m syncd run --config CONFIG` as a real process, with the test's environment plus ``env``.
+
+    Yields the process and the list its JSON log lines are appended to as
+    they come; on leaving, SIGTERM (if still running) and the reader is joined.
+    """
+    logs: list[dict[str, Any]] = []
+    with subprocess.Popen(
+        [sys.executable, "-m", "syncd", "run", "--config", str(config)],
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                with contextlib.suppress(ValueError):
+                    logs.append(json.loads(line))
+
+        reader = threading.Thread(target=read, name="stderr-reader")
+        reader.start()
+        try:
+            yield proc, logs
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(15)
+            reader.join()
 
 
 def connects(uri: str) -> str:

@@ -9,12 +9,8 @@ recover within one interval.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +24,7 @@ import yaml
 
 from syncd.breaker import FAILURES
 from syncd.testing.casedev import FakeCaseDev
+from tests.conftest import syncd_daemon
 from tests.servers.loopback import LoopbackServer
 from tests.servers.ports import free_port
 from tests.test_daemon_e2e import wait_for
@@ -116,31 +113,8 @@ def test_a_hung_provider_fails_fast_and_the_healthy_one_keeps_its_schedule(
             ],
         }
         (tmp_path / "syncd.yaml").write_text(yaml.safe_dump(config))
-        logs: list[dict[str, Any]] = []
-        with subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "--config", str(tmp_path / "syncd.yaml")],
-            env={**os.environ, "CASEDEV_API_KEY": API_KEY},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc:
-
-            def read() -> None:
-                assert proc.stderr is not None
-                for line in proc.stderr:
-                    with contextlib.suppress(ValueError):
-                        logs.append(json.loads(line))
-
-            reader = threading.Thread(target=read, name="stderr-reader")
-            reader.start()
-            try:
-                _check(port, logs, tmp_path / "secrets")
-            finally:
-                if proc.poll() is None:
-                    proc.terminate()
-                proc.wait(15)
-                reader.join()
+        with syncd_daemon(tmp_path / "syncd.yaml", {"CASEDEV_API_KEY": API_KEY}) as (_, logs):
+            _check(port, logs, tmp_path / "secrets")
 
 
 def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:

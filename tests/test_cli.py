@@ -82,7 +82,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 0 and __version__ in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["run", "check", "demo", "plugins"])
+@pytest.mark.parametrize("command", ["run", "check", "config", "demo", "plugins"])
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     """--help works on every command."""
     with pytest.raises(SystemExit) as info:
@@ -421,7 +421,7 @@ def test_help_describes_the_tool_and_every_command(capsys: pytest.CaptureFixture
         for line in out.split("commands:", 1)[1].splitlines()
         if line.startswith("    ") and not line.startswith("     ")
     }
-    assert set(listed) == {"run", "rotate", "check", "demo", "plugins"}
+    assert set(listed) == {"run", "rotate", "check", "config", "demo", "plugins"}
     assert all(description for description in listed.values())
 
 
