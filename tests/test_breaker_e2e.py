@@ -222,54 +222,31 @@ def test_a_provider_that_answers_again_recovers_within_one_interval(tmp_path: Pa
             ],
         }
         (tmp_path / "syncd.yaml").write_text(yaml.safe_dump(config))
-        logs: list[dict[str, Any]] = []
-        with subprocess.Popen(
-            [sys.executable, "-m", "syncd", "run", "--config", str(tmp_path / "syncd.yaml")],
-            env={**os.environ, "CASEDEV_API_KEY": API_KEY},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc:
-
-            def read() -> None:
-                assert proc.stderr is not None
-                for line in proc.stderr:
-                    with contextlib.suppress(ValueError):
-                        logs.append(json.loads(line))
-
-            reader = threading.Thread(target=read, name="stderr-reader")
-            reader.start()
-            try:
-                secrets = tmp_path / "secrets"
-                # Every healthy target syncs at once: the hung provider holds 2 of 4 workers
-                # (the healthy one its own 2: two of its targets wait a second for them).
-                wait_for(
-                    lambda: all((secrets / f"{n}.uri").exists() for n in healthy_names),
-                    5,
-                    "the healthy targets' first sync",
-                )
-                wait_for(
-                    lambda: _get(port, "/readyz")[0] == 503
-                    and json.loads(_get(port, "/readyz")[1])["open_breakers"],
-                    10,
-                    "the hung provider's breaker to open",
-                )
-                released.set()
-                hanging.clear()
-                back = time.monotonic()
-                wait_for(
-                    lambda: all((secrets / f"{n}.uri").exists() for n in HUNG),
-                    12,
-                    "every target of the provider that answers again",
-                )
-                recovered = time.monotonic() - back
-                wait_for(lambda: _get(port, "/readyz")[0] == 200, 5, "readiness")
-            finally:
-                if proc.poll() is None:
-                    proc.terminate()
-                proc.wait(15)
-                reader.join()
+        with syncd_daemon(tmp_path / "syncd.yaml", {"CASEDEV_API_KEY": API_KEY}) as (_, logs):
+            secrets = tmp_path / "secrets"
+            # Every healthy target syncs at once: the hung provider holds 2 of 4 workers
+            # (the healthy one its own 2: two of its targets wait a second for them).
+            wait_for(
+                lambda: all((secrets / f"{n}.uri").exists() for n in healthy_names),
+                5,
+                "the healthy targets' first sync",
+            )
+            wait_for(
+                lambda: _get(port, "/readyz")[0] == 503
+                and json.loads(_get(port, "/readyz")[1])["open_breakers"],
+                10,
+                "the hung provider's breaker to open",
+            )
+            released.set()
+            hanging.clear()
+            back = time.monotonic()
+            wait_for(
+                lambda: all((secrets / f"{n}.uri").exists() for n in HUNG),
+                12,
+                "every target of the provider that answers again",
+            )
+            recovered = time.monotonic() - back
+            wait_for(lambda: _get(port, "/readyz")[0] == 200, 5, "readiness")
     assert recovered < 12
     events = [e.get("event") for e in logs]
     assert "dependency_recovered" in events

@@ -329,16 +329,12 @@ class FileSink:
 
     def _remove_leftovers(self, secret: str) -> None:
         """Delete temporary files of ``secret`` that a crashed run left (they hold credentials)."""
-        pattern = re.compile(
-            rf"(?:\.{re.escape(secret)}|\.\.{re.escape(secret)}\.syncd\.(?:json|lock))"
-            r"\.[a-z0-9_]{8}\.tmp"
-        )
         try:
             entries = list(os.scandir(self.directory))
         except OSError:
             return  # no directory yet, or unreadable: inspect reports the latter
         for entry in entries:
-            if not pattern.fullmatch(entry.name):
+            if not _is_leftover(entry.name, secret):
                 continue
             with contextlib.suppress(OSError):
                 # Older than this sink: no write of this process made it (writes hold the lock).
@@ -415,6 +411,20 @@ def _lease_of(text: str) -> Lease | None:
         return None
     encoded = document.get("lease") if isinstance(document, dict) else None
     return Lease.decode(encoded if isinstance(encoded, str) else None)
+
+
+#: Temporary files of a write: the document's, and its metadata's or lock's. Not
+#: one pattern per secret: the ``re`` cache would hold one for each target.
+_DATA_TMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+_META_TMP = re.compile(r"\.\.(.+)\.syncd\.(?:json|lock)\.[a-z0-9_]{8}\.tmp")
+
+
+def _is_leftover(name: str, secret: str) -> bool:
+    """Whether directory entry ``name`` is a temporary file of a write of ``secret``."""
+    return any(
+        (match := pattern.fullmatch(name)) is not None and match[1] == secret
+        for pattern in (_META_TMP, _DATA_TMP)
+    )
 
 
 def _dump(meta: dict[str, Any]) -> str:
