@@ -199,14 +199,22 @@ def scenario_provider(tmp: Path, outage: float) -> dict[str, float]:
         wait(lambda: all(file_value(files, n + ".uri") for n in every), 60, "the first cycle")
         successes = _Successes(run)
         stack.callback(successes.stop)
-        # Line the hang up with nothing: start it just after the first cycle.
+        # The hang starts just after the first cycle; provider a's targets meet it at
+        # their next run.
         hung_at = time.monotonic()
         httpx.post(f"{servers['a'].url}/_hang", json={"seconds": outage})
-        fast = wait(
+        wait(
             lambda: any("circuit open" in str(e.get("error")) for e in run.events(hung_at)),
             outage,
             "a fetch of provider a to fail fast",
         )
+        first_fast = min(
+            at
+            for at, e in list(run.lines)
+            if at >= hung_at and "circuit open" in str(e.get("error"))
+        )
+        # From the first request the hung server held to the first fetch that failed fast.
+        fast = first_fast - servers["a"].standins.times["casedev.hung"][0]
         answered_at = hung_at + outage
         time.sleep(max(0.0, answered_at - time.monotonic()))
         recover = wait(

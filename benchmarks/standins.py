@@ -133,6 +133,7 @@ class StandIns:
                 body = await reader.readexactly(length) if length else b""
                 hung = self.hang_until - time.monotonic()
                 if hung > 0 and "x-amz-target" not in headers and not target.startswith("/_"):
+                    self._count("casedev.hung")
                     await asyncio.sleep(hung)
                 status, payload, content_type = self.answer(method, target, headers, body)
                 extra = self._budget_headers(status) if "x-amz-target" not in headers else ""

@@ -29,7 +29,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from syncd.errors import Interrupted, RateLimited, SyncdError
+from syncd.errors import (
+    Interrupted,
+    ProviderCircuitOpen,
+    RateLimited,
+    SinkCircuitOpen,
+    SyncdError,
+)
 from syncd.health import Health
 from syncd.metrics import Metrics
 from syncd.models import Target, TargetOutcome
@@ -139,6 +145,9 @@ class Recorder:
         errors = _errors(outcome)
         transient = any(e.transient for e in errors)
         delay = self.retry.delay(failures, target.interval, transient=transient)
+        if errors and all(isinstance(e, (ProviderCircuitOpen, SinkCircuitOpen)) for e in errors):
+            # Retrying early would only fail fast again: the breaker's closing reruns it.
+            delay = None
         asked = [e.retry_after for e in errors if isinstance(e, RateLimited)]
         if delay is not None and asked:
             delay = max(delay, *asked)  # an earlier retry would only be refused again

@@ -26,7 +26,7 @@ from syncd import config as config_mod
 from syncd import logs as logs_mod
 from syncd import timebox
 from syncd.durations import jitter_seconds
-from syncd.errors import Interrupted, ProviderUnavailable, RateLimited
+from syncd.errors import Interrupted, ProviderCircuitOpen, ProviderUnavailable, RateLimited
 from syncd.health import Health
 from syncd.jobs import JobEvent, Notices
 from syncd.logthrottle import LogThrottle
@@ -450,6 +450,26 @@ def test_a_rate_limited_target_is_retried_after_the_pause_it_was_given() -> None
     recorder.record(app, TargetOutcome("app", error=limited), 0.1)
     recorder.record(app, TargetOutcome("app", error=ProviderUnavailable("503")), 0.1)
     assert asked == [60.0, 10.0]
+
+
+def test_a_target_failed_fast_by_a_breaker_waits_for_the_breaker_not_an_early_retry() -> None:
+    """An open circuit would fail the retry fast again: no early retry; the closing reruns it."""
+    asked: list[float] = []
+    recorder = Recorder(
+        metrics=Metrics(daemon=True),
+        health=Health(beat_period=10.0),
+        notifier=RecordingNotifier(),
+        retry=RetryPolicy(),
+        retry_in=lambda _name, delay: asked.append(delay) or True,
+    )
+    app = Target("app", "cd", "p-app", interval=3600.0)
+    recorder.track([app])
+    open_circuit = ProviderCircuitOpen("provider cd unavailable (circuit open since ...)")
+    recorder.record(app, TargetOutcome("app", error=open_circuit), 0.1)
+    assert asked == []
+    assert recorder.failing() == {"app"}
+    recorder.record(app, TargetOutcome("app", error=ProviderUnavailable("503")), 0.1)
+    assert asked == [10.0]
 
 
 def test_signals_reload_and_stop_the_serving_loop(world: World) -> None:
