@@ -343,7 +343,7 @@ def scenario_vault(tmp: Path, outage: float) -> dict[str, float]:
             },
             "defaults": {"interval": f"{INTERVAL}s", "jitter": f"{JITTER}s", "format": "uri"},
             "targets": [
-                target(n, "cd", ("vault", f"bench/{n}"), ("aws", f"bench/{n}"), ("files", n))
+                target(n, "cd", ("vault", f"syncd/{n}"), ("aws", f"bench/{n}"), ("files", n))
                 for n in names
             ],
         }
@@ -356,7 +356,8 @@ def scenario_vault(tmp: Path, outage: float) -> dict[str, float]:
                     return False
                 if "aws" in sinks:
                     stored = standins.standins.secrets.get(f"bench/{n}")
-                    if stored is None or stored.current() != want:
+                    version = stored.current() if stored is not None else None
+                    if stored is None or version is None or stored.versions[version] != want:
                         return False
                 if "vault" in sinks and _vault_value(root, n) != want:
                     return False
@@ -392,7 +393,7 @@ def scenario_vault(tmp: Path, outage: float) -> dict[str, float]:
 def _vault_value(root: Any, name: str) -> str | None:
     try:
         answer = root.secrets.kv.v2.read_secret_version(
-            path=f"bench/{name}", raise_on_deleted_version=False
+            path=f"syncd/{name}", raise_on_deleted_version=False
         )
     except Exception:  # noqa: BLE001 - not written yet
         return None
