@@ -164,7 +164,16 @@ class CaseDevProvider:
         if not isinstance(body, dict) or not isinstance(body.get("connectionUri"), str):
             raise ProviderResponseError(f"{where} has no connectionUri string")
         uri: str = body["connectionUri"]
-        redaction.register(uri)
+        try:
+            conn = ConnectionInfo.parse(
+                uri, project=target.project, branch=target.branch, pooled=target.pooled
+            )
+        except InvalidConnectionURI as exc:
+            redaction.register(uri)  # no password to know it by: the whole URI ages instead
+            raise ProviderResponseError(f"{where}: {exc}") from None
+        # Kept while the target holds it, and one generation after. The URI itself is
+        # not kept: every encoding of it carries the password's, which this covers.
+        redaction.register(conn.password.get_secret_value(), slot=_slot(self.name, target, conn))
         branch = body.get("branch", target.branch)
         pooled = body.get("pooled", target.pooled)
         if branch != target.branch or pooled is not target.pooled:
@@ -172,15 +181,6 @@ class CaseDevProvider:
                 f"{where} is for branch {one_line(str(branch), 64)} "
                 f"pooled={one_line(str(pooled), 8)}, not what was asked"
             )
-        try:
-            conn = ConnectionInfo.parse(
-                uri, project=target.project, branch=target.branch, pooled=target.pooled
-            )
-        except InvalidConnectionURI as exc:
-            raise ProviderResponseError(f"{where}: {exc}") from None
-        # Kept while the target holds it, and one generation after (the URI it is in
-        # carries it in forms its encodings cover).
-        redaction.register(conn.password.get_secret_value(), slot=_slot(self.name, target, conn))
         return conn
 
 

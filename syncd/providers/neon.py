@@ -279,15 +279,15 @@ class NeonProvider:
         uri = body.get("uri")
         if not isinstance(uri, str):
             raise ProviderResponseError(f"Neon connection_uri answer for {where} has no uri string")
-        redaction.register(uri)
         try:
             conn = ConnectionInfo.parse(
                 uri, project=target.project, branch=target.branch, pooled=target.pooled
             )
         except InvalidConnectionURI as exc:
+            redaction.register(uri)  # no password to know it by: the whole URI ages instead
             raise ProviderResponseError(f"Neon connection URI for {where}: {exc}") from None
-        # Kept while the target holds it, and one generation after (the URI it is in
-        # carries it in forms its encodings cover).
+        # Kept while the target holds it, and one generation after. The URI itself is
+        # not kept: every encoding of it carries the password's, which this covers.
         redaction.register(conn.password.get_secret_value(), slot=_slot(self.name, target, conn))
         if conn.username != role or conn.dbname != database:
             raise ProviderResponseError(

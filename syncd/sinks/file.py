@@ -107,6 +107,8 @@ class FileSink:
         self._on_step = on_step
         self._started = clock()
         self._lock = threading.Lock()
+        #: Temporary files crashed runs left, by secret (listed at the first inspect).
+        self._leftovers: dict[str, list[str]] | None = None
 
     @classmethod
     def from_config(cls, name: str, config: FileSinkConfig) -> FileSink:
@@ -328,19 +330,21 @@ class FileSink:
             return None  # not syncd's text either
 
     def _remove_leftovers(self, secret: str) -> None:
-        """Delete temporary files of ``secret`` that a crashed run left (they hold credentials)."""
-        try:
-            entries = list(os.scandir(self.directory))
-        except OSError:
-            return  # no directory yet, or unreadable: inspect reports the latter
-        for entry in entries:
-            if not _is_leftover(entry.name, secret):
-                continue
+        """Delete temporary files of ``secret`` that a crashed run left (they hold credentials).
+
+        Only a run before this sink was made can have left one (writes hold
+        the lock), so the directory is listed once, at the first inspect, not
+        once per secret: a cycle of N secrets then costs one listing, not N.
+        """
+        if self._leftovers is None:
+            self._leftovers = _leftovers_in(self.directory)
+        for name in self._leftovers.pop(secret, ()):
             with contextlib.suppress(OSError):
-                # Older than this sink: no write of this process made it (writes hold the lock).
-                if entry.stat(follow_symlinks=False).st_mtime < self._started:
-                    Path(entry.path).unlink()
-                    log.info("leftover_removed", sink=self.name, secret=secret, file=entry.name)
+                path = self.directory / name
+                # Older than this sink: no write of this process made it.
+                if path.lstat().st_mtime < self._started:
+                    path.unlink()
+                    log.info("leftover_removed", sink=self.name, secret=secret, file=name)
 
     def _replace(self, path: Path, text: str, step: str) -> None:
         """Atomically replace ``path``; ``step`` names the crash points for :attr:`_on_step`."""
@@ -413,18 +417,24 @@ def _lease_of(text: str) -> Lease | None:
     return Lease.decode(encoded if isinstance(encoded, str) else None)
 
 
-#: Temporary files of a write: the document's, and its metadata's or lock's. Not
-#: one pattern per secret: the ``re`` cache would hold one for each target.
-_DATA_TMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+#: Temporary files of a write: the document's (a secret never starts with "."), and
+#: its metadata's or lock's.
+_DATA_TMP = re.compile(r"\.([^.].*)\.[a-z0-9_]{8}\.tmp")
 _META_TMP = re.compile(r"\.\.(.+)\.syncd\.(?:json|lock)\.[a-z0-9_]{8}\.tmp")
 
 
-def _is_leftover(name: str, secret: str) -> bool:
-    """Whether directory entry ``name`` is a temporary file of a write of ``secret``."""
-    return any(
-        (match := pattern.fullmatch(name)) is not None and match[1] == secret
-        for pattern in (_META_TMP, _DATA_TMP)
-    )
+def _leftovers_in(directory: Path) -> dict[str, list[str]]:
+    """The temporary files of writes in ``directory``, by secret ({} when it cannot be listed)."""
+    found: dict[str, list[str]] = {}
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return found  # no directory yet, or unreadable: inspect reports the latter
+    for entry in entries:
+        match = _META_TMP.fullmatch(entry.name) or _DATA_TMP.fullmatch(entry.name)
+        if match is not None:
+            found.setdefault(match[1], []).append(entry.name)
+    return found
 
 
 def _dump(meta: dict[str, Any]) -> str:
