@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 from pydantic import SecretStr
 
 from syncd.models import Target
+from syncd.providers.base import Provider
 from syncd.providers.casedev import CaseDevProvider
 from syncd.providers.neon import NeonProvider
 from syncd.retry import Backoff
@@ -31,8 +33,42 @@ def closed_url() -> str:
         return server.url
 
 
-class TestCaseDevContract(ProviderContract):
+class _Served(ProviderContract):
+    """A provider over its stand-in's HTTP server: ``base_url`` and ``make`` are per provider."""
+
+    key = ""
+    #: What follows the server's address in the provider's base URL.
+    path = ""
+
+    def make(self, base_url: str, key: str) -> Provider:
+        raise NotImplementedError
+
+    @contextmanager
+    def made(self, base_url: str, key: str) -> Iterator[Provider]:
+        provider = self.make(base_url + self.path, key)
+        yield provider
+        provider.close()
+
+    @pytest.fixture
+    def provider(self, base_url: str) -> Iterator[Provider]:
+        with self.made(base_url, self.key) as provider:
+            yield provider
+
+    @pytest.fixture
+    def unreachable_provider(self, closed_url: str) -> Iterator[Provider]:
+        with self.made(closed_url, self.key) as provider:
+            yield provider
+
+    @pytest.fixture
+    def refused_provider(self, base_url: str) -> Iterator[Provider]:
+        with self.made(base_url, self.key[:-4] + "xxxx") as provider:
+            yield provider
+
+
+class TestCaseDevContract(_Served):
     """The case.dev provider passes the provider contract against the case.dev stand-in."""
+
+    key = CASEDEV_KEY
 
     @pytest.fixture
     def base_url(self) -> Iterator[str]:
@@ -41,16 +77,10 @@ class TestCaseDevContract(ProviderContract):
         with api.serve() as server:
             yield server.base_url
 
-    def make(self, base_url: str, key: str = CASEDEV_KEY) -> CaseDevProvider:
+    def make(self, base_url: str, key: str) -> Provider:
         return CaseDevProvider(
             "casedev", api_key=SecretStr(key), base_url=base_url, backoff=ONE_ATTEMPT
         )
-
-    @pytest.fixture
-    def provider(self, base_url: str) -> Iterator[CaseDevProvider]:
-        provider = self.make(base_url)
-        yield provider
-        provider.close()
 
     @pytest.fixture
     def target(self) -> Target:
@@ -60,21 +90,12 @@ class TestCaseDevContract(ProviderContract):
     def missing_target(self) -> Target:
         return Target(name="t", provider="casedev", project="proj_nowhere")
 
-    @pytest.fixture
-    def unreachable_provider(self, closed_url: str) -> Iterator[CaseDevProvider]:
-        provider = self.make(closed_url)
-        yield provider
-        provider.close()
 
-    @pytest.fixture
-    def refused_provider(self, base_url: str) -> Iterator[CaseDevProvider]:
-        provider = self.make(base_url, key="cdk_refused_0123456789abcdef")
-        yield provider
-        provider.close()
-
-
-class TestNeonContract(ProviderContract):
+class TestNeonContract(_Served):
     """The Neon provider passes the provider contract against the Neon stand-in."""
+
+    key = NEON_KEY
+    path = "/api/v2"
 
     @pytest.fixture
     def base_url(self) -> Iterator[str]:
@@ -85,19 +106,13 @@ class TestNeonContract(ProviderContract):
             "shiny-contract-123456", "main", databases=["neondb"], roles={"app": "contractpw123"}
         )
         with api.serve() as server:
-            yield server.base_url + "/api/v2"
+            yield server.base_url
         api.close()
 
-    def make(self, base_url: str, key: str = NEON_KEY) -> NeonProvider:
+    def make(self, base_url: str, key: str) -> Provider:
         return NeonProvider(
             "neon", api_key=SecretStr(key), base_url=base_url, backoff=ONE_ATTEMPT, rate_limit=None
         )
-
-    @pytest.fixture
-    def provider(self, base_url: str) -> Iterator[NeonProvider]:
-        provider = self.make(base_url)
-        yield provider
-        provider.close()
 
     @pytest.fixture
     def target(self) -> Target:
@@ -114,15 +129,3 @@ class TestNeonContract(ProviderContract):
         return Target(
             name="t", provider="neon", project="gone-project-654321", database="neondb", role="app"
         )
-
-    @pytest.fixture
-    def unreachable_provider(self, closed_url: str) -> Iterator[NeonProvider]:
-        provider = self.make(closed_url + "/api/v2")
-        yield provider
-        provider.close()
-
-    @pytest.fixture
-    def refused_provider(self, base_url: str) -> Iterator[NeonProvider]:
-        provider = self.make(base_url, key="napi_refused_0123456789abcdef")
-        yield provider
-        provider.close()
