@@ -46,9 +46,12 @@ def _conditions() -> tuple[Any, Any]:
 
 @functools.cache
 def _service_model() -> Any:
-    import botocore.session  # noqa: PLC0415 - see _standard
+    # Straight from botocore's data loader: a Session would read the AWS config files.
+    import botocore.loaders  # noqa: PLC0415 - see _standard
+    import botocore.model  # noqa: PLC0415
 
-    return botocore.session.get_session().get_service_model(SERVICE)
+    loader = botocore.loaders.create_loader()
+    return botocore.model.ServiceModel(loader.load_service_model(SERVICE, "service-2"), SERVICE)
 
 
 def _context(operation: str | None, status: int, code: str) -> Any:
