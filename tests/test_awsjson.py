@@ -14,6 +14,7 @@ import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
 import botocore.session
+import httpx
 import pytest
 
 from syncd.errors import RateLimited, SinkAuthError, SinkError, SinkUnavailable
@@ -54,6 +55,37 @@ def lean_sink(aws: MotoServer, credentials: tuple[str, str] | None = None) -> Aw
     return AwsSecretsManagerSink("aws", client, reads=reads, reader=reader)
 
 
+KEY_ID = "AKIDEXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+
+def _sent_by_reader(
+    url: str, credentials: list[botocore.credentials.ReadOnlyCredentials]
+) -> list[httpx.Request]:
+    """The requests a JsonReader sends for one DescribeSecret per credential (answered 200)."""
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"Name": "app/db"})
+
+    queue = list(credentials)
+    reader = awsjson.JsonReader(
+        endpoint_url=url,
+        region="eu-west-1",
+        credentials=lambda: queue.pop(0),
+        reads=TokenBucket(None),
+        timeout=5,
+        max_attempts=1,
+        name="aws",
+        classify=classify,
+        transport=httpx.MockTransport(answer),
+    )
+    for _ in credentials:
+        reader.call("DescribeSecret", {"SecretId": "app/db"})
+    return sent
+
+
 @pytest.mark.parametrize(
     ("url", "token"),
     [
@@ -65,54 +97,35 @@ def lean_sink(aws: MotoServer, credentials: tuple[str, str] | None = None) -> Aw
 def test_signature_is_botocores(
     monkeypatch: pytest.MonkeyPatch, url: str, token: str | None
 ) -> None:
-    """The Authorization header equals botocore's SigV4 signature of the same request."""
-    body = b'{"SecretId":"app/db"}'
-    headers = {
-        "Content-Type": awsjson.CONTENT_TYPE,
-        "X-Amz-Target": "secretsmanager.DescribeSecret",
-    }
-    ours = dict(headers)
-    awsjson.Signer("eu-west-1").sign(
-        url=url,
-        headers=ours,
-        body=body,
-        access_key="AKIDEXAMPLE",
-        secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        token=token,
-        now=NOW,
-    )
+    """The request sent carries botocore's SigV4 signature of exactly what is sent."""
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: NOW.replace(tzinfo=None))
-    theirs = botocore.awsrequest.AWSRequest("POST", url, headers=dict(headers), data=body)
-    credentials = botocore.credentials.Credentials(
-        "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token
+    frozen = botocore.credentials.Credentials(KEY_ID, SECRET_KEY, token).get_frozen_credentials()
+    (ours,) = _sent_by_reader(url, [frozen])
+    signed = ours.headers["Authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert signed == sorted(
+        {"content-type", "host", "x-amz-date", "x-amz-target"}
+        | ({"x-amz-security-token"} if token else set())
     )
-    botocore.auth.SigV4Auth(credentials, "secretsmanager", "eu-west-1").add_auth(theirs)
-    assert ours["Authorization"] == theirs.headers["Authorization"]
-    assert ours["X-Amz-Date"] == theirs.headers["X-Amz-Date"]
-    assert ours.get("X-Amz-Security-Token") == theirs.headers.get("X-Amz-Security-Token")
+    headers = {name: ours.headers[name] for name in signed if name not in ("host", "x-amz-date")}
+    theirs = botocore.awsrequest.AWSRequest(
+        "POST", str(ours.url), headers=headers, data=ours.content
+    )
+    botocore.auth.SigV4Auth(frozen, "secretsmanager", "eu-west-1").add_auth(theirs)
+    assert ours.headers["Authorization"] == theirs.headers["Authorization"]
+    assert ours.headers["X-Amz-Date"] == theirs.headers["X-Amz-Date"] == "20261127T183005Z"
+    assert ours.headers.get("X-Amz-Security-Token") == token
+    assert ours.headers["Host"] == url.split("/")[2]
 
 
-def test_signing_key_follows_the_day_and_the_key() -> None:
-    """A new day or a refreshed secret key derives a new signing key (no stale cache)."""
-    signer = awsjson.Signer("us-east-1")
-    signatures = set()
-    for secret, now in (
-        ("key-one", NOW),
-        ("key-one", NOW + datetime.timedelta(days=1)),
-        ("key-two", NOW + datetime.timedelta(days=1)),
-    ):
-        headers: dict[str, str] = {}
-        signer.sign(
-            url="https://x.example/",
-            headers=headers,
-            body=b"{}",
-            access_key="AK",
-            secret_key=secret,
-            token=None,
-            now=now.replace(hour=0, minute=0, second=0),
-        )
-        signatures.add(headers["Authorization"].rpartition("=")[2])
-    assert len(signatures) == 3
+def test_refreshed_credentials_sign_the_next_request() -> None:
+    """Each request is signed with the credentials of that moment (a refresh takes effect)."""
+    keys = [("AK1", "key-one"), ("AK1", "key-two"), ("AK2", "key-two")]
+    sent = _sent_by_reader(
+        "https://x.example/",
+        [botocore.credentials.Credentials(*key).get_frozen_credentials() for key in keys],
+    )
+    assert len({request.headers["Authorization"] for request in sent}) == 3
+    assert "Credential=AK2/" in sent[2].headers["Authorization"]
 
 
 class TestLeanReadContract(test_sink_aws.TestAwsContract):
@@ -400,7 +413,9 @@ def test_hostile_descriptions_through_botocore_are_refused_in_one_line(
         region="us-east-1", endpoint_url=scripted, describe_via="botocore", max_attempts=1
     )
     sink = AwsSecretsManagerSink.from_config("aws", config)
-    with pytest.raises(SinkError, match="DescribeSecret on secret app/db: the answer is not") as info:
+    with pytest.raises(
+        SinkError, match="DescribeSecret on secret app/db: the answer is not"
+    ) as info:
         sink.inspect("app/db")
     sink.close()
     assert "\n" not in str(info.value)
@@ -416,7 +431,9 @@ def test_hostile_description_fails_the_target_through_the_cli(
     fake.set_branch("proj_1", "main", direct=URI, pooled=URI)
     _Scripted.script = [_hostile(b'{"Tags": ' + b"[" * 100_000), _hostile({"Tags": "x"})]
     with fake.serve() as api:
-        config = aws_config(tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1)
+        config = aws_config(
+            tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1
+        )
         for _ in range(2):
             result = run_syncd(
                 "run", "--once", "--config", str(config), env={"CASEDEV_API_KEY": KEY}
@@ -453,9 +470,16 @@ def test_error_text_with_line_breaks_stays_on_one_console_line(
     fake.set_branch("proj_1", "main", direct=URI, pooled=URI)
     _Scripted.script = [answer]
     with fake.serve() as api:
-        config = aws_config(tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1)
+        config = aws_config(
+            tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1
+        )
         result = run_syncd(
-            "run", "--once", "--log-format", "console", "--config", str(config),
+            "run",
+            "--once",
+            "--log-format",
+            "console",
+            "--config",
+            str(config),
             env={"CASEDEV_API_KEY": KEY},
         )
     assert result.code == 1, result.output

@@ -96,3 +96,34 @@ def test_connections_of_ended_workers_are_closed(url: str) -> None:
     assert _wait_for(lambda: _Counting.closed >= 3)
     transport.close()
     assert _wait_for(lambda: _Counting.closed == 4)
+
+
+def test_transport_errors_are_httpx_errors() -> None:
+    """A refused connection surfaces as httpx.ConnectError, as httpx's own transport raises it."""
+    with LoopbackServer(_Counting) as server:
+        closed = server.url + "/"
+    transport = httpbounds.transport()
+    with pytest.raises(httpx.ConnectError):
+        _get(transport, closed)
+    transport.close()
+
+
+def test_a_stalled_answer_is_an_httpx_timeout() -> None:
+    """A server that never answers trips the request's deadline as httpx.ReadTimeout."""
+    with LoopbackServer(_Silent) as server:
+        transport = httpbounds.transport()
+        started = time.monotonic()
+        with httpbounds.deadline(0.3), pytest.raises(httpx.ReadTimeout):
+            transport.handle_request(httpx.Request("GET", server.url + "/"))
+        transport.close()
+    assert time.monotonic() - started < 2
+
+
+class _Silent(BaseHTTPRequestHandler):
+    """Reads the request and answers nothing for a while."""
+
+    def do_GET(self) -> None:
+        time.sleep(1.5)
+
+    def log_message(self, *args: object) -> None:
+        pass

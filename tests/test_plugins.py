@@ -2,19 +2,84 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
 
 from syncd.testing.casedev import FakeCaseDev
+from syncd.testing.contract import MarkWriter, ReadBack, SinkContract, Writer
 from tests.conftest import run_syncd
 
 PLUGIN = Path(__file__).parent / "plugins" / "syncd-echo-sink"
+ECHO_SOURCE = PLUGIN / "syncd_echo_sink" / "__init__.py"
+
+
+def load_echo() -> ModuleType:
+    """The echo plugin's module, imported from the repository (not installed)."""
+    spec = importlib.util.spec_from_file_location("syncd_echo_sink", ECHO_SOURCE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class TestEchoSinkContract(SinkContract):
+    """The repository's third-party example sink passes the whole sink contract."""
+
+    @pytest.fixture
+    def sink(self, tmp_path: Path) -> Any:
+        return load_echo().EchoSink("echo", tmp_path / "echo")
+
+    @staticmethod
+    def edit(sink: Any, secret: str, change: Any) -> None:
+        path = sink.directory / f"{secret}.json"
+        record = json.loads(path.read_text()) if path.exists() else {}
+        change(record)
+        sink.directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+
+    @pytest.fixture
+    def read_back(self, sink: Any) -> ReadBack:
+        return lambda secret: json.loads((sink.directory / f"{secret}.json").read_text())["value"]
+
+    @pytest.fixture
+    def write_foreign(self, sink: Any) -> Writer:
+        return lambda secret, text: self.edit(sink, secret, lambda r: r.update(value=text))
+
+    @pytest.fixture
+    def create_unmanaged(self, sink: Any) -> Writer:
+        return lambda secret, text: self.edit(sink, secret, lambda r: r.update(value=text))
+
+    @pytest.fixture
+    def write_raw_mark(self, sink: Any) -> MarkWriter:
+        def write(secret: str, rotated_at: str, role: str) -> None:
+            mark = {"syncd:rotated-at": rotated_at, "syncd:role": role}
+            self.edit(sink, secret, lambda r: r["meta"].update(mark))
+
+        return write
+
+
+def test_echo_plugin_imports_only_the_plugin_kit() -> None:
+    """The example plugin uses syncd through syncd.plugin alone, as the README tells authors to."""
+    tree = ast.parse(ECHO_SOURCE.read_text())
+    used = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert {name for name in used if name and name.split(".")[0] == "syncd"} == {"syncd.plugin"}
+
+
 KEY = "cdk_plugin_test_123456"
 URI = "postgresql://o:PluginPw123456@h.example/db?sslmode=require"
 
@@ -150,15 +215,12 @@ def test_missing_vendor_sdk_names_the_extra(tmp_path: Path) -> None:
     )
 
 
-THIRD_PARTY = '''\
+THIRD_PARTY = """\
 from __future__ import annotations
 
 from typing import ClassVar
 
-from syncd.fingerprint import Fingerprint
-from syncd.models import SecretState
-from syncd.sinks.base import SinkFactory, WriteRequest
-from syncd.strict import PluginConfig
+from syncd.plugin import Fingerprint, PluginConfig, SecretState, SinkFactory, WriteRequest
 
 
 class ShelfConfig(PluginConfig):
@@ -187,7 +249,7 @@ class ShelfSink:
 
 
 factory: SinkFactory[ShelfConfig] = ShelfSink
-'''
+"""
 
 
 @pytest.mark.e2e

@@ -7,6 +7,9 @@ A provider turns a :class:`~syncd.models.Target` into a validated
 checks when it loads the plugin. A plugin author lets mypy check it too::
 
     factory: ProviderFactory[MyConfig] = MyProvider  # MyConfig subclasses PluginConfig
+
+``syncd.testing.contract.ProviderContract`` is the test suite every provider
+passes. A third-party plugin imports all of this from :mod:`syncd.plugin`.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import httpcore
 import httpx
@@ -127,7 +127,7 @@ MAX_CONNECTIONS = 8
 
 
 class _ThreadPools:
-    """One httpcore connection pool per thread, behind the pool interface httpx calls.
+    """One httpcore connection pool per thread, so each worker reuses its own connection.
 
     httpcore's pool checks every idle connection before each request (one
     ``poll`` per connection), so a pool shared by N workers costs O(N) system
@@ -143,7 +143,8 @@ class _ThreadPools:
         self._lock = threading.Lock()
         self._pools: dict[threading.Thread, httpcore.ConnectionPool] = {}
 
-    def _pool(self) -> httpcore.ConnectionPool:
+    def get(self) -> httpcore.ConnectionPool:
+        """The pool of the calling thread, made on its first request."""
         pool: httpcore.ConnectionPool | None = getattr(self._local, "pool", None)
         if pool is not None:
             return pool
@@ -163,16 +164,8 @@ class _ThreadPools:
         self._local.pool = pool
         return pool
 
-    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
-        return self._pool().handle_request(request)
-
-    def __enter__(self) -> _ThreadPools:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
+        """Close every pool; a thread that makes another request gets a new one."""
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
@@ -180,12 +173,89 @@ class _ThreadPools:
         self._local = threading.local()
 
 
-class _Transport(httpx.HTTPTransport):
+#: httpcore's errors and the httpx errors they become, most specific first, as
+#: ``httpx.HTTPTransport`` maps them: callers only ever see httpx's.
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for theirs, ours in _ERRORS:
+            if isinstance(exc, theirs):
+                raise ours(str(exc)) from exc
+        raise
+
+
+class _Body(httpx.SyncByteStream):
+    """A response body read from httpcore, its errors raised as httpx's."""
+
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _httpx_errors():
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class BoundedTransport(httpx.BaseTransport):
+    """An httpx transport over httpcore connection pools (one per thread) that honour deadlines.
+
+    Built on the public extension points only: httpx's ``BaseTransport`` and
+    httpcore's ``ConnectionPool`` with a network backend of its own, the
+    layer where every socket wait is capped (see :func:`deadline`). HTTP/1.1,
+    no proxy, and the TLS of ``ssl_context``.
+    """
+
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
-        super().__init__(verify=ssl_context)
-        # httpx offers no public hook for the socket layer; httpcore's pool does.
-        # These are the pools HTTPTransport would build, with the deadline backend.
-        self._pool = _ThreadPools(ssl_context)  # type: ignore[assignment]  # the calls httpx makes
+        self._pools = _ThreadPools(ssl_context)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` on this thread's pool; the body streams, as httpx's own transport."""
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=cast("Iterable[bytes]", request.stream),
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = self._pools.get().handle_request(core)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(cast("Iterable[bytes]", response.stream)),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        """Close every connection pool."""
+        self._pools.close()
 
 
 @functools.cache
@@ -199,7 +269,7 @@ def transport(ssl_context: ssl.SSLContext | None = None) -> httpx.BaseTransport:
 
     ``ssl_context`` defaults to :func:`default_ssl_context`.
     """
-    return _Transport(ssl_context or default_ssl_context())
+    return BoundedTransport(ssl_context or default_ssl_context())
 
 
 def read_body(response: httpx.Response, limit: int = MAX_BODY_BYTES) -> bytes:

@@ -79,7 +79,7 @@ from syncd.providers import httpbounds
 from syncd.ratelimit import TokenBucket
 from syncd.redaction import scrub
 from syncd.retry import parse_retry_after
-from syncd.sinks import awsjson
+from syncd.sinks import awsjson, awsretry
 from syncd.sinks.awsjson import JsonReader
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
@@ -129,20 +129,9 @@ _AUTH_CODES = frozenset(
         "EncryptionFailure",
     }
 )
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "InternalServiceError",
-        "InternalFailure",
-        "ServiceUnavailable",
-    }
-)
-_THROTTLING_CODES = frozenset(
-    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
-)
+#: Failures at AWS's end that a later attempt may not meet; throttling is botocore's word
+#: (:func:`syncd.sinks.awsretry.throttling`), the same on both of the sink's read paths.
+_SERVER_FAULT_CODES = frozenset({"InternalServiceError", "InternalFailure", "ServiceUnavailable"})
 #: Writes per second: under AWS's 50/s that PutSecretValue, UpdateSecret and
 #: UpdateSecretVersionStage share per region (CreateSecret and TagResource too).
 DEFAULT_WRITE_RATE = 40.0
@@ -623,7 +612,7 @@ class AwsSecretsManagerSink:
                 f"{where} denied ({code}): allow secretsmanager:{operation} on this secret"
                 + (f" - {message}" if message else "")
             )
-        if code in _TRANSIENT_CODES:
+        if code in _SERVER_FAULT_CODES or awsretry.throttling(code):
             return SinkUnavailable(f"{where} throttled or failed at AWS ({code}); retrying later")
         if code == "InvalidParameterException" and operation == "UpdateSecretVersionStage":
             # The label is no longer on the version we named: someone moved it meanwhile.
@@ -839,7 +828,7 @@ def _outcome(event: dict[str, Any]) -> Outcome:
 
 def classify(status: int, code: str) -> Outcome:
     """The request outcome of an answer with HTTP ``status`` and error ``code`` ("" if none)."""
-    if code in _THROTTLING_CODES:
+    if awsretry.throttling(code):
         return "throttled"
     if code == "ResourceNotFoundException":
         return "not_found"

@@ -4,10 +4,12 @@ An unchanged cycle makes one ``DescribeSecret`` per secret and nothing else.
 botocore spends about 1.4 ms of CPU on each (event emission, parameter
 validation, serialisation, endpoint rules, urllib3), several times what the
 request itself needs. :class:`JsonReader` sends the same request (AWS JSON
-1.1, Signature Version 4) over syncd's bounded httpx transport for about a
-third of that. It reuses what botocore resolved once: the endpoint URL, the
-region and the credential provider (which refreshes IRSA, assumed-role and
-instance-role credentials itself). Writes, rare by design, stay with botocore.
+1.1) over syncd's bounded httpx transport for about a third of that. Only the
+transport is its own: botocore signs each request (``SigV4Auth``, see
+:func:`signed_headers`) and decides what is retried (:mod:`syncd.sinks.awsretry`).
+It reuses what botocore resolved once: the endpoint URL, the region and the
+credential provider (which refreshes IRSA, assumed-role and instance-role
+credentials itself). Writes, rare by design, stay with botocore.
 
 :func:`equivalent` says when the two paths are interchangeable: no proxy for
 the endpoint and no FIPS or dual-stack endpoint (which botocore resolves per
@@ -17,8 +19,9 @@ is trusted as botocore trusts it. Otherwise the sink reads through botocore too.
 Errors are raised as the botocore exceptions the sink already translates
 (``ClientError`` with the parsed code and message, ``EndpointConnectionError``
 and friends), so both paths end in the same messages. Attempts follow
-botocore's standard retry mode: throttling, transient codes, 5xx and
-connection errors are retried with full-jitter backoff, each attempt paced by
+botocore's standard retry mode: what it retries (:func:`awsretry.retryable
+<syncd.sinks.awsretry.retryable>`) and connection errors are retried with
+full-jitter backoff, each attempt paced by
 the reads limiter and reported to the observer. A ``Retry-After`` is read by
 :mod:`syncd.retry` (finite, capped) and pauses the limiter; a pause it does
 not wait out ends the call with :class:`~syncd.errors.RateLimited` before any
@@ -28,12 +31,8 @@ attempt and every wait, and a signal cuts the sleeps short.
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import hmac
 import json
 import ssl
-import threading
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -46,35 +45,12 @@ from syncd.observe import Outcome, RequestObserver
 from syncd.providers import httpbounds
 from syncd.ratelimit import TokenBucket
 from syncd.retry import Backoff, parse_retry_after
+from syncd.sinks import awsretry
+from syncd.sinks.awsretry import SERVICE
 
-SERVICE = "secretsmanager"
 CONTENT_TYPE = "application/x-amz-json-1.1"
 #: DescribeSecret answers hold at most ~100 versions and 50 tags: well under this.
 MAX_ANSWER_BYTES = 1024 * 1024
-_ALGORITHM = "AWS4-HMAC-SHA256"
-_TIMESTAMP = "%Y%m%dT%H%M%SZ"
-# botocore's standard retry mode: these codes and statuses are worth another attempt
-# (what slows the limiter down is the sink's ``classify``, on both of its paths).
-_THROTTLING = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "EC2ThrottledException",
-    }
-)
-_TRANSIENT = frozenset({"RequestTimeout", "RequestTimeoutException"})
-_RETRY_STATUS = frozenset({500, 502, 503, 504})
 #: botocore's standard mode: full jitter, base 1 s, at most 20 s between attempts.
 _BACKOFF_BASE = 1.0
 _BACKOFF_CAP = 20.0
@@ -107,74 +83,21 @@ def ssl_context(session: Any) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=bundle) if bundle else None
 
 
-class Signer:
-    """Signature Version 4 for one service and region; the day's signing key is cached.
+def signed_headers(
+    url: str, headers: Mapping[str, str], body: bytes, credentials: Any, region: str
+) -> list[tuple[str, str]]:
+    """``headers`` plus botocore's Signature Version 4 of a POST of ``body`` to ``url``.
 
-    The key derivation (four HMACs) depends only on the secret key and the
-    day, so it is done once per day and credential instead of per request.
+    botocore's ``SigV4Auth`` signs (adding ``X-Amz-Date``, the session token
+    and ``Authorization``) with ``credentials``, its frozen credentials; only
+    the transport is syncd's own. Every header given is signed.
     """
+    import botocore.auth  # noqa: PLC0415 - the sink imported botocore already
+    import botocore.awsrequest  # noqa: PLC0415
 
-    def __init__(self, region: str, service: str = SERVICE) -> None:
-        self.region = region
-        self.service = service
-        self._key: tuple[str, str, bytes] | None = None
-        self._lock = threading.Lock()
-
-    def sign(
-        self,
-        *,
-        url: str,
-        headers: dict[str, str],
-        body: bytes,
-        access_key: str,
-        secret_key: str,
-        token: str | None,
-        now: datetime.datetime,
-    ) -> None:
-        """Add ``X-Amz-Date``, the session token and ``Authorization`` to ``headers``.
-
-        Every header already in ``headers`` is signed; the ``host`` header is
-        the URL's ``netloc``, as AWS computes it.
-        """
-        stamp = now.strftime(_TIMESTAMP)
-        day = stamp[:8]
-        headers["X-Amz-Date"] = stamp
-        if token:
-            headers["X-Amz-Security-Token"] = token
-        parts = urlsplit(url)
-        signed = {name.lower(): " ".join(value.split()) for name, value in headers.items()}
-        signed["host"] = parts.netloc
-        names = sorted(signed)
-        canonical = "\n".join(
-            (
-                "POST",
-                parts.path or "/",
-                parts.query,
-                "".join(f"{name}:{signed[name]}\n" for name in names),
-                ";".join(names),
-                hashlib.sha256(body).hexdigest(),
-            )
-        )
-        scope = f"{day}/{self.region}/{self.service}/aws4_request"
-        to_sign = "\n".join(
-            (_ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest())
-        )
-        signature = hmac.new(self._signing_key(secret_key, day), to_sign.encode(), "sha256")
-        headers["Authorization"] = (
-            f"{_ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(names)}, "
-            f"Signature={signature.hexdigest()}"
-        )
-
-    def _signing_key(self, secret_key: str, day: str) -> bytes:
-        cached = self._key
-        if cached is not None and cached[0] == secret_key and cached[1] == day:
-            return cached[2]
-        key = ("AWS4" + secret_key).encode()
-        for part in (day, self.region, self.service, "aws4_request"):
-            key = hmac.new(key, part.encode(), "sha256").digest()
-        with self._lock:
-            self._key = (secret_key, day, key)
-        return key
+    request = botocore.awsrequest.AWSRequest("POST", url, headers=dict(headers), data=body)
+    botocore.auth.SigV4Auth(credentials, SERVICE, region).add_auth(request)
+    return list(request.headers.items())
 
 
 class JsonReader:
@@ -200,7 +123,6 @@ class JsonReader:
         classify: Callable[[int, str], Outcome],
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = timebox.sleep,
-        clock: Callable[[], datetime.datetime] | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/") + "/"
         # Parsed once: every request goes to this one URL, and parsing is a tenth of its CPU.
@@ -213,10 +135,9 @@ class JsonReader:
         self._timeout = timeout
         self._timeouts = httpx.Timeout(timeout).as_dict()
         self._backoff = Backoff(attempts=max_attempts, base=_BACKOFF_BASE, cap=_BACKOFF_CAP)
-        self._signer = Signer(region)
+        self._region = region
         self._transport = transport or httpbounds.transport()
         self._sleep = sleep
-        self._clock = clock or _utcnow
         self._user_agent = f"syncd/{__version__} httpx/{httpx.__version__}"
 
     def close(self) -> None:
@@ -255,7 +176,7 @@ class JsonReader:
             outcome = self._classify(status, code)
             self._report(outcome)
             retry_after = parse_retry_after(headers.get("Retry-After"))
-            retryable = code in _THROTTLING or code in _TRANSIENT or status in _RETRY_STATUS
+            retryable = awsretry.retryable(operation, status, code)
             if outcome == "throttled":  # the sink's word, as on its botocore path
                 self._reads.throttled(retry_after)
             elif retryable:
@@ -275,21 +196,17 @@ class JsonReader:
             import botocore.exceptions  # noqa: PLC0415 - the sink imported botocore already
 
             raise botocore.exceptions.NoCredentialsError
-        headers = {
-            "Content-Type": CONTENT_TYPE,
-            "X-Amz-Target": f"{SERVICE}.{operation}",
-        }
-        self._signer.sign(
-            url=self.endpoint_url,
-            headers=headers,
-            body=body,
-            access_key=frozen.access_key,
-            secret_key=frozen.secret_key,
-            token=frozen.token,
-            now=self._clock(),
+        headers = signed_headers(
+            self.endpoint_url,
+            {"Content-Type": CONTENT_TYPE, "X-Amz-Target": f"{SERVICE}.{operation}"},
+            body,
+            frozen,
+            self._region,
         )
-        headers["User-Agent"] = self._user_agent
-        headers["Accept-Encoding"] = httpbounds.ACCEPT_ENCODING
+        headers += (
+            ("User-Agent", self._user_agent),
+            ("Accept-Encoding", httpbounds.ACCEPT_ENCODING),
+        )
         request = httpx.Request(
             "POST",
             self._url,
@@ -328,10 +245,6 @@ class _Unreachable(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def _json_object(raw: bytes, operation: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ Capabilities beyond :class:`Sink` are optional Protocols of their own
 ``isinstance(sink, Preflight)``, so a sink offers one by implementing its
 methods, and no sink must implement all.
 ``syncd.testing.contract.SinkContract`` is the test suite every sink passes.
+A third-party plugin imports all of this from :mod:`syncd.plugin`.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ planted at a secret's path is refused, never read through.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -48,15 +49,9 @@ from syncd import localfile, untrusted
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
 from syncd.fingerprint import Fingerprint
 from syncd.lease import Lease, Record
-from syncd.models import Owner, RotationMark, SecretState
-from syncd.sinks.base import (
-    MANAGED_BY_KEY,
-    MANAGED_BY_VALUE,
-    TARGET_KEY,
-    PreflightResult,
-    SinkFactory,
-    WriteRequest,
-)
+from syncd.models import SecretState
+from syncd.sinks.base import PreflightResult, SinkFactory, WriteRequest
+from syncd.sinks.metadata import MetadataCodec
 from syncd.strict import PluginConfig
 
 log = structlog.get_logger(__name__)
@@ -75,6 +70,8 @@ FINGERPRINT = "fingerprint"
 PENDING = "pending"
 ROTATED_AT = "rotated_at"
 ROLE = "role"
+#: The sidecar's keys (older releases' names, kept) for what every sink records.
+_CODEC = MetadataCodec(owner=OWNER, fingerprint=FINGERPRINT, rotated_at=ROTATED_AT, role=ROLE)
 
 
 class FileSinkConfig(PluginConfig):
@@ -142,24 +139,15 @@ class FileSink:
                 raise self._refusal(secret, str(exc)) from None
             except OSError as exc:
                 raise self._os_error("read", secret, exc) from exc
-        managed = meta.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE
         current = None
         if content is not None:
+            # The committed fingerprint, or the pending one of a write that crashed after step 2.
             for key in (FINGERPRINT, PENDING):
                 recorded = Fingerprint.decode(_text(meta.get(key)))
                 if recorded is not None and recorded.matches(content):
                     current = recorded
                     break
-        owner = Owner.decode(_text(meta.get(OWNER)), legacy_target=_text(meta.get(TARGET_KEY)))
-        rotation = RotationMark.decode(_text(meta.get(ROTATED_AT)), _text(meta.get(ROLE)))
-        return SecretState(
-            exists=True,
-            managed=managed,
-            fingerprint=current,
-            version=None,
-            owner=owner,
-            rotation=rotation,
-        )
+        return dataclasses.replace(_CODEC.decode(meta), fingerprint=current)
 
     def write(self, request: WriteRequest) -> str | None:
         """Claim in the sidecar, replace the data file, then commit the fingerprint."""
@@ -170,20 +158,15 @@ class FileSink:
                     f"file sink {self.name}: {request.secret} appeared since it was inspected"
                 )
             self._ensure_directory()
-            meta = {
-                MANAGED_BY_KEY: MANAGED_BY_VALUE,
-                TARGET_KEY: request.target,
-                OWNER: request.owner.encode(),
-                **self._mark(request),
-            }
-            intent = {**meta, PENDING: request.fingerprint.encode()}
+            committed = _CODEC.encode(request, self._recorded(request))
+            intent = {**committed, PENDING: request.fingerprint.encode()}
+            del intent[FINGERPRINT]
             if request.observed.fingerprint is not None:  # still true of the old data file
                 intent[FINGERPRINT] = request.observed.fingerprint.encode()
             sidecar = self._meta_path(request.secret)
             try:
                 self._replace(sidecar, _dump(intent), "intent")
                 self._replace(path, request.document.text, "data")
-                committed = {**meta, FINGERPRINT: request.fingerprint.encode()}
                 self._replace(sidecar, _dump(committed), "commit")
             except OSError as exc:
                 raise self._os_error("write", request.secret, exc) from exc
@@ -259,16 +242,14 @@ class FileSink:
         finally:
             os.close(fd)  # drops the lock
 
-    def _mark(self, request: WriteRequest) -> dict[str, str]:
-        """The rotation mark to record: the request's, else the one the sidecar has."""
+    def _recorded(self, request: WriteRequest) -> dict[str, Any]:
+        """The sidecar a write replaces, for the rotation mark it keeps (none: not read)."""
         if request.rotation is not None:
-            rotated_at, role = request.rotation.encode()
-            return {ROTATED_AT: rotated_at, ROLE: role}
+            return {}
         try:
-            before = self._read_meta(request.secret)
+            return self._read_meta(request.secret)
         except SinkError:
             return {}  # a refused sidecar is replaced by this write; it held no mark of ours
-        return {k: v for k in (ROTATED_AT, ROLE) if isinstance(v := before.get(k), str)}
 
     def _path(self, secret: str) -> Path:
         return self.directory / secret
