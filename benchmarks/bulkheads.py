@@ -47,19 +47,12 @@ from typing import Any
 import httpx
 import yaml
 
-from benchmarks.standins import API_KEY, Running, StandIns, connection_uri
+from benchmarks.scale import ENV
+from benchmarks.standins import Running, StandIns, connection_uri
 from tests.servers.ports import free_port
 
 INTERVAL = 30
 JITTER = 3
-ENV = {
-    "CASEDEV_API_KEY": API_KEY,
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench-secret-access-key",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
 SCHEDULER_EVENTS = frozenset({"cycle_skipped", "cycle_misfired", "target_deferred"})
 
 

@@ -91,30 +91,38 @@ def test_a_hung_provider_fails_fast_and_the_healthy_one_keeps_its_schedule(
     )
     port = free_port()
     with api.serve() as healthy:
-        config = {
-            "log": {"level": "info", "format": "json"},
-            "metrics": {"listen": f"127.0.0.1:{port}"},
-            "shutdown_timeout": "5s",
-            "concurrency": 2,
-            "providers": {
-                "healthy": {"type": "casedev", "base_url": healthy.base_url},
-                "hung": {
-                    "type": "casedev",
-                    "base_url": hung_server.url,
-                    "timeout": 1.0,
-                    "max_attempts": 1,
-                },
-            },
-            "sinks": {"files": {"type": "file", "directory": str(tmp_path / "secrets")}},
-            "defaults": {"interval": "10s", "jitter": "0s", "format": "uri"},
-            "targets": [
-                *(_target(name, "healthy") for name in HEALTHY),
-                *(_target(name, "hung") for name in HUNG),
-            ],
-        }
-        (tmp_path / "syncd.yaml").write_text(yaml.safe_dump(config))
+        hung = {"base_url": hung_server.url, "timeout": 1.0, "max_attempts": 1}
+        _write_config(tmp_path, port, 2, healthy.base_url, hung, HEALTHY)
         with syncd_daemon(tmp_path / "syncd.yaml", {"CASEDEV_API_KEY": API_KEY}) as (_, logs):
             _check(port, logs, tmp_path / "secrets")
+
+
+def _write_config(
+    tmp_path: Path,
+    port: int,
+    concurrency: int,
+    healthy_url: str,
+    hung: dict[str, Any],
+    healthy_names: list[str],
+) -> None:
+    """syncd.yaml: a healthy and a hung case.dev, their targets, a file sink, a 10 s interval."""
+    config = {
+        "log": {"level": "info", "format": "json"},
+        "metrics": {"listen": f"127.0.0.1:{port}"},
+        "shutdown_timeout": "5s",
+        "concurrency": concurrency,
+        "providers": {
+            "healthy": {"type": "casedev", "base_url": healthy_url},
+            "hung": {"type": "casedev", **hung},
+        },
+        "sinks": {"files": {"type": "file", "directory": str(tmp_path / "secrets")}},
+        "defaults": {"interval": "10s", "jitter": "0s", "format": "uri"},
+        "targets": [
+            *(_target(name, "healthy") for name in healthy_names),
+            *(_target(name, "hung") for name in HUNG),
+        ],
+    }
+    (tmp_path / "syncd.yaml").write_text(yaml.safe_dump(config))
 
 
 def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:
@@ -205,23 +213,8 @@ def test_a_provider_that_answers_again_recovers_within_one_interval(tmp_path: Pa
         api.serve() as healthy,
         LoopbackServer(_switchable_handler(api, hanging, released)) as flaky,
     ):
-        config = {
-            "log": {"level": "info", "format": "json"},
-            "metrics": {"listen": f"127.0.0.1:{port}"},
-            "shutdown_timeout": "5s",
-            "concurrency": 4,
-            "providers": {
-                "healthy": {"type": "casedev", "base_url": healthy.base_url},
-                "hung": {"type": "casedev", "base_url": flaky.url, "timeout": 1.0},
-            },
-            "sinks": {"files": {"type": "file", "directory": str(tmp_path / "secrets")}},
-            "defaults": {"interval": "10s", "jitter": "0s", "format": "uri"},
-            "targets": [
-                *(_target(name, "healthy") for name in healthy_names),
-                *(_target(name, "hung") for name in HUNG),
-            ],
-        }
-        (tmp_path / "syncd.yaml").write_text(yaml.safe_dump(config))
+        hung = {"base_url": flaky.url, "timeout": 1.0}
+        _write_config(tmp_path, port, 4, healthy.base_url, hung, healthy_names)
         with syncd_daemon(tmp_path / "syncd.yaml", {"CASEDEV_API_KEY": API_KEY}) as (_, logs):
             secrets = tmp_path / "secrets"
             # Every healthy target syncs at once: the hung provider holds 2 of 4 workers

@@ -350,6 +350,8 @@ def test_a_password_fetched_first_is_masked_when_logged_last_at_10000_targets(
         path.write_text(
             "log: {level: info, format: json}\n"
             "concurrency: 8\n"
+            # No bulkhead: the echoing provider's target must run last, not beside the first.
+            "worker_share: 1\n"
             f"providers:\n  c: {{type: casedev, base_url: '{server.base_url}', "
             f"rate_limit: null, api_key_file: '{tmp_path / 'key'}'}}\n"
             f"  echo: {{type: casedev, base_url: '{echoing.base_url}', max_attempts: 1, "

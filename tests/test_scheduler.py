@@ -434,9 +434,8 @@ def test_shutdown_wakes_a_sync_sleeping_in_a_pause(world: World) -> None:
     assert "target_failed" not in events  # cut short by the shutdown: not a failure
 
 
-def test_a_rate_limited_target_is_retried_after_the_pause_it_was_given() -> None:
-    """The early retry of a rate-limited target waits at least the server's pause, not 5 s."""
-    asked: list[float] = []
+def _recorder_of_one(asked: list[float]) -> tuple[Recorder, Target]:
+    """A recorder tracking one target; the early retries it asks for go to ``asked``."""
     recorder = Recorder(
         metrics=Metrics(daemon=True),
         health=Health(beat_period=10.0),
@@ -446,6 +445,13 @@ def test_a_rate_limited_target_is_retried_after_the_pause_it_was_given() -> None
     )
     app = Target("app", "cd", "p-app", interval=3600.0)
     recorder.track([app])
+    return recorder, app
+
+
+def test_a_rate_limited_target_is_retried_after_the_pause_it_was_given() -> None:
+    """The early retry of a rate-limited target waits at least the server's pause, not 5 s."""
+    asked: list[float] = []
+    recorder, app = _recorder_of_one(asked)
     limited = RateLimited("vault sink v", 60.0)
     recorder.record(app, TargetOutcome("app", error=limited), 0.1)
     recorder.record(app, TargetOutcome("app", error=ProviderUnavailable("503")), 0.1)
@@ -455,15 +461,7 @@ def test_a_rate_limited_target_is_retried_after_the_pause_it_was_given() -> None
 def test_a_target_failed_fast_by_a_breaker_waits_for_the_breaker_not_an_early_retry() -> None:
     """An open circuit would fail the retry fast again: no early retry; the closing reruns it."""
     asked: list[float] = []
-    recorder = Recorder(
-        metrics=Metrics(daemon=True),
-        health=Health(beat_period=10.0),
-        notifier=RecordingNotifier(),
-        retry=RetryPolicy(),
-        retry_in=lambda _name, delay: asked.append(delay) or True,
-    )
-    app = Target("app", "cd", "p-app", interval=3600.0)
-    recorder.track([app])
+    recorder, app = _recorder_of_one(asked)
     open_circuit = ProviderCircuitOpen("provider cd unavailable (circuit open since ...)")
     recorder.record(app, TargetOutcome("app", error=open_circuit), 0.1)
     assert asked == []

@@ -171,9 +171,11 @@ class CaseDevProvider:
         except InvalidConnectionURI as exc:
             redaction.register(uri)  # no password to know it by: the whole URI ages instead
             raise ProviderResponseError(f"{where}: {exc}") from None
-        # Kept while the target holds it, and one generation after. The URI itself is
-        # not kept: every encoding of it carries the password's, which this covers.
-        redaction.register(conn.password.get_secret_value(), slot=_slot(self.name, target, conn))
+        # Kept while the target holds them, and one generation after; forgotten with
+        # the target (a reload that removes it), so reloads do not grow the registry.
+        redaction.register(
+            conn.password.get_secret_value(), uri, slot=_slot(self.name, target, conn)
+        )
         branch = body.get("branch", target.branch)
         pooled = body.get("pooled", target.pooled)
         if branch != target.branch or pooled is not target.pooled:
