@@ -1,9 +1,9 @@
 """What redaction costs with a fleet's credentials known: memory, registration, scrubbing.
 
 Every log line passes :func:`syncd.redaction.scrub`, and every fetch registers
-what it fetched the way the providers do: the provider's raw URI (aging, in a
-bounded LRU) and the password under the target's slot, which keeps the
-current and the previous one for as long as the process runs. So memory grows
+what it fetched the way the providers do: the password and the URI it came
+in under the target's slot, which keeps the current and the previous one for
+as long as the target exists. So memory grows
 with the number of targets (not with time), and must stay small per target.
 Prints, for N targets each rotated once (two generations each):
 
@@ -38,14 +38,12 @@ def register(targets: int) -> tuple[list[str], float, float]:
     start = time.process_time()
     for generation in (first, second):
         for i, password in enumerate(generation):
-            redaction.register(_uri(i, password))
-            redaction.register(password, slot=f"conn:casedev:t{i}:app_{i}")
+            redaction.register(password, _uri(i, password), slot=f"conn:casedev:t{i}:app_{i}")
         len(redaction._registry)  # expand what is still queued
     per_target = (time.process_time() - start) / (2 * targets)
     start = time.process_time()
     for i, password in enumerate(second):  # the next cycle: nothing changed
-        redaction.register(_uri(i, password))
-        redaction.register(password, slot=f"conn:casedev:t{i}:app_{i}")
+        redaction.register(password, _uri(i, password), slot=f"conn:casedev:t{i}:app_{i}")
     len(redaction._registry)
     unchanged = (time.process_time() - start) / targets
     return first, per_target, unchanged
@@ -76,7 +74,7 @@ def main() -> None:
     tracemalloc.stop()
     print(f"targets: {args.targets}, each rotated once ({len(redaction._registry)} stored forms)")
     print(f"registry memory: {used / 1e6:.1f} MB, {used / args.targets:.0f} bytes per target")
-    print(f"register: {per_target * 1e6:.1f} us CPU per new credential (raw URI + password)")
+    print(f"register: {per_target * 1e6:.1f} us CPU per new credential (password + URI)")
     print(f"register unchanged (every later cycle): {unchanged * 1e6:.1f} us CPU per target")
 
     line = (
