@@ -42,7 +42,7 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from syncd import __version__, breaker, netcause, timebox
+from syncd import __version__, breaker, netcause, redaction, timebox
 from syncd.errors import (
     ConfigError,
     ProviderError,
@@ -50,6 +50,7 @@ from syncd.errors import (
     ProviderUnavailable,
     ProviderUnreachable,
 )
+from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.observe import Outcome, RequestObserver, http_outcome
 from syncd.providers import httpbounds
 from syncd.ratelimit import TokenBucket
@@ -371,3 +372,28 @@ def error_message(raw: bytes) -> str:
             if isinstance(body.get(key), str):
                 return str(body[key])
     return ""
+
+
+def connection_of(provider: str, uri: str, target: Target, where: str) -> ConnectionInfo:
+    """Parse the URI ``provider`` answered for ``target``; make it known to redaction.
+
+    The password and the URI are kept in the target's slot while the target
+    holds them, and one generation after; they are forgotten with the target
+    (a reload that removes it), so reloads do not grow the registry. A URI
+    that does not parse has no password to know it by: it ages instead.
+
+    Raises:
+        ProviderResponseError: the URI is not a usable connection string
+            (``where`` names the answer in the message).
+
+    """
+    try:
+        conn = ConnectionInfo.parse(
+            uri, project=target.project, branch=target.branch, pooled=target.pooled
+        )
+    except InvalidConnectionURI as exc:
+        redaction.register(uri)
+        raise ProviderResponseError(f"{where}: {exc}") from None
+    slot = redaction.connection_slot(provider, target.name, conn.username)
+    redaction.register(conn.password.get_secret_value(), uri, slot=slot)
+    return conn

@@ -33,7 +33,7 @@ from syncd.errors import (
     ProviderResponseError,
     ProviderUnavailable,
 )
-from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
+from syncd.models import ConnectionInfo, Target
 from syncd.observe import RequestObserver
 from syncd.providers import api
 from syncd.providers.api import USER_AGENT
@@ -164,18 +164,7 @@ class CaseDevProvider:
         if not isinstance(body, dict) or not isinstance(body.get("connectionUri"), str):
             raise ProviderResponseError(f"{where} has no connectionUri string")
         uri: str = body["connectionUri"]
-        try:
-            conn = ConnectionInfo.parse(
-                uri, project=target.project, branch=target.branch, pooled=target.pooled
-            )
-        except InvalidConnectionURI as exc:
-            redaction.register(uri)  # no password to know it by: the whole URI ages instead
-            raise ProviderResponseError(f"{where}: {exc}") from None
-        # Kept while the target holds them, and one generation after; forgotten with
-        # the target (a reload that removes it), so reloads do not grow the registry.
-        redaction.register(
-            conn.password.get_secret_value(), uri, slot=_slot(self.name, target, conn)
-        )
+        conn = api.connection_of(self.name, uri, target, where)
         branch = body.get("branch", target.branch)
         pooled = body.get("pooled", target.pooled)
         if branch != target.branch or pooled is not target.pooled:
@@ -184,11 +173,6 @@ class CaseDevProvider:
                 f"pooled={one_line(str(pooled), 8)}, not what was asked"
             )
         return conn
-
-
-def _slot(provider: str, target: Target, conn: ConnectionInfo) -> str:
-    """The redaction slot of the password ``target`` holds as ``conn``'s role."""
-    return redaction.connection_slot(provider, target.name, conn.username)
 
 
 #: mypy checks the plugin's shape here, as a third-party plugin author would.

@@ -65,7 +65,7 @@ from syncd.errors import (
     ProviderResponseError,
     ProviderUnavailable,
 )
-from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
+from syncd.models import ConnectionInfo, Target
 from syncd.observe import RequestObserver
 from syncd.providers import api
 from syncd.providers.base import ProviderFactory
@@ -279,18 +279,7 @@ class NeonProvider:
         uri = body.get("uri")
         if not isinstance(uri, str):
             raise ProviderResponseError(f"Neon connection_uri answer for {where} has no uri string")
-        try:
-            conn = ConnectionInfo.parse(
-                uri, project=target.project, branch=target.branch, pooled=target.pooled
-            )
-        except InvalidConnectionURI as exc:
-            redaction.register(uri)  # no password to know it by: the whole URI ages instead
-            raise ProviderResponseError(f"Neon connection URI for {where}: {exc}") from None
-        # Kept while the target holds them, and one generation after; forgotten with
-        # the target (a reload that removes it), so reloads do not grow the registry.
-        redaction.register(
-            conn.password.get_secret_value(), uri, slot=_slot(self.name, target, conn)
-        )
+        conn = api.connection_of(self.name, uri, target, f"Neon connection URI for {where}")
         if conn.username != role or conn.dbname != database:
             raise ProviderResponseError(
                 f"Neon connection URI for {where} is for role {one_line(conn.username, 64)} "
@@ -565,11 +554,6 @@ class _RoleMissing(ProviderNotFound):
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
-
-
-def _slot(provider: str, target: Target, conn: ConnectionInfo) -> str:
-    """The redaction slot of the password ``target`` holds as ``conn``'s role."""
-    return redaction.connection_slot(provider, target.name, conn.username)
 
 
 #: mypy checks the plugin's shape here, as a third-party plugin author would.
