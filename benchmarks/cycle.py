@@ -20,8 +20,8 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from syncd import logs
-from syncd.engine import Engine
-from syncd.models import SinkBinding, Target
+from syncd.core.engine import Engine
+from syncd.core.models import SinkBinding, Target
 from syncd.providers.casedev import CaseDevProvider
 from syncd.sinks.base import Sink
 from syncd.sinks.file import FileSink

@@ -4,7 +4,7 @@ Writes a main config and ``--fragments`` files under ``targets.d/`` holding
 ``--targets`` targets (one AWS secret each, written one per line, each file
 under 1 MiB), then for every shard ``I`` of ``--shards``:
 
-* **load**: a child process imports syncd, then times ``syncd.config.load``
+* **load**: a child process imports syncd, then times ``syncd.config.settings.load``
   with the shard's selector, as ``run --shard I/N`` does (other shards'
   targets are parsed and name-checked, not built); it reports that time and
   its peak RSS (``ru_maxrss``) after the load;
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.scale import ENV, _load, standins
-from syncd.sharding import shard_of
+from syncd.config.sharding import shard_of
 
 LOAD_BUDGET_S = 3.0
 RSS_BUDGET_MB = 150.0
@@ -117,8 +117,8 @@ def measure_load(config: Path, shard: int, shards: int) -> tuple[float, float]:
 
 def child_load(config: Path, spec: str) -> None:
     """In the child: import syncd, time the sharded load, print the time and peak RSS."""
-    from syncd import config as config_mod  # noqa: PLC0415 - timed apart from the load
-    from syncd.sharding import Shard  # noqa: PLC0415
+    from syncd.config import settings as config_mod  # noqa: PLC0415 - timed apart from the load
+    from syncd.config.sharding import Shard  # noqa: PLC0415
 
     shard = Shard.parse(spec)
     start = time.perf_counter()

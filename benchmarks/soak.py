@@ -4,7 +4,7 @@ Run it from the repository root::
 
     python benchmarks/soak.py [--cycles 500] [--targets 5] [--interval 0.05]
 
-What runs is the real daemon (``syncd.scheduler.Daemon``: APScheduler, the
+What runs is the real daemon (``syncd.daemon.scheduler.Daemon``: APScheduler, the
 shared worker pool, retries, metrics, the HTTP listener, which is scraped once
 a second) with the real case.dev provider over ``httpx.MockTransport`` into the
 in-memory sink. The config's 10s minimum interval is bypassed on purpose: the
@@ -38,13 +38,13 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from syncd import config as config_mod
 from syncd import logs
-from syncd.metrics import Metrics
+from syncd.config import settings as config_mod
+from syncd.core.runtime import Runtime
+from syncd.daemon.metrics import Metrics
+from syncd.daemon.scheduler import Daemon
+from syncd.daemon.sdnotify import Notifier
 from syncd.providers.casedev import CaseDevProvider
-from syncd.runtime import Runtime
-from syncd.scheduler import Daemon
-from syncd.sdnotify import Notifier
 from syncd.testing.casedev import FakeCaseDev
 from syncd.testing.fakes import MemorySink
 

@@ -16,16 +16,17 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from syncd import __version__, exits, levels, sharding
+from syncd import __version__, exits
+from syncd.config import levels, sharding
+from syncd.daemon.progress import Progress
 from syncd.errors import PluginError, SyncdError, UsageError
 from syncd.exits import EXIT_OK, EXIT_USAGE
-from syncd.progress import Progress
 
 if TYPE_CHECKING:
-    from syncd import config as config_mod
-    from syncd.engine import CycleReport
-    from syncd.models import Target
-    from syncd.runtime import Runtime
+    from syncd.config import settings as config_mod
+    from syncd.core.engine import CycleReport
+    from syncd.core.models import Target
+    from syncd.core.runtime import Runtime
 
 
 DESCRIPTION = """\
@@ -192,8 +193,8 @@ def _with_config(args: argparse.Namespace) -> int:
     # Imported once the arguments are known good: 'syncd --help' needs none of it.
     import structlog  # noqa: PLC0415
 
-    from syncd import config as config_mod  # noqa: PLC0415
     from syncd import logs  # noqa: PLC0415
+    from syncd.config import settings as config_mod  # noqa: PLC0415
 
     overrides: dict[str, object] = {}
     log_overrides = {k: v for k, v in (("level", args.log_level), ("format", args.log_format)) if v}
@@ -259,7 +260,7 @@ def _count(text: str) -> int:
 
 
 def _shard(args: argparse.Namespace, cfg: config_mod.Config) -> sharding.Shard:
-    """The shard this process syncs (see syncd.sharding); raises UsageError for a bad value."""
+    """The shard this process syncs (syncd.config.sharding); raises UsageError if bad."""
     return sharding.resolve(args.shard, args.shard_count, cfg.settings.shards, os.environ)
 
 
@@ -300,8 +301,8 @@ def _empty_shard(
 
 
 def _daemon(cfg: config_mod.Config, shard: sharding.Shard) -> int:
-    from syncd import config as config_mod  # noqa: PLC0415
-    from syncd.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
+    from syncd.config import settings as config_mod  # noqa: PLC0415
+    from syncd.daemon.scheduler import run_daemon  # noqa: PLC0415 - apscheduler only for the daemon
 
     if shard.count == 1:
         return run_daemon(cfg)
@@ -342,7 +343,7 @@ def _metrics_file_problem(path: Path) -> str | None:
 def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ...]:
     if not names:
         return cfg.targets
-    from syncd.configerrors import suggest  # noqa: PLC0415
+    from syncd.config.errors import suggest  # noqa: PLC0415
 
     known = {t.name for t in cfg.targets}
     unknown = [n + suggest(n, known) for n in names if n not in known]
@@ -355,7 +356,7 @@ def _select(cfg: config_mod.Config, names: list[str] | None) -> tuple[Target, ..
 
 
 def _build(cfg: config_mod.Config) -> Runtime:
-    from syncd.runtime import Runtime  # noqa: PLC0415 - keeps 'syncd --help' import-light
+    from syncd.core.runtime import Runtime  # noqa: PLC0415 - keeps 'syncd --help' import-light
 
     return Runtime.build(cfg)
 
@@ -371,8 +372,8 @@ def _run_once(
 ) -> int:
     runtime = _build(cfg)
     if metrics_file is not None:
-        from syncd.metrics import Metrics, write_textfile  # noqa: PLC0415 - prometheus when asked
-        from syncd.observe import attach  # noqa: PLC0415
+        from syncd.daemon.metrics import Metrics, write_textfile  # noqa: PLC0415 - prometheus when asked
+        from syncd.net.observe import attach  # noqa: PLC0415
 
         metrics = Metrics()  # counts the run's API requests too
         attach([*runtime.providers.values(), *runtime.sinks.values()], metrics)
@@ -408,7 +409,7 @@ def _rotate(cfg: config_mod.Config, names: list[str], *, dry_run: bool, output: 
 
 def _lint(cfg: config_mod.Config, out: TextIO, *, output: str) -> int:
     """``syncd config lint``: the config loaded (so valid); say so per file."""
-    from syncd.report import by_file, print_files, write_json  # noqa: PLC0415
+    from syncd.core.report import by_file, print_files, write_json  # noqa: PLC0415
 
     rows = by_file(cfg.files)
     if output == "json":
@@ -420,8 +421,8 @@ def _lint(cfg: config_mod.Config, out: TextIO, *, output: str) -> int:
 
 
 def _check(cfg: config_mod.Config, out: TextIO, *, output: str = "text") -> int:
-    from syncd.check import Checker  # noqa: PLC0415 - only check needs it
-    from syncd.report import (  # noqa: PLC0415
+    from syncd.core.check import Checker  # noqa: PLC0415 - only check needs it
+    from syncd.core.report import (  # noqa: PLC0415
         by_file,
         check_as_dict,
         print_check,
@@ -483,7 +484,7 @@ def _progress(cfg: config_mod.Config, total: int, output: str) -> Iterator[Progr
 def _print(
     report: CycleReport, out: TextIO, *, output: str, warnings: tuple[str, ...] = ()
 ) -> None:
-    from syncd.report import as_dict, print_report, write_json  # noqa: PLC0415
+    from syncd.core.report import as_dict, print_report, write_json  # noqa: PLC0415
 
     if output == "json":
         write_json(as_dict(report, warnings=warnings), out)

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from syncd import config as config_mod
 from syncd import logs, redaction
-from syncd.engine import CycleReport
-from syncd.report import print_report
-from syncd.runtime import Runtime
+from syncd.config import settings as config_mod
+from syncd.core.engine import CycleReport
+from syncd.core.report import print_report
+from syncd.core.runtime import Runtime
 from syncd.testing.casedev import FakeCaseDev
 from syncd.testing.sample import SampleProject, sample_config
 

@@ -77,8 +77,8 @@ class ConnectionProofFailed(SyncdError):
 class RateLimited(SyncdError):
     """A provider or sink imposed a pause that syncd does not wait out in line.
 
-    Raised by a rate limiter (:class:`syncd.ratelimit.TokenBucket`) instead of
-    sleeping, when the pause reaches :data:`syncd.retry.MAX_SERVER_PAUSE` or
+    Raised by a rate limiter (:class:`syncd.net.ratelimit.TokenBucket`) instead of
+    sleeping, when the pause reaches :data:`syncd.net.retry.MAX_SERVER_PAUSE` or
     would end past the target's deadline. ``source`` names the provider or
     sink; ``retry_after`` is the pause left, in seconds (finite, capped), which
     the daemon waits before it retries the target.
@@ -94,7 +94,7 @@ class RateLimited(SyncdError):
 
 
 class TargetTimedOut(SyncdError):
-    """The target's deadline (:mod:`syncd.timebox`) passed before its sync was done.
+    """The target's deadline (:mod:`syncd.core.timebox`) passed before its sync was done.
 
     Nothing more is sent for it; what was written stays written (each write is
     atomic), and the next run tries again.
@@ -143,7 +143,7 @@ class ProviderUnavailable(ProviderError):
 class ProviderUnreachable(ProviderUnavailable):
     """No answer came: the call timed out or the connection failed.
 
-    What a circuit breaker (:mod:`syncd.breaker`) counts; an answer, even a
+    What a circuit breaker (:mod:`syncd.core.breaker`) counts; an answer, even a
     429 or a 5xx, is not counted.
     """
 
@@ -178,7 +178,7 @@ class SecretNotFound(SinkError):
     """The secret does not exist in the store.
 
     Raised inside a sink's vendor-call helper; the sink turns it into
-    :meth:`~syncd.models.SecretState.missing` when inspecting, or into a
+    :meth:`~syncd.core.models.SecretState.missing` when inspecting, or into a
     :class:`SinkConflict` when the secret vanished between inspect and write.
     """
 
@@ -198,4 +198,4 @@ class SinkCircuitOpen(SinkUnavailable):
 
 
 class SinkBusy(SinkUnavailable):
-    """The sink's share of the workers is stalled in calls: nothing was sent (syncd.bulkhead)."""
+    """The sink's share of the workers is stalled in calls: nothing was sent (see bulkhead)."""

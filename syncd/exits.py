@@ -7,10 +7,10 @@ Ctrl-C); 143 terminated (SIGTERM) during ``run --once`` or ``check``.
 A one-shot run turns SIGTERM into the same unwinding as Ctrl-C
 (:func:`sigterm_interrupts`): requests already in flight finish (each sink
 write is atomic, so nothing is left half-written), targets sleeping in a wait
-(a rate limiter's pause, a backoff) stop at once (:mod:`syncd.fanout`), targets
+(a rate limiter's pause, a backoff) stop at once (:mod:`syncd.core.fanout`), targets
 not yet started are not started, and the process exits 143 after one
 ``interrupted`` log line.
-The daemon handles its signals itself (:mod:`syncd.signals`).
+The daemon handles its signals itself (:mod:`syncd.daemon.signals`).
 
 Every error that ends a command is turned into its exit code and its message
 here (:func:`report`), so the command line has one exit path: usage, config,

@@ -45,6 +45,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from syncd.config.strict import PluginConfig
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.lease import Lease
+from syncd.core.lease import Record as LeaseRecord
+from syncd.core.models import (
+    Action,
+    ConnectionInfo,
+    Document,
+    InvalidConnectionURI,
+    Owner,
+    RotationMark,
+    SecretState,
+    Target,
+)
 from syncd.errors import (
     ConfigError,
     ProviderAuthError,
@@ -63,19 +77,6 @@ from syncd.errors import (
     SinkUnreachable,
     SyncdError,
 )
-from syncd.fingerprint import Fingerprint
-from syncd.lease import Lease
-from syncd.lease import Record as LeaseRecord
-from syncd.models import (
-    Action,
-    ConnectionInfo,
-    Document,
-    InvalidConnectionURI,
-    Owner,
-    RotationMark,
-    SecretState,
-    Target,
-)
 from syncd.providers.base import Provider, ProviderFactory, ResetStarted, Rotator
 from syncd.redaction import register as register_secret
 from syncd.redaction import scrub
@@ -93,7 +94,6 @@ from syncd.sinks.base import (
     WriteRequest,
 )
 from syncd.sinks.metadata import MetadataCodec
-from syncd.strict import PluginConfig
 
 if TYPE_CHECKING:
     from syncd.testing.contract import (

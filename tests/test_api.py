@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from syncd.errors import ProviderError, ProviderUnavailable
+from syncd.net.retry import Backoff
 from syncd.providers.api import ApiClient
-from syncd.retry import Backoff
 
 STEADY = Backoff(3, base=3.0, cap=3.0, jitter=False)
 

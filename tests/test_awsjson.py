@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from syncd.errors import RateLimited, SinkAuthError, SinkError, SinkUnavailable
-from syncd.ratelimit import TokenBucket
+from syncd.net.ratelimit import TokenBucket
 from syncd.sinks import awsjson
 from syncd.sinks.aws_secrets_manager import (
     AwsSecretsManagerConfig,
@@ -484,7 +484,7 @@ def test_error_text_with_line_breaks_stays_on_one_console_line(
         )
     assert result.code == 1, result.output
     lines = result.stderr.splitlines()
-    # "<timestamp> [error    ] sync_failed  [syncd.engine] error=..." - one line per event
+    # "<timestamp> [error    ] sync_failed  [syncd.core.engine] error=..." - one line per event
     events = [line.split("] ", 1)[1].split()[0] for line in lines]
     assert events == ["sync_failed", "cycle_finished"], lines
     failed = lines[0]

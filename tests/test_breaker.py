@@ -1,4 +1,4 @@
-"""Tests for syncd.breaker, with fake calls and a fake clock."""
+"""Tests for syncd.core.breaker, with fake calls and a fake clock."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from syncd.breaker import FAILURES, PROBE_INTERVAL, Breaker, Breakers, Kind, OpenCircuit
-from syncd.engine import Engine
+from syncd.core.breaker import FAILURES, PROBE_INTERVAL, Breaker, Breakers, Kind, OpenCircuit
+from syncd.core.engine import Engine
+from syncd.core.models import ConnectionInfo, SinkBinding, Target
+from syncd.core.rotation import Rotations
 from syncd.errors import (
     ProviderAuthError,
     ProviderCircuitOpen,
@@ -19,8 +21,6 @@ from syncd.errors import (
     SinkCircuitOpen,
     SinkUnreachable,
 )
-from syncd.models import ConnectionInfo, SinkBinding, Target
-from syncd.rotation import Rotations
 from syncd.testing.fakes import MemorySink, StaticProvider
 from tests.test_rotation import FakeRotator
 from tests.test_rotation import target as rotating_target

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from syncd.breaker import FAILURES
+from syncd.core.breaker import FAILURES
 from syncd.testing.casedev import FakeCaseDev
 from tests.conftest import syncd_daemon
 from tests.servers.loopback import LoopbackServer

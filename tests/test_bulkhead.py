@@ -1,4 +1,4 @@
-"""Tests for syncd.bulkhead, the gated fan-out and how the engine uses both."""
+"""Tests for syncd.core.bulkhead, the gated fan-out and how the engine uses both."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from syncd import breaker as breaker_mod
-from syncd.breaker import FAILURES, Breaker
-from syncd.bulkhead import Bulkheads, Compartment, slots
-from syncd.engine import Engine
+from syncd.core import breaker as breaker_mod
+from syncd.core.breaker import FAILURES, Breaker
+from syncd.core.bulkhead import Bulkheads, Compartment, slots
+from syncd.core.engine import Engine
+from syncd.core.fanout import Release, fan_out
+from syncd.core.models import SecretState, SinkBinding, Target
 from syncd.errors import ProviderUnreachable, SinkBusy, SinkUnreachable
-from syncd.fanout import Release, fan_out
-from syncd.models import SecretState, SinkBinding, Target
 from syncd.sinks.base import WriteRequest
 from syncd.testing.fakes import MemorySink, StaticProvider
 

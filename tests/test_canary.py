@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from syncd import logs, redaction
-from syncd.engine import Engine
-from syncd.models import Target
+from syncd.core.engine import Engine
+from syncd.core.models import Target
 from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
 from syncd.testing.casedev import Fault
 from tests.conftest import CaseDevWorld, CliResult, run_syncd

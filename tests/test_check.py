@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from syncd.check import NO_PREFLIGHT, Checker
-from syncd.engine import Engine
-from syncd.models import SecretState, SinkBinding, Target
+from syncd.core.check import NO_PREFLIGHT, Checker
+from syncd.core.engine import Engine
+from syncd.core.models import SecretState, SinkBinding, Target
 from syncd.sinks.base import Preflight
 from syncd.sinks.file import FileSink
 from syncd.testing.casedev import FakeCaseDev, RunningServer

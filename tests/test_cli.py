@@ -22,8 +22,8 @@ import yaml
 
 from syncd import __version__
 from syncd.cli import main
-from syncd.models import TargetOutcome
-from syncd.progress import Progress
+from syncd.core.models import TargetOutcome
+from syncd.daemon.progress import Progress
 from syncd.testing.casedev import FakeCaseDev, Fault, RunningServer
 from tests.conftest import run_syncd
 
@@ -390,7 +390,7 @@ def test_missing_default_config_names_both_ways_to_point_elsewhere(
 ) -> None:
     """Without --config and $SYNCD_CONFIG, the default path is named with both ways to override it."""
     monkeypatch.delenv("SYNCD_CONFIG", raising=False)
-    monkeypatch.setattr("syncd.config.DEFAULT_PATH", Path("/nonexistent/syncd.yaml"))
+    monkeypatch.setattr("syncd.config.settings.DEFAULT_PATH", Path("/nonexistent/syncd.yaml"))
     assert main(["check"]) == 2
     assert capsys.readouterr().err.strip() == (
         "syncd: config error: no config file at /nonexistent/syncd.yaml (the default: --config "

@@ -1,4 +1,4 @@
-"""Tests for syncd.config: sources, precedence, and errors that name the problem."""
+"""Tests for syncd.config.settings: sources, precedence, and errors that name the problem."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from syncd import config, configfile
-from syncd.durations import JitterRule
+from syncd.config import file as configfile
+from syncd.config import settings as config
+from syncd.config.durations import JitterRule
 from syncd.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests for syncd.connect: proving a credential by connecting, without ever showing it."""
+"""Tests for syncd.core.connect: proving a credential by connecting, without ever showing it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from syncd import connect
+from syncd.core import connect
+from syncd.core.models import ConnectionInfo
 from syncd.errors import ConnectionProofFailed
-from syncd.models import ConnectionInfo
 from tests.servers.postgres import PostgresServer, random_password
 
 

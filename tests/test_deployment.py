@@ -250,7 +250,7 @@ def test_daemon_unit_matches_the_cli_contract() -> None:
 
 
 # The credentials the services load: what syncd reads from $CREDENTIALS_DIRECTORY
-# (syncd/credentials.py; Vault's names are its variables in lower case) and the
+# (syncd/config/credentials.py; Vault's names are its variables in lower case) and the
 # AWS shared-credentials file the units point AWS_SHARED_CREDENTIALS_FILE at.
 CREDENTIALS = {
     "casedev_api_key",
@@ -1058,7 +1058,7 @@ def test_lock_satisfies_pyproject() -> None:
 def test_lock_carries_the_rotation_driver() -> None:
     """psycopg and its binary build (libpq included) are locked with hashes, as a pair.
 
-    Rotation proves each new credential with psycopg (syncd/connect.py); the
+    Rotation proves each new credential with psycopg (syncd/core/connect.py); the
     slim image has no libpq, so without psycopg-binary every proof would fail.
     """
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())

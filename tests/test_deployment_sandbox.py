@@ -11,7 +11,7 @@ child process, ``execve`` a fresh interpreter (as systemd would) and run
 three workloads: one shaped like the daemon (imports, a metrics listener, HTTP
 over TCP, DNS, threads, APScheduler, TLS contexts, sd_notify over AF_UNIX),
 ``syncd demo``, which syncs real targets against local servers, and a
-rotation's proof (``syncd.connect.prove``: psycopg's bundled libpq logging in
+rotation's proof (``syncd.core.connect.prove``: psycopg's bundled libpq logging in
 to the local PostgreSQL over TLS).
 
 The syscall lists come from ``systemd-analyze syscall-filter`` on this
@@ -142,7 +142,7 @@ _WORKLOAD = textwrap.dedent(
     import boto3, hvac, httpx, pydantic, pydantic_settings, structlog, yaml
     import prometheus_client
 
-    from syncd.sdnotify import Notifier
+    from syncd.daemon.sdnotify import Notifier
 
     # The filters are in force: each of these must be refused.
     try:
@@ -311,8 +311,8 @@ def test_rotation_proof_connects_inside_the_units_seccomp_sandbox(
     workload = textwrap.dedent(
         f"""
         from pydantic import SecretStr
-        from syncd.connect import prove
-        from syncd.models import ConnectionInfo
+        from syncd.core.connect import prove
+        from syncd.core.models import ConnectionInfo
 
         prove(ConnectionInfo(
             host={postgres.host!r}, port={postgres.port}, username={creds.role!r},

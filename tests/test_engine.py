@@ -1,4 +1,4 @@
-"""Tests for syncd.engine with in-memory fakes."""
+"""Tests for syncd.core.engine with in-memory fakes."""
 
 from __future__ import annotations
 
@@ -8,17 +8,10 @@ import time
 
 import pytest
 
-from syncd import timebox
-from syncd.engine import Engine, decide
-from syncd.errors import (
-    RateLimited,
-    SecretNotManaged,
-    SecretOwnedElsewhere,
-    SinkUnavailable,
-    TargetTimedOut,
-)
-from syncd.fingerprint import Fingerprint
-from syncd.models import (
+from syncd.core import timebox
+from syncd.core.engine import Engine, decide
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.models import (
     Action,
     Owner,
     Rotation,
@@ -28,7 +21,14 @@ from syncd.models import (
     Target,
     TargetOutcome,
 )
-from syncd.ratelimit import TokenBucket
+from syncd.errors import (
+    RateLimited,
+    SecretNotManaged,
+    SecretOwnedElsewhere,
+    SinkUnavailable,
+    TargetTimedOut,
+)
+from syncd.net.ratelimit import TokenBucket
 from syncd.sinks.base import WriteRequest
 from syncd.testing.fakes import MemorySink, StaticProvider
 

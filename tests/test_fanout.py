@@ -1,4 +1,4 @@
-"""Tests for syncd.fanout: a bounded pool that a signal stops without waiting out any pause."""
+"""Tests for syncd.core.fanout: a bounded pool that a signal stops without waiting out any pause."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from syncd import exits, timebox
+from syncd import exits
+from syncd.core import timebox
+from syncd.core.fanout import fan_out
 from syncd.errors import Interrupted
-from syncd.fanout import fan_out
 
 
 def test_results_come_back_in_order_with_at_most_concurrency_at_once() -> None:

@@ -1,6 +1,6 @@
-"""Tests for syncd.fingerprint."""
+"""Tests for syncd.core.fingerprint."""
 
-from syncd.fingerprint import ENCODED_LENGTH, Fingerprint
+from syncd.core.fingerprint import ENCODED_LENGTH, Fingerprint
 
 
 def test_matches_only_the_original_value() -> None:

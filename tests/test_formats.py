@@ -1,12 +1,12 @@
-"""Tests for syncd.formats and ConnectionInfo parsing."""
+"""Tests for syncd.core.formats and ConnectionInfo parsing."""
 
 import json
 from urllib.parse import quote
 
 import pytest
 
-from syncd.formats import PRESETS, UnsafeEnvValue, env_safe, render
-from syncd.models import ConnectionInfo, InvalidConnectionURI
+from syncd.core.formats import PRESETS, UnsafeEnvValue, env_safe, render
+from syncd.core.models import ConnectionInfo, InvalidConnectionURI
 
 URI = "postgresql://neondb_owner:p%40ss%2Fword@ep-x.us-east-1.aws.neon.tech/neondb?sslmode=require"
 

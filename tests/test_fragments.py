@@ -1,4 +1,4 @@
-"""Config fragments (syncd.fragments) through the command line: bounds, errors, shards, reload."""
+"""Config fragments (syncd.config.fragments) through the command line: bounds, errors, shards, reload."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from syncd import configfile, fragments
 from syncd.cli import main
+from syncd.config import file as configfile
+from syncd.config import fragments
 from syncd.testing.casedev import FakeCaseDev, RunningServer
 from tests.conftest import run_syncd, syncd_daemon
 from tests.test_daemon_e2e import wait_for
@@ -374,8 +375,8 @@ def test_ten_shards_sync_every_target_exactly_once(
 
 def test_a_shard_builds_only_its_own_fragment_targets(tmp_path: Path) -> None:
     """With a selector, other shards' fragment targets are named but not built."""
-    from syncd import config
-    from syncd.sharding import Shard
+    from syncd.config import settings as config
+    from syncd.config.sharding import Shard
 
     main_file = write_main(tmp_path)
     names = [f"t{i:03d}" for i in range(120)]
@@ -428,8 +429,8 @@ def test_sighup_with_a_broken_fragment_keeps_the_old_config(
 
 def test_a_shard_builds_its_targets_from_merge_keys_too(tmp_path: Path) -> None:
     """A fragment PyYAML must construct (merge keys) is split by shard too, its lines intact."""
-    from syncd import config
-    from syncd.sharding import Shard
+    from syncd.config import settings as config
+    from syncd.config.sharding import Shard
 
     main_file = write_main(tmp_path)
     names = [f"m{i:02d}" for i in range(20)]
@@ -464,8 +465,8 @@ def test_a_shard_builds_its_targets_from_merge_keys_too(tmp_path: Path) -> None:
 
 def test_other_shards_targets_keep_the_bounds_of_a_file(tmp_path: Path) -> None:
     """A target a shard does not build is still refused for a duplicate key, naming its line."""
-    from syncd import config
-    from syncd.sharding import Shard
+    from syncd.config import settings as config
+    from syncd.config.sharding import Shard
 
     main_file = write_main(tmp_path)
     shard = Shard(0, 4)

@@ -13,11 +13,11 @@ from threading import Thread
 import pytest
 import yaml
 
-from syncd import config as config_mod
-from syncd.breaker import OpenCircuit
+from syncd.config import settings as config_mod
+from syncd.core.breaker import OpenCircuit
+from syncd.daemon.health import Health, HttpListener, json_answer, text_answer
+from syncd.daemon.scheduler import run_daemon
 from syncd.errors import ListenError
-from syncd.health import Health, HttpListener, json_answer, text_answer
-from syncd.scheduler import run_daemon
 
 SAME_SECRETS = "write the same secrets"
 

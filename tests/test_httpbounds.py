@@ -11,7 +11,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from syncd.providers import httpbounds
+from syncd.net import bounds as httpbounds
 from tests.servers.loopback import LoopbackServer
 
 

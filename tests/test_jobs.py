@@ -1,4 +1,4 @@
-"""Tests for syncd.jobs: APScheduler's skip and misfire events become throttled syncd events."""
+"""Tests for syncd.daemon.jobs: APScheduler's skip and misfire events become throttled syncd events."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from apscheduler.events import (  # type: ignore[import-untyped]
 )
 from structlog.testing import capture_logs
 
-from syncd.jobs import REPLACED_LOGGERS, Jobs, Notices
-from syncd.logthrottle import LogThrottle
+from syncd.daemon.jobs import REPLACED_LOGGERS, Jobs, Notices
+from syncd.daemon.logthrottle import LogThrottle
 
 
 class FakeClock:

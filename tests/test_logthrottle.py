@@ -1,4 +1,4 @@
-"""Tests for syncd.logthrottle: one line per key per period, on a fake clock."""
+"""Tests for syncd.daemon.logthrottle: one line per key per period, on a fake clock."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from syncd.logthrottle import LogThrottle
+from syncd.daemon.logthrottle import LogThrottle
 
 
 class FakeClock:

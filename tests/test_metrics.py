@@ -1,4 +1,4 @@
-"""Tests for syncd.metrics, the API-request hooks (syncd.observe) and the HTTP endpoints."""
+"""Tests for syncd.daemon.metrics, the API-request hooks (syncd.net.observe) and the HTTP endpoints."""
 
 from __future__ import annotations
 
@@ -20,9 +20,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from syncd import __version__, cli
-from syncd import config as config_mod
-from syncd.breaker import Breakers
-from syncd.engine import CycleReport
+from syncd.config import settings as config_mod
+from syncd.core.breaker import Breakers
+from syncd.core.engine import CycleReport
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.formats import render
+from syncd.core.models import Action, ConnectionInfo, SinkOutcome, Target, TargetOutcome
+from syncd.core.runtime import Runtime
+from syncd.daemon.health import HttpListener
+from syncd.daemon.metrics import Metrics, write_textfile
+from syncd.daemon.scheduler import Daemon, run_daemon
+from syncd.daemon.sdnotify import Notifier
 from syncd.errors import (
     ListenError,
     ProviderUnavailable,
@@ -30,17 +38,9 @@ from syncd.errors import (
     SinkUnavailable,
     SinkUnreachable,
 )
-from syncd.fingerprint import Fingerprint
-from syncd.formats import render
-from syncd.health import HttpListener
-from syncd.metrics import Metrics, write_textfile
-from syncd.models import Action, ConnectionInfo, SinkOutcome, Target, TargetOutcome
-from syncd.observe import attach, http_outcome
+from syncd.net.observe import attach, http_outcome
+from syncd.net.retry import Backoff
 from syncd.providers.casedev import CaseDevProvider
-from syncd.retry import Backoff
-from syncd.runtime import Runtime
-from syncd.scheduler import Daemon, run_daemon
-from syncd.sdnotify import Notifier
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
 from syncd.testing.casedev import FakeCaseDev, Fault
@@ -463,7 +463,7 @@ def test_per_target_series_expose_like_prometheus_client() -> None:
     samples as prometheus_client's own Histogram and Gauge would (created times aside)."""
     from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
-    from syncd.metrics import _BUCKETS
+    from syncd.daemon.metrics import _BUCKETS
 
     reference = CollectorRegistry()
     histogram = Histogram(
@@ -526,7 +526,7 @@ def test_per_sink_series_expose_like_prometheus_client() -> None:
 
 def test_a_removed_target_leaves_no_series_behind() -> None:
     """Forgetting a target drops its counters, gauges and histogram; other targets keep theirs."""
-    from syncd.models import SinkBinding, SinkOutcome, Target, TargetOutcome
+    from syncd.core.models import SinkBinding, SinkOutcome, Target, TargetOutcome
 
     metrics = Metrics(daemon=True)
     targets = [Target(f"t{i}", "p", "proj", sinks=(SinkBinding("s", f"x{i}"),)) for i in range(2)]

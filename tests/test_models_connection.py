@@ -6,7 +6,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
-from syncd.models import MAX_URI_LENGTH, ConnectionInfo, InvalidConnectionURI
+from syncd.core.models import MAX_URI_LENGTH, ConnectionInfo, InvalidConnectionURI
 
 GOOD = "postgresql://owner:s3cretpw@ep-a.neon.tech/neondb?sslmode=require"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from syncd.models import RotationMark
+from syncd.core.models import RotationMark
 
 
 def test_mark_is_normalised_to_utc_whole_seconds() -> None:

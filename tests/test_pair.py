@@ -1,4 +1,4 @@
-"""Tests for syncd.pair: the other connection fetched only when asked, and never mixed."""
+"""Tests for syncd.core.pair: the other connection fetched only when asked, and never mixed."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from syncd.engine import Engine
+from syncd.core.engine import Engine
+from syncd.core.models import ConnectionInfo, SinkBinding, Target
+from syncd.core.pair import fetch_pair, wants_other
 from syncd.errors import ProviderResponseError
-from syncd.models import ConnectionInfo, SinkBinding, Target
-from syncd.pair import fetch_pair, wants_other
 from syncd.testing.fakes import MemorySink, StaticProvider
 
 

@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime
 
 import syncd.plugin
-from syncd.formats import render
-from syncd.models import ConnectionInfo
+from syncd.core.formats import render
+from syncd.core.models import ConnectionInfo
 from syncd.plugin import (
     Action,
     Fingerprint,

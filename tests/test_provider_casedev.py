@@ -19,7 +19,8 @@ import yaml
 from pydantic import SecretStr
 
 from syncd import __version__
-from syncd.breaker import FAILURES, Breaker
+from syncd.core.breaker import FAILURES, Breaker
+from syncd.core.models import ConnectionInfo, Target
 from syncd.errors import (
     ConfigError,
     ProviderAuthError,
@@ -29,9 +30,8 @@ from syncd.errors import (
     ProviderUnreachable,
     RateLimited,
 )
-from syncd.models import ConnectionInfo, Target
+from syncd.net.retry import Backoff
 from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
-from syncd.retry import Backoff
 from syncd.testing.casedev import FakeCaseDev, Fault, RunningServer
 from tests.conftest import run_syncd
 from tests.servers.loopback import LoopbackServer

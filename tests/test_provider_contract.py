@@ -9,11 +9,11 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from pydantic import SecretStr
 
-from syncd.models import Target
+from syncd.core.models import Target
+from syncd.net.retry import Backoff
 from syncd.providers.base import Provider
 from syncd.providers.casedev import CaseDevProvider
 from syncd.providers.neon import NeonProvider
-from syncd.retry import Backoff
 from syncd.testing.casedev import FakeCaseDev
 from syncd.testing.contract import ProviderContract
 from syncd.testing.neon import FakeNeon

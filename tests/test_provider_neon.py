@@ -16,7 +16,9 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from syncd import config, redaction
+from syncd import redaction
+from syncd.config import settings as config
+from syncd.core.models import Target
 from syncd.errors import (
     ConfigError,
     ProviderNotFound,
@@ -24,8 +26,8 @@ from syncd.errors import (
     ProviderResponseError,
     ProviderUnavailable,
 )
-from syncd.models import Target
-from syncd.providers.httpbounds import MAX_BODY_BYTES
+from syncd.net.bounds import MAX_BODY_BYTES
+from syncd.net.retry import Backoff
 from syncd.providers.neon import (
     BRANCH_ID,
     BRANCH_LOOKUP_TIMEOUT,
@@ -37,7 +39,6 @@ from syncd.providers.neon import (
     NeonConfig,
     NeonProvider,
 )
-from syncd.retry import Backoff
 from syncd.testing.neon import FakeNeon, Fault
 from tests.conftest import connects, run_syncd
 from tests.neonworld import NeonWorld, neon_world

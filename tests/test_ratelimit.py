@@ -22,12 +22,12 @@ import pytest
 import yaml
 
 from benchmarks.standins import API_KEY, Running, serve
-from syncd import timebox
+from syncd.core import timebox
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.models import Action, Document, SecretState
 from syncd.errors import Interrupted, RateLimited, SinkUnavailable, TargetTimedOut
-from syncd.fingerprint import Fingerprint
-from syncd.models import Action, Document, SecretState
-from syncd.ratelimit import RECOVERY_PER_S, TokenBucket
-from syncd.retry import MAX_SERVER_PAUSE
+from syncd.net.ratelimit import RECOVERY_PER_S, TokenBucket
+from syncd.net.retry import MAX_SERVER_PAUSE
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
 from syncd.sinks.vault import THROTTLED_ATTEMPTS, VaultSink, VaultSinkConfig

@@ -197,7 +197,7 @@ def test_daemon_turns_healthy_reloads_on_sighup_and_stops_with_0(built: Built, n
 def test_rotation_driver_imports_in_the_image(built: Built, name: str) -> None:
     """psycopg's binary build (its own libpq) and syncd's prover import in the read-only image."""
     probe = (
-        "import psycopg, syncd.connect; "
+        "import psycopg, syncd.core.connect; "
         "print(psycopg.__version__, psycopg.pq.__impl__, psycopg.pq.version())"
     )
     version, impl, libpq = run_container(name, ["-c", probe], entrypoint=VENV_PYTHON).stdout.split()

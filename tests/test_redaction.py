@@ -296,8 +296,8 @@ def test_every_credential_any_target_holds_is_masked_at_10000_targets() -> None:
     first, is still masked in every encoding after all the others, and so is its previous one."""
     import httpx
 
-    from syncd.engine import Engine
-    from syncd.models import SinkBinding, Target
+    from syncd.core.engine import Engine
+    from syncd.core.models import SinkBinding, Target
     from syncd.providers.casedev import CaseDevProvider
     from syncd.testing.casedev import FakeCaseDev
     from syncd.testing.fakes import MemorySink

@@ -1,4 +1,4 @@
-"""Tests for syncd.retry: backoff delays, and the one reading of a server's "wait this long"."""
+"""Tests for syncd.net.retry: backoff delays, and the one reading of a server's "wait this long"."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from syncd.retry import (
+from syncd.net.retry import (
     MAX_HEADER_CHARS,
     MAX_SERVER_PAUSE,
     Backoff,

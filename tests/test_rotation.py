@@ -1,4 +1,4 @@
-"""Unit tests for syncd.rotation: due-ness, the reset and alternate orders, convergence, proofs."""
+"""Unit tests for syncd.core.rotation: due-ness, the reset and alternate orders, convergence, proofs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syncd.errors import ConnectionProofFailed
-from syncd.models import (
+from syncd.core.models import (
     ConnectionInfo,
     Rotation,
     RotationMark,
@@ -18,7 +17,8 @@ from syncd.models import (
     SinkBinding,
     Target,
 )
-from syncd.rotation import Rotations, is_due, published_role
+from syncd.core.rotation import Rotations, is_due, published_role
+from syncd.errors import ConnectionProofFailed
 from syncd.testing.fakes import MemorySink
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -218,8 +218,8 @@ def test_a_stale_pending_version_is_discarded() -> None:
     neon, sink = FakeRotator(), MemorySink("mem")
     t = target()
     rotations(neon, sink)(t)
-    from syncd.fingerprint import Fingerprint
-    from syncd.models import Action, Document
+    from syncd.core.fingerprint import Fingerprint
+    from syncd.core.models import Action, Document
     from syncd.sinks.base import WriteRequest
 
     document = Document("json", "stale", {})

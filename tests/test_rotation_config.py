@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from syncd import config
+from syncd.config import settings as config
+from syncd.core.models import RotationMode
 from syncd.errors import ConfigError
-from syncd.models import RotationMode
 
 
 def load(tmp_path: Path, rotation: dict[str, Any] | None, provider: str = "neon", **kw: Any) -> Any:

@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import pytest
 
-from syncd import lease
+from syncd.core import lease
+from syncd.core.lease import Lease
+from syncd.core.models import RotationMark, RotationMode
+from syncd.core.rotation import Rotations
 from syncd.errors import ConfigError
-from syncd.lease import Lease
-from syncd.models import RotationMark, RotationMode
-from syncd.rotation import Rotations
 from syncd.testing.fakes import MemorySink
 from tests.test_rotation import NOW, FakeRotator, password, rotations, target
 

@@ -1,4 +1,4 @@
-"""Tests for syncd.scheduler and syncd.health: the daemon loop driven with in-memory fakes.
+"""Tests for syncd.daemon.scheduler and syncd.daemon.health: the daemon loop driven with in-memory fakes.
 
 The scheduler is the real APScheduler; providers and sinks are fakes, so the
 timing under test (retries, reloads, shutdown) runs in well under a second.
@@ -22,21 +22,21 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from syncd import config as config_mod
 from syncd import logs as logs_mod
-from syncd import timebox
-from syncd.durations import jitter_seconds
+from syncd.config import settings as config_mod
+from syncd.config.durations import jitter_seconds
+from syncd.core import timebox
+from syncd.core.models import ConnectionInfo, Target, TargetOutcome
+from syncd.core.runtime import Runtime
+from syncd.daemon.health import Health
+from syncd.daemon.jobs import JobEvent, Notices
+from syncd.daemon.logthrottle import LogThrottle
+from syncd.daemon.metrics import Metrics
+from syncd.daemon.recorder import Recorder
+from syncd.daemon.scheduler import Daemon, ReloadPlan, RetryPolicy
+from syncd.daemon.sdnotify import Notifier
+from syncd.daemon.signals import _ignore
 from syncd.errors import Interrupted, ProviderCircuitOpen, ProviderUnavailable, RateLimited
-from syncd.health import Health
-from syncd.jobs import JobEvent, Notices
-from syncd.logthrottle import LogThrottle
-from syncd.metrics import Metrics
-from syncd.models import ConnectionInfo, Target, TargetOutcome
-from syncd.recorder import Recorder
-from syncd.runtime import Runtime
-from syncd.scheduler import Daemon, ReloadPlan, RetryPolicy
-from syncd.sdnotify import Notifier
-from syncd.signals import _ignore
 from syncd.testing.fakes import MemorySink, StaticProvider
 
 URI = "postgresql://app:pw-{n}-0123456789@db.example:5432/app?sslmode=require"

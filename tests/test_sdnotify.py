@@ -1,4 +1,4 @@
-"""Tests for syncd.sdnotify against real AF_UNIX datagram sockets."""
+"""Tests for syncd.daemon.sdnotify against real AF_UNIX datagram sockets."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from syncd.sdnotify import Notifier
+from syncd.daemon.sdnotify import Notifier
 
 
 @pytest.fixture(autouse=True)

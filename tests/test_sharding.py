@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from syncd.cli import main
+from syncd.config.sharding import Shard, resolve, shard_of
+from syncd.core.models import SinkBinding, Target
 from syncd.errors import UsageError
-from syncd.models import SinkBinding, Target
-from syncd.sharding import Shard, resolve, shard_of
 from syncd.testing.casedev import FakeCaseDev, RunningServer
 from tests.conftest import run_syncd
 
@@ -239,7 +239,7 @@ def test_daemon_schedules_only_its_shard_and_keeps_it_on_reload(
     tmp_path: Path, api: RunningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """syncd run --shard I/N hands the daemon shard I's targets, and its reloads keep that shard."""
-    import syncd.scheduler
+    import syncd.daemon.scheduler
 
     seen: dict[str, Any] = {}
 
@@ -248,7 +248,7 @@ def test_daemon_schedules_only_its_shard_and_keeps_it_on_reload(
         seen["reloaded"] = {t.name for t in load_config(cfg.path).targets}
         return 0
 
-    monkeypatch.setattr(syncd.scheduler, "run_daemon", fake_daemon)
+    monkeypatch.setattr(syncd.daemon.scheduler, "run_daemon", fake_daemon)
     monkeypatch.setenv("CASEDEV_API_KEY", KEY)
     path = _config(tmp_path, api)
     assert main(["run", "--shard", "1/3", "--config", str(path)]) == 0

@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
+from syncd.core.models import Action, RotationMark
 from syncd.errors import SinkAuthError, SinkConflict, SinkUnavailable, SinkUnreachable
-from syncd.models import Action, RotationMark
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
 from syncd.testing.contract import (

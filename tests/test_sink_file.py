@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from syncd.core.models import Action, RotationMark, SecretState
 from syncd.errors import SecretNotManaged, SinkAuthError, SinkError
-from syncd.models import Action, RotationMark, SecretState
 from syncd.sinks.file import MAX_NAME, NAME_MAX, FileSink
 from syncd.testing.casedev import FakeCaseDev
 from syncd.testing.contract import (

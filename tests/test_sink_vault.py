@@ -18,8 +18,9 @@ import hvac
 import pytest
 from pydantic import ValidationError
 
-from syncd import lease
-from syncd.engine import Engine
+from syncd.core import lease
+from syncd.core.engine import Engine
+from syncd.core.models import Action, RotationMark, SecretState, SinkBinding, Target
 from syncd.errors import (
     ConfigError,
     RateLimited,
@@ -30,7 +31,6 @@ from syncd.errors import (
     SinkUnavailable,
     SinkUnreachable,
 )
-from syncd.models import Action, RotationMark, SecretState, SinkBinding, Target
 from syncd.sinks.vault import VaultSink, VaultSinkConfig
 from syncd.testing.contract import (
     LeaserContract,

@@ -1,4 +1,4 @@
-"""Tests for syncd.timebox: a target's deadline and the stop event its waits obey."""
+"""Tests for syncd.core.timebox: a target's deadline and the stop event its waits obey."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from syncd import timebox
+from syncd.core import timebox
 from syncd.errors import Interrupted, TargetTimedOut
 
 

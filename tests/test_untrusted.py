@@ -1,4 +1,4 @@
-"""Outside text and JSON (syncd.untrusted): one line, capped, parsed within a depth limit."""
+"""Outside text and JSON (syncd.net.untrusted): one line, capped, parsed within a depth limit."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from syncd import untrusted
-from syncd.untrusted import MAX_JSON_DEPTH, TooDeep, loads, one_line
+from syncd.net import untrusted
+from syncd.net.untrusted import MAX_JSON_DEPTH, TooDeep, loads, one_line
 
 
 @pytest.mark.parametrize("opening", ["[", '{"a":'])

@@ -15,9 +15,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from syncd import logs, redaction
-from syncd.engine import Engine
+from syncd.core.engine import Engine
+from syncd.core.models import Action, SecretState, SinkBinding, Target
 from syncd.errors import ConfigError, SinkAuthError
-from syncd.models import Action, SecretState, SinkBinding, Target
 from syncd.sinks.vault import VaultSink, VaultSinkConfig
 from syncd.testing.contract import SyncWorld
 from syncd.testing.fakes import StaticProvider

@@ -4,28 +4,28 @@ A provider API call is untrusted network I/O with the same rules whoever the
 vendor is, so they live here once:
 
 * each attempt runs within one total deadline and reads at most
-  :data:`~syncd.providers.httpbounds.MAX_BODY_BYTES` (:mod:`syncd.providers.httpbounds`);
-* a shared :class:`~syncd.ratelimit.TokenBucket` paces the attempts; a 429
+  :data:`~syncd.net.bounds.MAX_BODY_BYTES` (:mod:`syncd.net.bounds`);
+* a shared :class:`~syncd.net.ratelimit.TokenBucket` paces the attempts; a 429
   halves its rate, a ``Retry-After`` on any retryable answer pauses it, and
   an answer whose ``x-ratelimit-remaining-requests`` is 0 pauses it until
   ``x-ratelimit-reset-requests``, so the next request does not earn a 429.
-  Both headers are read by :mod:`syncd.retry` (finite, capped at
-  :data:`~syncd.retry.MAX_SERVER_PAUSE`); a pause the limiter will not wait
+  Both headers are read by :mod:`syncd.net.retry` (finite, capped at
+  :data:`~syncd.net.retry.MAX_SERVER_PAUSE`); a pause the limiter will not wait
   out fails the call at once with :class:`~syncd.errors.RateLimited`, without
   a backoff sleep first;
 * timeouts, connection errors and refused bodies become our errors here, and
   HTTP statuses become our errors through the caller's ``status_error``
   (only the vendor, and the call, know what a 404 or a 423 means);
-* transient errors are retried with :class:`~syncd.retry.Backoff`, honouring
+* transient errors are retried with :class:`~syncd.net.retry.Backoff`, honouring
   ``Retry-After``; every attempt is reported to the request observer. A call
   may give some statuses their own backoff (``status_backoff``: Neon's reset
   waits out 423 Locked for longer than a read retries a 503), each counting
   its own attempts, and a ``deadline`` that no attempt or wait goes past. The
-  target's own deadline (:mod:`syncd.timebox`) bounds every call the same way,
+  target's own deadline (:mod:`syncd.core.timebox`) bounds every call the same way,
   and a signal cuts its sleeps short.
 
 The API key travels in the ``Authorization`` header only and is registered
-for redaction by whoever resolved it (:mod:`syncd.credentials`). What a
+for redaction by whoever resolved it (:mod:`syncd.config.credentials`). What a
 provider does with the body (parse, validate, register secrets) stays in the
 provider.
 """
@@ -42,7 +42,9 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from syncd import __version__, breaker, netcause, redaction, timebox
+from syncd import __version__, redaction
+from syncd.core import breaker, timebox
+from syncd.core.models import ConnectionInfo, InvalidConnectionURI, Target
 from syncd.errors import (
     ConfigError,
     ProviderError,
@@ -50,12 +52,12 @@ from syncd.errors import (
     ProviderUnavailable,
     ProviderUnreachable,
 )
-from syncd.models import ConnectionInfo, InvalidConnectionURI, Target
-from syncd.observe import Outcome, RequestObserver, http_outcome
-from syncd.providers import httpbounds
-from syncd.ratelimit import TokenBucket
-from syncd.retry import Backoff, parse_reset, parse_retry_after
-from syncd.untrusted import loads, one_line
+from syncd.net import bounds as httpbounds
+from syncd.net import cause as netcause
+from syncd.net.observe import Outcome, RequestObserver, http_outcome
+from syncd.net.ratelimit import TokenBucket
+from syncd.net.retry import Backoff, parse_reset, parse_retry_after
+from syncd.net.untrusted import loads, one_line
 
 log = structlog.get_logger(__name__)
 
@@ -239,7 +241,7 @@ class ApiClient:
     def _budget(self, deadline: float | None, action: str, subject: str) -> float:
         """Seconds the next attempt may take: the timeout, or less when a deadline is near.
 
-        Both the call's ``deadline`` and the target's (:mod:`syncd.timebox`) count.
+        Both the call's ``deadline`` and the target's (:mod:`syncd.core.timebox`) count.
         """
         box = timebox.current()
         box.ensure_time()

@@ -1,7 +1,7 @@
 """The provider interface.
 
-A provider turns a :class:`~syncd.models.Target` into a validated
-:class:`~syncd.models.ConnectionInfo`. Providers are discovered through the
+A provider turns a :class:`~syncd.core.models.Target` into a validated
+:class:`~syncd.core.models.ConnectionInfo`. Providers are discovered through the
 ``syncd.providers`` entry-point group; the value of an entry point is a class
 (or any object) matching :class:`ProviderFactory`, which :mod:`syncd.plugins`
 checks when it loads the plugin. A plugin author lets mypy check it too::
@@ -18,9 +18,9 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
-from syncd.models import ConnectionInfo, Target
+from syncd.core.models import ConnectionInfo, Target
 
-#: The plugin's config model; usually a :class:`~syncd.strict.PluginConfig`.
+#: The plugin's config model; usually a :class:`~syncd.config.strict.PluginConfig`.
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 
@@ -58,7 +58,7 @@ class ResetStarted(Protocol):
 class Rotator(Protocol):
     """Optional for providers: reset role passwords, so syncd can rotate (Neon has it).
 
-    :mod:`syncd.rotation` drives it; a target with ``rotation.mode`` reset or
+    :mod:`syncd.core.rotation` drives it; a target with ``rotation.mode`` reset or
     alternate is refused at config load unless its provider's class offers
     these methods. Errors are the :class:`Provider` ones.
     """

@@ -7,9 +7,9 @@ the variables the official SDK reads.
 
 The answer is untrusted input. ``timeout`` bounds each request as a whole
 (connect, TLS, sending and every read together), the body is capped at
-:data:`~syncd.providers.httpbounds.MAX_BODY_BYTES` on the wire and once
+:data:`~syncd.net.bounds.MAX_BODY_BYTES` on the wire and once
 decompressed, and the URI is validated part by part by
-:meth:`ConnectionInfo.parse <syncd.models.ConnectionInfo.parse>`. Text from the
+:meth:`ConnectionInfo.parse <syncd.core.models.ConnectionInfo.parse>`. Text from the
 provider that reaches a message (an error ``message``, a ``branch``) is made
 single-line and cut short.
 """
@@ -25,7 +25,11 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, HttpUrl, SecretStr
 
-from syncd import credentials, redaction, timebox
+from syncd import redaction
+from syncd.config import credentials
+from syncd.config.strict import PluginConfig
+from syncd.core import timebox
+from syncd.core.models import ConnectionInfo, Target
 from syncd.errors import (
     ProviderAuthError,
     ProviderError,
@@ -33,15 +37,13 @@ from syncd.errors import (
     ProviderResponseError,
     ProviderUnavailable,
 )
-from syncd.models import ConnectionInfo, Target
-from syncd.observe import RequestObserver
+from syncd.net.observe import RequestObserver
+from syncd.net.ratelimit import TokenBucket
+from syncd.net.retry import Backoff
+from syncd.net.untrusted import MAX_QUOTED, TooDeep, loads, one_line
 from syncd.providers import api
 from syncd.providers.api import USER_AGENT
 from syncd.providers.base import ProviderFactory
-from syncd.ratelimit import TokenBucket
-from syncd.retry import Backoff
-from syncd.strict import PluginConfig
-from syncd.untrusted import MAX_QUOTED, TooDeep, loads, one_line
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -149,7 +151,7 @@ class CaseDevProvider:
         self._api.close()
 
     def observe(self, observer: RequestObserver) -> None:
-        """Report every HTTP attempt, retries included, to ``observer`` (see syncd.observe)."""
+        """Report every HTTP attempt, retries included, to ``observer`` (see syncd.net.observe)."""
         self._api.observe(observer)
 
     def _parse(self, response: httpx.Response, raw: bytes, target: Target) -> ConnectionInfo:

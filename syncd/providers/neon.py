@@ -55,7 +55,11 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, HttpUrl, SecretStr
 
-from syncd import credentials, redaction, timebox
+from syncd import redaction
+from syncd.config import credentials
+from syncd.config.strict import PluginConfig
+from syncd.core import timebox
+from syncd.core.models import ConnectionInfo, Target
 from syncd.errors import (
     ConfigError,
     ProviderAuthError,
@@ -65,14 +69,12 @@ from syncd.errors import (
     ProviderResponseError,
     ProviderUnavailable,
 )
-from syncd.models import ConnectionInfo, Target
-from syncd.observe import RequestObserver
+from syncd.net.observe import RequestObserver
+from syncd.net.ratelimit import TokenBucket
+from syncd.net.retry import Backoff
+from syncd.net.untrusted import TooDeep, loads, one_line
 from syncd.providers import api
 from syncd.providers.base import ProviderFactory
-from syncd.ratelimit import TokenBucket
-from syncd.retry import Backoff
-from syncd.strict import PluginConfig
-from syncd.untrusted import TooDeep, loads, one_line
 
 DEFAULT_BASE_URL = "https://console.neon.tech/api/v2"
 #: Requests per second: Neon's 700/minute is 11.67/s.
@@ -242,7 +244,7 @@ class NeonProvider:
         self._api.close()
 
     def observe(self, observer: RequestObserver) -> None:
-        """Report every HTTP attempt, retries included, to ``observer`` (see syncd.observe)."""
+        """Report every HTTP attempt, retries included, to ``observer`` (see syncd.net.observe)."""
         self._api.observe(observer)
 
     # -- what rotation uses ------------------------------------------------

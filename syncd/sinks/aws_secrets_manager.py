@@ -1,7 +1,7 @@
 """AWS Secrets Manager sink.
 
 Change detection never calls ``GetSecretValue``. Each write passes the
-value's fingerprint (:mod:`syncd.fingerprint`) as ``ClientRequestToken``, and
+value's fingerprint (:mod:`syncd.core.fingerprint`) as ``ClientRequestToken``, and
 Secrets Manager makes that token the new version's ``VersionId``. So
 ``DescribeSecret`` alone tells, atomically with the write itself:
 
@@ -18,12 +18,12 @@ value, so a crash leaves the new owner) whenever it is missing or changes.
 The last rotation is the ``syncd:rotated-at`` and ``syncd:role`` tags.
 
 Every HTTP attempt (botocore's retries included) is paced by one of two
-:class:`~syncd.ratelimit.TokenBucket` limiters shared by all workers: writes
+:class:`~syncd.net.ratelimit.TokenBucket` limiters shared by all workers: writes
 (``rate_limit``, default 40/s: PutSecretValue, UpdateSecret and
 UpdateSecretVersionStage share AWS's 50/s) and reads (``read_rate_limit``,
 default 5,000/s: DescribeSecret allows 10,000/s). A throttling answer halves
-the limiter's rate and honours ``Retry-After`` (read by :mod:`syncd.retry`:
-finite, at most :data:`~syncd.retry.MAX_SERVER_PAUSE`). A pause the limiter
+the limiter's rate and honours ``Retry-After`` (read by :mod:`syncd.net.retry`:
+finite, at most :data:`~syncd.net.retry.MAX_SERVER_PAUSE`). A pause the limiter
 does not wait out (one at that cap, or one past the target's deadline) makes
 the call fail with :class:`~syncd.errors.RateLimited`: the ``needs-retry``
 hook raises it before botocore sleeps its own backoff, and ``before-send``
@@ -60,7 +60,12 @@ from urllib.parse import urlsplit
 import structlog
 from pydantic import Field
 
-from syncd import __version__, breaker, netcause, plugins, redaction
+from syncd import __version__, plugins, redaction
+from syncd.config.strict import PluginConfig
+from syncd.core import breaker
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.lease import Lease, Record
+from syncd.core.models import Owner, RotationMark, SecretState
 from syncd.errors import (
     ConfigError,
     SecretNotFound,
@@ -71,14 +76,13 @@ from syncd.errors import (
     SinkUnreachable,
     SyncdError,
 )
-from syncd.fingerprint import Fingerprint
-from syncd.lease import Lease, Record
-from syncd.models import Owner, RotationMark, SecretState
-from syncd.observe import Outcome, RequestObserver, http_outcome
-from syncd.providers import httpbounds
-from syncd.ratelimit import TokenBucket
+from syncd.net import bounds as httpbounds
+from syncd.net import cause as netcause
+from syncd.net.observe import Outcome, RequestObserver, http_outcome
+from syncd.net.ratelimit import TokenBucket
+from syncd.net.retry import parse_retry_after
+from syncd.net.untrusted import one_line
 from syncd.redaction import scrub
-from syncd.retry import parse_retry_after
 from syncd.sinks import awsjson, awsretry
 from syncd.sinks.awsjson import JsonReader
 from syncd.sinks.base import (
@@ -91,17 +95,15 @@ from syncd.sinks.base import (
     SinkFactory,
     WriteRequest,
 )
-from syncd.strict import PluginConfig
-from syncd.untrusted import one_line
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 log = structlog.get_logger(__name__)
-# Checked before building the per-call debug event (see syncd.engine).
+# Checked before building the per-call debug event (see syncd.core.engine).
 _debug_enabled = logging.getLogger(__name__).isEnabledFor
 
-#: Tags of the rotation mark (:class:`~syncd.models.RotationMark`).
+#: Tags of the rotation mark (:class:`~syncd.core.models.RotationMark`).
 ROTATED_AT_TAG = "syncd:rotated-at"
 ROLE_TAG = "syncd:role"
 _CURRENT = "AWSCURRENT"
@@ -110,7 +112,7 @@ _PENDING = "AWSPENDING"
 LEASE_STAGE = "SYNCD_LEASE"
 #: The label a new lease version is put with, before the lease label is moved to it.
 LEASE_NEXT_STAGE = "SYNCD_LEASE_NEXT"
-#: The tag with the lease's intent and holder (:meth:`syncd.lease.Lease.encode`).
+#: The tag with the lease's intent and holder (:meth:`syncd.core.lease.Lease.encode`).
 LEASE_TAG = "syncd:lease"
 _LEASE_TOKEN = re.compile(r"syncd-lease-([0-9]{10})-([0-9a-f]{16})")
 

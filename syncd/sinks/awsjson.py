@@ -23,9 +23,9 @@ botocore's standard retry mode: what it retries (:func:`awsretry.retryable
 <syncd.sinks.awsretry.retryable>`) and connection errors are retried with
 full-jitter backoff, each attempt paced by
 the reads limiter and reported to the observer. A ``Retry-After`` is read by
-:mod:`syncd.retry` (finite, capped) and pauses the limiter; a pause it does
+:mod:`syncd.net.retry` (finite, capped) and pauses the limiter; a pause it does
 not wait out ends the call with :class:`~syncd.errors.RateLimited` before any
-backoff sleep. The target's deadline (:mod:`syncd.timebox`) bounds each
+backoff sleep. The target's deadline (:mod:`syncd.core.timebox`) bounds each
 attempt and every wait, and a signal cuts the sleeps short.
 """
 
@@ -40,11 +40,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from syncd import __version__, timebox, untrusted
-from syncd.observe import Outcome, RequestObserver
-from syncd.providers import httpbounds
-from syncd.ratelimit import TokenBucket
-from syncd.retry import Backoff, parse_retry_after
+from syncd import __version__
+from syncd.core import timebox
+from syncd.net import bounds as httpbounds
+from syncd.net import untrusted
+from syncd.net.observe import Outcome, RequestObserver
+from syncd.net.ratelimit import TokenBucket
+from syncd.net.retry import Backoff, parse_retry_after
 from syncd.sinks import awsretry
 from syncd.sinks.awsretry import SERVICE
 

@@ -2,7 +2,7 @@
 
 A sink stores rendered documents under secret names. It never decides *what*
 to do — the engine compares the fingerprint a sink reports with the value it
-just fetched and asks for a write only when needed (see :mod:`syncd.engine`).
+just fetched and asks for a write only when needed (see :mod:`syncd.core.engine`).
 That keeps every sink small and every sink's rules identical.
 
 Sinks are discovered through the ``syncd.sinks`` entry-point group; the value
@@ -25,16 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from syncd.fingerprint import Fingerprint
-from syncd.lease import Lease, Record
-from syncd.models import Action, Document, Owner, RotationMark, SecretState
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.lease import Lease, Record
+from syncd.core.models import Action, Document, Owner, RotationMark, SecretState
 from syncd.providers.base import ConfigT
 
 #: Ownership markers every sink records next to a secret it manages.
 MANAGED_BY_KEY = "managed-by"
 MANAGED_BY_VALUE = "syncd"
 TARGET_KEY = "syncd:target"
-#: ``<instance>/<target>`` (see :class:`~syncd.models.Owner`); stores name the key their way.
+#: ``<instance>/<target>`` (see :class:`~syncd.core.models.Owner`); stores name the key their way.
 OWNER_KEY = "syncd:owner"
 #: The ``instance`` of a configuration that does not set one.
 DEFAULT_INSTANCE = "default"
@@ -200,12 +200,12 @@ class Stager(Protocol):
 
 @runtime_checkable
 class Leaser(Protocol):
-    """Optional for sinks: hold a target's rotation lease next to a secret (:mod:`syncd.lease`).
+    """Optional for sinks: hold a target's rotation lease next to a secret (see ``core.lease``).
 
     Rotation takes the lease before a password reset, in the first binding of
     the target whose sink offers this, so that two runs never both reset.
     Every change is a compare-and-set on the store's own token for the record
-    (:attr:`~syncd.lease.Record.token`): two writers can never both succeed.
+    (:attr:`~syncd.core.lease.Record.token`): two writers can never both succeed.
     The lease may live apart from the secret's value (a label, a sidecar, a
     sibling path) but never changes what consumers read.
     """

@@ -45,14 +45,15 @@ from typing import Any, ClassVar, Literal
 
 import structlog
 
-from syncd import localfile, untrusted
+from syncd import localfile
+from syncd.config.strict import PluginConfig
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.lease import Lease, Record
+from syncd.core.models import SecretState
 from syncd.errors import SinkAuthError, SinkConflict, SinkError
-from syncd.fingerprint import Fingerprint
-from syncd.lease import Lease, Record
-from syncd.models import SecretState
+from syncd.net import untrusted
 from syncd.sinks.base import PreflightResult, SinkFactory, WriteRequest
 from syncd.sinks.metadata import MetadataCodec
-from syncd.strict import PluginConfig
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ it wrote and the last rotation mark. A store with a metadata map per secret
 records, keeping the recorded rotation mark when the write carries none (the
 rule of :class:`~syncd.sinks.base.WriteRequest`), and
 :meth:`~MetadataCodec.decode` turns a map read back into the
-:class:`~syncd.models.SecretState` that :meth:`Sink.inspect
+:class:`~syncd.core.models.SecretState` that :meth:`Sink.inspect
 <syncd.sinks.base.Sink.inspect>` reports. The map is hostile input when read:
 anything not in syncd's exact shape reads as absent, never as an error.
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from syncd.fingerprint import Fingerprint
-from syncd.models import Owner, RotationMark, SecretState
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.models import Owner, RotationMark, SecretState
 from syncd.sinks.base import MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY, TARGET_KEY, WriteRequest
 
 

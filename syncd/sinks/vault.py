@@ -28,7 +28,7 @@ with a stale ``syncd-version``: the next cycle sees drift and writes one more
 (harmless) version. Earlier versions stay in Vault's history.
 
 Every HTTP attempt, logins, renewals and redirects included, takes a slot
-from one :class:`~syncd.ratelimit.TokenBucket` shared by all workers
+from one :class:`~syncd.net.ratelimit.TokenBucket` shared by all workers
 (``rate_limit``, default 80 requests/s; :mod:`syncd.sinks.vault_pacing`).
 One bucket, not one for reads and one for writes as for AWS: Vault's
 rate-limit quotas (``sys/quotas/rate-limit``) count every request to a path
@@ -37,7 +37,7 @@ limits to stay under. A quota's 429 halves the rate and honours
 ``Retry-After``; the refused call is retried (at most
 :data:`THROTTLED_ATTEMPTS` attempts), which is safe because a quota refuses a
 request before Vault acts on it, and a data write carries check-and-set anyway.
-A ``Retry-After`` of :data:`~syncd.retry.MAX_SERVER_PAUSE` or more is not
+A ``Retry-After`` of :data:`~syncd.net.retry.MAX_SERVER_PAUSE` or more is not
 waited out: the call fails with :class:`~syncd.errors.RateLimited`.
 """
 
@@ -58,6 +58,10 @@ import structlog
 from pydantic import Field
 
 from syncd import plugins
+from syncd.config.strict import PluginConfig
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.lease import Lease, Record
+from syncd.core.models import Owner, RotationMark, SecretState
 from syncd.errors import (
     ConfigError,
     SecretNotFound,
@@ -67,11 +71,9 @@ from syncd.errors import (
     SinkUnavailable,
     SinkUnreachable,
 )
-from syncd.fingerprint import Fingerprint
-from syncd.lease import Lease, Record
-from syncd.models import Owner, RotationMark, SecretState
-from syncd.observe import RequestObserver, http_outcome
-from syncd.ratelimit import TokenBucket
+from syncd.net.observe import RequestObserver, http_outcome
+from syncd.net.ratelimit import TokenBucket
+from syncd.net.untrusted import one_line
 from syncd.redaction import scrub
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
@@ -81,8 +83,6 @@ from syncd.sinks.base import (
     WriteRequest,
 )
 from syncd.sinks.vault_auth import AuthConfig, Mount, TokenAuth, VaultAuth
-from syncd.strict import PluginConfig
-from syncd.untrusted import one_line
 
 log = structlog.get_logger(__name__)
 

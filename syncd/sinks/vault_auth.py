@@ -35,10 +35,11 @@ from typing import Annotated, Any, Literal
 import structlog
 from pydantic import BeforeValidator, Field, model_validator
 
-from syncd import credentials, redaction
+from syncd import redaction
+from syncd.config import credentials
+from syncd.config.strict import Strict
 from syncd.errors import ConfigError, SinkAuthError
-from syncd.strict import Strict
-from syncd.untrusted import one_line
+from syncd.net.untrusted import one_line
 
 log = structlog.get_logger(__name__)
 

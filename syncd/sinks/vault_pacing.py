@@ -1,4 +1,6 @@
-"""Every HTTP attempt of the Vault sink paced by one shared :class:`~syncd.ratelimit.TokenBucket`.
+"""Every HTTP attempt of the Vault sink paced by one shared rate limiter.
+
+The limiter is :class:`~syncd.net.ratelimit.TokenBucket`.
 
 hvac sends everything through one ``requests.Session``: KV reads and writes,
 logins, token lookups, renewals and revocation, and each hop of a redirect
@@ -8,7 +10,7 @@ place that sees every attempt, so the limiter lives there and not in each call.
 What the answers do to the bucket:
 
 * **429** (a Vault/OpenBao ``sys/quotas/rate-limit`` quota refused the request):
-  :meth:`~syncd.ratelimit.TokenBucket.throttled` halves the rate and pauses for
+  :meth:`~syncd.net.ratelimit.TokenBucket.throttled` halves the rate and pauses for
   ``Retry-After``. The sink retries the refused call itself (``VaultSink._call``),
   and that retry waits here like every other attempt.
 * **503** (sealed node, no active node, a proxy in front that is overloaded):
@@ -16,8 +18,8 @@ What the answers do to the bucket:
   target is retried early by the daemon. A ``Retry-After`` on it still pauses
   the bucket, since it asks every worker alike to hold off.
 
-``Retry-After`` is read by :func:`syncd.retry.parse_retry_after`: finite, at
-most :data:`~syncd.retry.MAX_SERVER_PAUSE`. A pause the bucket does not wait
+``Retry-After`` is read by :func:`syncd.net.retry.parse_retry_after`: finite, at
+most :data:`~syncd.net.retry.MAX_SERVER_PAUSE`. A pause the bucket does not wait
 out (one at that cap, or one past the target's deadline) makes the next
 ``send`` raise :class:`~syncd.errors.RateLimited` before anything is sent;
 it passes through hvac and ``requests`` untouched, so the sink's call fails
@@ -31,8 +33,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from syncd.ratelimit import TokenBucket
-from syncd.retry import parse_retry_after
+from syncd.net.ratelimit import TokenBucket
+from syncd.net.retry import parse_retry_after
 from syncd.sinks.base import MAX_CONCURRENCY
 
 TOO_MANY_REQUESTS = 429

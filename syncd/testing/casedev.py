@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     # Only the command needs these; the fake itself is imported by every test.
     import yaml  # noqa: PLC0415
 
-    from syncd.signals import STOP_SIGNALS, Inbox  # noqa: PLC0415
+    from syncd.daemon.signals import STOP_SIGNALS, Inbox  # noqa: PLC0415
     from syncd.testing.sample import BRANCHES, PROJECT, SampleProject, sample_config  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(

@@ -6,7 +6,7 @@ finds them through :mod:`syncd.plugin` too.
 
 A sink's test module subclasses :class:`SinkContract` and overrides four
 fixtures; the inherited tests then drive the sink through the real
-:class:`~syncd.engine.Engine`, so they pin down exactly what operators rely on::
+:class:`~syncd.core.engine.Engine`, so they pin down exactly what operators rely on::
 
     class TestMySink(SinkContract):
         @pytest.fixture
@@ -58,7 +58,12 @@ from datetime import UTC, datetime
 import pytest
 
 from syncd import redaction
-from syncd.engine import Engine
+from syncd.core.engine import Engine
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.formats import render
+from syncd.core.lease import Lease
+from syncd.core.lease import new as new_lease
+from syncd.core.models import Action, ConnectionInfo, Owner, RotationMark, SinkBinding, Target
 from syncd.errors import (
     ProviderAuthError,
     ProviderNotFound,
@@ -68,11 +73,6 @@ from syncd.errors import (
     SinkConflict,
     SyncdError,
 )
-from syncd.fingerprint import Fingerprint
-from syncd.formats import render
-from syncd.lease import Lease
-from syncd.lease import new as new_lease
-from syncd.models import Action, ConnectionInfo, Owner, RotationMark, SinkBinding, Target
 from syncd.providers.base import Provider
 from syncd.sinks.base import Leaser, Sink, Stager, WriteRequest
 from syncd.testing.fakes import StaticProvider
@@ -575,7 +575,7 @@ class ProviderContract:
     """Inherited tests every provider passes; see the module docstring for the fixtures.
 
     What the engine relies on: a fetch answers with a validated
-    :class:`~syncd.models.ConnectionInfo` for exactly the target asked about,
+    :class:`~syncd.core.models.ConnectionInfo` for exactly the target asked about,
     the same credential again while it is unchanged (else every cycle would
     be a write), from several threads at once; the credential is registered
     for redaction before anyone can log it; and every failure is a

@@ -14,10 +14,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from syncd.config.strict import PluginConfig
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.lease import Lease, Record
+from syncd.core.models import ConnectionInfo, Owner, RotationMark, SecretState, Target
 from syncd.errors import ProviderNotFound, SinkConflict
-from syncd.fingerprint import Fingerprint
-from syncd.lease import Lease, Record
-from syncd.models import ConnectionInfo, Owner, RotationMark, SecretState, Target
 from syncd.sinks.base import (
     MANAGED_BY_KEY,
     MANAGED_BY_VALUE,
@@ -26,7 +27,6 @@ from syncd.sinks.base import (
     SinkFactory,
     WriteRequest,
 )
-from syncd.strict import PluginConfig
 
 
 class StaticProvider:

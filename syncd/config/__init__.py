@@ -1,0 +1,1 @@
+"""The configuration: reading files safely, the settings model, and its error messages."""

@@ -1,0 +1,1 @@
+"""Daemon mode: scheduling, health and metrics, signals, reloads."""

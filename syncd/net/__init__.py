@@ -1,0 +1,1 @@
+"""HTTP plumbing that providers and sinks share: bounded requests, retries, rate limits."""
