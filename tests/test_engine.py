@@ -9,8 +9,7 @@ import time
 import pytest
 
 from syncd.core import timebox
-from syncd.core.engine import Engine, decide
-from syncd.core.fingerprint import Fingerprint
+from syncd.core.engine import Engine
 from syncd.core.models import (
     Action,
     Owner,
@@ -23,7 +22,6 @@ from syncd.core.models import (
 )
 from syncd.errors import (
     RateLimited,
-    SecretNotManaged,
     SecretOwnedElsewhere,
     SinkUnavailable,
     TargetTimedOut,
@@ -44,42 +42,6 @@ def target(name: str = "t", *sinks: SinkBinding, project: str = "p1") -> Target:
 @pytest.fixture
 def provider() -> StaticProvider:
     return StaticProvider({("p1", "main", False): uri("pw-one-111")})
-
-
-def test_decide_table() -> None:
-    """The decision table: missing, foreign, unchanged, drift, update."""
-    fp = Fingerprint.of("v1")
-    assert decide(SecretState.missing(), "v1", adopt=False, where="w") is Action.CREATE
-    with pytest.raises(SecretNotManaged):
-        decide(SecretState(exists=True), "v1", adopt=False, where="w")
-    assert decide(SecretState(exists=True), "v1", adopt=True, where="w") is Action.UPDATE
-    assert decide(SecretState(True, True, fp), "v1", adopt=False, where="w") is Action.UNCHANGED
-    assert decide(SecretState(True, True, None), "v1", adopt=False, where="w") is Action.DRIFT
-    assert decide(SecretState(True, True, fp), "v2", adopt=False, where="w") is Action.UPDATE
-
-
-@pytest.mark.parametrize(
-    ("recorded", "expected"),
-    [
-        (None, Action.UNCHANGED),  # managed, nothing recorded: nothing to compare
-        (Owner("prod", "t"), Action.UNCHANGED),
-        (Owner(None, "t"), Action.UNCHANGED),  # older syncd: the target name decides
-        (Owner("staging", "t"), SecretOwnedElsewhere),
-        (Owner("prod", "other"), SecretOwnedElsewhere),
-        (Owner(None, "other"), SecretOwnedElsewhere),
-    ],
-)
-def test_decide_ownership(recorded: Owner | None, expected: object) -> None:
-    """A secret owned by another instance or target is refused; its own and legacy ones are not."""
-    fp = Fingerprint.of("v1")
-    state = SecretState(True, True, fp, owner=recorded)
-    me = Owner("prod", "t")
-    if expected is SecretOwnedElsewhere:
-        with pytest.raises(SecretOwnedElsewhere, match="adopt: true"):
-            decide(state, "v1", adopt=False, where="w", owner=me)
-        assert decide(state, "v1", adopt=True, where="w", owner=me) is Action.UPDATE
-    else:
-        assert decide(state, "v1", adopt=False, where="w", owner=me) is expected
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,14 @@
 For every target the check fetches the connection (both, pooled and direct,
 when a binding needs both: :mod:`syncd.core.pair`), then for *every* sink
 binding (also when the fetch failed) inspects the secret, decides what a run
-would do (:func:`syncd.core.engine.decide`) and asks the sink's optional
+would do (:func:`syncd.core.planning.decide`) and asks the sink's optional
 :class:`~syncd.sinks.base.Preflight` whether the write would be allowed. A
 sink without it is reported as not checked, never as failed. For a rotating
 target it also checks what a rotation verifies before its reset: no other
 rotator on any secret, a sink that can hold the lease, and (alternate) both
 roles. Problems make the check fail; notes say what could not be verified.
 Each target is checked within the engine's deadline
-(:data:`syncd.core.engine.TARGET_DEADLINE`, :mod:`syncd.core.timebox`), and SIGTERM or
+(:data:`syncd.core.planning.TARGET_DEADLINE`, :mod:`syncd.core.timebox`), and SIGTERM or
 SIGINT ends every wait at once, as for a run.
 """
 
@@ -23,13 +23,21 @@ from dataclasses import dataclass
 
 import structlog
 
-from syncd.core import timebox
-from syncd.core.engine import TARGET_DEADLINE, decide, render_binding
 from syncd.core.fanout import fan_out
 from syncd.core.models import Action, ConnectionInfo, Owner, RotationMode, SinkBinding, Target
 from syncd.core.pair import fetch_pair
-from syncd.core.rotation import missing_role
-from syncd.errors import ProviderError, SinkError, SyncdError
+from syncd.core.planning import (
+    TARGET_DEADLINE,
+    check_owner,
+    decide,
+    provider_crashed,
+    render_binding,
+    sink_crashed,
+    time_box,
+    where,
+)
+from syncd.core.rotation import NO_LEASE_SINK, missing_role
+from syncd.errors import SyncdError
 from syncd.providers.base import Provider, Rotator
 from syncd.sinks.base import DEFAULT_INSTANCE, Leaser, Preflight, Sink
 
@@ -146,7 +154,7 @@ class Checker:
         """Fetch (both connections when needed), then check every binding, fetched or not."""
         with (
             structlog.contextvars.bound_contextvars(target=target.name),
-            timebox.scope(TARGET_DEADLINE, name=f"target {target.name}", stop=self.stop),
+            time_box(target, TARGET_DEADLINE, stop=self.stop),
         ):
             error: SyncdError | None = None
             other: ConnectionInfo | None = None
@@ -155,9 +163,7 @@ class Checker:
             except SyncdError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001 - a broken plugin is a finding, not a crash
-                error = ProviderError(
-                    f"provider {target.provider}: unexpected {type(exc).__name__}"
-                )
+                error = provider_crashed(target.provider, exc)
             if error is not None:
                 log.error("check_fetch_failed", provider=target.provider, error=str(error))
             rotates = target.rotation is not None and target.rotation.rotates
@@ -182,10 +188,7 @@ class Checker:
         assert target.rotation is not None and target.role is not None  # noqa: S101 - rotates
         problems = []
         if not any(isinstance(self.sinks[b.sink], Leaser) for b in target.sinks):
-            problems.append(
-                "rotation needs a sink that can hold its lease (aws-secrets-manager, vault "
-                "and file can)"
-            )
+            problems.append(NO_LEASE_SINK)
         provider = self.providers[target.provider]
         if not isinstance(provider, Rotator):
             return (*problems, f"provider {target.provider} cannot rotate")
@@ -212,19 +215,19 @@ class Checker:
         other: ConnectionInfo | None = None,
     ) -> BindingCheck:
         ids = {"target": target.name, "sink": binding.sink, "secret": binding.secret}
-        where = f"secret {binding.secret} in sink {binding.sink}"
+        named = where(binding)
         sink = self.sinks[binding.sink]
         action: Action | None = None
         owner = Owner(self.instance, target.name)
         try:
             state = sink.inspect(binding.secret)
             if conn is not None:
-                document = render_binding(conn, binding, where, other=other)
-                action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
+                document = render_binding(conn, binding, named, other=other)
+                action = decide(state, document.text, adopt=binding.adopt, where=named, owner=owner)
             elif not state.exists:
                 action = Action.CREATE
             else:  # no value to compare with, but ownership can still be checked
-                decide(state, "", adopt=binding.adopt, where=where, owner=owner)
+                check_owner(state, binding, owner)
             if isinstance(sink, Preflight):
                 found = sink.preflight(binding.secret, state)
                 problems, notes = found.problems, found.notes
@@ -233,16 +236,15 @@ class Checker:
             if rotates and state.foreign_rotation is not None:
                 problems = (
                     *problems,
-                    f"{where} is rotated by someone else: {state.foreign_rotation}; syncd "
+                    f"{named} is rotated by someone else: {state.foreign_rotation}; syncd "
                     "would not rotate this target",
                 )
         except SyncdError as exc:
             problems, notes = (str(exc),), ()
         except Exception as exc:
             log.exception("sink_crashed", error_type=type(exc).__name__, **ids)
-            problems = (str(SinkError(f"{where}: unexpected {type(exc).__name__} in sink plugin")),)
+            problems = (str(sink_crashed(named, exc)),)
             notes = ()
         if problems:
             log.error("check_sink_failed", problems=list(problems), **ids)
         return BindingCheck(**ids, action=action, problems=problems, notes=notes)
-

@@ -3,24 +3,8 @@
 For each target the engine fetches the connection once (and its other one,
 pooled or direct, when a binding needs it: :mod:`syncd.core.pair`), then for each
 of its sink bindings renders the document, asks the sink for the secret's state
-(never its value) and decides:
-
-============================  =========================================
-state                         action
-============================  =========================================
-missing                       ``create``
-exists, not managed by syncd  refused (``SecretNotManaged``) unless adopt
-owned by another target or    refused (``SecretOwnedElsewhere``) unless
-instance                      adopt, then ``update`` (owner recorded anew)
-fingerprint matches           ``unchanged`` (nothing written)
-current version not syncd's   ``drift`` (rewritten with the provider value)
-fingerprint differs           ``update``
-============================  =========================================
-
-The owner is ``<instance>/<target>``: ``instance`` names the deployment (the
-``instance`` setting), so two configurations that write one secret fail loudly
-instead of overwriting each other every cycle. A secret recorded with a target
-only (older syncd) belongs to the target of that name.
+(never its value) and decides what to do (:func:`syncd.core.planning.decide`,
+whose table a rotation and ``syncd check`` follow too).
 
 One binding's failure never stops the others, nor other targets. The engine
 is the same for ``run --once``, ``check``, ``--dry-run`` and the daemon.
@@ -63,79 +47,41 @@ from syncd.core import timebox
 from syncd.core.breaker import Breakers
 from syncd.core.bulkhead import Bulkheads
 from syncd.core.fanout import Release, fan_out
-from syncd.core.fingerprint import Fingerprint
-from syncd.core.formats import keys_of, render
 from syncd.core.models import (
     Action,
     ConnectionInfo,
-    Document,
     Owner,
-    SecretState,
     SinkBinding,
     SinkOutcome,
     Target,
     TargetOutcome,
 )
 from syncd.core.pair import fetch_pair
-from syncd.errors import (
-    ProviderError,
-    ProviderResponseError,
-    SecretNotManaged,
-    SecretOwnedElsewhere,
-    SinkError,
-    SyncdError,
+from syncd.core.planning import (
+    TARGET_DEADLINE,
+    decide,
+    failure,
+    provider_crashed,
+    render_binding,
+    sink_crashed,
+    time_box,
+    where,
+    write_request,
 )
+from syncd.errors import SyncdError
 from syncd.providers.base import Provider
-from syncd.sinks.base import DEFAULT_INSTANCE, Sink, WriteRequest
+from syncd.sinks.base import DEFAULT_INSTANCE, Sink
 
 log = structlog.get_logger(__name__)
 # Checked before building a debug event: a structlog call costs its processors
 # even when the stdlib level then drops it, and the engine makes two per target.
 _debug_enabled = logging.getLogger(__name__).isEnabledFor
 
-#: Seconds a target's whole sync (fetch and every sink write) may take. Generous
-#: for a healthy run (one fetch and a few writes take well under a second); the
-#: bound on a server that answers slowly, or keeps asking syncd to wait.
-TARGET_DEADLINE = 120.0
-
 _WRITTEN_EVENTS = {
     Action.CREATE: "secret_created",
     Action.UPDATE: "secret_updated",
     Action.DRIFT: "secret_drift_repaired",
 }
-
-
-def decide(
-    state: SecretState, value: str, *, adopt: bool, where: str, owner: Owner | None = None
-) -> Action:
-    """The action that brings a secret in ``state`` to ``value``; see the module table.
-
-    ``owner`` is who would write; None skips the ownership check (tests of
-    the fingerprint rules only).
-    """
-    if not state.exists:
-        return Action.CREATE
-    if not state.managed:
-        if not adopt:
-            raise SecretNotManaged(
-                f"{where} exists but is not managed by syncd; nothing was written "
-                "(set adopt: true on this binding to take it over)"
-            )
-        return Action.UPDATE
-    if owner is not None and state.owner is not None and not state.owner.accepts(owner):
-        if not adopt:
-            raise SecretOwnedElsewhere(
-                f"{where} is managed by syncd {state.owner} (instance/target), not by "
-                f"{owner}; nothing was written. If both are one deployment, give them the "
-                "same instance: setting and target name; to move the secret here, set "
-                "adopt: true on this binding and remove it from the other configuration"
-            )
-        return Action.UPDATE
-    if state.fingerprint is None:
-        return Action.DRIFT
-    if state.fingerprint.matches(value):
-        return Action.UNCHANGED
-    return Action.UPDATE
 
 
 @dataclass(frozen=True)
@@ -160,26 +106,6 @@ class CycleReport:
     def ok(self) -> bool:
         """Whether every target succeeded."""
         return all(t.ok for t in self.outcomes)
-
-
-def render_binding(
-    conn: ConnectionInfo,
-    binding: SinkBinding,
-    where: str,
-    *,
-    other: ConnectionInfo | None = None,
-) -> Document:
-    """Render for one binding; a value the format cannot hold fails only that binding.
-
-    ``other`` is the target's other connection (pooled or direct), fetched
-    when a binding's keys need it (:mod:`syncd.core.pair`).
-    """
-    try:
-        return render(
-            conn, binding.format, env_var=binding.env_var, keys=keys_of(binding), other=other
-        )
-    except ValueError as exc:  # InvalidConnectionURI included; its message holds no value
-        raise ProviderResponseError(f"{where}: {exc}; nothing was written") from None
 
 
 class Engine:
@@ -248,10 +174,7 @@ class Engine:
                 log.exception(
                     "provider_crashed", provider=target.provider, error_type=type(exc).__name__
                 )
-                error = ProviderError(
-                    f"provider {target.provider}: unexpected {type(exc).__name__}"
-                )
-                outcome = TargetOutcome(target.name, error=error)
+                outcome = TargetOutcome(target.name, error=provider_crashed(target.provider, exc))
             else:
                 outcome = TargetOutcome(target.name, self._sync_bindings(target, conn, other))
                 # At info an unchanged target says nothing; at debug each one reports.
@@ -321,9 +244,7 @@ class Engine:
     def _time_box(
         self, target: Target, seconds: float | None
     ) -> AbstractContextManager[timebox.TimeBox]:
-        return timebox.scope(
-            seconds, name=f"target {target.name}", stop=self.stop, clock=self._clock
-        )
+        return time_box(target, seconds, stop=self.stop, clock=self._clock)
 
     def _sync_bindings(
         self, target: Target, conn: ConnectionInfo, other: ConnectionInfo | None
@@ -354,46 +275,34 @@ class Engine:
         other: ConnectionInfo | None = None,
     ) -> SinkOutcome:
         ids = {"sink": binding.sink, "secret": binding.secret}
-        where = f"secret {binding.secret} in sink {binding.sink}"
+        named = where(binding)
         sink = self.sinks[binding.sink]
         breaker = self.breakers.sink(binding.sink)
         action: Action | None = None
         try:
-            document = render_binding(conn, binding, where, other=other)
+            document = render_binding(conn, binding, named, other=other)
             with self._sink_slot(binding.sink):
                 state = breaker.call(sink.inspect, binding.secret)
                 owner = Owner(self.instance, target.name)
-                action = decide(state, document.text, adopt=binding.adopt, where=where, owner=owner)
+                action = decide(state, document.text, adopt=binding.adopt, where=named, owner=owner)
                 if action is Action.UNCHANGED or self.dry_run:
                     if _debug_enabled(logging.DEBUG):
                         log.debug(
                             "secret_checked", action=action.value, dry_run=self.dry_run, **ids
                         )
                     return SinkOutcome(target.name, binding.sink, binding.secret, action)
-                version = breaker.call(
-                    sink.write,
-                    WriteRequest(
-                        target=target.name,
-                        secret=binding.secret,
-                        document=document,
-                        fingerprint=Fingerprint.of(document.text),
-                        observed=state,
-                        action=action,
-                        instance=self.instance,
-                    ),
+                request = write_request(
+                    target, binding, document, state, action, instance=self.instance
                 )
+                version = breaker.call(sink.write, request)
         except SyncdError as exc:
             log.error(  # noqa: TRY400 - an expected failure: its message is the story
-                "sync_failed",
-                error=str(exc),
-                error_type=type(exc).__name__,
-                transient=exc.transient,
-                **ids,
+                "sync_failed", **failure(exc), **ids
             )
             return SinkOutcome(target.name, binding.sink, binding.secret, action, error=exc)
         except Exception as exc:
             log.exception("sink_crashed", error_type=type(exc).__name__, **ids)
-            error = SinkError(f"{where}: unexpected {type(exc).__name__} in sink plugin")
+            error = sink_crashed(named, exc)
             return SinkOutcome(target.name, binding.sink, binding.secret, action, error=error)
         log.info(_WRITTEN_EVENTS[action], version=version, **ids)
         return SinkOutcome(target.name, binding.sink, binding.secret, action, written=True)

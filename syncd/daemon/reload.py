@@ -19,6 +19,7 @@ import structlog
 from syncd.config import settings as config_mod
 from syncd.core.engine import Engine
 from syncd.core.models import Target
+from syncd.core.planning import unexpected
 from syncd.core.runtime import Runtime
 from syncd.daemon.metrics import Metrics
 from syncd.errors import SyncdError
@@ -139,7 +140,7 @@ def _build(
     except Exception as exc:
         # A broken third-party plugin must not take the running daemon down.
         log.exception("plugin_crashed", error_type=type(exc).__name__)
-        return f"unexpected {type(exc).__name__} while building the new configuration"
+        return str(unexpected(SyncdError, exc, then="while building the new configuration"))
 
 
 def warn_restart_only(old: config_mod.Settings, new: config_mod.Settings) -> None:
