@@ -20,11 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from syncd.core.breaker import FAILURES
 from syncd.testing.casedev import FakeCaseDev
 from tests.conftest import syncd_daemon
+from tests.support.configs import ConfigBuilder, binding, target
 from tests.support.servers.loopback import LoopbackServer
 from tests.support.servers.ports import free_port
 from tests.support.waiting import wait_for
@@ -70,12 +70,7 @@ def _get(port: int, path: str) -> tuple[int, str]:
 
 
 def _target(name: str, provider: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "provider": provider,
-        "project": "proj",
-        "sinks": [{"sink": "files", "secret": f"{name}.uri"}],
-    }
+    return target(name, [binding("files", f"{name}.uri")], provider=provider, project="proj")
 
 
 def test_a_hung_provider_fails_fast_and_the_healthy_one_keeps_its_schedule(
@@ -106,23 +101,17 @@ def _write_config(
     healthy_names: list[str],
 ) -> None:
     """syncd.yaml: a healthy and a hung case.dev, their targets, a file sink, a 10 s interval."""
-    config = {
-        "log": {"level": "info", "format": "json"},
-        "metrics": {"listen": f"127.0.0.1:{port}"},
-        "shutdown_timeout": "5s",
-        "concurrency": concurrency,
-        "providers": {
-            "healthy": {"type": "casedev", "base_url": healthy_url},
-            "hung": {"type": "casedev", **hung},
-        },
-        "sinks": {"files": {"type": "file", "directory": str(tmp_path / "secrets")}},
-        "defaults": {"interval": "10s", "jitter": "0s", "format": "uri"},
-        "targets": [
-            *(_target(name, "healthy") for name in healthy_names),
-            *(_target(name, "hung") for name in HUNG),
-        ],
-    }
-    (tmp_path / "syncd.yaml").write_text(yaml.safe_dump(config))
+    (
+        ConfigBuilder(tmp_path, log_level="info")
+        .set(metrics={"listen": f"127.0.0.1:{port}"}, shutdown_timeout="5s", concurrency=concurrency)
+        .casedev(healthy_url, name="healthy")
+        .provider("hung", "casedev", **hung)
+        .file_sink("files", directory=tmp_path / "secrets")
+        .set(defaults={"interval": "10s", "jitter": "0s", "format": "uri"})
+        .targets(_target(name, "healthy") for name in healthy_names)
+        .targets(_target(name, "hung") for name in HUNG)
+        .write()
+    )
 
 
 def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:

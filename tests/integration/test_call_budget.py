@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from benchmarks.standins import API_KEY, Running, serve
 from tests.conftest import run_syncd
+from tests.support.configs import ConfigBuilder
 
 pytestmark = pytest.mark.e2e
 
@@ -44,25 +43,10 @@ def standins() -> Iterator[Running]:
 
 
 def _config(tmp_path: Path, url: str) -> Path:
-    data: dict[str, Any] = {
-        "log": {"level": "warning", "format": "json"},
-        "providers": {"casedev": {"type": "casedev", "base_url": url}},
-        "sinks": {
-            "aws": {"type": "aws-secrets-manager", "region": "us-east-1", "endpoint_url": url}
-        },
-        "targets": [
-            {
-                "name": name,
-                "provider": "casedev",
-                "project": f"proj-{name}",
-                "sinks": [_binding(s) for s in secrets],
-            }
-            for name, secrets in TARGETS.items()
-        ],
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    builder = ConfigBuilder(tmp_path).casedev(url).aws_sink(endpoint_url=url)
+    for name, secrets in TARGETS.items():
+        builder.target(name, [_binding(s) for s in secrets], project=f"proj-{name}")
+    return builder.write()
 
 
 def _binding(secret: str) -> dict[str, str]:

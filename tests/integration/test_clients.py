@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from syncd.testing.casedev import FakeCaseDev
 from tests.conftest import CaseDevWorld, CliResult, run_syncd
+from tests.support.configs import ConfigBuilder
 from tests.support.servers.moto import MotoServer
 from tests.support.servers.pgbouncer import PgBouncer
 from tests.support.servers.postgres import PostgresServer
@@ -295,18 +295,14 @@ def bindings(kind: str) -> list[dict[str, Any]]:
 
 
 def config(tmp_path: Path, base_url: str, targets: list[dict[str, Any]]) -> Path:
-    path = tmp_path / "syncd.yaml"
-    data = {
-        "log": {"level": "debug", "format": "json"},
-        "providers": {"casedev": {"type": "casedev", "base_url": base_url, "max_attempts": 2}},
-        "sinks": {
-            "files": {"type": "file", "directory": str(tmp_path / "out")},
-            "aws": {"type": "aws-secrets-manager", "region": "us-east-1"},
-        },
-        "targets": targets,
-    }
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return (
+        ConfigBuilder(tmp_path, log_level="debug")
+        .casedev(base_url, max_attempts=2)
+        .file_sink("files")
+        .aws_sink()
+        .targets(targets)
+        .write()
+    )
 
 
 def targets_for(project: str) -> list[dict[str, Any]]:

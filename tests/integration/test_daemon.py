@@ -26,10 +26,10 @@ from typing import Any
 
 import psycopg
 import pytest
-import yaml
 
 from syncd.testing.casedev import Fault
 from tests.conftest import CaseDevWorld, connects
+from tests.support.configs import ConfigBuilder, binding, target
 from tests.support.servers.moto import MotoServer
 from tests.support.servers.ports import free_port
 from tests.support.waiting import wait_for
@@ -65,38 +65,25 @@ class Daemon:
 def write_config(
     path: Path, casedev: CaseDevWorld, aws: MotoServer, port: int, targets: list[dict[str, Any]]
 ) -> None:
-    data = {
-        "log": {"level": "info", "format": "json"},
-        "metrics": {"listen": f"127.0.0.1:{port}"},
-        "shutdown_timeout": "10s",
-        "providers": {"casedev": {"type": "casedev", "base_url": casedev.base_url}},
-        "sinks": {
-            "files": {"type": "file", "directory": str(path.parent / "secrets")},
-            "aws": {"type": "aws-secrets-manager", "region": aws.region},
-        },
-        "defaults": {"interval": "10s", "jitter": "0s", "format": "uri"},
-        "targets": targets,
-    }
-    path.write_text(yaml.safe_dump(data))
+    (
+        ConfigBuilder(path.parent, log_level="info")
+        .set(metrics={"listen": f"127.0.0.1:{port}"}, shutdown_timeout="10s")
+        .casedev(casedev.base_url)
+        .file_sink("files", directory=path.parent / "secrets")
+        .aws_sink(region=aws.region)
+        .set(defaults={"interval": "10s", "jitter": "0s", "format": "uri"})
+        .targets(targets)
+        .write(path.name)
+    )
 
 
 def app_target() -> dict[str, Any]:
-    return {
-        "name": "app",
-        "provider": "casedev",
-        "project": PROJECT,
-        "sinks": [{"sink": "files", "secret": "app.uri"}, {"sink": "aws", "secret": "prod/app/db"}],
-    }
+    bindings = [binding("files", "app.uri"), binding("aws", "prod/app/db")]
+    return target("app", bindings, project=PROJECT)
 
 
 def feature_target() -> dict[str, Any]:
-    return {
-        "name": "feature",
-        "provider": "casedev",
-        "project": PROJECT,
-        "branch": "feature",
-        "sinks": [{"sink": "files", "secret": "feature.uri"}],
-    }
+    return target("feature", [binding("files", "feature.uri")], project=PROJECT, branch="feature")
 
 
 @pytest.fixture

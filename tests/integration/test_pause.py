@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from syncd.testing.casedev import FakeCaseDev, RunningServer
 from tests.conftest import run_syncd
+from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.pausing import (
     AWS_BODY,
     AWS_CONTENT_TYPE,
@@ -127,39 +127,22 @@ def casedev() -> Iterator[RunningServer]:
 
 def _config(tmp_path: Path, hostile: Hostile, url: str, casedev_url: str, **extra: Any) -> Path:
     """Two targets whose provider or sink is the hostile server."""
-    sinks: dict[str, Any] = {"local": {"type": "file", "directory": str(tmp_path / "out")}}
+    builder = (
+        ConfigBuilder(tmp_path, log_level="info")
+        .set(metrics={"enabled": False})
+        .casedev(url if hostile.role == "casedev" else casedev_url)
+        .file_sink()
+    )
     if hostile.role == "vault":
-        sinks["vault"] = {"type": "vault", "url": url}
+        builder.sink("vault", "vault", url=url)
     if hostile.role == "aws":
-        sinks["aws"] = {"type": "aws-secrets-manager", "region": "us-east-1", "endpoint_url": url}
+        builder.aws_sink(endpoint_url=url)
     sink = hostile.role if hostile.role != "casedev" else "local"
-    data: dict[str, Any] = {
-        "log": {"level": "info", "format": "json"},
-        "metrics": {"enabled": False},
-        "providers": {
-            "casedev": {
-                "type": "casedev",
-                "base_url": url if hostile.role == "casedev" else casedev_url,
-            }
-        },
-        "sinks": sinks,
-        "targets": [
-            {
-                "name": name,
-                "provider": "casedev",
-                "project": "proj_1",
-                "sinks": [
-                    {"sink": sink, "secret": f"{name}.json" if sink == "local" else f"syncd/{name}"}
-                ],
-            }
-            for name in ("app", "worker")
-        ],
-        **extra,
-    }
+    for name in ("app", "worker"):
+        secret = f"{name}.json" if sink == "local" else f"syncd/{name}"
+        builder.target(name, [binding(sink, secret)])
     (tmp_path / "out").mkdir(exist_ok=True)
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return builder.set(**extra).write()
 
 
 def _events(stderr: str) -> list[dict[str, Any]]:

@@ -17,10 +17,10 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 import pytest
-import yaml
 from psycopg import sql
 
 from tests.conftest import CliResult, connects, run_syncd
+from tests.support.configs import ConfigBuilder
 from tests.support.neonworld import NeonWorld, neon_world
 from tests.support.servers.moto import MotoServer
 from tests.support.servers.pgbouncer import PgBouncer
@@ -77,28 +77,18 @@ def write_config(
     sinks: list[dict[str, Any]],
     **sink_sections: Any,
 ) -> Path:
-    target: dict[str, Any] = {
-        "name": "billing",
-        "provider": "neon",
-        "project": PROJECT,
-        "branch": "main",
-        "database": creds.database,
-        "role": creds.role,
-        "sinks": sinks,
-    }
+    fields: dict[str, Any] = {"database": creds.database, "role": creds.role}
     if rotation is not None:
-        target["rotation"] = rotation
-    data = {
-        "providers": {"neon": {"type": "neon", "base_url": neon.base_url}},
-        "sinks": {
-            "files": {"type": "file", "directory": str(tmp_path / "out")},
-            **sink_sections,
-        },
-        "targets": [target],
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+        fields["rotation"] = rotation
+    builder = (
+        ConfigBuilder(tmp_path, log_level=None)
+        .provider("neon", "neon", base_url=neon.base_url)
+        .file_sink("files")
+        .target("billing", sinks, provider="neon", project=PROJECT, branch="main", **fields)
+    )
+    for name, section in sink_sections.items():
+        builder.sink(name, section.pop("type"), **section)
+    return builder.write()
 
 
 def syncd(neon: NeonWorld, *args: str, env: dict[str, str] | None = None) -> CliResult:

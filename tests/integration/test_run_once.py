@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import CaseDevWorld, connects, run_syncd
+from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.moto import MotoServer
 
 pytestmark = pytest.mark.e2e
@@ -22,42 +23,30 @@ PROJECT = "proj_e2e"
 
 
 def config_for(tmp_path: Path, casedev: CaseDevWorld) -> Path:
-    data: dict[str, Any] = {
-        "log": {"level": "info", "format": "json"},
-        "providers": {"casedev": {"type": "casedev", "base_url": casedev.base_url}},
-        "sinks": {
-            "aws": {"type": "aws-secrets-manager", "region": "us-east-1"},
-            "local": {"type": "file", "directory": str(tmp_path / "secrets")},
-        },
-        "targets": [
-            {
-                "name": "app-main",
-                "provider": "casedev",
-                "project": PROJECT,
-                "sinks": [
-                    {"sink": "aws", "secret": "prod/app/database"},
-                    {"sink": "local", "secret": "app-main.env", "format": "env"},
-                ],
-            },
-            {
-                "name": "app-main-pooled",
-                "provider": "casedev",
-                "project": PROJECT,
-                "pooled": True,
-                "sinks": [{"sink": "aws", "secret": "prod/app/database-pooled", "format": "uri"}],
-            },
-            {
-                "name": "app-feature",
-                "provider": "casedev",
-                "project": PROJECT,
-                "branch": "feature-auth",
-                "sinks": [{"sink": "aws", "secret": "prod/app/database-feature"}],
-            },
-        ],
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return (
+        ConfigBuilder(tmp_path, log_level="info")
+        .casedev(casedev.base_url)
+        .aws_sink()
+        .file_sink(directory=tmp_path / "secrets")
+        .target(
+            "app-main",
+            [binding("aws", "prod/app/database"), binding("local", "app-main.env", format="env")],
+            project=PROJECT,
+        )
+        .target(
+            "app-main-pooled",
+            [binding("aws", "prod/app/database-pooled", format="uri")],
+            project=PROJECT,
+            pooled=True,
+        )
+        .target(
+            "app-feature",
+            [binding("aws", "prod/app/database-feature")],
+            project=PROJECT,
+            branch="feature-auth",
+        )
+        .write()
+    )
 
 
 def env_for(casedev: CaseDevWorld, aws: MotoServer) -> dict[str, str]:

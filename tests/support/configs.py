@@ -44,11 +44,13 @@ class ConfigBuilder:
     """A syncd config under construction, written as YAML into ``directory``."""
 
     directory: Path
-    log_level: str = "warning"
+    #: JSON logs at this level; ``None`` leaves ``log:`` out (syncd's defaults).
+    log_level: str | None = "warning"
     data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.data.setdefault("log", {"level": self.log_level, "format": "json"})
+        if self.log_level is not None:
+            self.data.setdefault("log", {"level": self.log_level, "format": "json"})
         self.data.setdefault("providers", {})
         self.data.setdefault("sinks", {})
         self.data.setdefault("targets", [])
@@ -90,5 +92,5 @@ class ConfigBuilder:
 
     def write(self, name: str = "syncd.yaml") -> Path:
         path = self.directory / name
-        path.write_text(yaml.safe_dump(self.data))
+        path.write_text(yaml.safe_dump(self.data, sort_keys=False))
         return path

@@ -39,12 +39,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import psycopg
-import yaml
 from psycopg import sql
 
 from syncd.testing.casedev import SeenRequest
 from syncd.testing.neon import FakeNeon, alter_role_password
 from tests.conftest import CliResult, connects
+from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.moto import MotoServer
 from tests.support.servers.pgbouncer import PgBouncer
 from tests.support.servers.postgres import BranchCredentials, PostgresServer, random_password
@@ -352,43 +352,35 @@ class RotationWorld:
         instance: str | None = None,
     ) -> Path:
         """Write syncd.yaml: one pooled neon target into AWS (first), Vault and a file."""
-        sinks: dict[str, Any] = {
-            "aws": {"type": "aws-secrets-manager", "region": "us-east-1"},
-            "files": {"type": "file", "directory": str(self.out_dir)},
-        }
-        bindings: list[dict[str, Any]] = [{"sink": "aws", "secret": AWS_SECRET}]
+        builder = ConfigBuilder(self.tmp, log_level=None).provider(
+            "neon", "neon", base_url=self.base_url
+        )
+        builder.aws_sink().file_sink("files", directory=self.out_dir)
+        bindings = [binding("aws", AWS_SECRET)]
         if vault and self.vault_addr:
-            sinks["vault"] = {"type": "vault", "url": self.vault_addr, "auth": {"method": "token"}}
-            bindings.append({"sink": "vault", "secret": self.vault_secret})
-        bindings.append({"sink": "files", "secret": FILE_SECRET})
+            builder.sink("vault", "vault", url=self.vault_addr, auth={"method": "token"})
+            bindings.append(binding("vault", self.vault_secret))
+        bindings.append(binding("files", FILE_SECRET))
         rotation: dict[str, Any] = {"mode": mode, "every": "30d"}
         if alternate_role:
             rotation["alternate_role"] = alternate_role
         log: dict[str, Any] = {"level": level, "format": "json"}
         if vendor_debug:
             log["vendor_debug"] = True
-        data: dict[str, Any] = {
-            "log": log,
-            "providers": {"neon": {"type": "neon", "base_url": self.base_url}},
-            "sinks": sinks,
-            "targets": [
-                {
-                    "name": TARGET,
-                    "provider": "neon",
-                    "project": PROJECT,
-                    "branch": BRANCH,
-                    "database": self.creds.database,
-                    "role": self.creds.role,
-                    "pooled": True,
-                    "rotation": rotation,
-                    "sinks": bindings,
-                }
-            ],
-        }
+        builder.set(log=log).target(
+            TARGET,
+            bindings,
+            provider="neon",
+            project=PROJECT,
+            branch=BRANCH,
+            database=self.creds.database,
+            role=self.creds.role,
+            pooled=True,
+            rotation=rotation,
+        )
         if instance:
-            data["instance"] = instance
-        self.config.write_text(yaml.safe_dump(data))
-        return self.config
+            builder.set(instance=instance)
+        return builder.write(self.config.name)
 
     def env(self) -> dict[str, str]:
         """The environment of a syncd process: keys for Neon and Vault, AWS via the proxy."""

@@ -13,11 +13,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
 
 from syncd.testing.casedev import FakeCaseDev
 from syncd.testing.contract import MarkWriter, ReadBack, SinkContract, Writer
 from tests.conftest import run_syncd
+from tests.support.configs import ConfigBuilder, binding
 
 PLUGIN = Path(__file__).resolve().parents[1] / "support" / "plugins" / "syncd-echo-sink"
 ECHO_SOURCE = PLUGIN / "syncd_echo_sink" / "__init__.py"
@@ -95,24 +95,13 @@ def fake_dist(root: Path, name: str, entry: str, module: str | None = None) -> N
 
 
 def config(tmp_path: Path, base_url: str, sink: dict[str, object]) -> Path:
-    path = tmp_path / "syncd.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "providers": {"c": {"type": "casedev", "base_url": base_url}},
-                "sinks": {"s": sink},
-                "targets": [
-                    {
-                        "name": "t",
-                        "provider": "c",
-                        "project": "proj_p",
-                        "sinks": [{"sink": "s", "secret": "db"}],
-                    }
-                ],
-            }
-        )
+    return (
+        ConfigBuilder(tmp_path, log_level=None)
+        .casedev(base_url, name="c")
+        .set(sinks={"s": sink})
+        .target("t", [binding("s", "db")], provider="c", project="proj_p")
+        .write()
     )
-    return path
 
 
 @pytest.mark.e2e

@@ -6,32 +6,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from syncd.config import settings as config
 from syncd.core.models import RotationMode
 from syncd.errors import ConfigError
+from tests.support.configs import ConfigBuilder, binding
 
 
 def load(tmp_path: Path, rotation: dict[str, Any] | None, provider: str = "neon", **kw: Any) -> Any:
-    target = {
-        "name": "billing",
-        "provider": provider,
-        "project": "shiny-wind-123456",
-        "database": "neondb",
-        "role": "billing_app",
-        "sinks": [{"sink": "files", "secret": "billing.json"}],
-        **kw,
-    }
+    fields: dict[str, Any] = {"database": "neondb", "role": "billing_app", **kw}
     if rotation is not None:
-        target["rotation"] = rotation
-    data = {
-        "providers": {"neon": {"type": "neon"}, "cd": {"type": "casedev"}},
-        "sinks": {"files": {"type": "file", "directory": str(tmp_path / "out")}},
-        "targets": [target],
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
+        fields["rotation"] = rotation
+    path = (
+        ConfigBuilder(tmp_path, log_level=None)
+        .provider("neon", "neon")
+        .provider("cd", "casedev")
+        .file_sink("files")
+        .target(
+            "billing",
+            [binding("files", "billing.json")],
+            provider=provider,
+            project="shiny-wind-123456",
+            **fields,
+        )
+        .write()
+    )
     return config.load(path).targets[0]
 
 

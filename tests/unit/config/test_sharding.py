@@ -17,6 +17,7 @@ from syncd.core.models import SinkBinding, Target
 from syncd.errors import UsageError
 from syncd.testing.casedev import FakeCaseDev, RunningServer
 from tests.conftest import run_syncd
+from tests.support.configs import ConfigBuilder, binding
 
 KEY = "cdk_shard_test_key_123456"
 URI = "postgresql://owner:ShardPassw0rdXYZ@db.example/app?sslmode=require"
@@ -113,24 +114,10 @@ def api() -> Any:
 
 
 def _config(tmp_path: Path, server: RunningServer, **extra: Any) -> Path:
-    data = {
-        "log": {"level": "warning", "format": "json"},
-        "providers": {"casedev": {"type": "casedev", "base_url": server.base_url}},
-        "sinks": {"local": {"type": "file", "directory": str(tmp_path / "out")}},
-        "targets": [
-            {
-                "name": n,
-                "provider": "casedev",
-                "project": "proj_1",
-                "sinks": [{"sink": "local", "secret": f"{n}.json"}],
-            }
-            for n in NAMES
-        ],
-        **extra,
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    builder = ConfigBuilder(tmp_path).casedev(server.base_url).file_sink()
+    for n in NAMES:
+        builder.target(n, [binding("local", f"{n}.json")])
+    return builder.set(**extra).write()
 
 
 def _written(tmp_path: Path) -> set[str]:

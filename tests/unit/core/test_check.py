@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from syncd.core.check import NO_PREFLIGHT, Checker
 from syncd.core.engine import Engine
@@ -25,6 +24,7 @@ from syncd.testing.casedev import FakeCaseDev, RunningServer
 from syncd.testing.fakes import MemorySink, StaticProvider
 from tests.conftest import CliResult, run_syncd
 from tests.support.aws import LEAST_PRIVILEGE_POLICY
+from tests.support.configs import ConfigBuilder
 from tests.support.servers.moto import MotoServer
 from tests.support.servers.ports import LOOPBACK, free_port
 from tests.support.vaultutil import POLICY, make_token
@@ -50,15 +50,13 @@ def config(
     bindings: list[dict[str, Any]],
 ) -> Path:
     """A config with one target 'app' bound to ``bindings``."""
-    data = {
-        "log": {"level": "warning", "format": "json"},
-        "providers": {"casedev": {"type": "casedev", "base_url": base_url, "max_attempts": 1}},
-        "sinks": sinks,
-        "targets": [{"name": "app", "provider": "casedev", "project": "proj_1", "sinks": bindings}],
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return (
+        ConfigBuilder(tmp_path)
+        .casedev(base_url, max_attempts=1)
+        .set(sinks=sinks)
+        .target("app", bindings)
+        .write()
+    )
 
 
 def file_config(tmp_path: Path, base_url: str, directory: Path) -> Path:

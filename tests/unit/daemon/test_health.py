@@ -11,13 +11,13 @@ from pathlib import Path
 from threading import Thread
 
 import pytest
-import yaml
 
 from syncd.config import settings as config_mod
 from syncd.core.breaker import OpenCircuit
 from syncd.daemon.health import Health, HttpListener, json_answer, text_answer
 from syncd.daemon.scheduler import run_daemon
 from syncd.errors import ListenError
+from tests.support.configs import ConfigBuilder, binding
 
 SAME_SECRETS = "write the same secrets"
 
@@ -100,23 +100,13 @@ def test_daemon_refuses_to_start_next_to_a_running_one(
     syncd_listener: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`syncd run` with the address of a running syncd prints that one line and exits 2."""
-    config = tmp_path / "syncd.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "metrics": {"listen": f"127.0.0.1:{syncd_listener}"},
-                "providers": {"cd": {"type": "casedev", "base_url": "http://127.0.0.1:9"}},
-                "sinks": {"out": {"type": "file", "directory": str(tmp_path / "out")}},
-                "targets": [
-                    {
-                        "name": "app",
-                        "provider": "cd",
-                        "project": "proj_app",
-                        "sinks": [{"sink": "out", "secret": "app"}],
-                    }
-                ],
-            }
-        )
+    config = (
+        ConfigBuilder(tmp_path, log_level=None)
+        .set(metrics={"listen": f"127.0.0.1:{syncd_listener}"})
+        .casedev("http://127.0.0.1:9", name="cd")
+        .file_sink("out")
+        .target("app", [binding("out", "app")], provider="cd", project="proj_app")
+        .write()
     )
     assert run_daemon(config_mod.load(config)) == 2
     err = capsys.readouterr().err

@@ -45,6 +45,7 @@ from syncd.sinks.aws_secrets_manager import AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
 from syncd.testing.casedev import FakeCaseDev, Fault
 from syncd.testing.fakes import MemorySink, StaticProvider
+from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.moto import MotoServer
 from tests.support.servers.ports import free_port
 
@@ -54,30 +55,17 @@ API_KEY = "cdk_test_0123456789abcdef"
 
 
 def config_file(tmp_path: Path, port: int, **settings: Any) -> Path:
-    data = {
-        "metrics": {"listen": f"127.0.0.1:{port}"},
-        "providers": {"cd": {"type": "casedev", "base_url": "http://127.0.0.1:9"}},
-        "sinks": {"mem": {"type": "file", "directory": str(tmp_path / "out")}},
-        "defaults": {"interval": "10m", "jitter": "0s"},
-        "targets": [
-            {
-                "name": "app",
-                "provider": "cd",
-                "project": "proj_app",
-                "sinks": [{"sink": "mem", "secret": "app"}],
-            },
-            {
-                "name": "ghost",
-                "provider": "cd",
-                "project": "proj_gone",
-                "sinks": [{"sink": "mem", "secret": "g"}],
-            },
-        ],
-        **settings,
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return (
+        ConfigBuilder(tmp_path, log_level=None)
+        .set(metrics={"listen": f"127.0.0.1:{port}"})
+        .casedev("http://127.0.0.1:9", name="cd")
+        .file_sink("mem")
+        .set(defaults={"interval": "10m", "jitter": "0s"})
+        .target("app", [binding("mem", "app")], provider="cd", project="proj_app")
+        .target("ghost", [binding("mem", "g")], provider="cd", project="proj_gone")
+        .set(**settings)
+        .write()
+    )
 
 
 def get(port: int, path: str) -> tuple[int, str, str]:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from structlog.testing import capture_logs
 
 from syncd import logs as logs_mod
@@ -38,6 +37,7 @@ from syncd.daemon.sdnotify import Notifier
 from syncd.daemon.signals import _ignore
 from syncd.errors import Interrupted, ProviderCircuitOpen, ProviderUnavailable, RateLimited
 from syncd.testing.fakes import MemorySink, StaticProvider
+from tests.support.configs import ConfigBuilder
 
 URI = "postgresql://app:pw-{n}-0123456789@db.example:5432/app?sslmode=require"
 
@@ -105,15 +105,16 @@ class World:
     def write(self, targets: list[dict[str, Any]], **settings: Any) -> None:
         for t in targets:
             self.uris.setdefault((t["project"], "main", False), URI.format(n=t["name"]))
-        data = {
-            "metrics": {"enabled": False},
-            "providers": {"cd": {"type": "casedev", "base_url": "http://127.0.0.1:9"}},
-            "sinks": {"mem": {"type": "file", "directory": "/nonexistent"}},
-            "defaults": {"interval": "10m", "jitter": "0s"},
-            "targets": targets,
-            **settings,
-        }
-        self.path.write_text(yaml.safe_dump(data))
+        (
+            ConfigBuilder(self.path.parent, log_level=None)
+            .set(metrics={"enabled": False})
+            .casedev("http://127.0.0.1:9", name="cd")
+            .file_sink("mem", directory=Path("/nonexistent"))
+            .set(defaults={"interval": "10m", "jitter": "0s"})
+            .targets(targets)
+            .set(**settings)
+            .write(self.path.name)
+        )
 
     def build(self, cfg: config_mod.Config) -> Runtime:
         provider = ScriptedProvider(self.uris)

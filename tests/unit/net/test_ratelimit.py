@@ -32,6 +32,7 @@ from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsM
 from syncd.sinks.base import WriteRequest
 from syncd.sinks.vault import THROTTLED_ATTEMPTS, VaultSink, VaultSinkConfig
 from tests.conftest import run_syncd
+from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.vault import VaultDevServer
 from tests.support.vaultutil import RecordingProxy
 
@@ -220,28 +221,14 @@ def standins() -> Iterator[Running]:
 
 
 def _config(tmp_path: Path, url: str, n: int, **settings: Any) -> Path:
-    aws = {"type": "aws-secrets-manager", "region": "us-east-1", "endpoint_url": url}
-    casedev = {"type": "casedev", "base_url": url}
-    aws.update(settings.pop("aws", {}))
-    casedev.update(settings.pop("casedev", {}))
-    data: dict[str, Any] = {
-        "log": {"level": "warning", "format": "json"},
-        "providers": {"casedev": casedev},
-        "sinks": {"aws": aws},
-        "targets": [
-            {
-                "name": f"t{i}",
-                "provider": "casedev",
-                "project": f"proj-{i}",
-                "sinks": [{"sink": "aws", "secret": f"rl/t{i}"}],
-            }
-            for i in range(n)
-        ],
-        **settings,
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    builder = (
+        ConfigBuilder(tmp_path)
+        .casedev(url, **settings.pop("casedev", {}))
+        .aws_sink(endpoint_url=url, **settings.pop("aws", {}))
+    )
+    for i in range(n):
+        builder.target(f"t{i}", [binding("aws", f"rl/t{i}")], project=f"proj-{i}")
+    return builder.set(**settings).write()
 
 
 @pytest.mark.e2e

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from pydantic import SecretStr
 
 from syncd import __version__
@@ -34,6 +33,7 @@ from syncd.net.retry import Backoff
 from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
 from syncd.testing.casedev import FakeCaseDev, Fault, RunningServer
 from tests.conftest import run_syncd
+from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.loopback import LoopbackServer
 from tests.support.servers.tls import write_self_signed
 
@@ -421,23 +421,13 @@ def monkeypatch_env(values: dict[str, str]) -> Iterator[None]:
 def cli_config(tmp_path: Path, server: RunningServer | str) -> Path:
     """A one-target config against ``server`` (or a base URL)."""
     base_url = server if isinstance(server, str) else server.base_url
-    data = {
-        "providers": {
-            "casedev": {"type": "casedev", "base_url": base_url, "max_attempts": 1, "timeout": 2}
-        },
-        "sinks": {"local": {"type": "file", "directory": str(tmp_path / "out")}},
-        "targets": [
-            {
-                "name": "app",
-                "provider": "casedev",
-                "project": "proj_abc123",
-                "sinks": [{"sink": "local", "secret": "app.env", "format": "env"}],
-            }
-        ],
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return (
+        ConfigBuilder(tmp_path, log_level=None)
+        .casedev(base_url, max_attempts=1, timeout=2)
+        .file_sink()
+        .target("app", [binding("local", "app.env", format="env")], project="proj_abc123")
+        .write()
+    )
 
 
 def test_cli_hostile_uri_fails_the_target_and_writes_nothing(

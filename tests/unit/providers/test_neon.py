@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import yaml
 from pydantic import SecretStr
 
 from syncd import redaction
@@ -41,6 +40,7 @@ from syncd.providers.neon import (
 )
 from syncd.testing.neon import FakeNeon, Fault
 from tests.conftest import connects, run_syncd
+from tests.support.configs import ConfigBuilder
 from tests.support.neonworld import NeonWorld, neon_world
 from tests.support.servers.pgbouncer import PgBouncer
 from tests.support.servers.postgres import PostgresServer
@@ -595,14 +595,13 @@ def test_default_rate_limit_stays_under_neons_quota() -> None:
 
 
 def write_config(tmp_path: Path, targets: list[dict[str, Any]], **provider: Any) -> Path:
-    data = {
-        "providers": {"neon": {"type": "neon", **provider}},
-        "sinks": {"files": {"type": "file", "directory": str(tmp_path / "out")}},
-        "targets": targets,
-    }
-    path = tmp_path / "syncd.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return (
+        ConfigBuilder(tmp_path, log_level=None)
+        .provider("neon", "neon", **provider)
+        .file_sink("files")
+        .targets(targets)
+        .write()
+    )
 
 
 @pytest.mark.parametrize("missing", ["database", "role"])

@@ -32,6 +32,7 @@ from syncd.testing.contract import (
 )
 from syncd.testing.fakes import MemorySink
 from tests.conftest import run_syncd
+from tests.support.configs import ConfigBuilder, binding
 
 
 class TestFileSinkContract(SinkContract):
@@ -293,23 +294,14 @@ def test_full_disk_during_commit_converges_through_the_cli(tmp_path: Path) -> No
 
 
 def _file_config(tmp_path: Path, base_url: str, directory: Path, **top: Any) -> Path:
-    data: dict[str, Any] = {
-        "log": {"level": "info", "format": "json"},
-        "providers": {"casedev": {"type": "casedev", "base_url": base_url}},
-        "sinks": {"local": {"type": "file", "directory": str(directory)}},
-        "targets": [
-            {
-                "name": "app",
-                "provider": "casedev",
-                "project": "proj_x",
-                "sinks": [{"sink": "local", "secret": "app.env", "format": "env"}],
-            }
-        ],
-        **top,
-    }
-    path = tmp_path / f"syncd-{secrets.token_hex(3)}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return (
+        ConfigBuilder(tmp_path, log_level="info")
+        .casedev(base_url)
+        .file_sink(directory=directory)
+        .target("app", [binding("local", "app.env", format="env")], project="proj_x")
+        .set(**top)
+        .write(f"syncd-{secrets.token_hex(3)}.yaml")
+    )
 
 
 # -- what inspect will not read ------------------------------------------------------
