@@ -49,7 +49,7 @@ import yaml
 
 from benchmarks.scale import ENV
 from benchmarks.standins import Running, StandIns, connection_uri
-from tests.servers.ports import free_port
+from tests.support.servers.ports import free_port
 
 INTERVAL = 30
 JITTER = 3
@@ -308,8 +308,8 @@ def _standins(latency: float) -> Iterator[Running]:
 
 def scenario_vault(tmp: Path, outage: float) -> dict[str, float]:
     """OpenBao frozen for ``outage`` seconds while every password changes; see the module doc."""
-    from tests.servers.vault import VaultDevServer, available_binaries  # noqa: PLC0415
-    from tests.vaultutil import POLICY, make_token  # noqa: PLC0415
+    from tests.support.servers.vault import VaultDevServer, available_binaries  # noqa: PLC0415
+    from tests.support.vaultutil import POLICY, make_token  # noqa: PLC0415
 
     binaries = available_binaries()
     if not binaries:

@@ -17,7 +17,7 @@ under 1 MiB), then for every shard ``I`` of ``--shards``:
 
 Syncing all ten shards of 100,000 targets takes long on two cores, so by
 default only shard 0 syncs; the exactly-once property over all shards is also
-pinned down at a smaller size by tests/test_fragments.py.
+pinned down at a smaller size by tests/unit/config/test_fragments.py.
 
     python -m benchmarks.fragments [--targets 100000] [--fragments 12] [--shards 10]
                                    [--sync 0 | --sync 0,3 | --sync all] [--latency 0]

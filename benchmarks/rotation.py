@@ -33,7 +33,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.rotationworld import (
+from tests.support.rotationworld import (
     TARGET,
     RotationWorld,
     lease_call,
@@ -42,11 +42,11 @@ from tests.rotationworld import (
     published_events,
     rotation_world,
 )
-from tests.servers.moto import MotoServer
-from tests.servers.pgbouncer import PgBouncer
-from tests.servers.postgres import PostgresServer
-from tests.servers.vault import VaultDevServer, available_binaries
-from tests.vaultutil import POLICY, make_token
+from tests.support.servers.moto import MotoServer
+from tests.support.servers.pgbouncer import PgBouncer
+from tests.support.servers.postgres import PostgresServer
+from tests.support.servers.vault import VaultDevServer, available_binaries
+from tests.support.vaultutil import POLICY, make_token
 
 
 @contextmanager

@@ -25,11 +25,12 @@ from psycopg import sql
 
 from syncd import logs, redaction
 from syncd.testing.casedev import FakeCaseDev, RunningServer
-from tests.servers.moto import MotoServer
-from tests.servers.pgbouncer import PgBouncer
-from tests.servers.postgres import BranchCredentials, PostgresServer
-from tests.servers.vault import VaultDevServer, available_binaries
-from tests.vaultutil import POLICY
+from tests.support.configs import ConfigBuilder
+from tests.support.servers.moto import MotoServer
+from tests.support.servers.pgbouncer import PgBouncer
+from tests.support.servers.postgres import BranchCredentials, PostgresServer
+from tests.support.servers.vault import VaultDevServer, available_binaries
+from tests.support.vaultutil import POLICY
 
 AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE")
 
@@ -55,6 +56,12 @@ def _clean_state(
     logs.reset()
     structlog.contextvars.clear_contextvars()
     redaction.forget_all()
+
+
+@pytest.fixture
+def config_builder(tmp_path: Path) -> ConfigBuilder:
+    """A syncd config to fill in, written as YAML into the test's ``tmp_path``."""
+    return ConfigBuilder(tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -188,10 +195,10 @@ def casedev(postgres: PostgresServer, pgbouncer: PgBouncer) -> Iterator[CaseDevW
 def rotation(
     tmp_path: Any, postgres: PostgresServer, pgbouncer: PgBouncer, aws: MotoServer, root: Any
 ) -> Iterator[Any]:
-    """A rotation world (tests/rotationworld.py): a Neon branch with a real role, sinks in AWS
+    """A rotation world (tests/support/rotationworld.py): a Neon branch with a real role, sinks in AWS
     behind the killing proxy (first: it holds the lease), OpenBao and a file; no config yet."""
-    from tests.rotationworld import rotation_world  # imports this module: not at the top
-    from tests.vaultutil import make_token
+    from tests.support.rotationworld import rotation_world  # imports this module: not at the top
+    from tests.support.vaultutil import make_token
 
     vault = root.adapter.base_uri
     with rotation_world(
