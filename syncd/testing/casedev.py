@@ -23,65 +23,43 @@ To try a configuration without an account, run it on its own (:func:`main`)::
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import secrets
 import sys
 import tempfile
 import threading
-import time
-from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TextIO
 from urllib.parse import unquote
 
 import httpx
 
+# Fault, SeenRequest, RunningServer and respond were first defined here, and tests
+# and plugins import them from here.
+from syncd.testing.standin import (
+    Answering,
+    Fault,
+    Faults,
+    RunningServer,
+    SeenRequest,
+    json_response,
+    respond,
+    serving,
+)
+
+__all__ = [
+    "Answering",
+    "FakeCaseDev",
+    "Fault",
+    "RunningServer",
+    "SeenRequest",
+    "main",
+    "respond",
+]
+
 _PATH = re.compile(r"^/database/v1/projects/([^/]+)/connection$")
-
-
-@dataclass
-class Fault:
-    """One injected answer: a status, a body and headers, optionally after a delay.
-
-    ``body`` goes out byte for byte, whatever ``Content-Encoding`` says. Over
-    HTTP (:meth:`FakeCaseDev.serve`), ``trickle`` seconds pass before each byte.
-    """
-
-    status: int = 500
-    body: bytes = b'{"error":"Internal Server Error"}'
-    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
-    delay: float = 0.0
-    trickle: float = 0.0
-
-
-@dataclass(frozen=True)
-class SeenRequest:
-    """A request the fake received (the Authorization header is not kept).
-
-    ``at`` is the wall-clock time it arrived (``time.time()``), so tests can
-    measure intervals from the server's side.
-    """
-
-    path: str
-    params: dict[str, str]
-    user_agent: str
-    authorized: bool
-    method: str = "GET"
-    at: float = field(default_factory=time.time)
-
-
-def respond(answer: httpx.Response | Fault) -> httpx.Response:
-    """``answer`` as a response; a Fault's body is streamed as sent (gzip is not decoded)."""
-    if isinstance(answer, httpx.Response):
-        return answer
-    return httpx.Response(
-        answer.status, headers=answer.headers, stream=httpx.ByteStream(answer.body)
-    )
 
 
 class FakeCaseDev:
@@ -90,7 +68,7 @@ class FakeCaseDev:
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self._branches: dict[tuple[str, str], tuple[str, str]] = {}
-        self._faults: deque[Fault] = deque()
+        self._faults = Faults()
         self._lock = threading.Lock()
         self.requests: list[SeenRequest] = []
 
@@ -106,159 +84,51 @@ class FakeCaseDev:
 
     def fail_next(self, fault: Fault, times: int = 1) -> None:
         """Answer the next ``times`` authorised requests with ``fault``."""
-        with self._lock:
-            self._faults.extend([fault] * times)
+        self._faults.add(fault, times)
 
     def clear_faults(self) -> None:
         """Drop faults not yet served."""
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Answer one request (the ``httpx.MockTransport`` handler)."""
         return respond(self._answer(request))
 
     def _answer(self, request: httpx.Request) -> httpx.Response | Fault:
-        auth = request.headers.get("Authorization", "")
-        authorized = auth == f"Bearer {self.api_key}"
-        params = dict(request.url.params)
+        seen = SeenRequest.of(request, request.url.path, api_key=self.api_key)
+        params = seen.params
         with self._lock:
-            self.requests.append(
-                SeenRequest(
-                    request.url.path,
-                    params,
-                    request.headers.get("User-Agent", ""),
-                    authorized,
-                    request.method,
-                )
-            )
+            self.requests.append(seen)
         match = _PATH.match(request.url.raw_path.decode("ascii").split("?")[0])
         if request.method != "GET" or match is None:
-            return _json(404, {"error": "Not Found"})
-        if not authorized:
-            return _json(401, {"error": "Unauthorized", "message": "Invalid API key"})
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+            return json_response(404, {"error": "Not Found"})
+        if not seen.authorized:
+            return json_response(401, {"error": "Unauthorized", "message": "Invalid API key"})
+        fault = self._faults.next()
         if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
             return fault
         project = unquote(match.group(1))
         branch = params.get("branch", "main")
         pooled_param = params.get("pooled", "false")
         if pooled_param not in ("true", "false"):
-            return _json(400, {"error": "pooled must be true or false"})
+            return json_response(400, {"error": "pooled must be true or false"})
         pooled = pooled_param == "true"
         with self._lock:
             uris = self._branches.get((project, branch))
             known_project = any(p == project for p, _ in self._branches)
         if uris is None:
             what = "Branch not found" if known_project else "Project not found"
-            return _json(404, {"error": what})
-        return _json(
+            return json_response(404, {"error": what})
+        return json_response(
             200,
             {"connectionUri": uris[1] if pooled else uris[0], "branch": branch, "pooled": pooled},
         )
 
-    @contextmanager
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0
+    ) -> AbstractContextManager[RunningServer]:
         """Serve this API over real HTTP on loopback until the block exits."""
-        server = RunningServer(self, host, port)
-        try:
-            yield server
-        finally:
-            server.close()
-
-
-class Answering(Protocol):
-    """A fake API that :class:`RunningServer` can serve (FakeCaseDev, FakeNeon)."""
-
-    def _answer(self, request: httpx.Request) -> httpx.Response | Fault: ...
-
-
-class _Server(ThreadingHTTPServer):
-    """A client that went away mid-request (a test killed it) is not the server's error."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class RunningServer:
-    """A fake API (:class:`FakeCaseDev` by default) on a TCP port in a background thread."""
-
-    def __init__(self, api: Answering, host: str, port: int, name: str = "fake-casedev") -> None:
-        self.api = api
-        handler = _handler_for(api)
-        self._httpd = _Server((host, port), handler)
-        self._httpd.daemon_threads = True
-        bound_host, bound_port = self._httpd.server_address[:2]
-        self.base_url = f"http://{bound_host!s}:{bound_port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
-
-
-def _json(status: int, body: object) -> httpx.Response:
-    return httpx.Response(
-        status, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-
-
-def _handler_for(api: Answering) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in two writes; with Nagle on, a keep-alive client's
-        # delayed ACK would add ~40 ms to every request.
-        disable_nagle_algorithm = True
-
-        def do_GET(self) -> None:
-            self._answer()
-
-        def do_POST(self) -> None:
-            self._answer()
-
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            request = httpx.Request(
-                self.command,
-                f"http://{self.headers.get('Host', 'localhost')}{self.path}",
-                headers=dict(self.headers.items()),
-                content=body,
-            )
-            answer = api._answer(request)
-            if isinstance(answer, httpx.Response):
-                answer = Fault(answer.status_code, answer.content, dict(answer.headers))
-            self.send_response(answer.status)
-            for key, value in answer.headers.items():
-                if key.lower() not in ("content-length", "connection"):
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            try:
-                self._send_body(answer)
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True  # the client gave up (say, past its deadline)
-
-        def _send_body(self, answer: Fault) -> None:
-            if not answer.trickle:
-                self.wfile.write(answer.body)
-                return
-            for i in range(len(answer.body)):
-                time.sleep(answer.trickle)
-                self.wfile.write(answer.body[i : i + 1])
-                self.wfile.flush()
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-            """Silence the default stderr access log (it would print request lines)."""
-
-    return Handler
+        return serving(self, host, port, "fake-casedev")
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:

@@ -36,13 +36,13 @@ changed (``set_password``, normally :func:`alter_role_password`, which runs
 reset while an operation of the project is under way answers 423, and so does
 every reset while :meth:`FakeNeon.lock_for` holds the project locked (as
 while Neon runs a long operation of its own). Faults are
-injected as with the case.dev fake (:class:`~syncd.testing.casedev.Fault`:
+injected as with the case.dev fake (:class:`~syncd.testing.standin.Fault`:
 429 with ``Retry-After``, 5xx, slow answers), and
 :meth:`FakeNeon.fail_next_operation` makes the next reset's operation end
 ``failed`` (the password is then left as it was). ``on_request`` is called with
 each request once its answer is decided, before it is sent, so a test can act
 at an exact protocol point (kill the client right after a reset, say), and
-every :class:`~syncd.testing.casedev.SeenRequest` carries its arrival time::
+every :class:`~syncd.testing.standin.SeenRequest` carries its arrival time::
 
     api = FakeNeon("key", set_password=alter_role_password(admin_dsn),
                    direct=("127.0.0.1", pg_port), pooled=("127.0.0.1", bouncer_port))
@@ -54,26 +54,22 @@ every :class:`~syncd.testing.casedev.SeenRequest` carries its arrival time::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
-import json
 import re
 import secrets
 import string
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 import httpx
 
-from syncd.testing.casedev import Fault, RunningServer, SeenRequest, respond
+from syncd.testing.neonbranches import Branch, branch_list, error, ok, role_json
+from syncd.testing.standin import Fault, Faults, RunningServer, SeenRequest, respond, serving
 
 __all__ = ["FakeNeon", "Fault", "Operation", "alter_role_password"]
 
@@ -92,14 +88,6 @@ _UNDER_WAY = frozenset({"scheduling", "running"})
 _LOCKED_MESSAGE = (
     "project already has running conflicting operations, scheduling of new ones is prohibited"
 )
-#: Words for Neon-shaped branch ids (``br-<adjective>-<noun>-<digits>``).
-_ADJECTIVES = ("quiet", "shiny", "young", "misty", "bold", "calm", "wild", "dry")
-_NOUNS = ("field", "wind", "river", "frost", "leaf", "dust", "sea", "hill")
-_SORT_KEYS = ("updated_at", "created_at", "name")
-#: Neon's documented bounds for ``limit``.
-_LIMIT_RANGE = range(1, 10001)
-#: When the fake's branches were made: a fixed start, a second apart, so sorting is stable.
-_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def alter_role_password(admin_dsn: str) -> Callable[[str, str], None]:
@@ -144,46 +132,6 @@ class Operation:
         }
 
 
-@dataclass
-class _Branch:
-    id: str
-    name: str
-    databases: set[str]
-    roles: dict[str, str] = field(repr=False)
-    created_at: str = ""
-    parent_id: str | None = None
-
-    def as_json(self, project: str) -> dict[str, object]:
-        """Neon's branch object, with the fields Neon sends (usage counters at zero)."""
-        return {
-            "id": self.id,
-            "project_id": project,
-            "parent_id": self.parent_id,
-            "parent_lsn": "0/1F2E3D4" if self.parent_id else None,
-            "parent_timestamp": self.created_at if self.parent_id else None,
-            "name": self.name,
-            "current_state": "ready",
-            "state_changed_at": self.created_at,
-            "logical_size": 30851072,
-            "creation_source": "console",
-            "primary": self.parent_id is None,
-            "default": self.parent_id is None,
-            "protected": False,
-            "cpu_used_sec": 0,
-            "compute_time_seconds": 0,
-            "active_time_seconds": 0,
-            "written_data_bytes": 0,
-            "data_transfer_bytes": 0,
-            "created_at": self.created_at,
-            "updated_at": self.created_at,
-            "created_by": {
-                "name": "syncd test",
-                "image": "https://avatars.example.test/u/4a1c9e0b7d2f?size=64",
-            },
-            "init_source": "parent-data",
-        }
-
-
 class FakeNeon:
     """Neon's API behaviour over a real cluster, independent of transport. Thread-safe."""
 
@@ -204,9 +152,9 @@ class FakeNeon:
         self._direct = direct
         self._pooled = pooled
         self._channel_binding = channel_binding
-        self._projects: dict[str, list[_Branch]] = {}
+        self._projects: dict[str, list[Branch]] = {}
         self._operations: dict[str, Operation] = {}
-        self._faults: deque[Fault] = deque()
+        self._faults = Faults()
         self._fail_operations = 0
         self._locked_until = 0.0
         self._timers: list[threading.Timer] = []
@@ -248,16 +196,13 @@ class FakeNeon:
         roles: dict[str, str],
         branch_id: str | None,
     ) -> str:
-        n = next(self._ids)
-        ident = branch_id or (
-            f"br-{_ADJECTIVES[n % len(_ADJECTIVES)]}-"
-            f"{_NOUNS[n // len(_ADJECTIVES) % len(_NOUNS)]}-{n:06d}"
-        )
         branches = self._projects.setdefault(project, [])
-        created = (_EPOCH + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")
         parent = branches[0].id if branches else None
-        branches.append(_Branch(ident, name, databases, roles, created, parent))
-        return ident
+        branch = Branch.numbered(
+            next(self._ids), name, databases, roles, parent_id=parent, branch_id=branch_id
+        )
+        branches.append(branch)
+        return branch.id
 
     def add_role(self, project: str, branch: str, role: str, password: str) -> None:
         """Declare another existing role on a branch (by name)."""
@@ -290,8 +235,7 @@ class FakeNeon:
 
     def fail_next(self, fault: Fault, times: int = 1) -> None:
         """Answer the next ``times`` authorised requests with ``fault``."""
-        with self._lock:
-            self._faults.extend([fault] * times)
+        self._faults.add(fault, times)
 
     def lock_for(self, seconds: float) -> float:
         """Answer every reset 423 Locked for ``seconds`` from now; the ``time.monotonic()`` end."""
@@ -314,11 +258,10 @@ class FakeNeon:
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[RunningServer]:
         """Serve this API over real HTTP on loopback until the block exits."""
-        server = RunningServer(self, host, port, name="fake-neon")
         try:
-            yield server
+            with serving(self, host, port, "fake-neon") as server:
+                yield server
         finally:
-            server.close()
             self.close()
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -328,15 +271,11 @@ class FakeNeon:
     # -- the API ---------------------------------------------------------------
 
     def _answer(self, request: httpx.Request) -> httpx.Response | Fault:
-        authorized = request.headers.get("Authorization", "") == f"Bearer {self.api_key}"
-        params = dict(request.url.params)
         raw_path = request.url.raw_path.decode("ascii").split("?")[0]
-        seen = SeenRequest(
-            raw_path, params, request.headers.get("User-Agent", ""), authorized, request.method
-        )
+        seen = SeenRequest.of(request, raw_path, api_key=self.api_key)
         with self._lock:
             self.requests.append(seen)
-        answer = self._decide(request, raw_path, params, authorized)
+        answer = self._decide(request, raw_path, seen.params, seen.authorized)
         if self.on_request is not None:
             self.on_request(seen)
         return answer
@@ -346,14 +285,11 @@ class FakeNeon:
     ) -> httpx.Response | Fault:
         route = _route(raw_path.removeprefix(PREFIX) if raw_path.startswith(PREFIX) else "")
         if route is None:
-            return _error(404, "not found")
+            return error(404, "not found")
         if not authorized:
-            return _error(401, "authentication required")
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+            return error(401, "authentication required")
+        fault = self._faults.next()
         if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
             return fault
         return self._dispatch(request.method, *route, params)
 
@@ -365,68 +301,36 @@ class FakeNeon:
                 if kind == "reset" and method == "POST":
                     return self._reset(*args)
                 if method != "GET":
-                    return _error(405, "method not allowed")
+                    return error(405, "method not allowed")
                 return self._get(kind, args, params)
         except LookupError as exc:
-            return _error(404, str(exc.args[0]))
+            return error(404, str(exc.args[0]))
 
     def _get(self, kind: str, args: tuple[str, ...], params: dict[str, str]) -> httpx.Response:
         if kind == "branches":
-            return self._branches(args[0], params)
+            return branch_list(args[0], self._project(args[0]), params)
         if kind == "branch":
-            return _json(200, {"branch": self._branch(args[0], args[1]).as_json(args[0])})
+            return ok({"branch": self._branch(args[0], args[1]).as_json(args[0])})
         if kind == "connection_uri":
             return self._connection_uri(args[0], params)
         if kind == "roles":
             branch = self._branch(args[0], args[1])
-            return _json(200, {"roles": [_role_json(branch, r) for r in sorted(branch.roles)]})
+            roles = [role_json(branch, r) for r in sorted(branch.roles)]
+            return ok({"roles": roles})
         if kind == "role":
             branch = self._branch(args[0], args[1])
             if args[2] not in branch.roles:
                 raise LookupError("role not found")
-            return _json(200, {"role": _role_json(branch, args[2])})
+            return ok({"role": role_json(branch, args[2])})
         operation = self._operations.get(args[1])
         if operation is None or operation.project != args[0]:
             raise LookupError("operation not found")
-        return _json(200, {"operation": operation.as_json()})
-
-    def _branches(self, project: str, params: dict[str, str]) -> httpx.Response:
-        branches = self._project(project)
-        sort_by = params.get("sort_by", "updated_at")
-        order = params.get("sort_order", "desc")
-        if sort_by not in _SORT_KEYS or order not in ("asc", "desc"):
-            return _error(400, "invalid sort_by or sort_order")
-        search = params.get("search", "").lower()
-        found = [b for b in branches if search in b.name.lower() or search in b.id.lower()]
-        # created_at stands in for updated_at: the fake never changes a branch's settings.
-        attr = "name" if sort_by == "name" else "created_at"
-
-        def key(branch: _Branch) -> tuple[str, str]:
-            return getattr(branch, attr), branch.id
-
-        descending = order == "desc"
-        found.sort(key=key, reverse=descending)
-        if "limit" not in params:
-            return _json(200, {"branches": [b.as_json(project) for b in found]})
-        limit = params["limit"]
-        if not limit.isdigit() or int(limit) not in _LIMIT_RANGE:
-            return _error(400, "limit must be an integer from 1 to 10000")
-        if "cursor" in params:
-            after = _decode_cursor(params["cursor"])
-            if after is None:
-                return _error(400, "invalid cursor")
-            found = [b for b in found if (key(b) < after if descending else key(b) > after)]
-        page = found[: int(limit)]
-        pagination = {"sort_by": sort_by, "sort_order": order.upper()}
-        if page:
-            pagination["next"] = _encode_cursor(key(page[-1]))
-        body = {"branches": [b.as_json(project) for b in page], "pagination": pagination}
-        return _json(200, body)
+        return ok({"operation": operation.as_json()})
 
     def _connection_uri(self, project: str, params: dict[str, str]) -> httpx.Response:
         missing = [k for k in ("database_name", "role_name") if not params.get(k)]
         if missing:
-            return _error(400, f"missing {', '.join(missing)}")
+            return error(400, f"missing {', '.join(missing)}")
         branches = self._project(project)
         branch_id = params.get("branch_id")
         branch = self._branch(project, branch_id) if branch_id else branches[0]
@@ -444,7 +348,7 @@ class FakeNeon:
             f"postgresql://{quote(role, safe='')}:{quote(branch.roles[role], safe='')}"
             f"@{host}:{port}/{quote(database, safe='')}?{query}"
         )
-        return _json(200, {"uri": uri})
+        return ok({"uri": uri})
 
     def _reset(self, project: str, branch_id: str, role: str) -> httpx.Response:
         branch = self._branch(project, branch_id)
@@ -453,7 +357,7 @@ class FakeNeon:
         if time.monotonic() < self._locked_until or any(
             op.project == project and op.status in _UNDER_WAY for op in self._operations.values()
         ):
-            return _error(423, _LOCKED_MESSAGE)
+            return error(423, _LOCKED_MESSAGE)
         password = "".join(secrets.choice(_ALPHABET) for _ in range(32))
         operation = Operation(
             id=str(uuid.uuid4()),
@@ -469,9 +373,9 @@ class FakeNeon:
         branch.roles[role] = password
         self._schedule(self.operation_delay / 2, self._advance, operation, "running")
         self._schedule(self.operation_delay, self._complete, operation)
-        answered = _role_json(branch, role)
+        answered = role_json(branch, role)
         answered["password"] = password
-        return _json(200, {"role": answered, "operations": [operation.as_json()]})
+        return ok({"role": answered, "operations": [operation.as_json()]})
 
     # -- operations --------------------------------------------------------------
 
@@ -501,13 +405,13 @@ class FakeNeon:
 
     # -- lookups (the caller holds the lock) ------------------------------------
 
-    def _project(self, project: str) -> list[_Branch]:
+    def _project(self, project: str) -> list[Branch]:
         branches = self._projects.get(project)
         if not branches:
             raise LookupError("project not found")
         return branches
 
-    def _branch(self, project: str, key: str, by: str = "id") -> _Branch:
+    def _branch(self, project: str, key: str, by: str = "id") -> Branch:
         for branch in self._project(project):
             if (branch.id if by == "id" else branch.name) == key:
                 return branch
@@ -522,29 +426,3 @@ def _route(path: str) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
-def _encode_cursor(key: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str] | None:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError):
-        return None
-    if not (isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key)):  # noqa: PLR2004 - a (sort value, id) pair
-        return None
-    return key[0], key[1]
-
-
-def _role_json(branch: _Branch, role: str) -> dict[str, object]:
-    return {"branch_id": branch.id, "name": role, "protected": False}
-
-
-def _json(status: int, body: object) -> httpx.Response:
-    return httpx.Response(
-        status, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-
-
-def _error(status: int, message: str) -> httpx.Response:
-    return _json(status, {"code": "", "message": message})

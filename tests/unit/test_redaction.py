@@ -14,7 +14,7 @@ import structlog
 from pydantic import SecretStr
 from pytest import MonkeyPatch
 
-from syncd import logs, redaction
+from syncd import knownvalues, logs, redaction
 
 
 def test_patterns_mask_credentials_never_registered() -> None:
@@ -73,11 +73,11 @@ def test_library_noise_is_quiet_at_info() -> None:
 
 def test_registry_is_bounded() -> None:
     """The known-values registry drops the oldest entries instead of growing forever."""
-    for i in range(redaction._MAX_KNOWN + 50):
+    for i in range(knownvalues.MAX_KNOWN + 50):
         redaction.register(f"value-{i:08d}")
-    assert len(redaction._registry) <= redaction._MAX_KNOWN
+    assert len(redaction._registry) <= knownvalues.MAX_KNOWN
     assert "value-00000000" in redaction.scrub("value-00000000")  # evicted
-    assert redaction.scrub(f"x value-{redaction._MAX_KNOWN + 49:08d} y") == "x *** y"
+    assert redaction.scrub(f"x value-{knownvalues.MAX_KNOWN + 49:08d} y") == "x *** y"
 
 
 def test_prose_about_tokens_survives() -> None:
@@ -141,7 +141,7 @@ def test_amz_security_token_bytes_repr_is_masked_by_pattern() -> None:
 def test_pinned_values_survive_any_number_of_rotations() -> None:
     """Pinned credentials are never evicted by the aging registry of fetched credentials."""
     redaction.register("cdk_pinned_api_key_0001", pinned=True)
-    for i in range(redaction._MAX_KNOWN + 100):
+    for i in range(knownvalues.MAX_KNOWN + 100):
         redaction.register(f"rotated-{i:08d}")
     assert redaction.scrub("key cdk_pinned_api_key_0001") == "key ***"
     assert "rotated-00000000" in redaction.scrub("rotated-00000000")
@@ -159,7 +159,7 @@ def test_forgetting_an_aging_value_keeps_it_when_also_pinned() -> None:
     """A value both pinned and fetched stays masked after its fetched copy ages out."""
     redaction.register("shared-credential-1", pinned=True)
     redaction.register("shared-credential-1")
-    for i in range(redaction._MAX_KNOWN + 10):
+    for i in range(knownvalues.MAX_KNOWN + 10):
         redaction.register(f"rotated-{i:08d}")
     assert redaction.scrub("shared-credential-1") == "***"
 
@@ -200,10 +200,10 @@ def test_registration_is_lazy_and_expands_each_value_once(monkeypatch: MonkeyPat
         calls.append(value)
         return real(value)
 
-    monkeypatch.setattr(redaction, "encodings", counting)
+    monkeypatch.setattr(knownvalues, "encodings", counting)
     # Twice each, and fewer than the queue's bound, past which the registering thread expands.
     uris = [
-        f"postgresql://owner:pw-{i:04d}-secret@h/db" for i in range(redaction._MAX_PENDING // 2 - 1)
+        f"postgresql://owner:pw-{i:04d}-secret@h/db" for i in range(knownvalues.MAX_PENDING // 2 - 1)
     ]
     for uri in uris:
         redaction.register(uri)
@@ -219,9 +219,9 @@ def test_registration_is_lazy_and_expands_each_value_once(monkeypatch: MonkeyPat
 
 def test_pending_registrations_stay_bounded_without_readers() -> None:
     """A daemon that never logs still expands its queue, so it never grows past the bound."""
-    for i in range(redaction._MAX_PENDING + 10):
+    for i in range(knownvalues.MAX_PENDING + 10):
         redaction.register(f"never-read-{i:06d}")
-    assert len(redaction._registry._pending) < redaction._MAX_PENDING
+    assert len(redaction._registry._pending) < knownvalues.MAX_PENDING
 
 
 def test_reregistered_value_is_kept_as_recent_and_old_values_age_out_whole() -> None:
@@ -229,7 +229,7 @@ def test_reregistered_value_is_kept_as_recent_and_old_values_age_out_whole() -> 
     redaction.register("refetched-credential-0")
     redaction.register("older-credential-0001")
     forms = len(redaction.encodings("value-00000000"))
-    for i in range(redaction._MAX_KNOWN // forms - 4):
+    for i in range(knownvalues.MAX_KNOWN // forms - 4):
         redaction.register(f"value-{i:08d}")
         if i == 10:
             redaction.register("refetched-credential-0")
