@@ -9,22 +9,37 @@ A plugin that fails to import, does not match its Protocol
 distributions is a :class:`~syncd.errors.PluginError` naming the plugin and
 its distribution. :func:`load_provider` and :func:`load_sink` return the
 factory typed by that Protocol, so callers are type-checked end to end.
+:func:`~syncd.extras.require`, which imports a plugin's optional SDK, lives in
+:mod:`syncd.extras` (below the sinks that call it) and is importable from here too.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
-from types import ModuleType
 from typing import cast
 
 from pydantic import BaseModel
 
 from syncd.errors import ConfigError, PluginError
+from syncd.extras import require
 from syncd.providers.base import ProviderFactory
 from syncd.sinks.base import SinkFactory
+
+__all__ = [
+    "PROVIDER_GROUP",
+    "SINK_GROUP",
+    "PluginInfo",
+    "Usability",
+    "all_plugins",
+    "discover",
+    "load",
+    "load_provider",
+    "load_sink",
+    "require",
+    "usability",
+]
 
 PROVIDER_GROUP = "syncd.providers"
 SINK_GROUP = "syncd.sinks"
@@ -165,19 +180,3 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def require(module: str, *, extra: str, plugin: str) -> ModuleType:
-    """Import a plugin's optional dependency, or explain which extra installs it.
-
-    Built-in sinks import their vendor SDK lazily (a Vault-only deployment never
-    imports botocore); a missing SDK is a configuration problem, not a crash.
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        package = module.split(".", maxsplit=1)[0]
-        raise ConfigError(
-            f"{plugin} needs the Python package {package}, which is not installed; "
-            f"install syncd with it: pip install 'syncd[{extra}]'"
-        ) from exc

@@ -11,23 +11,57 @@ a jitter of at most 100%, a rotation period of at least
 :data:`MIN_ROTATION_PERIOD`), used both by the config models and by
 :class:`~syncd.core.models.Target`,
 so the rules exist once and a target carries its whole schedule.
+
+:func:`duration_seconds` is the grammar under all of them, and the only one
+in syncd: :mod:`syncd.net.retry` reads a server's ``x-ratelimit-reset`` header
+(``1m30s``, ``250ms``) with it too, under that header's own units.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, PlainValidator
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # [0-9], not \d: \d takes other scripts' digits, which float() then reads.
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?"
-_DURATION = re.compile(rf"({_NUMBER})([smhd])")
 _PERCENT = re.compile(rf"({_NUMBER})%")
 _BARE = re.compile(_NUMBER)
+
+
+class Units:
+    """A table of duration units (seconds each), and the pattern of one ``<number><unit>``."""
+
+    def __init__(self, seconds: Mapping[str, float]) -> None:
+        self.seconds = dict(seconds)
+        # Longest first, so that "ms" is not read as "m" followed by junk.
+        names = "|".join(re.escape(u) for u in sorted(seconds, key=len, reverse=True))
+        self.part = re.compile(rf"({_NUMBER})({names})")
+
+
+#: The units of durations in the config and the environment.
+CONFIG_UNITS = Units({"s": 1, "m": 60, "h": 3600, "d": 86400})
+
+
+def duration_seconds(
+    text: str, units: Units = CONFIG_UNITS, *, compound: bool = False
+) -> float | None:
+    """Seconds in ``text``, a number and one of ``units``; None when it is not one.
+
+    With ``compound``, several such parts add up (``1m30s``). Nothing else is
+    read: no sign, no exponent, no space, no ``inf``.
+    """
+    if not compound:
+        match = units.part.fullmatch(text)
+        return float(match.group(1)) * units.seconds[match.group(2)] if match else None
+    parts = units.part.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * units.seconds[u] for n, u in parts)
 
 
 def parse_duration(value: object, *, unit: str = "s") -> float:
@@ -37,9 +71,9 @@ def parse_duration(value: object, *, unit: str = "s") -> float:
     message suggesting ``unit``, the unit it most likely means.
     """
     if isinstance(value, str):
-        match = _DURATION.fullmatch(value.strip())
-        if match:
-            return float(match.group(1)) * _UNITS[match.group(2)]
+        seconds = duration_seconds(value.strip())
+        if seconds is not None:
+            return seconds
     if (bare := _bare_number(value)) is not None:
         raise ValueError(f"{bare} (no unit): did you mean {bare}{unit}?")
     raise ValueError(f"invalid duration {value!r}; use a number and a unit, e.g. 30s, 5m, 1h, 1d")

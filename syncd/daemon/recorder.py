@@ -40,6 +40,7 @@ from syncd.errors import (
     SinkCircuitOpen,
     SyncdError,
 )
+from syncd.net.retry import exponential
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +56,7 @@ class RetryPolicy:
         """Seconds until retry after ``failures`` failed attempts, or None for no early retry."""
         if not transient or failures < 1:
             return None
-        return min(self.base * 2.0 ** min(failures - 1, 32), self.cap, interval / 2)
+        return min(exponential(failures, self.base, self.cap), interval / 2)
 
 
 @dataclass

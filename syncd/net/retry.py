@@ -4,6 +4,9 @@ A :class:`Backoff` only computes delays; callers decide what is retryable,
 because that depends on the provider (an HTTP status, a Retry-After header).
 Without jitter it gives steady steps, for waiting out a state that ends on
 its own (Neon's 423 Locked) rather than spreading a throttled fleet.
+:func:`exponential` is its schedule, ``base * 2**(n-1)`` up to a cap, and
+the one formula of every growing wait in syncd: a retry, the daemon's early
+retries of a failing target, a poll of an operation.
 
 A server can ask syncd to pause: ``Retry-After`` (seconds or an HTTP-date,
 from any provider or sink) and case.dev's ``x-ratelimit-reset-requests``
@@ -27,6 +30,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 
+from syncd.config.durations import Units, duration_seconds
+
 #: The longest pause any server can impose on syncd, in seconds. Longer asks are
 #: cut to it; a pause that reaches it is not waited out in line: the request
 #: fails at once with :class:`~syncd.errors.RateLimited` (see syncd.net.ratelimit).
@@ -36,8 +41,13 @@ MAX_HEADER_CHARS = 64
 
 _DIGITS = re.compile(r"[0-9]+")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: The units of case.dev's reset headers (``250ms``, ``1m30s``); no days.
+_RESET_UNITS = Units({"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0})
+
+
+def exponential(attempt: int, base: float, cap: float) -> float:
+    """The wait after failed ``attempt`` (1-based): ``base * 2**(attempt-1)``, at most ``cap``."""
+    return min(cap, base * 2.0 ** min(attempt - 1, 64))
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ class Backoff:
         pause = server_pause(retry_after)
         if pause is not None:
             return min(pause, self.cap)
-        bound: float = min(self.cap, self.base * 2.0 ** min(attempt - 1, 64))
+        bound = exponential(attempt, self.base, self.cap)
         if not self.jitter:
             return bound
         return random.uniform(0, bound)  # noqa: S311 - jitter, not crypto
@@ -120,10 +130,7 @@ def parse_reset(value: str | None) -> float | None:
     text = text.lower()
     if _NUMBER.fullmatch(text):
         return server_pause(float(text))
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return server_pause(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+    return server_pause(duration_seconds(text, _RESET_UNITS, compound=True))
 
 
 def _header(value: str | None) -> str | None:

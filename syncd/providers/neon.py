@@ -71,7 +71,7 @@ from syncd.errors import (
 )
 from syncd.net.observe import RequestObserver
 from syncd.net.ratelimit import TokenBucket
-from syncd.net.retry import Backoff
+from syncd.net.retry import Backoff, exponential
 from syncd.net.untrusted import TooDeep, loads, one_line
 from syncd.providers import api
 from syncd.providers.base import ProviderFactory
@@ -371,7 +371,7 @@ class NeonProvider:
                 f"{total} Neon operations in project {project} are more than the "
                 f"{MAX_OPERATIONS} syncd waits for"
             )
-        delay = _POLL_FIRST
+        polls = 0
         while pending:
             if self._clock() >= deadline:
                 raise ProviderUnavailable(
@@ -392,8 +392,8 @@ class NeonProvider:
                     f"Neon operation {one_line(pending[0], 64)} in project {project} is still "
                     f"{one_line(status, 32)} past the deadline"
                 )
-            self._sleep(min(delay, left))
-            delay = min(delay * 2, _POLL_CAP)
+            polls += 1
+            self._sleep(min(exponential(polls, _POLL_FIRST, _POLL_CAP), left))
 
     def role_exists(self, target: Target, role: str) -> bool:
         """Whether ``role`` exists on ``target``'s branch.

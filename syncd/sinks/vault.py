@@ -9,7 +9,8 @@ needs no ``read`` on ``<mount>/data/``. The secret's ``custom_metadata`` holds
 KV version syncd wrote, and after a rotation ``syncd-rotated-at`` and
 ``syncd-role`` (kept by writes that carry no new mark). The fingerprint counts only
 while ``syncd-version`` is still the current, undeleted version; anything else
-is drift (someone else wrote).
+is drift (someone else wrote). The keys are encoded by
+:class:`~syncd.sinks.metadata.MetadataCodec`, like every sink's.
 
 A write is, in this order:
 
@@ -38,53 +39,37 @@ limits to stay under. A quota's 429 halves the rate and honours
 :data:`THROTTLED_ATTEMPTS` attempts), which is safe because a quota refuses a
 request before Vault acts on it, and a data write carries check-and-set anyway.
 A ``Retry-After`` of :data:`~syncd.net.retry.MAX_SERVER_PAUSE` or more is not
-waited out: the call fails with :class:`~syncd.errors.RateLimited`.
+waited out: the call fails with :class:`~syncd.errors.RateLimited`. Those
+retries, the token's upkeep and the translation of hvac's errors live in
+:mod:`syncd.sinks.vault_api`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import ipaddress
 import os
 import re
-import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import structlog
 from pydantic import Field
 
-from syncd import plugins
 from syncd.config.strict import PluginConfig
-from syncd.core.fingerprint import Fingerprint
 from syncd.core.lease import Lease, Record
-from syncd.core.models import Owner, RotationMark, SecretState
-from syncd.errors import (
-    ConfigError,
-    SecretNotFound,
-    SinkAuthError,
-    SinkConflict,
-    SinkError,
-    SinkUnavailable,
-    SinkUnreachable,
-)
+from syncd.core.models import SecretState
+from syncd.errors import ConfigError, SecretNotFound, SinkConflict
+from syncd.extras import require
 from syncd.net.observe import RequestObserver, http_outcome
 from syncd.net.ratelimit import TokenBucket
-from syncd.net.untrusted import one_line
-from syncd.redaction import scrub
-from syncd.sinks.base import (
-    MANAGED_BY_KEY,
-    MANAGED_BY_VALUE,
-    PreflightResult,
-    SinkFactory,
-    WriteRequest,
-)
+from syncd.sinks.base import PreflightResult, SinkFactory, WriteRequest
+from syncd.sinks.metadata import MetadataCodec
+from syncd.sinks.vault_api import Denied, VaultApi
 from syncd.sinks.vault_auth import AuthConfig, Mount, TokenAuth, VaultAuth
-
-log = structlog.get_logger(__name__)
 
 TARGET = "syncd-target"
 OWNER = "syncd-owner"
@@ -92,6 +77,15 @@ FINGERPRINT = "syncd-fingerprint"
 VERSION = "syncd-version"
 ROTATED_AT = "syncd-rotated-at"
 ROLE = "syncd-role"
+#: The custom metadata of syncd's facts, under the names Vault secrets carry.
+_CODEC = MetadataCodec(
+    owner=OWNER,
+    fingerprint=FINGERPRINT,
+    rotated_at=ROTATED_AT,
+    role=ROLE,
+    target=TARGET,
+    written=VERSION,
+)
 #: The rotation lease of ``<secret>`` is the KV secret ``syncd-leases/<secret>`` in the same
 #: mount: a prefix of its own, so a policy can grant ``read`` on leases and not on secrets.
 LEASE_PREFIX = "syncd-leases"
@@ -152,9 +146,7 @@ class VaultSink:
         )
         pace(client.adapter.session, self.bucket)
         self._auth = auth  # None: the injected client's token is used as it is
-        self._lock = threading.Lock()
-        self._kv2 = False
-        self._observer: RequestObserver | None = None
+        self._api = VaultApi(name, client, mount=mount, auth=auth, attempts=THROTTLED_ATTEMPTS)
 
     @classmethod
     def from_config(
@@ -179,7 +171,7 @@ class VaultSink:
         auth = VaultAuth(name, config.auth, environ=env)
         auth.check()
         # Imported here: only deployments that use Vault pay for importing hvac.
-        hvac = plugins.require("hvac", extra="vault", plugin=f"vault sink {name}")
+        hvac = require("hvac", extra="vault", plugin=f"vault sink {name}")
 
         client = hvac.Client(
             url=url,
@@ -216,16 +208,12 @@ class VaultSink:
         if not current:  # no metadata, or metadata without any version (an interrupted create)
             return SecretState.missing()
         custom = meta.get("custom_metadata") or {}
+        state = _CODEC.decode(custom, version=str(current))
         info = (meta.get("versions") or {}).get(str(current)) or {}
-        ours = custom.get(VERSION) == str(current) and not _gone(info)
-        return SecretState(
-            exists=True,
-            managed=custom.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
-            fingerprint=Fingerprint.decode(custom.get(FINGERPRINT)) if ours else None,
-            version=str(current),
-            owner=Owner.decode(custom.get(OWNER), legacy_target=custom.get(TARGET)),
-            rotation=RotationMark.decode(custom.get(ROTATED_AT), custom.get(ROLE)),
-        )
+        if custom.get(VERSION) == str(current) and _gone(info):
+            # Deleted or destroyed since syncd wrote it: whatever is read now is drift.
+            return dataclasses.replace(state, fingerprint=None)
+        return state
 
     def write(self, request: WriteRequest) -> str | None:
         """Check-and-set the data, then record ownership, fingerprint and version.
@@ -239,20 +227,12 @@ class VaultSink:
         if int(meta.get("current_version") or 0) != expected:
             raise SinkConflict(f"vault sink {self.name}: {secret} changed since it was inspected")
         existing = meta.get("custom_metadata") or {}
-        owner = request.owner
-        custom = {
-            **existing,
-            MANAGED_BY_KEY: MANAGED_BY_VALUE,
-            TARGET: request.target,
-            OWNER: owner.encode(),
-        }
-        if request.rotation is not None:
-            custom[ROTATED_AT], custom[ROLE] = request.rotation.encode()
-        recorded = Owner.decode(existing.get(OWNER), legacy_target=existing.get(TARGET))
-        claim = existing.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE or recorded != owner
+        custom = {**existing, **_CODEC.claim(request)}
+        recorded = _CODEC.decode(existing)
+        claim = not recorded.managed or recorded.owner != request.owner
         if claim or request.rotation is not None:
             self._put_metadata(secret, custom)  # claim first: a crash from here on reads as ours
-        written = self._call(
+        written = self._api.call(
             "create/update",
             f"data/{secret}",
             lambda: self._client.secrets.kv.v2.create_or_update_secret(
@@ -260,9 +240,7 @@ class VaultSink:
             ),
         )
         version = str(written["data"]["version"])
-        self._put_metadata(
-            secret, {**custom, FINGERPRINT: request.fingerprint.encode(), VERSION: version}
-        )
+        self._put_metadata(secret, {**custom, **_CODEC.encode(request, version=version)})
         return version
 
     # -- the rotation lease (syncd.sinks.base.Leaser) ------------------------
@@ -281,7 +259,7 @@ class VaultSink:
         if not current:
             return None
         try:
-            answer = self._call(
+            answer = self._api.call(
                 "read",
                 f"data/{path}",
                 lambda: self._client.secrets.kv.v2.read_secret_version(
@@ -312,7 +290,7 @@ class VaultSink:
     ) -> Record:
         path = _lease_path(secret)
         cas = int(replacing.token) if replacing is not None else 0
-        written = self._call(
+        written = self._api.call(
             "create/update",
             f"data/{path}",
             lambda: self._client.secrets.kv.v2.create_or_update_secret(
@@ -323,7 +301,7 @@ class VaultSink:
 
     def observe(self, observer: RequestObserver) -> None:
         """Report every HTTP request to Vault, logins and renewals included, to ``observer``."""
-        self._observer = observer
+        self._api.observer = observer
 
         def received(response: Any, *args: Any, **kwargs: Any) -> None:
             observer.request("sink", self.name, http_outcome(response.status_code))
@@ -338,7 +316,7 @@ class VaultSink:
 
     def _metadata(self, secret: str) -> dict[str, Any]:
         try:
-            result = self._call(
+            result = self._api.call(
                 "read",
                 f"metadata/{secret}",
                 lambda: self._client.secrets.kv.v2.read_secret_metadata(
@@ -352,150 +330,13 @@ class VaultSink:
 
     def _put_metadata(self, secret: str, custom: dict[str, str]) -> None:
         # Not hvac's update_metadata: it would also reset delete_version_after.
-        self._call(
+        self._api.call(
             "create/update",
             f"metadata/{secret}",
             lambda: self._client.adapter.post(
                 f"/v1/{self.mount}/metadata/{secret}", json={"custom_metadata": custom}
             ),
         )
-
-    def _check_mount(self) -> None:
-        """Once: is the mount KV v2? (works for least-privilege tokens, unlike sys/mounts)."""
-        with self._lock:
-            if self._kv2:
-                return
-            where = f"vault sink {self.name}: mount {self.mount}/"
-            try:
-                mount = self._call(
-                    "read",
-                    f"sys/internal/ui/mounts/{self.mount}",
-                    lambda: self._client.adapter.get(f"/v1/sys/internal/ui/mounts/{self.mount}"),
-                    check=False,
-                )["data"]
-            except (_Denied, SecretNotFound) as exc:
-                raise SinkError(
-                    f"{where} does not exist, or the token's policies allow nothing under it"
-                ) from exc
-            if mount.get("path") != f"{self.mount}/":
-                inside = one_line(str(mount.get("path")), 128)
-                raise SinkError(
-                    f"{where} is not a mount but a path inside {inside}; set "
-                    f"mount: {inside.rstrip('/')} and move the rest into the secret"
-                )
-            if mount.get("type") not in ("kv", "generic"):
-                kind = one_line(str(mount.get("type")), 64)
-                raise SinkError(f"{where} is a {kind} secrets engine, not KV v2")
-            if (mount.get("options") or {}).get("version") != "2":
-                # 'vault secrets enable -version=2' fails here: the mount exists already.
-                raise SinkError(
-                    f"{where} is KV version 1; syncd needs KV v2: upgrade it in place with "
-                    f"'vault kv enable-versioning {self.mount}/'"
-                )
-            self._kv2 = True
-
-    def _call(
-        self, capability: str, path: str, fn: Callable[[], Any], *, check: bool = True
-    ) -> Any:
-        """One API call: checked mount, fresh token, bounded retries.
-
-        One re-login after an invalidated token, and up to :data:`THROTTLED_ATTEMPTS`
-        attempts while a quota answers 429: each retry waits in the bucket, which the
-        429 slowed down and paused for ``Retry-After``.
-        """
-        if check:
-            self._check_mount()
-        api_path = path if path.startswith("sys/") else f"{self.mount}/{path}"
-        relogged = False
-        throttled = 0
-        while True:
-            token = self._client.token
-            try:
-                with self._translated(capability, api_path):
-                    if self._auth is not None:
-                        self._auth.ensure(self._client)
-                        token = self._client.token
-                    result = fn()
-                    log.debug("vault_call", sink=self.name, path=api_path)
-                    return result
-            except _Throttled:
-                throttled += 1
-                if throttled >= THROTTLED_ATTEMPTS:
-                    raise
-                log.debug("vault_throttled", sink=self.name, path=api_path, attempt=throttled)
-            except _Denied as denied:
-                if relogged or self._auth is None:
-                    raise
-                relogged = True
-                with self._translated(capability, api_path):
-                    retry = self._auth.recover(self._client, token, str(denied))
-                if not retry:
-                    raise
-
-    @contextlib.contextmanager
-    def _translated(self, capability: str, api_path: str) -> Iterator[None]:
-        import hvac.exceptions  # noqa: PLC0415 - see from_config
-        import requests  # noqa: PLC0415 - hvac's transport
-
-        where = f"vault sink {self.name}: {api_path}"
-        url = self._client.adapter.base_uri
-        try:
-            yield
-        except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
-            raise _Denied(
-                f"{where}: permission denied; the token's policy must grant "
-                f"{capability} on {api_path}"
-            ) from exc
-        except hvac.exceptions.InvalidPath as exc:
-            text = " ".join(exc.errors or [])
-            if "namespace not found" in text:
-                ns = self._client.adapter.namespace
-                raise SinkError(
-                    f"vault sink {self.name}: Vault namespace {ns} does not exist"
-                ) from exc
-            if "no handler for route" in text:
-                raise SinkError(
-                    f"vault sink {self.name}: mount {self.mount}/ does not exist"
-                ) from exc
-            raise SecretNotFound(f"{where}: not found") from exc
-        except hvac.exceptions.InvalidRequest as exc:
-            text = one_line(scrub(" ".join(exc.errors or [])), 300)
-            if "check-and-set" in text:
-                raise SinkConflict(
-                    f"{where}: written by someone else since it was inspected"
-                ) from exc
-            raise SinkError(f"{where}: Vault rejected the request: {text}") from exc
-        except hvac.exceptions.RateLimitExceeded as exc:
-            raise _Throttled(
-                f"vault sink {self.name}: Vault at {url} refused {api_path} with 429: a "
-                f"rate-limit quota; lower sinks.{self.name}.rate_limit under it"
-            ) from exc
-        except (
-            hvac.exceptions.VaultDown,
-            hvac.exceptions.InternalServerError,
-            hvac.exceptions.BadGateway,
-            hvac.exceptions.VaultNotInitialized,
-            hvac.exceptions.PreconditionFailed,
-        ) as exc:
-            state = "sealed or down" if isinstance(exc, hvac.exceptions.VaultDown) else "busy"
-            raise SinkUnavailable(
-                f"vault sink {self.name}: Vault at {url} is {state} ({type(exc).__name__})"
-            ) from exc
-        except hvac.exceptions.VaultError as exc:
-            text = one_line(scrub(" ".join(exc.errors or []) or type(exc).__name__), 300)
-            raise SinkError(f"{where} failed: {text}") from exc
-        except requests.exceptions.RequestException as exc:
-            tls = isinstance(exc, requests.exceptions.SSLError)
-            if self._observer is not None:  # no response: the session hook never saw it
-                self._observer.request("sink", self.name, "error" if tls else "unavailable")
-            if tls:
-                raise SinkError(
-                    f"vault sink {self.name}: TLS verification of {url} failed; set "
-                    f"sinks.{self.name}.ca_cert (or VAULT_CACERT) to the CA of Vault's certificate"
-                ) from exc
-            raise SinkUnreachable(
-                f"vault sink {self.name}: cannot reach Vault at {url} ({type(exc).__name__})"
-            ) from exc
 
     def preflight(self, secret: str, state: SecretState) -> PreflightResult:
         """Ask ``sys/capabilities-self`` whether the token may do every step of a write.
@@ -512,14 +353,14 @@ class VaultSink:
             meta: ("read", "update") if state.exists else ("create", "read", "update"),
         }
         try:
-            answer = self._call(
+            answer = self._api.call(
                 "update",
                 "sys/capabilities-self",
                 lambda: self._client.adapter.post(
                     "/v1/sys/capabilities-self", json={"paths": [data, meta]}
                 ),
             )
-        except _Denied:
+        except Denied:
             return PreflightResult(
                 notes=(
                     "permissions not verified: the token may not use sys/capabilities-self "
@@ -534,14 +375,6 @@ class VaultSink:
             if missing:
                 problems.append(f"the token's policy lacks {', '.join(missing)} on {path}")
         return PreflightResult(problems=tuple(problems))
-
-
-class _Denied(SinkAuthError):
-    """Internal: permission denied; the caller may log in again and retry once."""
-
-
-class _Throttled(SinkUnavailable):
-    """Internal: a rate-limit quota answered 429; the caller retries a few times."""
 
 
 def _lease_path(secret: str) -> str:

@@ -15,18 +15,11 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from syncd.config.strict import PluginConfig
-from syncd.core.fingerprint import Fingerprint
 from syncd.core.lease import Lease, Record
-from syncd.core.models import ConnectionInfo, Owner, RotationMark, SecretState, Target
+from syncd.core.models import ConnectionInfo, SecretState, Target
 from syncd.errors import ProviderNotFound, SinkConflict
-from syncd.sinks.base import (
-    MANAGED_BY_KEY,
-    MANAGED_BY_VALUE,
-    OWNER_KEY,
-    TARGET_KEY,
-    SinkFactory,
-    WriteRequest,
-)
+from syncd.sinks.base import SinkFactory, WriteRequest
+from syncd.sinks.metadata import MetadataCodec
 
 
 class StaticProvider:
@@ -56,6 +49,10 @@ class StaticProvider:
 #: Metadata keys of the rotation mark in :class:`MemorySink`.
 ROTATED_AT_KEY = "rotated_at"
 ROLE_KEY = "role"
+#: The metadata of each version: the fingerprint counts while ``version`` is the current one.
+_CODEC = MetadataCodec(
+    fingerprint="fingerprint", rotated_at=ROTATED_AT_KEY, role=ROLE_KEY, written="version"
+)
 
 
 @dataclass(frozen=True)
@@ -119,17 +116,9 @@ class MemorySink:
             stored = self.secrets.get(secret)
         if stored is None:
             return SecretState.missing()
-        recorded = Fingerprint.decode(stored.meta.get("fingerprint"))
-        if stored.meta.get("version") != str(stored.version):
-            recorded = None
-        meta = stored.meta
-        return SecretState(
-            exists=True,
-            managed=meta.get(MANAGED_BY_KEY) == MANAGED_BY_VALUE,
-            fingerprint=recorded,
+        return _CODEC.decode(
+            stored.meta,
             version=str(stored.version),
-            owner=Owner.decode(meta.get(OWNER_KEY), legacy_target=meta.get(TARGET_KEY)),
-            rotation=RotationMark.decode(meta.get(ROTATED_AT_KEY), meta.get(ROLE_KEY)),
             pending=str(stored.pending.version) if stored.pending else None,
             foreign_rotation=self.foreign.get(secret),
         )
@@ -145,7 +134,7 @@ class MemorySink:
             self.secrets[request.secret] = _Stored(
                 request.document.text,
                 version,
-                _recorded(request, version, current.meta if current else {}),
+                _CODEC.encode(request, current.meta if current else {}, version=str(version)),
                 pending=current.pending if current else None,
                 previous=current.text if current else None,
             )
@@ -178,7 +167,7 @@ class MemorySink:
             self.secrets[request.secret] = _Stored(
                 staged.text,
                 staged.version,
-                _recorded(request, staged.version, current.meta),
+                _CODEC.encode(request, current.meta, version=str(staged.version)),
                 previous=current.text,
             )
             self.writes += 1
@@ -243,18 +232,3 @@ class MemorySink:
 #: mypy checks the plugin's shape here, as a third-party plugin author would.
 _FACTORY: SinkFactory[MemorySinkConfig] = MemorySink
 
-
-def _recorded(request: WriteRequest, version: int, before: dict[str, str]) -> dict[str, str]:
-    """The metadata of a version syncd writes: the request's, and the old mark unless replaced."""
-    meta = {
-        MANAGED_BY_KEY: MANAGED_BY_VALUE,
-        TARGET_KEY: request.target,
-        OWNER_KEY: request.owner.encode(),
-        "fingerprint": request.fingerprint.encode(),
-        "version": str(version),
-    }
-    if request.rotation is not None:
-        meta[ROTATED_AT_KEY], meta[ROLE_KEY] = request.rotation.encode()
-    else:
-        meta.update({k: before[k] for k in (ROTATED_AT_KEY, ROLE_KEY) if k in before})
-    return meta

@@ -11,6 +11,7 @@ from syncd.net.retry import (
     MAX_HEADER_CHARS,
     MAX_SERVER_PAUSE,
     Backoff,
+    exponential,
     parse_reset,
     parse_retry_after,
     server_pause,
@@ -136,3 +137,9 @@ def test_backoff_honours_a_pause_up_to_its_cap_and_ignores_a_hostile_one() -> No
 def test_backoff_does_not_overflow_after_many_attempts() -> None:
     """A huge attempt number is still a finite delay at the cap."""
     assert Backoff(cap=30.0, jitter=False).delay(5000) == 30.0
+
+
+def test_exponential_doubles_up_to_the_cap() -> None:
+    """Every growing wait in syncd has one schedule: the base, doubled per attempt, capped."""
+    assert [exponential(n, 0.1, 2.0) for n in range(1, 8)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+    assert exponential(10_000, 5.0, 300.0) == 300.0

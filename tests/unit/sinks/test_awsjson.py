@@ -20,11 +20,8 @@ import pytest
 from syncd.errors import RateLimited, SinkAuthError, SinkError, SinkUnavailable
 from syncd.net.ratelimit import TokenBucket
 from syncd.sinks import awsjson
-from syncd.sinks.aws_secrets_manager import (
-    AwsSecretsManagerConfig,
-    AwsSecretsManagerSink,
-    classify,
-)
+from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
+from syncd.sinks.awsapi import classify
 from syncd.testing.casedev import FakeCaseDev
 from tests.conftest import run_syncd
 from tests.support.aws import LEAST_PRIVILEGE_POLICY

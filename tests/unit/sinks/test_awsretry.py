@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from syncd.sinks import awsretry
-from syncd.sinks.aws_secrets_manager import classify
+from syncd.sinks.awsapi import classify
 
 
 @pytest.mark.parametrize(
