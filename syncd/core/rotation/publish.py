@@ -18,6 +18,7 @@ from syncd.core.pair import Pair
 from syncd.core.planning import decide, render_binding, where, write_request
 from syncd.core.rotation.job import LOGGER, Job, View
 from syncd.errors import ConnectionProofFailed, SinkConflict, SyncdError
+from syncd.net.retry import exponential
 from syncd.sinks.base import Sink, Stager, WriteRequest
 
 log = structlog.get_logger(LOGGER)
@@ -26,6 +27,9 @@ log = structlog.get_logger(LOGGER)
 PUBLISH_ROUNDS = 4
 #: Connection attempts per proof: a password can take a moment to apply everywhere.
 PROOF_ATTEMPTS = 3
+#: Waits between proofs of a new password: 0.5 s, doubling, at most 8 s.
+PROOF_BACKOFF_BASE = 0.5
+PROOF_BACKOFF_CAP = 8.0
 
 Change = tuple[View, WriteRequest]
 
@@ -203,13 +207,13 @@ class Publisher:
         Without ``until``, ``proof_attempts`` attempts; with it, attempts
         until that ``clock()`` instant (the provider's operations may still run).
         """
-        delay = 0.5
         attempt = 0
         while True:
             attempt += 1
             try:
                 self._prove(conn)
             except ConnectionProofFailed as exc:
+                delay = exponential(attempt, PROOF_BACKOFF_BASE, PROOF_BACKOFF_CAP)
                 more = (
                     attempt < self._proof_attempts
                     if until is None
@@ -219,7 +223,6 @@ class Publisher:
                     raise
                 log.info("connection_proof_retried", attempt=attempt, error=str(exc))
                 self._sleep(delay)
-                delay = min(delay * 2, 8.0)
             else:
                 log.info("connection_proved", role=conn.username)
                 return
