@@ -42,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from syncd.core.breaker import OpenCircuit
 from syncd.errors import ListenError
+from syncd.net.serving import ServingThread
 
 STALENESS_FACTOR = 2.0
 #: The listener's ``Server`` header, by which a second daemon recognises the first.
@@ -235,24 +236,15 @@ class HttpListener:
         host, port = parse_listen(listen)
         server_class = _V6Server if ":" in host else ThreadingHTTPServer
         try:
-            self._httpd = server_class((host, port), _handler_for(dict(routes)))
+            httpd = server_class((host, port), _handler_for(dict(routes)))
         except OSError as exc:
             raise ListenError(_cannot_listen(listen, host, port, exc)) from exc
-        self._httpd.daemon_threads = True
-        self.port: int = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.5},
-            name="syncd-http",
-            daemon=True,
-        )
-        self._thread.start()
+        self.port: int = httpd.server_address[1]
+        self._serving = ServingThread(httpd, name="syncd-http")
 
     def close(self) -> None:
         """Stop serving and release the port."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        self._serving.close()
 
 
 def _cannot_listen(listen: str, host: str, port: int, exc: OSError) -> str:

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from syncd.net.serving import ServingThread
+
 __all__ = [
     "Answering",
     "Fault",
@@ -149,18 +151,14 @@ class RunningServer:
     def __init__(self, api: Answering, host: str, port: int, name: str = "fake-casedev") -> None:
         self.api = api
         handler = _handler_for(api)
-        self._httpd = _Server((host, port), handler)
-        self._httpd.daemon_threads = True
-        bound_host, bound_port = self._httpd.server_address[:2]
+        httpd = _Server((host, port), handler)
+        bound_host, bound_port = httpd.server_address[:2]
         self.base_url = f"http://{bound_host!s}:{bound_port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=name, daemon=True)
-        self._thread.start()
+        self._serving = ServingThread(httpd, name=name)
 
     def close(self) -> None:
         """Stop serving and release the port."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        self._serving.close()
 
 
 def _handler_for(api: Answering) -> type[BaseHTTPRequestHandler]:
