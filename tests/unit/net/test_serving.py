@@ -33,5 +33,8 @@ def test_serves_from_a_named_daemon_thread_and_frees_the_port_on_close() -> None
     conn.close()
     serving.close()
     assert not thread.is_alive()
+    # A listener still open would refuse this bind even with SO_REUSEADDR.
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
+        sock.listen()
