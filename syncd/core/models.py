@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from syncd.config.durations import DEFAULT_JITTER, JitterRule
 from syncd.core import uri as grammar
@@ -76,11 +76,17 @@ class RotationMode(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Rotation:
-    """A target's ``rotation:``: its mode, period in seconds, and alternate mode's second role."""
+    """A target's ``rotation:``: its mode, period in seconds, and the roles it resets.
+
+    ``role`` is the role the target connects as (its provider's ``role`` key,
+    :class:`~syncd.providers.base.ConnectsAs`), set whenever the mode rotates;
+    ``alternate_role`` is alternate mode's second role.
+    """
 
     mode: RotationMode = RotationMode.REFRESH
     every: float = 30 * 86400.0
     alternate_role: str | None = None
+    role: str | None = None
 
     @property
     def rotates(self) -> bool:
@@ -102,9 +108,10 @@ class Target:
     #: The random delay added to each run, so a fleet of daemons drifts apart.
     jitter: JitterRule = DEFAULT_JITTER
     sinks: tuple[SinkBinding, ...] = ()
-    #: The database and role to connect as, for providers that need them (Neon).
-    database: str | None = None
-    role: str | None = None
+    #: The provider's own keys on this target (Neon: database and role), validated
+    #: by its ``target_model`` (:class:`~syncd.providers.base.TargetKeys`); None when
+    #: the provider has none.
+    options: BaseModel | None = None
     #: Rotation by syncd (None: refresh only, today's behaviour).
     rotation: Rotation | None = None
 

@@ -218,11 +218,12 @@ def is_due(states: list[SecretState], every: float, now: datetime) -> bool:
 
 def published_role(target: Target, states: list[SecretState]) -> str:
     """The role applications are given now: the newest mark's, if it is one of the target's."""
-    assert target.role is not None and target.rotation is not None  # noqa: S101 - config checked
-    roles = {target.role, target.rotation.alternate_role or target.role}
+    rotation = target.rotation
+    assert rotation is not None and rotation.role is not None  # noqa: S101 - config checked
+    roles = {rotation.role, rotation.alternate_role or rotation.role}
     marks = [s.rotation for s in states if s.rotation is not None and s.rotation.role in roles]
     if not marks:
-        return target.role
+        return rotation.role
     return max(marks, key=lambda m: m.rotated_at).role
 
 
@@ -277,7 +278,7 @@ class Rotations:
     def __call__(self, target: Target) -> TargetOutcome:
         """Run ``target``'s rotation check; never raises for a rotation failure."""
         rotation = target.rotation
-        assert rotation is not None and target.role is not None  # noqa: S101 - engine checked
+        assert rotation is not None and rotation.role is not None  # noqa: S101 - engine checked
         provider = self.providers[target.provider]
         if not isinstance(provider, Rotator):
             refused = ConfigError(f"target {target.name}: provider {target.provider} cannot rotate")
@@ -449,11 +450,12 @@ class Rotations:
     def _reset_role(self, job: _Job, published: str) -> str:
         """The role to reset: the published one (reset), or the other one (alternate)."""
         target = job.target
-        assert target.role is not None  # noqa: S101 - config checked
+        first = job.rotation.role
+        assert first is not None  # noqa: S101 - config checked
         if job.rotation.mode is not RotationMode.ALTERNATE:
-            return target.role
-        second = job.rotation.alternate_role or f"{target.role}_b"
-        role = second if published == target.role else target.role
+            return first
+        second = job.rotation.alternate_role or f"{first}_b"
+        role = second if published == first else first
         if not job.provider.role_exists(target, role):
             raise ProviderNotFound(missing_role(target, role))
         return role
@@ -851,7 +853,8 @@ def _who(record: Record | None) -> str:
 
 def missing_role(target: Target, role: str) -> str:
     """Why alternate mode cannot run without ``role``, and how to create it."""
+    owner = target.rotation.role if target.rotation is not None else None
     return (
         f"alternate mode needs role {role} on branch {target.branch}: create it "
-        f"(Neon console or API, CREATE ROLE {role}), then GRANT {target.role} TO {role}"
+        f"(Neon console or API, CREATE ROLE {role}), then GRANT {owner} TO {role}"
     )
