@@ -141,12 +141,31 @@ class ConnectionInfo:
     port_in_uri: bool = True
 
     def __post_init__(self) -> None:
-        grammar.check(self._parts())
+        grammar.check(
+            scheme=self.scheme,
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password.get_secret_value(),
+            dbname=self.dbname,
+            params=self.params,
+        )
 
     @property
     def uri(self) -> SecretStr:
         """The canonical URI: every part percent-encoded, rendered from the parts."""
-        return SecretStr(grammar.render(self._parts()))
+        return SecretStr(
+            grammar.render(
+                scheme=self.scheme,
+                username=self.username,
+                password=self.password.get_secret_value(),
+                host=self.host,
+                port=self.port,
+                port_in_uri=self.port_in_uri,
+                dbname=self.dbname,
+                params=self.params,
+            )
+        )
 
     @classmethod
     def parse(cls, uri: str, *, project: str, branch: str, pooled: bool) -> ConnectionInfo:
@@ -159,31 +178,19 @@ class ConnectionInfo:
         one unencoded ``@``, no ``:`` in the user, no fragment, no repeated or
         malformed query parameter, valid percent-encoding.
         """
-        parts = grammar.split(uri)
+        scheme, host, port, port_in_uri, username, password, dbname, params = grammar.split(uri)
         return cls(
-            host=parts.host,
-            port=parts.port,
-            username=parts.username,
-            password=SecretStr(parts.password),
-            dbname=parts.dbname,
+            host=host,
+            port=port,
+            username=username,
+            password=SecretStr(password),
+            dbname=dbname,
             project=project,
             branch=branch,
             pooled=pooled,
-            params=parts.params,
-            scheme=parts.scheme,
-            port_in_uri=parts.port_in_uri,
-        )
-
-    def _parts(self) -> grammar.Parts:
-        return grammar.Parts(
-            self.scheme,
-            self.host,
-            self.port,
-            self.port_in_uri,
-            self.username,
-            self.password.get_secret_value(),
-            self.dbname,
-            self.params,
+            params=params,
+            scheme=scheme,
+            port_in_uri=port_in_uri,
         )
 
 

@@ -4,15 +4,15 @@ A provider's URI is untrusted text that several parsers (libpq, psycopg,
 JDBC drivers, ORMs) will read again once syncd has written it. :func:`split`
 accepts only URIs that every one of them reads the same way, and :func:`check`
 refuses parts that no renderer could write safely; :func:`render` writes the
-parts back with every one percent-encoded. :class:`~syncd.core.models.ConnectionInfo`
-holds the parts and calls all three, so its URI and its fields never disagree.
+parts back with every one percent-encoded.
+:class:`~syncd.core.models.ConnectionInfo` holds the parts and calls all
+three, so its URI and its fields never disagree.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 #: sslmode values that refuse an unencrypted connection.
@@ -24,18 +24,10 @@ class InvalidConnectionURI(ValueError):
     """A connection URI is unusable; the message never contains the URI."""
 
 
-class Parts(NamedTuple):
-    """A URI split by :func:`split`: every part decoded, the host lower-cased."""
-
-    scheme: str
-    host: str
-    port: int
-    #: Whether the URI named the port (then :func:`render` names it too).
-    port_in_uri: bool
-    username: str
-    password: str
-    dbname: str
-    params: tuple[tuple[str, str], ...]
+#: What :func:`split` returns, in this order: scheme, host (lower-cased), port,
+#: whether the URI named the port, user, password, database, query parameters;
+#: every part decoded. A plain tuple: it is unpacked at once, on every fetch.
+Parts = tuple[str, str, int, bool, str, str, str, tuple[tuple[str, str], ...]]
 
 
 def split(uri: str) -> Parts:
@@ -82,7 +74,7 @@ def split(uri: str) -> Parts:
     if missing:
         raise InvalidConnectionURI(f"connection URI has no {', '.join(missing)}")
     params = _parse_query(query) if query_sep else ()
-    return Parts(
+    return (
         scheme,
         host.lower(),
         _parse_port(port_text) if port_given else DEFAULT_PORT,
@@ -94,40 +86,52 @@ def split(uri: str) -> Parts:
     )
 
 
-def render(parts: Parts) -> str:
-    """The canonical URI of ``parts``: every part percent-encoded.
+def render(
+    *,
+    scheme: str,
+    username: str,
+    password: str,
+    host: str,
+    port: int,
+    port_in_uri: bool,
+    dbname: str,
+    params: tuple[tuple[str, str], ...],
+) -> str:
+    """The canonical URI of the parts: every part percent-encoded.
 
     The port is named when the provider's URI named it, or when it is not 5432.
     """
-    host = f"[{parts.host}]" if ":" in parts.host else parts.host
-    port = f":{parts.port}" if parts.port_in_uri or parts.port != DEFAULT_PORT else ""
-    query = "&".join(f"{_enc(k)}={_enc(v)}" for k, v in parts.params)
-    return (
-        f"{parts.scheme}://{_enc(parts.username)}:{_enc(parts.password)}"
-        f"@{host}{port}/{_enc(parts.dbname)}?{query}"
-    )
+    host = f"[{host}]" if ":" in host else host
+    shown = f":{port}" if port_in_uri or port != DEFAULT_PORT else ""
+    query = "&".join(f"{_enc(k)}={_enc(v)}" for k, v in params)
+    return f"{scheme}://{_enc(username)}:{_enc(password)}@{host}{shown}/{_enc(dbname)}?{query}"
 
 
-def check(parts: Parts) -> None:
+def check(
+    *,
+    scheme: str,
+    host: str,
+    port: int,
+    username: str,
+    password: str,
+    dbname: str,
+    params: tuple[tuple[str, str], ...],
+) -> None:
     """Refuse parts that no renderer could write safely, or that do not require TLS.
 
     Raises :class:`InvalidConnectionURI`.
     """
-    if parts.scheme not in SCHEMES:
+    if scheme not in SCHEMES:
         raise InvalidConnectionURI("connection URI is not a postgres:// or postgresql:// URI")
-    _check_host(parts.host)
-    if not 1 <= parts.port <= _MAX_PORT:
+    _check_host(host)
+    if not 1 <= port <= _MAX_PORT:
         raise InvalidConnectionURI("connection URI has an invalid port (need 1-65535)")
-    for part, value in (
-        ("user", parts.username),
-        ("password", parts.password),
-        ("database", parts.dbname),
-    ):
+    for part, value in (("user", username), ("password", password), ("database", dbname)):
         if not value:
             raise InvalidConnectionURI(f"connection URI has no {part}")
         if _CONTROL.search(value):
             raise InvalidConnectionURI(f"connection URI's {part} contains a control character")
-    _check_params(parts.params)
+    _check_params(params)
 
 
 #: The longest connection URI syncd accepts from a provider.
