@@ -11,7 +11,10 @@ What is here:
   implements), :class:`SinkFactory` and :class:`ProviderFactory` (what the
   entry point names: ``config_model``, ``from_config``, and for sinks
   ``validate_secret_name``), and the optional capabilities :class:`Preflight`,
-  :class:`Stager`, :class:`Leaser` (sinks) and :class:`Rotator` (providers).
+  :class:`Stager`, :class:`Leaser` (sinks) and :class:`Rotator`,
+  :class:`TargetKeys` (a provider's own keys on a target, read back through
+  :class:`ConnectsAs` for rotation) and :class:`TargetChecker` (refusing a
+  target at config load with a :class:`TargetProblem`) (providers).
 * **Data.** What a sink is given and reports (:class:`WriteRequest`,
   :class:`Document`, :class:`SecretState`, :class:`Owner`,
   :class:`RotationMark`, :class:`Fingerprint`, :class:`PreflightResult`,
@@ -77,7 +80,16 @@ from syncd.errors import (
     SinkUnreachable,
     SyncdError,
 )
-from syncd.providers.base import Provider, ProviderFactory, ResetStarted, Rotator
+from syncd.providers.base import (
+    ConnectsAs,
+    Provider,
+    ProviderFactory,
+    ResetStarted,
+    Rotator,
+    TargetChecker,
+    TargetKeys,
+    TargetProblem,
+)
 from syncd.redaction import register as register_secret
 from syncd.redaction import scrub
 from syncd.sinks.base import (
@@ -118,6 +130,7 @@ __all__ = [
     "Action",
     "ConfigError",
     "ConnectionInfo",
+    "ConnectsAs",
     "Document",
     "Fingerprint",
     "InvalidConnectionURI",
@@ -158,6 +171,9 @@ __all__ = [
     "StagerContract",
     "SyncdError",
     "Target",
+    "TargetChecker",
+    "TargetKeys",
+    "TargetProblem",
     "WriteRequest",
     "register_secret",
     "scrub",

@@ -8,11 +8,14 @@ in each plugin's section, which the plugin's own model validates.
 Anything wrong becomes one :class:`~syncd.errors.ConfigError` whose lines each
 name the file and line (or the ``SYNCD_`` variable), the key and the offending
 value (values under secret-looking keys are never echoed). Reading the file
-safely is :mod:`syncd.config.file`; wording the mistakes is :mod:`syncd.config.errors`.
+safely is :mod:`syncd.config.file`; wording the mistakes is :mod:`syncd.config.errors`;
+a ``targets:`` entry, with the keys its provider adds, is :mod:`syncd.config.targets`.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,17 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, InitSettingsSource, SettingsConfigDict, SettingsError
 from pydantic_settings.sources import PydanticBaseSettingsSource
 
@@ -38,24 +31,18 @@ from syncd import plugins
 from syncd.config import errors as configerrors
 from syncd.config import file as configfile
 from syncd.config import fragments
-from syncd.config.durations import DEFAULT_JITTER, Interval, Jitter, RotationPeriod, parse_duration
+from syncd.config import targets as targetconfig
+from syncd.config.durations import parse_duration
 from syncd.config.strict import Strict
-from syncd.core.formats import ENV_VAR_PATTERN, FIELDS, FORMATS, KEYED_FORMATS, PRESETS
-from syncd.core.models import Rotation, RotationMode, SinkBinding, Target
-from syncd.errors import ConfigError
-from syncd.providers.base import ProviderFactory, Rotator
+from syncd.config.targets import NAME, Defaults, TargetSettings
+from syncd.core.models import Target
+from syncd.errors import ConfigError, PluginError
+from syncd.providers.base import ProviderFactory
 from syncd.sinks.base import MAX_CONCURRENCY, SinkFactory
 
 DEFAULT_PATH = Path("/etc/syncd/syncd.yaml")
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-Format = Literal["json", "uri", "env"]
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-# A project id is one path segment of the API URL: no '/', no '..', no '%'.
-_PROJECT = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
-# A Postgres database or role name: printable ASCII identifier-ish, within NAMEDATALEN - 1.
-_PG_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_$.-]{0,62}$"
-assert set(FORMATS) == {"json", "uri", "env"}  # noqa: S101 - keeps Format and formats.py in step
 
 
 class LogSettings(Strict):
@@ -74,116 +61,6 @@ class MetricsSettings(Strict):
     listen: str = Field(
         default="127.0.0.1:9464", pattern=r"^(\[[0-9a-fA-F:]+\]|[^:\[\]]+):\d{1,5}$"
     )
-
-
-class Defaults(Strict):
-    """``defaults:``: values each target inherits unless it sets its own."""
-
-    format: Format = "json"
-    interval: Interval = 900.0
-    jitter: Jitter = DEFAULT_JITTER
-
-
-def _one_of(
-    kind: str, choices: tuple[str, ...] | list[str], *, echo: bool = True
-) -> Callable[[str], str]:
-    """A validator accepting one of ``choices``; anything else is refused with did-you-mean.
-
-    Without ``echo`` the message never repeats the value: a ``keys`` value
-    under ``PGPASSWORD`` may be a password pasted by mistake.
-    """
-
-    def check(value: str) -> str:
-        if value not in choices:
-            message = f"unknown {kind}; use one of {', '.join(choices)}"
-            message += configerrors.suggest(value, choices)
-            if not echo:
-                raise PydanticCustomError(configerrors.NOT_ECHOED, message)
-            raise ValueError(message)
-        return value
-
-    return check
-
-
-KeyField = Annotated[str, AfterValidator(_one_of("field", FIELDS, echo=False))]
-Preset = Annotated[str, AfterValidator(_one_of("preset", sorted(PRESETS)))]
-
-
-class BindingSettings(Strict):
-    """One entry of a target's ``sinks:`` list."""
-
-    sink: str
-    secret: str = Field(min_length=1, max_length=512)
-    format: Format | None = None
-    env_var: str = Field(default="DATABASE_URL", pattern=f"^{ENV_VAR_PATTERN.pattern}$")
-    adopt: bool = False
-    #: NAME -> field, the variables (env) or keys (json) written instead of one URI.
-    keys: dict[str, KeyField] | None = None
-    #: A named set of keys (syncd.core.formats.PRESETS).
-    preset: Preset | None = None
-
-    @field_validator("keys")
-    @classmethod
-    def _names(cls, keys: dict[str, str] | None) -> dict[str, str] | None:
-        if keys is None:
-            return None
-        if not keys:
-            raise ValueError("is empty; map at least one NAME to a field")
-        for name in keys:
-            if not ENV_VAR_PATTERN.fullmatch(name):
-                raise ValueError(
-                    f"{name[:64]!r} is not a variable name (letters, digits and '_', "
-                    "not starting with a digit)"
-                )
-        return keys
-
-    @model_validator(mode="after")
-    def _keyed(self) -> BindingSettings:
-        keyed = self.keys is not None or self.preset is not None
-        if self.keys is not None and self.preset is not None:
-            raise ValueError("preset and keys exclude each other; use one")
-        if keyed and "env_var" in self.model_fields_set:
-            raise ValueError(
-                "env_var names the one variable of a plain env binding; with keys or a "
-                "preset the names come from there"
-            )
-        if keyed and self.format is not None and self.format not in KEYED_FORMATS:
-            raise ValueError(
-                f"format {self.format} holds one URI; keys and preset need format env or json"
-            )
-        return self
-
-
-class RotationSettings(Strict):
-    """A target's ``rotation:`` (see README: Rotation)."""
-
-    mode: Literal["refresh", "reset", "alternate"] = "refresh"
-    every: RotationPeriod | None = None
-    alternate_role: str | None = Field(default=None, pattern=_PG_NAME)
-
-    @model_validator(mode="after")
-    def _complete(self) -> RotationSettings:
-        if self.mode != "refresh" and self.every is None:
-            raise ValueError(f"mode {self.mode} needs 'every' (how often to rotate, e.g. 30d)")
-        if self.alternate_role is not None and self.mode != "alternate":
-            raise ValueError("alternate_role is only used with mode alternate")
-        return self
-
-
-class TargetSettings(Strict):
-    """One entry of ``targets:``."""
-
-    name: str = Field(pattern=_NAME)
-    provider: str
-    project: str = Field(pattern=_PROJECT)
-    branch: str = Field(default="main", min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
-    pooled: bool = False
-    interval: Interval | None = None
-    jitter: Jitter | None = None
-    sinks: list[BindingSettings] = Field(min_length=1)
-    database: str | None = Field(default=None, pattern=_PG_NAME)
-    role: str | None = Field(default=None, pattern=_PG_NAME)
-    rotation: RotationSettings | None = None
 
 
 class PluginSection(BaseModel):
@@ -340,7 +217,10 @@ def _load(
             keep = select(_validated(dict(overrides or {}), head, explain).shards)
         document = fragments.assemble(path, document, keep)
     explain = configerrors.Explainer(source, document, os.environ)
-    settings = _validated(dict(overrides or {}), document.data, explain)
+    init = dict(overrides or {})
+    loaded = _provider_factories(init, document.data)
+    target_model = targetconfig.settings_model(targetconfig.target_models(loaded.values()))
+    settings = _validated(init, document.data, explain, target_model)
     problems = _references(settings, explain)
     if problems:
         raise ConfigError("\n".join(problems))
@@ -352,14 +232,13 @@ def _load(
     if not sum(count for _, count in files):
         what = "the config file is empty" if not document.data else "no targets are configured"
         raise ConfigError(f"{source}: {what}; define at least one under 'targets:'")
+
+    def load_provider(kind: str) -> ProviderFactory[BaseModel]:
+        return loaded[kind] if kind in loaded else plugins.load_provider(kind)
+
     providers = {
         name: _plugin(
-            explain,
-            "providers",
-            name,
-            section,
-            group=plugins.PROVIDER_GROUP,
-            load=plugins.load_provider,
+            explain, "providers", name, section, group=plugins.PROVIDER_GROUP, load=load_provider
         )
         for name, section in settings.providers.items()
     }
@@ -369,46 +248,118 @@ def _load(
         )
         for name, section in settings.sinks.items()
     }
-    targets = tuple(
-        _target(explain, settings, i, spec, sinks) for i, spec in enumerate(settings.targets)
+    builder = targetconfig.Builder(
+        explain,
+        settings.defaults,
+        {name: sink.factory for name, sink in sinks.items()},
+        {name: (provider.type, provider.factory) for name, provider in providers.items()},
     )
+    targets = tuple(builder.build(i, spec) for i, spec in enumerate(settings.targets))
     for i, target in enumerate(targets):
-        _check_target(explain, i, target, providers[target.provider])
-        _check_rotation(explain, i, target, providers[target.provider])
+        builder.check(i, target)
     # The Targets are the config from here on; the validated target models would
     # double the per-target memory of a daemon with thousands of targets.
     settings = settings.model_copy(update={"targets": []})
     return Config(path, settings, providers, sinks, targets, files)
 
 
+def _provider_factories(
+    init: Mapping[str, Any], data: Mapping[str, Any]
+) -> dict[str, ProviderFactory[BaseModel]]:
+    """The configured provider types that load, by type, read before validating.
+
+    Their target keys (:class:`~syncd.providers.base.TargetKeys`) are part of
+    the target model, so they must be known first. A type that does not load is
+    left out here and reported where its section is checked.
+    """
+    loaded = {}
+    for kind in _provider_types(init, data):
+        try:
+            loaded[kind] = plugins.load_provider(kind)
+        except (ConfigError, PluginError):
+            continue
+    return loaded
+
+
+def _provider_types(init: Mapping[str, Any], data: Mapping[str, Any]) -> list[str]:
+    """Every ``type`` under ``providers:`` in the CLI overrides, the environment and the file."""
+    env = configerrors.syncd_environment(os.environ)
+    sections: list[object] = []
+    for providers in (init.get("providers"), data.get("providers"), _json(env, "SYNCD_PROVIDERS")):
+        if isinstance(providers, dict):
+            sections.extend(providers.values())
+    found = {section.get("type") for section in sections if isinstance(section, dict)}
+    found.update(
+        value
+        for name, value in env.items()
+        if name.startswith("SYNCD_PROVIDERS__") and name.endswith("__TYPE")
+    )
+    return sorted(kind for kind in found if isinstance(kind, str))
+
+
+def _json(env: Mapping[str, str], name: str) -> object:
+    try:
+        return json.loads(env.get(name) or "null")
+    except ValueError:  # reported by the validation that reads it
+        return None
+
+
 def _validated(
-    init: dict[str, Any], data: dict[str, Any], explain: configerrors.Explainer
+    init: dict[str, Any],
+    data: dict[str, Any],
+    explain: configerrors.Explainer,
+    target_model: type[TargetSettings] = TargetSettings,
 ) -> Settings:
     """:func:`_build_settings`, its errors worded by ``explain``."""
     try:
-        return _build_settings(init, data)
+        return _build_settings(init, data, target_model)
     except SettingsError as exc:
         raise ConfigError(configerrors.describe_settings_error(exc, os.environ)) from None
     except ValidationError as exc:
-        raise ConfigError(explain.describe(exc, Settings)) from None
+        raise ConfigError(explain.describe(exc, _settings_model(target_model))) from None
 
 
-def _build_settings(init: dict[str, Any], data: dict[str, Any]) -> Settings:
-    """Validate with the precedence init (CLI) > environment > ``data`` (the file)."""
+def _build_settings(
+    init: dict[str, Any], data: dict[str, Any], target_model: type[TargetSettings]
+) -> Settings:
+    """Validate with the precedence init (CLI) > environment > ``data`` (the file).
 
-    class _Loader(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return init_settings, env_settings, InitSettingsSource(settings_cls, data)
+    ``targets`` entries are validated with ``target_model`` (the core keys and
+    the configured providers' own).
+    """
 
-    return _Loader(**init)
+    def customise(  # noqa: PLR0917 - pydantic-settings' own signature
+        cls: type[BaseSettings],
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, InitSettingsSource(settings_cls, data)
+
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__annotations__": {"targets": list[target_model]},  # type: ignore[valid-type]
+        "targets": Field(default_factory=list),
+        "settings_customise_sources": classmethod(customise),
+    }
+    loader: type[Settings] = type("_Loader", (Settings,), namespace)
+    return loader(**init)
+
+
+@functools.cache
+def _settings_model(target_model: type[TargetSettings]) -> type[Settings]:
+    """The Settings model whose targets are ``target_model``: what a mistake is worded against."""
+    if target_model is TargetSettings:
+        return Settings
+    namespace: dict[str, Any] = {
+        "__module__": __name__,
+        "__annotations__": {"targets": list[target_model]},  # type: ignore[valid-type]
+        "targets": Field(default_factory=list),
+    }
+    view: type[Settings] = type("Settings", (Settings,), namespace)
+    return view
 
 
 def _references(settings: Settings, explain: configerrors.Explainer) -> list[str]:
@@ -465,7 +416,7 @@ def _plugin(
     load: Callable[[str], Factory],
 ) -> Plugin[Factory]:
     where: tuple[str, ...] = (group_key, name)
-    if not re.fullmatch(_NAME, name):
+    if not re.fullmatch(NAME, name):
         raise ConfigError(explain.at(where, "invalid name; use letters, digits, '.', '_', '-'"))
     try:
         factory = load(section.type)
@@ -478,109 +429,3 @@ def _plugin(
     except ValidationError as exc:
         raise ConfigError(explain.describe(exc, factory.config_model, where)) from None
     return Plugin(name, section.type, factory, config)
-
-
-def _target(
-    explain: configerrors.Explainer,
-    settings: Settings,
-    index: int,
-    spec: TargetSettings,
-    sinks: dict[str, Plugin[SinkFactory[BaseModel]]],
-) -> Target:
-    bindings = []
-    for j, b in enumerate(spec.sinks):
-        try:
-            sinks[b.sink].factory.validate_secret_name(b.secret)
-        except ValueError as exc:
-            raise ConfigError(
-                explain.at(
-                    ("targets", index, "sinks", j, "secret"),
-                    f"{b.secret!r} is invalid for sink {b.sink!r}: {exc}",
-                )
-            ) from None
-        fmt = b.format or settings.defaults.format
-        keys = tuple(b.keys.items()) if b.keys is not None else ()
-        if (keys or b.preset) and fmt not in KEYED_FORMATS:
-            raise ConfigError(
-                explain.at(
-                    ("targets", index, "sinks", j, "preset" if b.preset else "keys"),
-                    f"needs format env or json, and defaults.format is {fmt}; set format "
-                    "on this binding",
-                )
-            )
-        bindings.append(
-            SinkBinding(b.sink, b.secret, fmt, b.env_var, b.adopt, keys=keys, preset=b.preset)
-        )
-    return Target(
-        name=spec.name,
-        provider=spec.provider,
-        project=spec.project,
-        branch=spec.branch,
-        pooled=spec.pooled,
-        interval=spec.interval or settings.defaults.interval,
-        jitter=spec.jitter or settings.defaults.jitter,
-        sinks=tuple(bindings),
-        database=spec.database,
-        role=spec.role,
-        rotation=_rotation(spec),
-    )
-
-
-def _rotation(spec: TargetSettings) -> Rotation | None:
-    """The target's rotation, with alternate mode's second role defaulting to ``<role>_b``."""
-    settings = spec.rotation
-    if settings is None or settings.mode == "refresh":
-        return None if settings is None else Rotation(RotationMode.REFRESH)
-    assert settings.every is not None  # noqa: S101 - RotationSettings requires it
-    second = None
-    if settings.mode == "alternate":
-        second = settings.alternate_role or (f"{spec.role}_b" if spec.role else None)
-    return Rotation(RotationMode(settings.mode), settings.every, second)
-
-
-def _check_rotation(
-    explain: configerrors.Explainer,
-    index: int,
-    target: Target,
-    provider: Plugin[ProviderFactory[BaseModel]],
-) -> None:
-    """Reset and alternate need a provider that can reset passwords, and two distinct roles."""
-    rotation = target.rotation
-    if rotation is None or not rotation.rotates:
-        return
-    where = ("targets", index, "rotation", "mode")
-    if not isinstance(provider.factory, Rotator):
-        raise ConfigError(
-            explain.at(
-                where,
-                f"mode {rotation.mode} needs a provider that can reset passwords (type neon); "
-                f"provider {provider.name!r} is type {provider.type!r}",
-            )
-        )
-    if not target.role:
-        message = f"required for mode {rotation.mode}"
-        raise ConfigError(explain.at(("targets", index, "role"), message))
-    if rotation.mode is RotationMode.ALTERNATE and rotation.alternate_role == target.role:
-        raise ConfigError(
-            explain.at(
-                ("targets", index, "rotation", "alternate_role"),
-                "must differ from role (alternate mode switches between two roles)",
-            )
-        )
-
-
-def _check_target(
-    explain: configerrors.Explainer,
-    index: int,
-    target: Target,
-    provider: Plugin[ProviderFactory[BaseModel]],
-) -> None:
-    """Let the provider refuse a target it cannot serve (``check_target(target)``, optional)."""
-    check = getattr(provider.factory, "check_target", None)
-    if check is None:
-        return
-    try:
-        check(target)
-    except ValueError as exc:
-        field_name, _, message = str(exc).partition(": ")
-        raise ConfigError(explain.at(("targets", index, field_name), message)) from None

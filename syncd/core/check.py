@@ -185,16 +185,17 @@ class Checker:
         The prover (psycopg) is checked before anything runs (:mod:`syncd.core.runtime`),
         ownership and other rotators per binding.
         """
-        assert target.rotation is not None and target.role is not None  # noqa: S101 - rotates
+        rotation = target.rotation
+        assert rotation is not None and rotation.role is not None  # noqa: S101 - rotates
         problems = []
         if not any(isinstance(self.sinks[b.sink], Leaser) for b in target.sinks):
             problems.append(NO_LEASE_SINK)
         provider = self.providers[target.provider]
         if not isinstance(provider, Rotator):
             return (*problems, f"provider {target.provider} cannot rotate")
-        if target.rotation.mode is RotationMode.ALTERNATE:
-            second = target.rotation.alternate_role or f"{target.role}_b"
-            for role in (target.role, second):
+        if rotation.mode is RotationMode.ALTERNATE:
+            second = rotation.alternate_role or f"{rotation.role}_b"
+            for role in (rotation.role, second):
                 try:
                     if not provider.role_exists(target, role):
                         problems.append(missing_role(target, role))

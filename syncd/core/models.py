@@ -7,29 +7,43 @@ so that printing, logging or ``repr()`` of any of these objects never shows one.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import quote, unquote
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from syncd.config.durations import DEFAULT_JITTER, JitterRule
+from syncd.core import uri as grammar
+from syncd.core.uri import DEFAULT_PORT, MAX_URI_LENGTH, SCHEMES, TLS_SSLMODES, InvalidConnectionURI
 
 if TYPE_CHECKING:
     from syncd.core.fingerprint import Fingerprint
     from syncd.errors import SyncdError
 
-#: sslmode values that refuse an unencrypted connection.
-TLS_SSLMODES = frozenset({"require", "verify-ca", "verify-full"})
-DEFAULT_PORT = 5432
-
-
-class InvalidConnectionURI(ValueError):
-    """A connection URI is unusable; the message never contains the URI."""
-
+# The grammar's names are re-exported: ConnectionInfo's users import them from here.
+__all__ = [
+    "DEFAULT_PORT",
+    "MAX_URI_LENGTH",
+    "ROLE_NAME",
+    "SCHEMES",
+    "TLS_SSLMODES",
+    "Action",
+    "ConnectionInfo",
+    "Document",
+    "InvalidConnectionURI",
+    "Owner",
+    "Rotation",
+    "RotationMark",
+    "RotationMode",
+    "RotationOutcome",
+    "SecretState",
+    "SinkBinding",
+    "SinkOutcome",
+    "Target",
+    "TargetOutcome",
+]
 
 @dataclass(frozen=True)
 class SinkBinding:
@@ -62,11 +76,17 @@ class RotationMode(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Rotation:
-    """A target's ``rotation:``: its mode, period in seconds, and alternate mode's second role."""
+    """A target's ``rotation:``: its mode, period in seconds, and the roles it resets.
+
+    ``role`` is the role the target connects as (its provider's ``role`` key,
+    :class:`~syncd.providers.base.ConnectsAs`), set whenever the mode rotates;
+    ``alternate_role`` is alternate mode's second role.
+    """
 
     mode: RotationMode = RotationMode.REFRESH
     every: float = 30 * 86400.0
     alternate_role: str | None = None
+    role: str | None = None
 
     @property
     def rotates(self) -> bool:
@@ -88,9 +108,10 @@ class Target:
     #: The random delay added to each run, so a fleet of daemons drifts apart.
     jitter: JitterRule = DEFAULT_JITTER
     sinks: tuple[SinkBinding, ...] = ()
-    #: The database and role to connect as, for providers that need them (Neon).
-    database: str | None = None
-    role: str | None = None
+    #: The provider's own keys on this target (Neon: database and role), validated
+    #: by its ``target_model`` (:class:`~syncd.providers.base.TargetKeys`); None when
+    #: the provider has none.
+    options: BaseModel | None = None
     #: Rotation by syncd (None: refresh only, today's behaviour).
     rotation: Rotation | None = None
 
@@ -120,22 +141,35 @@ class ConnectionInfo:
     port_in_uri: bool = True
 
     def __post_init__(self) -> None:
-        _check_parts(self)
+        grammar.check(
+            scheme=self.scheme,
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password.get_secret_value(),
+            dbname=self.dbname,
+            params=self.params,
+        )
 
     @property
     def uri(self) -> SecretStr:
         """The canonical URI: every part percent-encoded, rendered from the parts."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        port = f":{self.port}" if self.port_in_uri or self.port != DEFAULT_PORT else ""
-        query = "&".join(f"{_enc(k)}={_enc(v)}" for k, v in self.params)
         return SecretStr(
-            f"{self.scheme}://{_enc(self.username)}:{_enc(self.password.get_secret_value())}"
-            f"@{host}{port}/{_enc(self.dbname)}?{query}"
+            grammar.render(
+                scheme=self.scheme,
+                username=self.username,
+                password=self.password.get_secret_value(),
+                host=self.host,
+                port=self.port,
+                port_in_uri=self.port_in_uri,
+                dbname=self.dbname,
+                params=self.params,
+            )
         )
 
     @classmethod
     def parse(cls, uri: str, *, project: str, branch: str, pooled: bool) -> ConnectionInfo:
-        """Validate ``uri`` and split it into its parts.
+        """Validate ``uri`` and split it into its parts (:func:`syncd.core.uri.split`).
 
         Raises :class:`InvalidConnectionURI` unless the URI is ``postgres(ql)://``
         with a user, a password, a host, a database and ``sslmode`` requiring TLS,
@@ -144,178 +178,19 @@ class ConnectionInfo:
         one unencoded ``@``, no ``:`` in the user, no fragment, no repeated or
         malformed query parameter, valid percent-encoding.
         """
-        if len(uri) > MAX_URI_LENGTH:
-            raise InvalidConnectionURI(f"connection URI is longer than {MAX_URI_LENGTH} characters")
-        if _CONTROL.search(uri):
-            raise InvalidConnectionURI("connection URI contains a control character")
-        scheme, sep, rest = uri.partition("://")
-        if not sep or scheme not in SCHEMES:
-            raise InvalidConnectionURI("connection URI is not a postgres:// or postgresql:// URI")
-        if not rest.isascii() or " " in rest:
-            raise InvalidConnectionURI("connection URI contains a space or a non-ASCII character")
-        if "#" in rest:
-            raise InvalidConnectionURI("connection URI has a fragment (an unencoded '#')")
-        authority, query_sep, query = rest.partition("?")
-        authority, path_sep, path = authority.partition("/")
-        if authority.count("@") > 1 or "@" in path or "@" in query:
-            raise InvalidConnectionURI(
-                "connection URI has an unencoded '@' (ambiguous user information)"
-            )
-        userinfo, at, hostport = authority.rpartition("@")
-        user, _, password = userinfo.partition(":")
-        host, port_text, port_given = _split_hostport(hostport)
-        missing = [
-            name
-            for name, value in (
-                ("user", at and user),
-                ("password", at and password),
-                ("host", host),
-                ("database", path_sep and path),
-            )
-            if not value
-        ]
-        if missing:
-            raise InvalidConnectionURI(f"connection URI has no {', '.join(missing)}")
-        params = _parse_query(query) if query_sep else ()
+        scheme, host, port, port_in_uri, username, password, dbname, params = grammar.split(uri)
         return cls(
-            host=host.lower(),
-            port=_parse_port(port_text) if port_given else DEFAULT_PORT,
-            username=_decode(user, "user", _USERINFO),
-            password=SecretStr(_decode(password, "password", _PASSWORD)),
-            dbname=_decode(path, "database", _PATH),
+            host=host,
+            port=port,
+            username=username,
+            password=SecretStr(password),
+            dbname=dbname,
             project=project,
             branch=branch,
             pooled=pooled,
             params=params,
             scheme=scheme,
-            port_in_uri=port_given,
-        )
-
-
-#: The longest connection URI syncd accepts from a provider.
-MAX_URI_LENGTH = 4096
-SCHEMES = frozenset({"postgres", "postgresql"})
-# C0 controls, DEL and the C1 controls: any of them could end a line or a field.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# What RFC 3986 allows unencoded, per part; the user gets no ':' (the first ':'
-# ends it) and the database no '/'.
-_PCT = r"%[0-9A-Fa-f]{2}"
-_UNRESERVED_SUBDELIMS = r"[A-Za-z0-9\-._~!$&'()*+,;=]"
-_USERINFO = re.compile(rf"(?:{_UNRESERVED_SUBDELIMS}|{_PCT})*")
-_PATH = re.compile(rf"(?:{_UNRESERVED_SUBDELIMS}|{_PCT}|:)*")
-_PASSWORD = _PATH
-_QUERY_PART = re.compile(rf"(?:[A-Za-z0-9\-._~!$'()*+,;:/?]|{_PCT})*")
-_PARAM_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_DNS_NAME = re.compile(
-    r"(?=.{1,253}\.?\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
-)
-_SSLMODE_WORD = re.compile(r"[a-z-]{1,16}")
-_MAX_PORT = 65535
-
-
-def _enc(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _split_hostport(hostport: str) -> tuple[str, str, bool]:
-    """Split ``host[:port]`` or ``[v6][:port]``; the host keeps no brackets."""
-    if hostport.startswith("["):
-        host, bracket, rest = hostport[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise InvalidConnectionURI("connection URI cannot be parsed: malformed IPv6 host")
-        return host, rest[1:], bool(rest)
-    host, colon, port = hostport.partition(":")
-    return host, port, bool(colon)
-
-
-def _parse_port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= _MAX_PORT:
-        raise InvalidConnectionURI("connection URI cannot be parsed: invalid port (need 1-65535)")
-    return int(text)
-
-
-def _decode(raw: str, part: str, allowed: re.Pattern[str]) -> str:
-    """Percent-decode one part, refusing characters its grammar does not allow."""
-    if not allowed.fullmatch(raw):
-        raise InvalidConnectionURI(
-            f"connection URI has a character not allowed in the {part} "
-            "(not percent-encoded, or a broken %-escape)"
-        )
-    try:
-        return unquote(raw, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidConnectionURI(f"connection URI's {part} is not UTF-8 once decoded") from None
-
-
-def _parse_query(query: str) -> tuple[tuple[str, str], ...]:
-    """Parse ``k=v&k=v`` the way libpq does: no '+' for space, no repeats."""
-    params: list[tuple[str, str]] = []
-    for item in query.split("&"):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise InvalidConnectionURI("connection URI has a query parameter without '='")
-        params.append(
-            (
-                _decode(key, "query parameter names", _QUERY_PART),
-                _decode(value, "query parameter values", _QUERY_PART),
-            )
-        )
-    return tuple(params)
-
-
-def _check_parts(conn: ConnectionInfo) -> None:
-    """Refuse parts that no renderer could write safely, or that do not require TLS."""
-    if conn.scheme not in SCHEMES:
-        raise InvalidConnectionURI("connection URI is not a postgres:// or postgresql:// URI")
-    _check_host(conn.host)
-    if not 1 <= conn.port <= _MAX_PORT:
-        raise InvalidConnectionURI("connection URI has an invalid port (need 1-65535)")
-    for part, value in (
-        ("user", conn.username),
-        ("password", conn.password.get_secret_value()),
-        ("database", conn.dbname),
-    ):
-        if not value:
-            raise InvalidConnectionURI(f"connection URI has no {part}")
-        if _CONTROL.search(value):
-            raise InvalidConnectionURI(f"connection URI's {part} contains a control character")
-    seen: set[str] = set()
-    for key, value in conn.params:
-        if not _PARAM_KEY.fullmatch(key):
-            raise InvalidConnectionURI(
-                "connection URI has a query parameter name that is not a libpq keyword "
-                "(lower-case letters, digits, '_')"
-            )
-        if key in seen:
-            raise InvalidConnectionURI(f"connection URI repeats the query parameter {key}")
-        seen.add(key)
-        if _CONTROL.search(value):
-            raise InvalidConnectionURI(
-                f"connection URI's query parameter {key} contains a control character"
-            )
-    sslmode = dict(conn.params).get("sslmode", "")
-    if sslmode not in TLS_SSLMODES:
-        shown = sslmode if _SSLMODE_WORD.fullmatch(sslmode) else "unset" if not sslmode else "?"
-        raise InvalidConnectionURI(
-            f"connection URI does not require TLS (sslmode={shown}; need one of "
-            f"{', '.join(sorted(TLS_SSLMODES))})"
-        )
-
-
-def _check_host(host: str) -> None:
-    if ":" in host:
-        if "%" in host:  # a zone id means nothing off this machine
-            raise InvalidConnectionURI("connection URI cannot be parsed: malformed IPv6 host")
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise InvalidConnectionURI(
-                "connection URI cannot be parsed: malformed IPv6 host"
-            ) from None
-    elif not _DNS_NAME.fullmatch(host):
-        raise InvalidConnectionURI(
-            "connection URI has an invalid host (need a DNS name or an IP address)"
+            port_in_uri=port_in_uri,
         )
 
 

@@ -399,3 +399,12 @@ def connection_of(provider: str, uri: str, target: Target, where: str) -> Connec
     slot = redaction.connection_slot(provider, target.name, conn.username)
     redaction.register(conn.password.get_secret_value(), uri, slot=slot)
     return conn
+
+
+def answered_secret(value: str) -> SecretStr:
+    """A credential a provider answered (a reset password), made known to redaction first.
+
+    Call it the moment the value is read, before any check that might quote the answer.
+    """
+    redaction.register(value)
+    return SecretStr(value)

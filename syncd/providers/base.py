@@ -8,12 +8,19 @@ checks when it loads the plugin. A plugin author lets mypy check it too::
 
     factory: ProviderFactory[MyConfig] = MyProvider  # MyConfig subclasses PluginConfig
 
+A provider that needs keys of its own on a target (Neon: ``database``,
+``role``) declares their model (:class:`TargetKeys`); the config validates them
+with it and hands the result to the provider as :attr:`Target.options
+<syncd.core.models.Target.options>`. A provider that must refuse some targets
+at config load says why through :class:`TargetChecker`.
+
 ``syncd.testing.contract.ProviderContract`` is the test suite every provider
 passes. A third-party plugin imports all of this from :mod:`syncd.plugin`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
@@ -109,4 +116,54 @@ class ProviderFactory(Protocol[ConfigT]):
 
     def from_config(self, name: str, config: ConfigT) -> Provider:
         """Build a provider from its validated config section; may raise ConfigError."""
+        ...
+
+
+@runtime_checkable
+class TargetKeys(Protocol):
+    """Optional for provider factories: keys of their own on a target (Neon: database, role).
+
+    The keys stand on the target beside the core ones (``name``, ``project``,
+    ...); the config validates them with :attr:`target_model` (a frozen model
+    with ``extra="forbid"``, every field optional: what is required is
+    :class:`TargetChecker`'s to say) and sets :attr:`Target.options
+    <syncd.core.models.Target.options>` to the result.
+    """
+
+    @property
+    def target_model(self) -> type[BaseModel]:
+        """The model of the provider's keys on a target."""
+        ...
+
+
+@runtime_checkable
+class ConnectsAs(Protocol):
+    """Target options naming the database role a target connects as: the role rotation resets.
+
+    A rotating target needs one; alternate mode's second role defaults to ``<role>_b``.
+    """
+
+    @property
+    def role(self) -> str | None:
+        """The role's name, or None when the target does not name one."""
+        ...
+
+
+@dataclass(frozen=True)
+class TargetProblem:
+    """Why a provider cannot serve a target: the target's key at fault, and what is wrong.
+
+    The config reports it as ``targets.<i>.<key>: <message>`` at the key's line.
+    """
+
+    key: str
+    message: str
+
+
+@runtime_checkable
+class TargetChecker(Protocol):
+    """Optional for provider factories: refuse, at config load, a target they cannot serve."""
+
+    def check_target(self, target: Target) -> TargetProblem | None:
+        """The first problem with ``target`` (say, a key this provider needs), or None."""
         ...

@@ -16,19 +16,14 @@ single-line and cut short.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import Field, HttpUrl, SecretStr
+from pydantic import Field, HttpUrl
 
 from syncd import redaction
-from syncd.config import credentials
-from syncd.config.strict import PluginConfig
-from syncd.core import timebox
 from syncd.core.models import ConnectionInfo, Target
 from syncd.errors import (
     ProviderAuthError,
@@ -37,13 +32,11 @@ from syncd.errors import (
     ProviderResponseError,
     ProviderUnavailable,
 )
-from syncd.net.observe import RequestObserver
-from syncd.net.ratelimit import TokenBucket
-from syncd.net.retry import Backoff
 from syncd.net.untrusted import MAX_QUOTED, TooDeep, loads, one_line
 from syncd.providers import api
 from syncd.providers.api import USER_AGENT
 from syncd.providers.base import ProviderFactory
+from syncd.providers.httpprovider import HttpProvider, HttpProviderConfig
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -58,79 +51,27 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.case.dev"
 
 
-class CaseDevConfig(PluginConfig):
+class CaseDevConfig(HttpProviderConfig):
     """The ``providers.<name>`` section for ``type: casedev``."""
 
     type: Literal["casedev"] = "casedev"
     base_url: HttpUrl | None = Field(default=None, description="default: $CASEDEV_BASE_URL")
     api_key_file: Path | None = Field(default=None, description="default: $CASEDEV_API_KEY")
-    timeout: float = Field(default=10.0, gt=0, le=300)
-    max_attempts: int = Field(default=4, ge=1, le=10)
     rate_limit: float | None = Field(
         default=None, gt=0, description="requests per second (default: adapt to the API only)"
     )
     burst: float | None = Field(default=None, ge=1, description="default: rate_limit")
-    allow_insecure_http: bool = Field(
-        default=False, description="allow http:// to a host that is not loopback"
-    )
 
 
-class CaseDevProvider:
+class CaseDevProvider(HttpProvider):
     """Fetches connection strings from case.dev over HTTPS."""
 
     config_model: ClassVar[type[CaseDevConfig]] = CaseDevConfig
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        api_key: SecretStr,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 10.0,
-        backoff: Backoff | None = None,
-        rate_limit: float | None = None,
-        burst: float | None = None,
-        allow_insecure_http: bool = False,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = timebox.sleep,
-    ) -> None:
-        check_base_url(name, base_url, allow_insecure_http=allow_insecure_http)
-        self.name = name
-        redaction.register(api_key.get_secret_value(), pinned=True)
-        self._api = api.ApiClient(
-            "case.dev",
-            name,
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            backoff=backoff,
-            # Without a rate it only slows down on 429s and x-ratelimit-* headers.
-            bucket=TokenBucket(rate_limit, burst, name=f"case.dev provider {name}"),
-            transport=transport,
-            sleep=sleep,
-        )
-
-    @classmethod
-    def from_config(cls, name: str, config: CaseDevConfig) -> CaseDevProvider:
-        """Build the provider, resolving the base URL and API key from config or env."""
-        api_key = credentials.require_api_key(
-            "case.dev API key",
-            name,
-            file=config.api_key_file,
-            env_var="CASEDEV_API_KEY",
-            credential="casedev_api_key",
-        )
-        base_url = str(config.base_url or os.environ.get("CASEDEV_BASE_URL") or DEFAULT_BASE_URL)
-        return cls(
-            name,
-            api_key=api_key,
-            base_url=base_url,
-            timeout=config.timeout,
-            backoff=Backoff(attempts=config.max_attempts),
-            rate_limit=config.rate_limit,
-            burst=config.burst,
-            allow_insecure_http=config.allow_insecure_http,
-        )
+    vendor = "case.dev"
+    key_env = "CASEDEV_API_KEY"
+    credential = "casedev_api_key"
+    default_base_url = DEFAULT_BASE_URL
+    base_url_env = "CASEDEV_BASE_URL"
 
     def fetch(self, target: Target) -> ConnectionInfo:
         """Fetch and validate the connection for ``target``; see :class:`Provider`."""
@@ -145,14 +86,6 @@ class CaseDevProvider:
             context={"target": target.name},
         )
         return self._parse(response, body, target)
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self._api.close()
-
-    def observe(self, observer: RequestObserver) -> None:
-        """Report every HTTP attempt, retries included, to ``observer`` (see syncd.net.observe)."""
-        self._api.observe(observer)
 
     def _parse(self, response: httpx.Response, raw: bytes, target: Target) -> ConnectionInfo:
         where = f"case.dev answer for project {target.project} branch {target.branch}"

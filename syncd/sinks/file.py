@@ -5,9 +5,8 @@ and as a store that needs no account (the demo uses it). Each secret is a file
 of mode 0600 replaced atomically (temporary file, fsync, rename), so a reader
 sees the old or the new document, never half of one. Ownership, the owner,
 the fingerprint and the last rotation (``rotated_at``, ``role``; kept by
-writes that carry no new mark) live in a hidden sidecar
-``.<name>.syncd.json``; since the
-file is local, drift is detected by hashing the file itself against it.
+writes that carry no new mark) live in a hidden sidecar ``.<name>.syncd.json``;
+since the file is local, drift is detected by hashing the file itself against it.
 
 A write is three atomic replacements, ordered so that a crash (kill -9, a
 full disk) at any point converges on the next run:
@@ -25,6 +24,10 @@ syncd, so no crash strands it as "not managed by syncd". Temporary files
 ``inspect`` opens files with ``O_NOFOLLOW | O_NONBLOCK`` and reads regular
 files only, at most :data:`MAX_DOCUMENT` bytes: a symlink, FIFO or device
 planted at a secret's path is refused, never read through.
+
+Why one module: the write order above, the rotation lease and the removal of a
+crash's temporary files share one directory, one naming scheme and one lock;
+apart, each would reach into the others' private paths.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ class FakeRotator:
         self.working = dict(self.passwords)
 
     def fetch(self, target: Target) -> ConnectionInfo:
-        assert target.role
-        return self.connection(target, role=target.role)
+        assert target.rotation is not None and target.rotation.role
+        return self.connection(target, role=target.rotation.role)
 
     def close(self) -> None:
         pass
@@ -79,9 +79,9 @@ def target(mode: RotationMode = RotationMode.RESET, **kw: object) -> Target:
         name="billing",
         provider="neon",
         project="proj",
-        database="neondb",
-        role="app",
-        rotation=Rotation(mode, 30 * DAY, "app_b" if mode is RotationMode.ALTERNATE else None),
+        rotation=Rotation(
+            mode, 30 * DAY, "app_b" if mode is RotationMode.ALTERNATE else None, role="app"
+        ),
         sinks=(SinkBinding("mem", "billing/a"), SinkBinding("mem", "billing/b")),
         **kw,  # type: ignore[arg-type]
     )

@@ -36,11 +36,12 @@ def is_due(states: list[SecretState], every: float, now: datetime) -> bool:
 
 def published_role(target: Target, states: list[SecretState]) -> str:
     """The role applications are given now: the newest mark's, if it is one of the target's."""
-    assert target.role is not None and target.rotation is not None  # noqa: S101 - config checked
-    roles = {target.role, target.rotation.alternate_role or target.role}
+    rotation = target.rotation
+    assert rotation is not None and rotation.role is not None  # noqa: S101 - config checked
+    roles = {rotation.role, rotation.alternate_role or rotation.role}
     marks = [s.rotation for s in states if s.rotation is not None and s.rotation.role in roles]
     if not marks:
-        return target.role
+        return rotation.role
     return max(marks, key=lambda m: m.rotated_at).role
 
 
@@ -59,20 +60,22 @@ def unfinished(record: Record | None, states: list[SecretState]) -> RotationMark
 
 def missing_role(target: Target, role: str) -> str:
     """Why alternate mode cannot run without ``role``, and how to create it."""
+    owner = target.rotation.role if target.rotation is not None else None
     return (
         f"alternate mode needs role {role} on branch {target.branch}: create it "
-        f"(Neon console or API, CREATE ROLE {role}), then GRANT {target.role} TO {role}"
+        f"(Neon console or API, CREATE ROLE {role}), then GRANT {owner} TO {role}"
     )
 
 
 def reset_role(job: Job, published: str) -> str:
     """The role to reset: the published one (reset), or the other one (alternate)."""
     target = job.target
-    assert target.role is not None  # noqa: S101 - config checked
+    first = job.rotation.role
+    assert first is not None  # noqa: S101 - config checked
     if job.rotation.mode is not RotationMode.ALTERNATE:
-        return target.role
-    second = job.rotation.alternate_role or f"{target.role}_b"
-    role = second if published == target.role else target.role
+        return first
+    second = job.rotation.alternate_role or f"{first}_b"
+    role = second if published == first else first
     if not job.provider.role_exists(target, role):
         raise ProviderNotFound(missing_role(target, role))
     return role

@@ -112,7 +112,7 @@ class Rotations:
     def __call__(self, target: Target) -> TargetOutcome:
         """Run ``target``'s rotation check; never raises for a rotation failure."""
         rotation = target.rotation
-        assert rotation is not None and target.role is not None  # noqa: S101 - engine checked
+        assert rotation is not None and rotation.role is not None  # noqa: S101 - engine checked
         provider = self.providers[target.provider]
         if not isinstance(provider, Rotator):
             refused = ConfigError(f"target {target.name}: provider {target.provider} cannot rotate")

@@ -14,7 +14,9 @@ from tests.support.configs import ConfigBuilder, binding
 
 
 def load(tmp_path: Path, rotation: dict[str, Any] | None, provider: str = "neon", **kw: Any) -> Any:
-    fields: dict[str, Any] = {"database": "neondb", "role": "billing_app", **kw}
+    # database and role are Neon's keys: another provider's target may not carry them.
+    neon_keys = {"database": "neondb", "role": "billing_app"} if provider == "neon" else {}
+    fields: dict[str, Any] = {**neon_keys, **kw}
     if rotation is not None:
         fields["rotation"] = rotation
     path = (

@@ -267,9 +267,7 @@ def test_a_rotating_target_is_not_held_to_the_sync_deadline() -> None:
         "prov",
         "p1",
         sinks=(SinkBinding("mem", "r/db", "uri"),),
-        database="db",
-        role="app",
-        rotation=Rotation(mode=RotationMode.RESET),
+        rotation=Rotation(mode=RotationMode.RESET, role="app"),
     )
     Engine({}, {}, rotate=rotate, target_deadline=1).sync_target(rotating)
     assert seen == [math.inf]

@@ -13,7 +13,7 @@ from syncd.core.models import Target
 from syncd.net.retry import Backoff
 from syncd.providers.base import Provider
 from syncd.providers.casedev import CaseDevProvider
-from syncd.providers.neon import NeonProvider
+from syncd.providers.neon import NeonProvider, NeonTarget
 from syncd.testing.casedev import FakeCaseDev
 from syncd.testing.contract import ProviderContract
 from syncd.testing.neon import FakeNeon
@@ -120,12 +120,14 @@ class TestNeonContract(_Served):
             name="t",
             provider="neon",
             project="shiny-contract-123456",
-            database="neondb",
-            role="app",
+            options=NeonTarget(database="neondb", role="app"),
         )
 
     @pytest.fixture
     def missing_target(self) -> Target:
         return Target(
-            name="t", provider="neon", project="gone-project-654321", database="neondb", role="app"
+            name="t",
+            provider="neon",
+            project="gone-project-654321",
+            options=NeonTarget(database="neondb", role="app"),
         )

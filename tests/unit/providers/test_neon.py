@@ -37,6 +37,7 @@ from syncd.providers.neon import (
     MAX_OPERATIONS,
     NeonConfig,
     NeonProvider,
+    NeonTarget,
 )
 from syncd.testing.neon import FakeNeon, Fault
 from tests.conftest import connects, run_syncd
@@ -131,15 +132,9 @@ def provider(
 
 
 def target(**kw: Any) -> Target:
-    values: dict[str, Any] = {
-        "name": "billing",
-        "provider": "neon",
-        "project": PROJECT,
-        "database": "neondb",
-        "role": "app",
-        **kw,
-    }
-    return Target(**values)
+    keys = {"database": kw.pop("database", "neondb"), "role": kw.pop("role", "app")}
+    values: dict[str, Any] = {"name": "billing", "provider": "neon", "project": PROJECT, **kw}
+    return Target(**values, options=NeonTarget(**keys))
 
 
 def branch_listings(api: FakeNeon) -> int:
@@ -635,7 +630,7 @@ def test_role_and_database_names_are_validated(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="role"):
             config.load(write_config(tmp_path, [{**base, "role": bad}]))
     loaded = config.load(write_config(tmp_path, [{**base, "role": "billing_app-2"}]))
-    assert loaded.targets[0].role == "billing_app-2" and loaded.targets[0].database == "neondb"
+    assert loaded.targets[0].options == NeonTarget(database="neondb", role="billing_app-2")
 
 
 # -- against the real PostgreSQL and PgBouncer ------------------------------------
