@@ -32,9 +32,12 @@ What is here:
   raise :class:`ProviderError` subclasses, sinks :class:`SinkError`
   subclasses, both :class:`ConfigError` for a config that cannot work.
   ``transient`` on each class tells syncd whether to retry.
-* **Redaction.** :func:`register_secret` makes syncd mask a credential in
-  every log line and message from then on (register it the moment it is
-  read, before anything can log it); :func:`scrub` masks the known ones and
+* **Redaction.** A provider builds its :class:`ConnectionInfo` with
+  :func:`connection_of` and takes a reset password through
+  :func:`answered_secret`: both make the values known to redaction as they
+  are parsed, so syncd masks them in every log line and message from then
+  on. :func:`register_secret` does the same for any other credential (an API
+  key, once, with ``pinned=True``); :func:`scrub` masks the known ones and
   anything shaped like a credential in a vendor's text before quoting it.
 * **Tests.** The contract suites every plugin passes live in
   :data:`CONTRACTS` (``syncd.testing.contract``; it needs pytest):
@@ -80,6 +83,7 @@ from syncd.errors import (
     SinkUnreachable,
     SyncdError,
 )
+from syncd.providers.answers import answered_secret, connection_of
 from syncd.providers.base import (
     ConnectsAs,
     Provider,
@@ -175,6 +179,8 @@ __all__ = [
     "TargetKeys",
     "TargetProblem",
     "WriteRequest",
+    "answered_secret",
+    "connection_of",
     "register_secret",
     "scrub",
 ]

@@ -33,7 +33,7 @@ from syncd.errors import (
     ProviderUnavailable,
 )
 from syncd.net.untrusted import MAX_QUOTED, TooDeep, loads, one_line
-from syncd.providers import api
+from syncd.providers import answers, api
 from syncd.providers.api import USER_AGENT
 from syncd.providers.base import ProviderFactory
 from syncd.providers.httpprovider import HttpProvider, HttpProviderConfig
@@ -99,7 +99,7 @@ class CaseDevProvider(HttpProvider):
         if not isinstance(body, dict) or not isinstance(body.get("connectionUri"), str):
             raise ProviderResponseError(f"{where} has no connectionUri string")
         uri: str = body["connectionUri"]
-        conn = api.connection_of(self.name, uri, target, where)
+        conn = answers.connection_of(self.name, uri, target, where)
         branch = body.get("branch", target.branch)
         pooled = body.get("pooled", target.pooled)
         if branch != target.branch or pooled is not target.pooled:

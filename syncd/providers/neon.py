@@ -32,7 +32,7 @@ from syncd.core.models import ConnectionInfo, Target
 from syncd.errors import ConfigError, ProviderResponseError
 from syncd.net.ratelimit import TokenBucket
 from syncd.net.untrusted import one_line
-from syncd.providers import api, neon_reset
+from syncd.providers import answers, neon_reset
 from syncd.providers.base import ProviderFactory, TargetChecker, TargetKeys, TargetProblem
 from syncd.providers.httpprovider import HttpProvider, HttpProviderConfig
 from syncd.providers.neon_answers import RoleMissing, json_object, seg, status_error
@@ -187,7 +187,7 @@ class NeonProvider(HttpProvider):
         uri = body.get("uri")
         if not isinstance(uri, str):
             raise ProviderResponseError(f"Neon connection_uri answer for {where} has no uri string")
-        conn = api.connection_of(self.name, uri, target, f"Neon connection URI for {where}")
+        conn = answers.connection_of(self.name, uri, target, f"Neon connection URI for {where}")
         if conn.username != role or conn.dbname != database:
             raise ProviderResponseError(
                 f"Neon connection URI for {where} is for role {one_line(conn.username, 64)} "

@@ -30,7 +30,7 @@ from syncd.core.models import Target
 from syncd.errors import ProviderOperationFailed, ProviderResponseError, ProviderUnavailable
 from syncd.net.retry import Backoff, exponential
 from syncd.net.untrusted import one_line
-from syncd.providers import api
+from syncd.providers import answers
 from syncd.providers.api import ApiClient
 from syncd.providers.neon_answers import LOCKED, json_object, seg, status_error
 
@@ -88,7 +88,7 @@ def reset_password(
     if not isinstance(password, str) or not password:
         raise ProviderResponseError(f"{what} has no role password")
     # First, before anything below can quote the answer.
-    secret = api.answered_secret(password)
+    secret = answers.answered_secret(password)
     if not isinstance(answered, dict) or answered.get("name") != role:
         raise ProviderResponseError(f"{what} is for another role")
     return PasswordReset(
