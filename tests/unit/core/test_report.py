@@ -37,7 +37,8 @@ def cycle(*, dry_run: bool = False) -> CycleReport:
                 ),
             ),
             TargetOutcome(
-                "api", (SinkOutcome("api", "vault", "kv/api", None, error=SinkUnavailable("sealed")),)
+                "api",
+                (SinkOutcome("api", "vault", "kv/api", None, error=SinkUnavailable("sealed")),),
             ),
             TargetOutcome("gone", error=ProviderNotFound("project p branch main not found")),
         ),
@@ -128,7 +129,11 @@ def test_a_published_rotation_is_described_in_the_json() -> None:
     """A rotation outcome becomes its mode, roles, window and whether it resumed."""
     rotation = RotationOutcome(RotationMode.RESET, "app_b", reset_role="app_b", window_s=1.5)
     report = CycleReport(
-        (TargetOutcome("app", (SinkOutcome("app", "aws", "s", Action.ROTATE, True),), None, rotation),),
+        (
+            TargetOutcome(
+                "app", (SinkOutcome("app", "aws", "s", Action.ROTATE, True),), None, rotation
+            ),
+        ),
         0.1,
     )
     assert as_dict(report)["targets"][0]["rotation"] == {

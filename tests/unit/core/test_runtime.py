@@ -20,7 +20,15 @@ class Closing(StaticProvider):
     """A provider whose close() is recorded, and may fail."""
 
     def __init__(self, fail: bool = False) -> None:
-        super().__init__({("p", "main", False): "postgresql://app:pw-0123456789@db.example:5432/app?sslmode=require"})
+        super().__init__(
+            {
+                (
+                    "p",
+                    "main",
+                    False,
+                ): "postgresql://app:pw-0123456789@db.example:5432/app?sslmode=require"
+            }
+        )
         self.fail = fail
         self.closed = False
 
@@ -73,9 +81,7 @@ def test_an_engine_syncs_through_the_runtimes_plugins(config_builder: ConfigBuil
     assert sink.read(cfg.targets[0].sinks[0].secret) is not None
 
 
-@pytest.mark.parametrize(
-    ("intervals", "expected"), [(("10m", "1h"), 30.0), (("10m", "10s"), 10.0)]
-)
+@pytest.mark.parametrize(("intervals", "expected"), [(("10m", "1h"), 30.0), (("10m", "10s"), 10.0)])
 def test_an_open_breaker_probes_every_30_s_or_each_shorter_interval(
     config_builder: ConfigBuilder, intervals: tuple[str, ...], expected: float
 ) -> None:

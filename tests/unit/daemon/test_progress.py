@@ -51,10 +51,7 @@ def test_each_finished_target_moves_the_counter_and_close_erases_it() -> None:
     progress("second outcome")
     progress.close()
     assert out.getvalue() == (
-        f"{ERASE}syncd: 0/3 targets\r"
-        f"{ERASE}syncd: 1/3 targets\r"
-        f"{ERASE}syncd: 2/3 targets\r"
-        f"{ERASE}"
+        f"{ERASE}syncd: 0/3 targets\r{ERASE}syncd: 1/3 targets\r{ERASE}syncd: 2/3 targets\r{ERASE}"
     )
 
 

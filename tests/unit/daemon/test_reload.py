@@ -181,4 +181,6 @@ def test_settings_a_reload_cannot_apply_are_named(tmp_path: Path) -> None:
     with capture_logs() as logs:
         warn_restart_only(old.settings, old.settings)
         warn_restart_only(old.settings, new.settings)
-    assert [(e["event"], e["settings"]) for e in logs] == [("reload_needs_restart", ["concurrency"])]
+    assert [(e["event"], e["settings"]) for e in logs] == [
+        ("reload_needs_restart", ["concurrency"])
+    ]

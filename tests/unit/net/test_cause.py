@@ -52,7 +52,11 @@ def _verify_error() -> ssl.SSLCertVerificationError:
 @pytest.mark.parametrize(
     ("cause", "host", "expected"),
     [
-        (socket.gaierror(-2, "Name or service not known"), "api.example", "DNS lookup of api.example failed"),
+        (
+            socket.gaierror(-2, "Name or service not known"),
+            "api.example",
+            "DNS lookup of api.example failed",
+        ),
         (socket.gaierror(-2, "Name or service not known"), None, "DNS lookup failed"),
         (ConnectionRefusedError(111, "Connection refused"), "h", "connection refused"),
         (ConnectionResetError(104, "Connection reset by peer"), "h", "connection reset by peer"),
@@ -67,7 +71,11 @@ def _verify_error() -> ssl.SSLCertVerificationError:
             "TLS handshake failed: WRONG_VERSION_NUMBER",
         ),
         (_tls_error(None, "eof"), "h", "TLS handshake failed: eof"),
-        (TimeoutError("_ssl.c:989: The handshake operation timed out"), "h", "TLS handshake timed out"),
+        (
+            TimeoutError("_ssl.c:989: The handshake operation timed out"),
+            "h",
+            "TLS handshake timed out",
+        ),
         (TimeoutError("timed out"), "h", "timed out"),
     ],
 )

@@ -66,4 +66,3 @@ def test_attach_hands_the_observer_to_observable_plugins_only() -> None:
     reporting.call(200)
     reporting.call(429)
     assert observer.calls == [("sink", "v", "ok"), ("sink", "v", "throttled")]
-
