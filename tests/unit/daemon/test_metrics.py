@@ -38,7 +38,7 @@ from syncd.errors import (
     SinkUnavailable,
     SinkUnreachable,
 )
-from syncd.net.observe import attach, http_outcome
+from syncd.net.observe import attach
 from syncd.net.retry import Backoff
 from syncd.providers.casedev import CaseDevProvider
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerSink
@@ -287,24 +287,6 @@ def test_a_port_in_use_is_one_clear_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(f"syncd: error: cannot listen on 127.0.0.1:{port} for metrics")
-
-
-@pytest.mark.parametrize(
-    ("status", "outcome"),
-    [
-        (200, "ok"),
-        (404, "not_found"),
-        (401, "denied"),
-        (403, "denied"),
-        (429, "throttled"),
-        (408, "unavailable"),
-        (503, "unavailable"),
-        (400, "error"),
-    ],
-)
-def test_http_statuses_map_to_outcomes(status: int, outcome: str) -> None:
-    """HTTP answers become the fixed outcome vocabulary of the request counters."""
-    assert http_outcome(status) == outcome
 
 
 def test_provider_counts_each_attempt_including_throttling() -> None:

@@ -25,19 +25,18 @@ from syncd import logs as logs_mod
 from syncd.config import settings as config_mod
 from syncd.config.durations import jitter_seconds
 from syncd.core import timebox
-from syncd.core.models import ConnectionInfo, Target, TargetOutcome
+from syncd.core.models import ConnectionInfo, Target
 from syncd.core.runtime import Runtime
 from syncd.daemon.health import Health
 from syncd.daemon.jobs import JobEvent, Notices
 from syncd.daemon.logthrottle import LogThrottle
 from syncd.daemon.metrics import Metrics
-from syncd.daemon.recorder import Recorder
-from syncd.daemon.scheduler import Daemon, ReloadPlan, RetryPolicy
-from syncd.daemon.sdnotify import Notifier
+from syncd.daemon.scheduler import Daemon, RetryPolicy
 from syncd.daemon.signals import _ignore
-from syncd.errors import Interrupted, ProviderCircuitOpen, ProviderUnavailable, RateLimited
+from syncd.errors import Interrupted, ProviderUnavailable
 from syncd.testing.fakes import MemorySink, StaticProvider
 from tests.support.configs import ConfigBuilder
+from tests.support.notify import RecordingNotifier
 
 URI = "postgresql://app:pw-{n}-0123456789@db.example:5432/app?sslmode=require"
 
@@ -72,21 +71,6 @@ class ScriptedProvider(StaticProvider):
 
     def close(self) -> None:
         self.closed = True
-
-
-class RecordingNotifier(Notifier):
-    """A Notifier that keeps what it would send instead of sending it."""
-
-    def __init__(self, environ: dict[str, str] | None = None) -> None:
-        super().__init__(environ or {})
-        self.sent: list[dict[str, str | int]] = []
-
-    def notify(self, **fields: str | int) -> bool:
-        self.sent.append(fields)
-        return True
-
-    def names(self) -> list[str]:
-        return [key for fields in self.sent for key in fields]
 
 
 class World:
@@ -204,48 +188,6 @@ def test_jitter_is_relative_or_absolute_and_capped_at_the_interval(
 ) -> None:
     """A percentage is a fraction of the interval, a duration is absolute, neither exceeds it."""
     assert jitter_seconds(interval, amount, relative) == pytest.approx(expected)
-
-
-def test_retry_backoff_doubles_from_five_seconds_up_to_its_caps() -> None:
-    """Transient failures retry after 5, 10, 20 ... seconds, capped at 5 min and half the interval."""
-    policy = RetryPolicy()
-    assert [policy.delay(n, 3600, transient=True) for n in range(1, 9)] == [
-        5,
-        10,
-        20,
-        40,
-        80,
-        160,
-        300,
-        300,
-    ]
-    assert [policy.delay(n, 30, transient=True) for n in range(1, 4)] == [5, 10, 15]
-    assert policy.delay(10_000, 3600, transient=True) == 300
-
-
-def test_permanent_errors_are_not_retried_early() -> None:
-    """A permanent failure waits for the next regular run: retrying cannot fix a config."""
-    assert RetryPolicy().delay(1, 900, transient=False) is None
-
-
-def test_reload_plan_names_added_removed_and_changed_targets(tmp_path: Path) -> None:
-    """Targets are compared by name; interval, jitter or a used plugin's section count as a change."""
-    w = World(tmp_path)
-    w.write([target("keep"), target("slower"), target("jittery"), target("gone")])
-    old = config_mod.load(w.path)
-    w.write(
-        [
-            target("keep"),
-            target("slower", interval="20m"),
-            target("jittery", jitter="5%"),
-            target("new"),
-        ]
-    )
-    new = config_mod.load(w.path)
-    plan = ReloadPlan.between(old, new)
-    assert plan == ReloadPlan(added=("new",), removed=("gone",), changed=("slower", "jittery"))
-    w.write([target("keep")], sinks={"mem": {"type": "file", "directory": "/elsewhere"}})
-    assert ReloadPlan.between(new, config_mod.load(w.path)).changed == ("keep",)
 
 
 # -- the running daemon ------------------------------------------------------------------------
@@ -433,42 +375,6 @@ def test_shutdown_wakes_a_sync_sleeping_in_a_pause(world: World) -> None:
     events = [e["event"] for e in logs]
     assert "shutdown_timed_out" not in events
     assert "target_failed" not in events  # cut short by the shutdown: not a failure
-
-
-def _recorder_of_one(asked: list[float]) -> tuple[Recorder, Target]:
-    """A recorder tracking one target; the early retries it asks for go to ``asked``."""
-    recorder = Recorder(
-        metrics=Metrics(daemon=True),
-        health=Health(beat_period=10.0),
-        notifier=RecordingNotifier(),
-        retry=RetryPolicy(),
-        retry_in=lambda _name, delay: asked.append(delay) or True,
-    )
-    app = Target("app", "cd", "p-app", interval=3600.0)
-    recorder.track([app])
-    return recorder, app
-
-
-def test_a_rate_limited_target_is_retried_after_the_pause_it_was_given() -> None:
-    """The early retry of a rate-limited target waits at least the server's pause, not 5 s."""
-    asked: list[float] = []
-    recorder, app = _recorder_of_one(asked)
-    limited = RateLimited("vault sink v", 60.0)
-    recorder.record(app, TargetOutcome("app", error=limited), 0.1)
-    recorder.record(app, TargetOutcome("app", error=ProviderUnavailable("503")), 0.1)
-    assert asked == [60.0, 10.0]
-
-
-def test_a_target_failed_fast_by_a_breaker_waits_for_the_breaker_not_an_early_retry() -> None:
-    """An open circuit would fail the retry fast again: no early retry; the closing reruns it."""
-    asked: list[float] = []
-    recorder, app = _recorder_of_one(asked)
-    open_circuit = ProviderCircuitOpen("provider cd unavailable (circuit open since ...)")
-    recorder.record(app, TargetOutcome("app", error=open_circuit), 0.1)
-    assert asked == []
-    assert recorder.failing() == {"app"}
-    recorder.record(app, TargetOutcome("app", error=ProviderUnavailable("503")), 0.1)
-    assert asked == [10.0]
 
 
 def test_signals_reload_and_stop_the_serving_loop(world: World) -> None:
