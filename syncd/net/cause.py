@@ -64,7 +64,9 @@ def _socket_cause(link: BaseException, host: str | None) -> str | None:  # noqa:
     if isinstance(link, ssl.SSLCertVerificationError):
         return f"TLS certificate verification failed: {link.verify_message}"
     if isinstance(link, ssl.SSLError):
-        return f"TLS handshake failed: {link.reason or link.strerror or 'unknown reason'}"
+        # ``reason`` is set by the ssl module's own errors, not by an SSLError built by hand.
+        reason = getattr(link, "reason", None) or link.strerror or "unknown reason"
+        return f"TLS handshake failed: {reason}"
     if isinstance(link, TimeoutError) and "handshake" in str(link):
         return "TLS handshake timed out"
     if isinstance(link, ConnectionResetError):

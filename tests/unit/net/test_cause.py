@@ -71,6 +71,7 @@ def _verify_error() -> ssl.SSLCertVerificationError:
             "TLS handshake failed: WRONG_VERSION_NUMBER",
         ),
         (_tls_error(None, "eof"), "h", "TLS handshake failed: eof"),
+        (ssl.SSLError(1, "built by hand"), "h", "TLS handshake failed: built by hand"),
         (
             TimeoutError("_ssl.c:989: The handshake operation timed out"),
             "h",
