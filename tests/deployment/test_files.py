@@ -274,7 +274,7 @@ def test_credential_names_match_the_code() -> None:
     """Every credential name written out in syncd's code (the providers' API keys) is loaded."""
     used = set()
     for path in (REPO / "syncd").rglob("*.py"):
-        used |= set(re.findall(r"credential=\"([a-z_]+)\"", path.read_text()))
+        used |= set(re.findall(r"credential\s*=\s*\"([a-z_]+)\"", path.read_text()))
     assert used, "no credential= call found; the pattern is stale"
     assert used <= CREDENTIALS, used - CREDENTIALS
 
