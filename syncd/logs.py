@@ -19,6 +19,9 @@ other value). Before, the text itself was the event, so no two lines of an
 outage had the same one and a filter on ``event`` could not catch them.
 
 Configure once, from the CLI. Modules only call ``structlog.get_logger()``.
+A module's logger is named for its part of syncd (``syncd.engine``,
+``syncd.rotation``, ``syncd.scheduler``), which is what a line's ``logger``
+says: the name stays when the code moves between modules or packages.
 """
 
 from __future__ import annotations

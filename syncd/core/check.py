@@ -41,7 +41,7 @@ from syncd.errors import SyncdError
 from syncd.providers.base import Provider, Rotator
 from syncd.sinks.base import DEFAULT_INSTANCE, Leaser, Preflight, Sink
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("syncd.check")
 
 NO_PREFLIGHT = "permissions not checked (sink has no preflight)"
 _WOULD = {

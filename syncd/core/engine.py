@@ -72,10 +72,10 @@ from syncd.errors import SyncdError
 from syncd.providers.base import Provider
 from syncd.sinks.base import DEFAULT_INSTANCE, Sink
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("syncd.engine")
 # Checked before building a debug event: a structlog call costs its processors
 # even when the stdlib level then drops it, and the engine makes two per target.
-_debug_enabled = logging.getLogger(__name__).isEnabledFor
+_debug_enabled = logging.getLogger("syncd.engine").isEnabledFor
 
 _WRITTEN_EVENTS = {
     Action.CREATE: "secret_created",

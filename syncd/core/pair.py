@@ -24,7 +24,7 @@ from syncd.core.formats import needs_other
 from syncd.core.models import ConnectionInfo, Target
 from syncd.errors import ProviderResponseError
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("syncd.pair")
 
 #: Fetches one connection of a target (``Provider.fetch``, or a rotator's for one role).
 Fetch = Callable[[Target], ConnectionInfo]

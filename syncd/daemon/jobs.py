@@ -47,7 +47,7 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 from syncd.core.models import Target
 from syncd.daemon.logthrottle import LogThrottle
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("syncd.jobs")
 
 _HEARTBEAT_ID = "__heartbeat__"
 _TARGET_PREFIX = "target:"

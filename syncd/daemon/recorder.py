@@ -42,7 +42,7 @@ from syncd.errors import (
 )
 from syncd.net.retry import exponential
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("syncd.recorder")
 
 
 @dataclass(frozen=True)

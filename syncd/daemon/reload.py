@@ -25,7 +25,7 @@ from syncd.daemon.metrics import Metrics
 from syncd.errors import SyncdError
 from syncd.net.observe import attach
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("syncd.reload")
 
 
 @dataclass(frozen=True)

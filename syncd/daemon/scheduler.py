@@ -46,7 +46,7 @@ from syncd.daemon.signals import Inbox
 from syncd.errors import SyncdError
 from syncd.exits import EXIT_FAILED, EXIT_OK
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("syncd.scheduler")
 
 #: Seconds over which the failed targets of a recovered provider or sink are run again.
 RECOVERY_SPREAD = 1.0

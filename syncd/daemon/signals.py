@@ -22,7 +22,7 @@ import structlog
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 HANDLED_SIGNALS = (*sorted(STOP_SIGNALS), signal.SIGHUP)
 
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("syncd.signals")
 
 
 _Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers

@@ -25,7 +25,7 @@ from syncd.providers.base import Rotator
 from syncd.sinks.base import Sink
 
 #: The logger name of every rotation module: one name, the one operators filter on.
-LOGGER = "syncd.core.rotation"
+LOGGER = "syncd.rotation"
 
 log = structlog.get_logger(LOGGER)
 
