@@ -15,7 +15,7 @@ written, not only "unchanged" checks. ``--rotation alternate`` (the default)
 flips between two passwords, which isolates the daemon's own memory;
 ``--rotation fresh`` mints a new password each time, as a real provider does,
 which also grows syncd's redaction registry of known credentials (bounded, see
-syncd/redaction.py). The fake API's request log is cleared as it goes: it
+syncd/knownvalues.py). The fake API's request log is cleared as it goes: it
 belongs to the fake, not to syncd.
 
 It prints the cycles done, RSS at start, after warm-up and at the end, the
