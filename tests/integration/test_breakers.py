@@ -9,7 +9,6 @@ recover within one interval.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
@@ -25,6 +24,7 @@ from syncd.core.breaker import FAILURES
 from syncd.testing.casedev import FakeCaseDev
 from tests.conftest import syncd_daemon
 from tests.support.configs import ConfigBuilder, binding, target
+from tests.support.loopback_http import get
 from tests.support.servers.loopback import LoopbackServer
 from tests.support.servers.ports import free_port
 from tests.support.waiting import wait_for
@@ -57,16 +57,6 @@ def hung_server() -> Iterator[LoopbackServer]:
             yield server
         finally:
             release.set()
-
-
-def _get(port: int, path: str) -> tuple[int, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
 
 
 def _target(name: str, provider: str) -> dict[str, Any]:
@@ -123,7 +113,7 @@ def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:
         ]
 
     def healthy_syncs() -> int:
-        body = _get(port, "/metrics")[1]
+        body = get(port, "/metrics")[1]
         return sum(
             int(float(line.rsplit(" ", 1)[1]))
             for line in body.splitlines()
@@ -142,14 +132,14 @@ def _check(port: int, logs: list[dict[str, Any]], secrets: Path) -> None:
     assert not failures("healthy")
     assert all((secrets / f"{name}.uri").exists() for name in HEALTHY)
 
-    status, body = _get(port, "/readyz")
+    status, body = get(port, "/readyz")
     assert status == 503
     answer = json.loads(body)
     assert [(c["kind"], c["name"]) for c in answer["open_breakers"]] == [("provider", "hung")]
     assert answer["stale_by_provider"] == {"hung": len(HUNG)}
     assert set(answer["stale"]) == set(HUNG)
-    assert 'syncd_dependency_up{kind="provider",name="hung"} 0.0' in _get(port, "/metrics")[1]
-    assert 'syncd_dependency_up{kind="provider",name="healthy"} 1.0' in _get(port, "/metrics")[1]
+    assert 'syncd_dependency_up{kind="provider",name="hung"} 0.0' in get(port, "/metrics")[1]
+    assert 'syncd_dependency_up{kind="provider",name="healthy"} 1.0' in get(port, "/metrics")[1]
 
     # The healthy targets sync again on their 10 s schedule, while the hung
     # ones' early retries keep failing fast (no more timeouts before the probe).
@@ -214,8 +204,8 @@ def test_a_provider_that_answers_again_recovers_within_one_interval(tmp_path: Pa
                 "the healthy targets' first sync",
             )
             wait_for(
-                lambda: _get(port, "/readyz")[0] == 503
-                and json.loads(_get(port, "/readyz")[1])["open_breakers"],
+                lambda: get(port, "/readyz")[0] == 503
+                and json.loads(get(port, "/readyz")[1])["open_breakers"],
                 10,
                 "the hung provider's breaker to open",
             )
@@ -228,7 +218,7 @@ def test_a_provider_that_answers_again_recovers_within_one_interval(tmp_path: Pa
                 "every target of the provider that answers again",
             )
             recovered = time.monotonic() - back
-            wait_for(lambda: _get(port, "/readyz")[0] == 200, 5, "readiness")
+            wait_for(lambda: get(port, "/readyz")[0] == 200, 5, "readiness")
     assert recovered < 12
     events = [e.get("event") for e in logs]
     assert "dependency_recovered" in events

@@ -9,7 +9,6 @@ metrics and health endpoints. Intervals are the 10s minimum with no jitter.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -30,6 +29,7 @@ import pytest
 from syncd.testing.casedev import Fault
 from tests.conftest import CaseDevWorld, connects
 from tests.support.configs import ConfigBuilder, binding, target
+from tests.support.loopback_http import get
 from tests.support.servers.moto import MotoServer
 from tests.support.servers.ports import free_port
 from tests.support.waiting import wait_for
@@ -53,13 +53,7 @@ class Daemon:
         return [e for e in list(self.logs) if e.get("event") == name]
 
     def get(self, path: str) -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            return response.status, response.read().decode()
-        finally:
-            conn.close()
+        return get(self.port, path)
 
 
 def write_config(

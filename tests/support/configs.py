@@ -94,3 +94,21 @@ class ConfigBuilder:
         path = self.directory / name
         path.write_text(yaml.safe_dump(self.data, sort_keys=False))
         return path
+
+
+def offline_config(path: Path, targets: Iterable[Mapping[str, Any]], **settings: Any) -> Path:
+    """A daemon config whose case.dev (``cd``) and file sink (``mem``) are never reached.
+
+    For tests that load it and then build the runtime by hand with fakes; every
+    target defaults to a 10-minute interval without jitter, and metrics are off.
+    """
+    return (
+        ConfigBuilder(path.parent, log_level=None)
+        .set(metrics={"enabled": False})
+        .casedev("http://127.0.0.1:9", name="cd")
+        .file_sink("mem", directory=Path("/nonexistent"))
+        .set(defaults={"interval": "10m", "jitter": "0s"})
+        .targets(targets)
+        .set(**settings)
+        .write(path.name)
+    )

@@ -14,7 +14,7 @@ from syncd.daemon.reload import Generation, ReloadPlan, prepare, warn_restart_on
 from syncd.errors import ConfigError
 from syncd.net.observe import RequestObserver
 from syncd.testing.fakes import MemorySink, StaticProvider
-from tests.support.configs import ConfigBuilder
+from tests.support.configs import offline_config
 
 
 class ConfigFile:
@@ -24,16 +24,7 @@ class ConfigFile:
         self.path = tmp_path / "syncd.yaml"
 
     def write(self, targets: list[dict[str, Any]], **settings: Any) -> None:
-        (
-            ConfigBuilder(self.path.parent, log_level=None)
-            .set(metrics={"enabled": False})
-            .casedev("http://127.0.0.1:9", name="cd")
-            .file_sink("mem", directory=Path("/nonexistent"))
-            .set(defaults={"interval": "10m", "jitter": "0s"})
-            .targets(targets)
-            .set(**settings)
-            .write(self.path.name)
-        )
+        offline_config(self.path, targets, **settings)
 
 
 def target(name: str, **kw: Any) -> dict[str, Any]:

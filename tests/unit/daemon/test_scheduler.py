@@ -35,7 +35,7 @@ from syncd.daemon.scheduler import Daemon, RetryPolicy
 from syncd.daemon.signals import _ignore
 from syncd.errors import Interrupted, ProviderUnavailable
 from syncd.testing.fakes import MemorySink, StaticProvider
-from tests.support.configs import ConfigBuilder
+from tests.support.configs import offline_config
 from tests.support.notify import RecordingNotifier
 
 URI = "postgresql://app:pw-{n}-0123456789@db.example:5432/app?sslmode=require"
@@ -89,16 +89,7 @@ class World:
     def write(self, targets: list[dict[str, Any]], **settings: Any) -> None:
         for t in targets:
             self.uris.setdefault((t["project"], "main", False), URI.format(n=t["name"]))
-        (
-            ConfigBuilder(self.path.parent, log_level=None)
-            .set(metrics={"enabled": False})
-            .casedev("http://127.0.0.1:9", name="cd")
-            .file_sink("mem", directory=Path("/nonexistent"))
-            .set(defaults={"interval": "10m", "jitter": "0s"})
-            .targets(targets)
-            .set(**settings)
-            .write(self.path.name)
-        )
+        offline_config(self.path, targets, **settings)
 
     def build(self, cfg: config_mod.Config) -> Runtime:
         provider = ScriptedProvider(self.uris)
