@@ -27,7 +27,7 @@ from tests.conftest import run_syncd
 from tests.support.aws import LEAST_PRIVILEGE_POLICY
 from tests.support.servers.loopback import LoopbackServer
 from tests.support.servers.moto import MotoServer
-from tests.unit.sinks import test_aws_secrets_manager as test_sink_aws
+from tests.unit.sinks import test_aws_secrets_manager
 
 NOW = datetime.datetime(2026, 11, 27, 18, 30, 5, tzinfo=datetime.UTC)
 
@@ -126,7 +126,7 @@ def test_refreshed_credentials_sign_the_next_request() -> None:
     assert "Credential=AK2/" in sent[2].headers["Authorization"]
 
 
-class TestLeanReadContract(test_sink_aws.TestAwsContract):
+class TestLeanReadContract(test_aws_secrets_manager.TestAwsContract):
     """The sink passes the sink contract with DescribeSecret through its own client."""
 
     @pytest.fixture
