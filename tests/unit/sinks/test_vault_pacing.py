@@ -6,6 +6,8 @@ import uuid
 
 import hvac
 import pytest
+import requests
+from requests.adapters import HTTPAdapter
 
 from syncd.errors import (
     RateLimited,
@@ -13,6 +15,7 @@ from syncd.errors import (
 )
 from syncd.net.ratelimit import TokenBucket
 from syncd.sinks.vault import VaultSink
+from syncd.sinks.vault_pacing import PacedAdapter, pace
 from tests.support.servers.pausing import VAULT_BODY, PausingServer
 from tests.support.servers.vault import VaultDevServer
 from tests.support.vaultutil import (
@@ -66,3 +69,36 @@ def test_vault_429_with_retry_after_slows_the_bucket_and_the_call_is_retried(
     assert sink.bucket.rate is not None and sink.bucket.rate < 40
     assert sink.inspect(secret).managed
     sink.close()
+
+
+class _ClosedAdapter(HTTPAdapter):
+    """An adapter that records being closed."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def test_pace_mounts_one_paced_adapter_for_both_schemes_and_closes_the_old_ones() -> None:
+    """pace puts one PacedAdapter on the bucket in front of http:// and https://, closing what it replaces."""
+    bucket = TokenBucket(10)
+    session = requests.Session()
+    old = _ClosedAdapter()
+    session.mount("https://", old)
+    pace(session, bucket)
+    https, http = session.get_adapter("https://vault.test/"), session.get_adapter("http://v.test/")
+    assert isinstance(https, PacedAdapter) and https is http and https.bucket is bucket
+    assert old.closed
+    session.close()
+
+
+def test_a_429_halves_the_rate_and_a_503_keeps_it() -> None:
+    """Through a PacedAdapter a 429 slows the bucket; a 503 without Retry-After does not."""
+    for status, slowed in ((503, False), (429, True)):
+        bucket = TokenBucket(40)
+        with PausingServer(status, {}, VAULT_BODY) as server, requests.Session() as session:
+            pace(session, bucket)
+            assert session.get(f"{server.url}/v1/sys/health").status_code == status
+        assert (bucket.rate is not None and bucket.rate < 40) is slowed

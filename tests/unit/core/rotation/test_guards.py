@@ -9,12 +9,15 @@ from datetime import timedelta
 import pytest
 
 from syncd.core.models import (
+    Owner,
     RotationMark,
     RotationMode,
     SecretState,
     SinkBinding,
 )
 from syncd.core.rotation import Rotations, is_due, published_role
+from syncd.core.rotation.guards import survey
+from syncd.core.rotation.job import Job, View
 from syncd.testing.fakes import MemorySink
 from tests.support.rotation import DAY, NOW, FakeRotator, rotations, target
 
@@ -77,3 +80,24 @@ def test_a_sink_that_cannot_be_inspected_blocks_the_reset(mode: RotationMode) ->
     r = Rotations({"neon": neon}, {"mem": sink, "down": Broken("down")}, prove=neon.prove)
     outcome = r(t)
     assert not outcome.ok and neon.resets == []
+
+
+def test_survey_keeps_usable_secrets_and_blocks_on_another_rotator_or_owner() -> None:
+    """A secret another rotator manages, or another target owns, fails and blocks; the rest are kept."""
+    t = replace(
+        target(),
+        sinks=(SinkBinding("mem", "a"), SinkBinding("mem", "b"), SinkBinding("mem", "c")),
+    )
+    assert t.rotation is not None
+    sink = MemorySink("mem")
+    job = Job(t, t.rotation, FakeRotator())
+    mine = Owner("test", "billing")
+    views = [
+        View(t.sinks[0], sink, SecretState(True, managed=True, owner=mine)),
+        View(t.sinks[1], sink, SecretState(True, managed=True, owner=mine, foreign_rotation="x")),
+        View(t.sinks[2], sink, SecretState(True, managed=True, owner=Owner("test", "other"))),
+    ]
+    survey(job, views, mine)
+    assert [v.binding.secret for v in job.views] == ["a"]
+    assert len(job.blocked) == 2 and "rotated by someone else" in job.blocked[0]
+    assert {k for k, o in job.outcomes.items() if o.error is not None} == {("mem", "b"), ("mem", "c")}

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from syncd.core.models import ConnectionInfo
+from syncd.core.rotation.publish import PROOF_ATTEMPTS, Publisher
 from syncd.errors import ConnectionProofFailed
 from syncd.testing.fakes import MemorySink
 from tests.support.rotation import NOW, FakeRotator, password, rotations, target
@@ -53,3 +57,55 @@ def test_a_stale_pending_version_is_discarded() -> None:
     assert sink.inspect("billing/a").pending is not None
     assert rotations(neon, sink, now=NOW + timedelta(days=1))(t).ok
     assert sink.inspect("billing/a").pending is None
+
+
+class _Proofs:
+    """A prove() that fails ``failures`` times, on a fake clock its sleeps advance."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.attempts = 0
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def prove(self, conn: ConnectionInfo) -> None:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise ConnectionProofFailed(f"test connection as role {conn.username} failed")
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def publisher(self) -> Publisher:
+        return Publisher(
+            {}, instance="test", prove=self.prove, clock=lambda: self.now, sleep=self.sleep
+        )
+
+
+def _conn() -> ConnectionInfo:
+    return FakeRotator().connection(target(), role="app")
+
+
+def test_a_proof_is_retried_with_doubling_waits_then_fails() -> None:
+    """Without a deadline a proof makes PROOF_ATTEMPTS attempts, 0.5 s then 1 s apart, then raises."""
+    proofs = _Proofs(failures=10)
+    with pytest.raises(ConnectionProofFailed):
+        proofs.publisher().proof(_conn())
+    assert proofs.attempts == PROOF_ATTEMPTS == 3
+    assert proofs.sleeps == [0.5, 1.0]
+
+
+def test_a_proof_that_succeeds_on_a_retry_passes() -> None:
+    """A password that applies after one failed attempt is proved after one wait."""
+    proofs = _Proofs(failures=1)
+    proofs.publisher().proof(_conn())
+    assert (proofs.attempts, proofs.sleeps) == (2, [0.5])
+
+
+def test_a_proof_with_a_deadline_keeps_trying_until_the_next_wait_would_pass_it() -> None:
+    """With ``until`` the attempts are bounded by the clock, not PROOF_ATTEMPTS."""
+    proofs = _Proofs(failures=100)
+    with pytest.raises(ConnectionProofFailed):
+        proofs.publisher().proof(_conn(), until=10.0)
+    assert proofs.sleeps == [0.5, 1.0, 2.0, 4.0]  # a further 8 s wait would end past 10 s
