@@ -30,7 +30,7 @@ from tests.support.servers.moto import MotoServer
 from tests.support.servers.pgbouncer import PgBouncer
 from tests.support.servers.postgres import BranchCredentials, PostgresServer
 from tests.support.servers.vault import VaultDevServer, available_binaries
-from tests.support.vaultutil import POLICY
+from tests.support.vaultutil import POLICY, RecordingProxy
 
 AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE")
 
@@ -131,6 +131,13 @@ def root(vault: VaultDevServer) -> Iterator[Any]:
     client = vault.client()
     yield client
     client.adapter.close()
+
+
+@pytest.fixture
+def vault_proxy(vault: VaultDevServer) -> Iterator[RecordingProxy]:
+    """A recording proxy in front of the dev server, to count and throttle its requests."""
+    with RecordingProxy(vault.addr) as proxy:
+        yield proxy
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import secrets
 import shutil
 import ssl
 import tempfile
@@ -32,11 +33,16 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from syncd.sinks.vault import VaultSink
+from syncd.core.fingerprint import Fingerprint
+from syncd.core.models import Action, Document, SecretState
+from syncd.net.ratelimit import TokenBucket
+from syncd.sinks.base import WriteRequest
+from syncd.sinks.vault import VaultSink, VaultSinkConfig
 from tests.support.servers.loopback import LoopbackServer
 from tests.support.servers.ports import LOOPBACK, free_port
 from tests.support.servers.process import ServerProcess, require_binary, wait_until
 from tests.support.servers.tls import write_self_signed
+from tests.support.servers.vault import VaultDevServer
 
 #: The least-privilege policy of docs/vault.md for mount ``secret`` and names under ``syncd/``.
 POLICY = """\
@@ -103,6 +109,56 @@ def closing(sink: VaultSink) -> Iterator[VaultSink]:
         yield sink
     finally:
         sink.close()
+
+
+def sink_from(vault: VaultDevServer, tmp_path: Path, token: str, **options: Any) -> VaultSink:
+    """A sink built by from_config with token auth from a token file."""
+    token_file = tmp_path / f"token-{secrets.token_hex(3)}"
+    token_file.write_text(token + "\n")
+    config = VaultSinkConfig.model_validate(
+        {
+            "type": "vault",
+            "url": vault.addr,
+            "auth": {"method": "token", "token_file": str(token_file)},
+            **options,
+        }
+    )
+    return VaultSink.from_config("vault", config, environ={"HOME": str(tmp_path)})
+
+
+def paced_sink(url: str, token: str, bucket: TokenBucket) -> VaultSink:
+    """A sink over a root-token client at ``url``, paced by ``bucket``."""
+    return VaultSink("vault", hvac.Client(url=url, token=token), bucket=bucket)
+
+
+def create_request(secret: str) -> WriteRequest:
+    """A request creating ``secret`` with a small uri document."""
+    text = "postgresql://u:p@h/db"
+    return WriteRequest(
+        target="t",
+        secret=secret,
+        document=Document("uri", text, {"uri": text}),
+        fingerprint=Fingerprint.of(text),
+        observed=SecretState.missing(),
+        action=Action.CREATE,
+    )
+
+
+def text_file(directory: Path, text: str) -> Path:
+    """A new file under ``directory`` holding ``text``."""
+    path = directory / f"f-{secrets.token_hex(3)}"
+    path.write_text(text)
+    return path
+
+
+class Recorder:
+    """A RequestObserver that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str]] = []
+
+    def request(self, kind: str, name: str, outcome: str) -> None:
+        self.seen.append((kind, name, outcome))
 
 
 @contextmanager

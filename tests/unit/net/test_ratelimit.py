@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import hvac
 import pytest
 import yaml
 
@@ -25,12 +24,12 @@ from benchmarks.standins import API_KEY, Running, serve
 from syncd.core import timebox
 from syncd.core.fingerprint import Fingerprint
 from syncd.core.models import Action, Document, SecretState
-from syncd.errors import Interrupted, RateLimited, SinkUnavailable, TargetTimedOut
+from syncd.errors import Interrupted, RateLimited, TargetTimedOut
 from syncd.net.ratelimit import RECOVERY_PER_S, TokenBucket
 from syncd.net.retry import MAX_SERVER_PAUSE
 from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
-from syncd.sinks.vault import THROTTLED_ATTEMPTS, VaultSink, VaultSinkConfig
+from syncd.sinks.vault import VaultSinkConfig
 from tests.conftest import run_syncd
 from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.vault import VaultDevServer
@@ -288,12 +287,6 @@ def test_aws_throttling_slows_the_write_limiter(standins: Running) -> None:
 # -- Vault: one bucket for every request, measured at a proxy standing where Vault is -----------
 
 
-@pytest.fixture
-def vault_proxy(vault: VaultDevServer) -> Iterator[RecordingProxy]:
-    with RecordingProxy(vault.addr) as proxy:
-        yield proxy
-
-
 @pytest.mark.e2e
 def test_vault_burst_of_writes_stays_within_the_configured_rate_at_the_server(
     tmp_path: Path, standins: Running, vault: VaultDevServer, vault_proxy: RecordingProxy
@@ -336,56 +329,6 @@ def _vault_config(tmp_path: Path, casedev_url: str, vault_url: str, n: int, **va
         target["sinks"] = [{"sink": "vault", "secret": f"{prefix}/t{i}"}]
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def _vault_sink(url: str, token: str, bucket: TokenBucket) -> VaultSink:
-    return VaultSink("vault", hvac.Client(url=url, token=token), bucket=bucket)
-
-
-def _create(secret: str) -> WriteRequest:
-    text = "postgresql://u:p@h/db"
-    return WriteRequest(
-        target="t",
-        secret=secret,
-        document=Document("uri", text, {"uri": text}),
-        fingerprint=Fingerprint.of(text),
-        observed=SecretState.missing(),
-        action=Action.CREATE,
-    )
-
-
-def test_vault_429_with_retry_after_slows_the_bucket_and_the_call_is_retried(
-    vault: VaultDevServer, vault_proxy: RecordingProxy
-) -> None:
-    """A quota's 429 with Retry-After: 1 halves the rate, holds the next attempt 1 s, then succeeds."""
-    sink = _vault_sink(vault_proxy.url, vault.root_token, TokenBucket(40))
-    secret = f"rl-{uuid.uuid4().hex[:8]}/throttled"
-    assert not sink.inspect(secret).exists  # mount checked: the next request is the write's
-    vault_proxy.throttle(1, retry_after="1")
-    before = len(vault_proxy.arrivals)
-    assert sink.write(_create(secret))
-    refused, retried = vault_proxy.arrivals[before : before + 2]
-    assert refused[2] == retried[2] == f"/v1/secret/metadata/{secret}"
-    assert retried[0] - refused[0] >= 1.0
-    assert sink.bucket.rate is not None and sink.bucket.rate < 40
-    assert sink.inspect(secret).managed
-    sink.close()
-
-
-def test_vault_429_on_every_attempt_is_a_transient_error(
-    vault: VaultDevServer, vault_proxy: RecordingProxy
-) -> None:
-    """A quota that keeps refusing: a few attempts, then SinkUnavailable naming rate_limit."""
-    sink = _vault_sink(vault_proxy.url, vault.root_token, TokenBucket(1000))
-    secret = f"rl-{uuid.uuid4().hex[:8]}/refused"
-    sink.inspect(secret)
-    vault_proxy.throttle(100)
-    before = len(vault_proxy.arrivals)
-    with pytest.raises(SinkUnavailable, match=r"429: a rate-limit quota; lower sinks\.vault\.rate"):
-        sink.inspect(secret)
-    assert len(vault_proxy.arrivals) - before == THROTTLED_ATTEMPTS
-    vault_proxy.throttle(0)
-    sink.close()
 
 
 def test_vault_default_rate_stays_under_a_typical_quota() -> None:

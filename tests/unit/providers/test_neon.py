@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,6 @@ from pydantic import SecretStr
 
 from syncd import redaction
 from syncd.config import settings as config
-from syncd.core.models import Target
 from syncd.errors import (
     ConfigError,
     ProviderNotFound,
@@ -42,99 +39,10 @@ from syncd.providers.neon import (
 from syncd.testing.neon import FakeNeon, Fault
 from tests.conftest import connects, run_syncd
 from tests.support.configs import ConfigBuilder
-from tests.support.neonworld import NeonWorld, neon_world
-from tests.support.servers.pgbouncer import PgBouncer
-from tests.support.servers.postgres import PostgresServer
+from tests.support.neonfake import KEY, MAIN_ID, PROJECT, Clock, Passwords, provider, target
+from tests.support.neonworld import NeonWorld
 
-KEY = "napi_test_0123456789abcdef"
-PROJECT = "shiny-wind-123456"
-MAIN_ID = "br-shiny-wind-a1b2c3d4"
 LOCKED = Fault(423, b'{"code":"","message":"project already has running conflicting operations"}')
-
-
-class Clock:
-    """A fake ``time.monotonic``: sleeping advances it at once, and each sleep is recorded."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class Passwords:
-    """A fake cluster: records the passwords a finished reset sets."""
-
-    def __init__(self) -> None:
-        self.set: dict[str, str] = {}
-
-    def __call__(self, role: str, password: str) -> None:
-        self.set[role] = password
-
-
-@pytest.fixture
-def cluster() -> Passwords:
-    return Passwords()
-
-
-@pytest.fixture
-def api(cluster: Passwords) -> Iterator[FakeNeon]:
-    fake = FakeNeon(
-        KEY,
-        set_password=cluster,
-        direct=("ep-a.example.test", 5432),
-        pooled=("ep-a-pooler.example.test", 5432),
-        operation_delay=0.1,
-    )
-    fake.add_branch(
-        PROJECT,
-        "main",
-        databases=["neondb"],
-        roles={"app": "oldpw123", "app_b": "b"},
-        branch_id=MAIN_ID,
-    )
-    fake.add_branch(PROJECT, "dev", databases=["neondb"], roles={"app": "devpw123"})
-    yield fake
-    fake.close()
-
-
-def provider(
-    api: FakeNeon,
-    *,
-    sleeps: list[float] | None = None,
-    attempts: int = 3,
-    clock: Callable[[], float] = time.monotonic,
-    handler: Callable[[httpx.Request], httpx.Response] | None = None,
-    fake_time: Clock | None = None,
-) -> NeonProvider:
-    """A provider on the fake; with ``fake_time`` it sleeps and tells time only on that clock."""
-
-    def sleep(seconds: float) -> None:
-        if sleeps is not None:
-            sleeps.append(seconds)
-        time.sleep(min(seconds, 0.05))
-
-    return NeonProvider(
-        "neon",
-        api_key=SecretStr(KEY),
-        base_url="https://console.neon.tech/api/v2",
-        transport=httpx.MockTransport(handler or api.handle),
-        backoff=Backoff(attempts=attempts, base=0.01),
-        sleep=fake_time.sleep if fake_time else sleep,
-        clock=fake_time or clock,
-        rate_limit=None,
-    )
-
-
-def target(**kw: Any) -> Target:
-    keys = {"database": kw.pop("database", "neondb"), "role": kw.pop("role", "app")}
-    values: dict[str, Any] = {"name": "billing", "provider": "neon", "project": PROJECT, **kw}
-    return Target(**values, options=NeonTarget(**keys))
 
 
 def branch_listings(api: FakeNeon) -> int:
@@ -636,12 +544,6 @@ def test_role_and_database_names_are_validated(tmp_path: Path) -> None:
 # -- against the real PostgreSQL and PgBouncer ------------------------------------
 
 
-@pytest.fixture
-def neon(postgres: PostgresServer, pgbouncer: PgBouncer) -> Iterator[NeonWorld]:
-    with neon_world(postgres, pgbouncer, operation_delay=1.0) as world:
-        yield world
-
-
 def real_provider(neon: NeonWorld) -> NeonProvider:
     return NeonProvider(
         "neon",
@@ -769,12 +671,3 @@ def test_run_once_finds_branches_by_name_and_id_among_400(tmp_path: Path, neon: 
         f"/api/v2/projects/{PROJECT}/branches/{release_id}"
     ]
 
-
-def test_threads_do_not_leak(api: FakeNeon) -> None:
-    """Closing the fake cancels pending operation timers."""
-    api.operation_delay = 30
-    provider(api).reset_password(target(), "app")
-    before = threading.active_count()
-    api.close()
-    time.sleep(0.05)
-    assert threading.active_count() < before

@@ -5,17 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import boto3
 import pytest
 
 from syncd.core.models import Action, RotationMark
-from syncd.errors import SinkAuthError, SinkConflict, SinkUnavailable, SinkUnreachable
-from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsManagerSink
+from syncd.errors import SinkAuthError, SinkConflict
+from syncd.sinks.aws_secrets_manager import AwsSecretsManagerSink
 from syncd.sinks.base import WriteRequest
 from syncd.testing.contract import (
     LeaserContract,
@@ -26,16 +24,11 @@ from syncd.testing.contract import (
     SyncWorld,
     Writer,
 )
-from tests.support.aws import LEAST_PRIVILEGE_POLICY
-from tests.support.servers.loopback import LoopbackServer
+from tests.support.aws import (
+    LEAST_PRIVILEGE_POLICY,
+    make_sink,
+)
 from tests.support.servers.moto import MotoServer
-
-
-def make_sink(
-    aws: MotoServer, credentials: tuple[str, str] | None = None, **kw: Any
-) -> AwsSecretsManagerSink:
-    client = boto3.client("secretsmanager", **aws.client_kwargs(credentials))
-    return AwsSecretsManagerSink("aws", client, **kw)
 
 
 def current(client: Any, secret: str) -> str:
@@ -159,71 +152,6 @@ def test_least_privilege_policy_is_enough(aws: MotoServer, sm_client: Any) -> No
         restricted.close()
         sink.close()
     assert world.password in current(sm_client, "prod/app/database")
-
-
-def test_access_denied_names_the_permission(aws: MotoServer) -> None:
-    """A policy without PutSecretValue gives an error naming the missing action."""
-    policy = json.loads(json.dumps(LEAST_PRIVILEGE_POLICY))
-    policy["Statement"][0]["Action"].remove("secretsmanager:CreateSecret")
-    keys = aws.create_user_with_policy(policy)
-    with aws.iam_enforced():
-        sink = make_sink(aws, keys)
-        world = SyncWorld(sink, "app/denied", "uri")
-        error = world.engine.sync_target(world.target).sinks[0].error
-        sink.close()
-    assert isinstance(error, SinkAuthError)
-    assert "secretsmanager:CreateSecret" in str(error) and "app/denied" in str(error)
-
-
-class _Throttling(BaseHTTPRequestHandler):
-    calls = 0
-
-    def do_POST(self) -> None:
-        type(self).calls += 1
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
-        self.send_response(400)
-        self.send_header("Content-Type", "application/x-amz-json-1.1")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def test_throttling_is_retried_then_transient(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ThrottlingException is retried by botocore, then reported as a transient error."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with LoopbackServer(_Throttling) as server:
-        config = AwsSecretsManagerConfig(
-            region="us-east-1", endpoint_url=server.url, max_attempts=2
-        )
-        sink = AwsSecretsManagerSink.from_config("aws", config)
-        with pytest.raises(SinkUnavailable, match="ThrottlingException") as info:
-            sink.inspect("app/db")
-        sink.close()
-    assert info.value.transient
-    assert _Throttling.calls == 2
-
-
-def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A closed port is SinkUnreachable (which a circuit breaker counts), not a crash."""
-    from tests.support.servers.ports import free_port
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    config = AwsSecretsManagerConfig(
-        region="us-east-1",
-        endpoint_url=f"http://127.0.0.1:{free_port()}",
-        max_attempts=1,
-        timeout=2,
-    )
-    sink = AwsSecretsManagerSink.from_config("aws", config)
-    with pytest.raises(SinkUnreachable, match="cannot reach"):
-        sink.inspect("app/db")
-    sink.close()
 
 
 def test_secret_scheduled_for_deletion_is_explained(aws: MotoServer, sm_client: Any) -> None:
@@ -429,14 +357,3 @@ def test_second_rotation_moves_previous(aws: MotoServer, sm_client: Any) -> None
     assert oldest not in labels
     sink.close()
 
-
-def test_many_workers_reuse_connections_without_warnings(
-    aws: MotoServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    """Sixteen workers writing at once keep their connections: urllib3 discards none, warns none."""
-    config = AwsSecretsManagerConfig(region=aws.region, endpoint_url=aws.endpoint_url)
-    sink = AwsSecretsManagerSink.from_config("aws", config)
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda i: SyncWorld(sink, f"app/pool-{i}", "uri").sync(), range(48)))
-    sink.close()
-    assert [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()] == []

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, ClassVar
 
 import boto3
 import botocore.auth
@@ -24,8 +21,12 @@ from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsM
 from syncd.sinks.awsapi import classify
 from syncd.testing.casedev import FakeCaseDev
 from tests.conftest import run_syncd
-from tests.support.aws import LEAST_PRIVILEGE_POLICY
-from tests.support.servers.loopback import LoopbackServer
+from tests.support.aws import (
+    LEAST_PRIVILEGE_POLICY,
+    Scripted,
+    json_answer,
+    lean_from_config,
+)
 from tests.support.servers.moto import MotoServer
 from tests.unit.sinks import test_aws_secrets_manager
 
@@ -149,66 +150,23 @@ def test_iam_checks_the_signature(aws: MotoServer) -> None:
         forged.close()
 
 
-class _Scripted(BaseHTTPRequestHandler):
-    """Answers each POST with the next (status, headers, body) of ``script``."""
-
-    script: ClassVar[list[tuple[int, dict[str, str], bytes]]] = []
-    seen: ClassVar[list[dict[str, str]]] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).seen.append(dict(self.headers))
-        status, headers, body = type(self).script.pop(0)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-value")
-    _Scripted.script = []
-    _Scripted.seen = []
-    with LoopbackServer(_Scripted) as server:
-        yield server.url
-
-
-def _json(status: int, body: dict[str, Any], **headers: str) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": awsjson.CONTENT_TYPE, **headers}, json.dumps(body).encode()
-
-
-def _from_config(url: str, **overrides: Any) -> AwsSecretsManagerSink:
-    config = AwsSecretsManagerConfig(region="us-east-1", endpoint_url=url, **overrides)
-    sink = AwsSecretsManagerSink.from_config("aws", config)
-    assert sink._reader is not None
-    return sink
-
-
 def test_throttling_waits_retry_after_and_slows_reads(scripted: str) -> None:
     """A throttled read is retried after Retry-After, and the reads limiter halves its rate."""
-    _Scripted.script = [
-        _json(
+    Scripted.script = [
+        json_answer(
             400,
             {"__type": "ThrottlingException", "message": "Rate exceeded"},
             **{"Retry-After": "0"},
         ),
-        _json(200, {"Name": "app/db", "Tags": [], "VersionIdsToStages": {}}),
+        json_answer(200, {"Name": "app/db", "Tags": [], "VersionIdsToStages": {}}),
     ]
-    sink = _from_config(scripted, read_rate_limit=100, max_attempts=3)
+    sink = lean_from_config(scripted, read_rate_limit=100, max_attempts=3)
     state = sink.inspect("app/db")
     sink.close()
     assert state.exists and not state.managed
     assert sink.reads.rate is not None and sink.reads.rate < 60
-    assert len(_Scripted.seen) == 2
-    sent = _Scripted.seen[0]
+    assert len(Scripted.seen) == 2
+    sent = Scripted.seen[0]
     assert sent["X-Amz-Target"] == "secretsmanager.DescribeSecret"
     assert sent["X-Amz-Security-Token"] == "session-token-value"
     assert (
@@ -220,12 +178,12 @@ def test_throttling_waits_retry_after_and_slows_reads(scripted: str) -> None:
 @pytest.mark.parametrize("describe_via", ["syncd", "botocore"])
 def test_an_enormous_retry_after_fails_the_read_at_once(scripted: str, describe_via: str) -> None:
     """A throttle asking for years ends the read after one request, on either client, unslept."""
-    throttled = _json(
+    throttled = json_answer(
         400,
         {"__type": "ThrottlingException", "message": "Rate exceeded"},
         **{"Retry-After": "99999999"},
     )
-    _Scripted.script = [throttled] * 5
+    Scripted.script = [throttled] * 5
     config = AwsSecretsManagerConfig(
         region="us-east-1", endpoint_url=scripted, describe_via=describe_via, max_attempts=5
     )
@@ -239,14 +197,14 @@ def test_an_enormous_retry_after_fails_the_read_at_once(scripted: str, describe_
         sink.inspect("app/other")
     sink.close()
     assert str(info.value) == "rate limited by aws sink aws; retry after 60 s"
-    assert len(_Scripted.seen) == 1 and slept == []
+    assert len(Scripted.seen) == 1 and slept == []
 
 
 @pytest.mark.parametrize(
     ("answer", "error", "text"),
     [
         (
-            _json(400, {"__type": "com.amazonaws#AccessDeniedException", "Message": "no"}),
+            json_answer(400, {"__type": "com.amazonaws#AccessDeniedException", "Message": "no"}),
             SinkAuthError,
             "denied (AccessDeniedException)",
         ),
@@ -267,8 +225,8 @@ def test_error_answers_are_translated(
     scripted: str, answer: tuple[int, dict[str, str], bytes], error: type[Exception], text: str
 ) -> None:
     """Error codes, XML pages and non-object answers end in the sink's one-line errors."""
-    _Scripted.script = [answer]
-    sink = _from_config(scripted, max_attempts=1)
+    Scripted.script = [answer]
+    sink = lean_from_config(scripted, max_attempts=1)
     with pytest.raises(error, match=text.replace("(", r"\(").replace(")", r"\)")):
         sink.inspect("app/db")
     sink.close()
@@ -276,26 +234,26 @@ def test_error_answers_are_translated(
 
 def test_missing_secret_reads_as_missing(scripted: str) -> None:
     """ResourceNotFoundException is an absent secret, not an error."""
-    _Scripted.script = [_json(400, {"__type": "ResourceNotFoundException", "message": "not found"})]
-    sink = _from_config(scripted)
+    Scripted.script = [json_answer(400, {"__type": "ResourceNotFoundException", "message": "not found"})]
+    sink = lean_from_config(scripted)
     assert not sink.inspect("app/db").exists
     sink.close()
 
 
 def test_server_errors_are_retried_then_unavailable(scripted: str) -> None:
     """5xx answers are retried up to max_attempts, then reported as transient."""
-    _Scripted.script = [_json(503, {"__type": "ServiceUnavailable", "message": "busy"})] * 2
-    sink = _from_config(scripted, max_attempts=2)
+    Scripted.script = [json_answer(503, {"__type": "ServiceUnavailable", "message": "busy"})] * 2
+    sink = lean_from_config(scripted, max_attempts=2)
     sink._reader._sleep = lambda _s: None  # type: ignore[union-attr]
     with pytest.raises(SinkUnavailable) as info:
         sink.inspect("app/db")
     sink.close()
-    assert info.value.transient and len(_Scripted.seen) == 2
+    assert info.value.transient and len(Scripted.seen) == 2
 
 
 def test_no_credentials_is_an_auth_error(monkeypatch: pytest.MonkeyPatch, scripted: str) -> None:
     """Credentials that vanish (a failed refresh) are SinkAuthError, not a crash."""
-    sink = _from_config(scripted)
+    sink = lean_from_config(scripted)
     sink._reader._credentials = lambda: None  # type: ignore[union-attr]
     with pytest.raises(SinkAuthError, match="no AWS credentials"):
         sink.inspect("app/db")
@@ -327,127 +285,23 @@ def test_lean_reads_only_where_botocore_would_do_the_same(
     assert awsjson.equivalent(core, client) is expected
 
 
-def test_describe_via_botocore_keeps_every_call_on_botocore(scripted: str) -> None:
-    """`describe_via: botocore` sends DescribeSecret through botocore (for in-process mocks)."""
-    _Scripted.script = [_json(200, {"Name": "app/db", "Tags": [], "VersionIdsToStages": {}})]
-    config = AwsSecretsManagerConfig(
-        region="us-east-1", endpoint_url=scripted, describe_via="botocore"
-    )
-    sink = AwsSecretsManagerSink.from_config("aws", config)
-    assert sink.inspect("app/db").exists
-    sink.close()
-    assert "Botocore/" in _Scripted.seen[0]["User-Agent"]
-
-
 def test_only_throttling_slows_reads(scripted: str) -> None:
     """A quota error botocore retries (LimitExceededException) is retried, but is no throttle."""
-    limit = _json(400, {"__type": "LimitExceededException", "message": "too many versions"})
-    _Scripted.script = [limit, limit]
-    sink = _from_config(scripted, read_rate_limit=100, max_attempts=2)
+    limit = json_answer(400, {"__type": "LimitExceededException", "message": "too many versions"})
+    Scripted.script = [limit, limit]
+    sink = lean_from_config(scripted, read_rate_limit=100, max_attempts=2)
     sink._reader._sleep = lambda _s: None  # type: ignore[union-attr]
     with pytest.raises(SinkError, match="LimitExceededException"):
         sink.inspect("app/db")
     sink.close()
-    assert len(_Scripted.seen) == 2
+    assert len(Scripted.seen) == 2
     assert sink.reads.rate == 100
-
-
-HOSTILE_DESCRIPTIONS = {
-    "tags-a-string": ({"Tags": "managed-by=syncd"}, "Tags is a string, not a list"),
-    "tag-not-an-object": ({"Tags": [1, 2]}, "not a {Key, Value} pair of strings"),
-    "tag-value-an-object": (
-        {"Tags": [{"Key": "managed-by", "Value": {"syncd": True}}]},
-        "not a {Key, Value} pair of strings",
-    ),
-    "stages-a-list": ({"VersionIdsToStages": ["AWSCURRENT"]}, "is a list, not an object"),
-    "stages-a-string": (
-        {"VersionIdsToStages": {"v1": "AWSCURRENT"}},
-        "something other than a list of labels",
-    ),
-    "stage-a-number": (
-        {"VersionIdsToStages": {"v1": [1]}},
-        "something other than a list of labels",
-    ),
-}
-
-
-def _hostile(shape: dict[str, Any] | bytes) -> tuple[int, dict[str, str], bytes]:
-    if isinstance(shape, bytes):
-        return 200, {"Content-Type": awsjson.CONTENT_TYPE}, shape
-    return _json(200, {"Name": "app/db", "ARN": "arn:aws:secretsmanager:x", **shape})
-
-
-@pytest.mark.parametrize("case", sorted(HOSTILE_DESCRIPTIONS))
-def test_hostile_description_shapes_are_refused_in_one_line(scripted: str, case: str) -> None:
-    """Tags or VersionIdsToStages of the wrong shape are a SinkError naming the secret."""
-    shape, problem = HOSTILE_DESCRIPTIONS[case]
-    _Scripted.script = [_hostile(shape)]
-    sink = _from_config(scripted, max_attempts=1)
-    with pytest.raises(SinkError) as info:
-        sink.inspect("app/db")
-    sink.close()
-    message = str(info.value)
-    assert message.startswith("aws sink aws: DescribeSecret on secret app/db: ")
-    assert problem in message and "\n" not in message
-
-
-@pytest.mark.parametrize(
-    "shape",
-    [
-        {"Tags": "managed-by=syncd"},
-        {"Tags": [{"Key": 1, "Value": "syncd"}]},
-        {"VersionIdsToStages": ["AWSCURRENT"]},
-        {"VersionIdsToStages": {"v1": [1]}},
-        b'{"Tags": ' + b"[" * 100_000,
-    ],
-    ids=["tags-a-string", "tag-key-a-number", "stages-a-list", "stage-a-number", "deep"],
-)
-def test_hostile_descriptions_through_botocore_are_refused_in_one_line(
-    scripted: str, shape: dict[str, Any] | bytes
-) -> None:
-    """The same answers read through botocore (describe_via) end in a SinkError, not a crash."""
-    _Scripted.script = [_hostile(shape)]
-    config = AwsSecretsManagerConfig(
-        region="us-east-1", endpoint_url=scripted, describe_via="botocore", max_attempts=1
-    )
-    sink = AwsSecretsManagerSink.from_config("aws", config)
-    with pytest.raises(
-        SinkError, match="DescribeSecret on secret app/db: the answer is not"
-    ) as info:
-        sink.inspect("app/db")
-    sink.close()
-    assert "\n" not in str(info.value)
-
-
-def test_hostile_description_fails_the_target_through_the_cli(
-    scripted: str, tmp_path: Path
-) -> None:
-    """run --once against a hostile endpoint: exit 1, one FAILED row, no traceback, no write."""
-    from tests.support.cli import KEY, URI, aws_config
-
-    fake = FakeCaseDev(KEY)
-    fake.set_branch("proj_1", "main", direct=URI, pooled=URI)
-    _Scripted.script = [_hostile(b'{"Tags": ' + b"[" * 100_000), _hostile({"Tags": "x"})]
-    with fake.serve() as api:
-        config = aws_config(
-            tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1
-        )
-        for _ in range(2):
-            result = run_syncd(
-                "run", "--once", "--config", str(config), env={"CASEDEV_API_KEY": KEY}
-            )
-            assert result.code == 1, result.output
-            (row,) = [line for line in result.stdout.splitlines() if "FAILED" in line]
-            assert "aws sink aws: DescribeSecret on secret prod/app" in row
-            assert "Traceback" not in result.stderr and "sink_crashed" not in result.stderr
-    targets = [seen["X-Amz-Target"] for seen in _Scripted.seen]
-    assert targets == ["secretsmanager.DescribeSecret"] * 2
 
 
 @pytest.mark.parametrize(
     "answer",
     [
-        _json(400, {"__type": "ValidationException\nInjected", "message": "one\ntwo\r\nthree"}),
+        json_answer(400, {"__type": "ValidationException\nInjected", "message": "one\ntwo\r\nthree"}),
         (
             400,
             {"Content-Type": "text/xml"},
@@ -466,7 +320,7 @@ def test_error_text_with_line_breaks_stays_on_one_console_line(
 
     fake = FakeCaseDev(KEY)
     fake.set_branch("proj_1", "main", direct=URI, pooled=URI)
-    _Scripted.script = [answer]
+    Scripted.script = [answer]
     with fake.serve() as api:
         config = aws_config(
             tmp_path, api, region="us-east-1", endpoint_url=scripted, max_attempts=1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -23,13 +22,9 @@ from syncd.core.engine import Engine
 from syncd.core.models import Action, RotationMark, SecretState, SinkBinding, Target
 from syncd.errors import (
     ConfigError,
-    RateLimited,
     SecretNotManaged,
-    SinkAuthError,
     SinkConflict,
     SinkError,
-    SinkUnavailable,
-    SinkUnreachable,
 )
 from syncd.sinks.vault import VaultSink, VaultSinkConfig
 from syncd.testing.contract import (
@@ -42,40 +37,20 @@ from syncd.testing.contract import (
 )
 from syncd.testing.fakes import StaticProvider
 from tests.conftest import run_syncd
-from tests.support.servers.pausing import VAULT_BODY, PausingServer
-from tests.support.servers.ports import free_port
 from tests.support.servers.vault import VaultDevServer
-from tests.support.vaultutil import POLICY, closing, make_token, metadata, read_data, tls_dev_server
+from tests.support.vaultutil import (
+    POLICY,
+    Recorder,
+    closing,
+    make_token,
+    metadata,
+    read_data,
+    sink_from,
+    text_file,
+    tls_dev_server,
+)
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "vault.md"
-
-
-@pytest.fixture
-def sink(vault: VaultDevServer) -> Iterator[VaultSink]:
-    """The sink over an injected root client."""
-    with closing(VaultSink("vault", vault.client())) as sink:
-        yield sink
-
-
-@pytest.fixture
-def world(sink: VaultSink) -> SyncWorld:
-    """A target syncing into ``syncd/<unique>`` through the real engine."""
-    return SyncWorld(sink, f"syncd/{secrets.token_hex(6)}", "json")
-
-
-def sink_from(vault: VaultDevServer, tmp_path: Path, token: str, **options: Any) -> VaultSink:
-    """A sink built by from_config with token auth from a token file."""
-    token_file = tmp_path / f"token-{secrets.token_hex(3)}"
-    token_file.write_text(token + "\n")
-    config = VaultSinkConfig.model_validate(
-        {
-            "type": "vault",
-            "url": vault.addr,
-            "auth": {"method": "token", "token_file": str(token_file)},
-            **options,
-        }
-    )
-    return VaultSink.from_config("vault", config, environ={"HOME": str(tmp_path)})
 
 
 class TestVaultLeaser(LeaserContract):
@@ -317,16 +292,6 @@ def test_data_write_uses_check_and_set(vault: VaultDevServer, root: hvac.Client)
     assert read_data(root, secret) == {"value": "racer"}
 
 
-class Recorder:
-    """A RequestObserver that remembers what it was told."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, str]] = []
-
-    def request(self, kind: str, name: str, outcome: str) -> None:
-        self.seen.append((kind, name, outcome))
-
-
 def test_requests_are_reported_to_an_observer(sink: VaultSink, world: SyncWorld) -> None:
     """Each HTTP request to Vault is reported with its outcome (a missing secret as not_found)."""
     recorder = Recorder()
@@ -338,33 +303,6 @@ def test_requests_are_reported_to_an_observer(sink: VaultSink, world: SyncWorld)
 
 
 # -- errors --------------------------------------------------------------------
-
-
-def test_kv_v1_mount_is_refused_with_the_one_command_that_upgrades_it(
-    vault: VaultDevServer, root: hvac.Client, tmp_path: Path
-) -> None:
-    """A KV v1 mount is a permanent error naming 'kv enable-versioning', which then fixes it."""
-    mount = f"kv1-{secrets.token_hex(3)}"
-    root.sys.enable_secrets_engine("kv", path=mount, options={"version": "1"})
-    with (
-        closing(VaultSink("vault", vault.client(), mount=mount)) as sink,
-        pytest.raises(SinkError) as info,
-    ):
-        sink.inspect("syncd/app")
-    message = str(info.value)
-    assert message.endswith(
-        f"mount {mount}/ is KV version 1; syncd needs KV v2: upgrade it in place with "
-        f"'vault kv enable-versioning {mount}/'"
-    )
-    assert "secrets enable" not in message and not info.value.transient
-    # The command as given (with this server's CLI) upgrades the mount, and syncd then writes.
-    command = message.rsplit("'", 2)[1].split()
-    env = {"VAULT_ADDR": vault.addr, "BAO_ADDR": vault.addr, "HOME": str(tmp_path),
-           "VAULT_TOKEN": vault.root_token, "BAO_TOKEN": vault.root_token, "PATH": os.environ["PATH"]}
-    subprocess.run([vault.binary, *command[1:]], env=env, check=True, capture_output=True)
-    with closing(VaultSink("vault", vault.client(), mount=mount)) as sink:
-        world = SyncWorld(sink, "syncd/app", "json")
-        assert world.sync() == (Action.CREATE, True)
 
 
 def test_mount_as_secrets_list_prints_it_is_accepted(
@@ -395,130 +333,6 @@ def test_a_malformed_mount_is_refused_in_words(tmp_path: Path, mount: str) -> No
     assert "pattern" not in line and "^" not in line
 
 
-def test_vaults_multi_line_errors_are_quoted_on_one_line(sink: VaultSink) -> None:
-    """Vault's "1 error occurred:\\n\\t* ..." is quoted flattened, so one event stays one line."""
-    with pytest.raises(SinkError) as info:
-        # A custom metadata key over Vault's 128 characters: refused with a multi-line error.
-        sink._put_metadata(f"syncd/{secrets.token_hex(4)}", {"k" * 200: "v"})
-    message = str(info.value)
-    assert "Vault rejected the request: 1 error occurred: * custom_metadata validation" in message
-    assert "\n" not in message and "\t" not in message and len(message) < 400
-
-
-def test_missing_mount_is_a_clear_error(vault: VaultDevServer) -> None:
-    """A mount that does not exist is named in a permanent error."""
-    with (
-        closing(VaultSink("vault", vault.client(), mount="nosuch")) as sink,
-        pytest.raises(SinkError) as info,
-    ):
-        sink.inspect("syncd/app")
-    assert "mount nosuch/ does not exist" in str(info.value)
-    assert not info.value.transient
-
-
-def test_path_inside_a_mount_is_not_a_mount(vault: VaultDevServer) -> None:
-    """``mount: secret/syncd`` is refused with a hint to put the folder into the secret name."""
-    with (
-        closing(VaultSink("vault", vault.client(), mount="secret/syncd")) as sink,
-        pytest.raises(SinkError) as info,
-    ):
-        sink.inspect("app")
-    assert "inside secret/" in str(info.value)
-
-
-def test_permission_denied_names_path_and_capability(
-    vault: VaultDevServer, root: hvac.Client, tmp_path: Path
-) -> None:
-    """A refused call is a SinkAuthError naming the API path and the missing capability."""
-    token = make_token(root)
-    with closing(sink_from(vault, tmp_path, token)) as sink, pytest.raises(SinkAuthError) as info:
-        sink.inspect("elsewhere/app")
-    assert "permission denied" in str(info.value)
-    assert "read on secret/metadata/elsewhere/app" in str(info.value)
-    assert token not in str(info.value)
-
-
-def test_write_denied_names_the_data_path(
-    vault: VaultDevServer, root: hvac.Client, tmp_path: Path
-) -> None:
-    """Without create/update on the data path, the write fails naming that path and capability."""
-    metadata_only = 'path "secret/metadata/syncd/*" { capabilities = ["create", "read", "update"] }'
-    root.sys.create_or_update_policy("metadata-only", metadata_only)
-    token = make_token(root, policy="metadata-only")
-    with closing(sink_from(vault, tmp_path, token)) as sink:
-        world = SyncWorld(sink, f"syncd/{secrets.token_hex(6)}", "json")
-        error = world.engine.sync_target(world.target).sinks[0].error
-    assert isinstance(error, SinkAuthError)
-    assert f"must grant create/update on secret/data/{world.secret}" in str(error)
-
-
-def test_sealed_vault_is_unavailable(vault: VaultDevServer, world: SyncWorld) -> None:
-    """A sealed server is a transient SinkUnavailable; after unsealing the sync succeeds."""
-    vault.seal()
-    try:
-        outcome = world.engine.sync_target(world.target).sinks[0]
-    finally:
-        vault.unseal()
-    assert isinstance(outcome.error, SinkUnavailable)
-    assert outcome.error.transient
-    assert "sealed" in str(outcome.error)
-    assert world.sync() == (Action.CREATE, True)
-
-
-def test_unreachable_vault_is_unavailable(tmp_path: Path) -> None:
-    """Nothing listening at the address is SinkUnreachable (transient) naming the address."""
-    url = f"http://127.0.0.1:{free_port()}"
-    config = VaultSinkConfig(
-        url=url, auth={"method": "token", "token_file": str(_file(tmp_path, "t0ken-x"))}
-    )
-    recorder = Recorder()
-    with (
-        closing(VaultSink.from_config("vault", config, environ={})) as sink,
-        pytest.raises(SinkUnreachable) as info,
-    ):
-        sink.observe(recorder)
-        sink.inspect("syncd/app")
-    assert url in str(info.value)
-    assert recorder.seen == [("sink", "vault", "unavailable")]
-
-
-def test_a_429_with_an_enormous_retry_after_fails_at_once() -> None:
-    """A quota asking for years ends the call after one request, and holds back the next call."""
-    with (
-        PausingServer(429, {"Retry-After": "99999999"}, VAULT_BODY) as server,
-        closing(VaultSink("vault", hvac.Client(url=server.url, token="t0ken-x"))) as sink,
-    ):
-        with pytest.raises(RateLimited) as info:
-            sink.inspect("syncd/app")
-        with pytest.raises(RateLimited):
-            sink.inspect("syncd/other")
-    assert str(info.value) == "rate limited by vault sink vault; retry after 60 s"
-    assert server.requests == 1
-
-
-def test_a_503_with_an_enormous_retry_after_holds_back_the_next_call() -> None:
-    """A 503 asking for years fails its own call as unavailable, and the next one unsent."""
-    with (
-        PausingServer(503, {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}, b"{}") as server,
-        closing(VaultSink("vault", hvac.Client(url=server.url, token="t0ken-x"))) as sink,
-    ):
-        with pytest.raises(SinkUnavailable, match="sealed or down"):
-            sink.inspect("syncd/app")
-        with pytest.raises(RateLimited, match="retry after 60 s"):
-            sink.inspect("syncd/app")
-    assert server.requests == 1
-
-
-def test_missing_namespace_is_a_clear_error(vault: VaultDevServer, tmp_path: Path) -> None:
-    """A namespace that does not exist is named in a permanent error."""
-    if vault.binary == "vault":
-        pytest.skip("namespaces are a Vault Enterprise feature")
-    sink = sink_from(vault, tmp_path, vault.root_token, namespace="nosuch")
-    with closing(sink), pytest.raises(SinkError) as info:
-        sink.inspect("syncd/app")
-    assert "namespace nosuch does not exist" in str(info.value)
-
-
 def test_namespace_is_used(vault: VaultDevServer, root: hvac.Client, tmp_path: Path) -> None:
     """With ``namespace`` (or VAULT_NAMESPACE) the secret lands in that namespace's mount."""
     if vault.binary == "vault":
@@ -528,7 +342,7 @@ def test_namespace_is_used(vault: VaultDevServer, root: hvac.Client, tmp_path: P
     scoped = hvac.Client(url=vault.addr, token=vault.root_token, namespace=ns)
     try:
         scoped.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
-        token_file = _file(tmp_path, vault.root_token)
+        token_file = text_file(tmp_path, vault.root_token)
         config = VaultSinkConfig(
             url=vault.addr, auth={"method": "token", "token_file": str(token_file)}
         )
@@ -599,7 +413,7 @@ def test_least_privilege_policy_publishes_a_rotation(
 def test_tls_is_verified_against_the_configured_ca(vault: VaultDevServer, tmp_path: Path) -> None:
     """Over HTTPS the server certificate is always verified: with ca_cert or VAULT_CACERT it works, without it fails."""
     with tls_dev_server(vault.binary) as (addr, ca, token):
-        token_file = _file(tmp_path, token)
+        token_file = text_file(tmp_path, token)
         auth = {"method": "token", "token_file": str(token_file)}
         with closing(
             VaultSink.from_config("vault", VaultSinkConfig(url=addr, auth=auth), environ={})
@@ -625,7 +439,7 @@ def test_tls_is_verified_against_the_configured_ca(vault: VaultDevServer, tmp_pa
 def test_config_needs_an_address(tmp_path: Path) -> None:
     """Without url and VAULT_ADDR, building the sink names both."""
     config = VaultSinkConfig(
-        auth={"method": "token", "token_file": str(_file(tmp_path, "tok-123"))}
+        auth={"method": "token", "token_file": str(text_file(tmp_path, "tok-123"))}
     )
     with pytest.raises(ConfigError, match=r"set sinks\.vault\.url or VAULT_ADDR"):
         VaultSink.from_config("vault", config, environ={})
@@ -753,12 +567,6 @@ def test_registered_as_entry_point() -> None:
     from syncd import plugins
 
     assert plugins.load(plugins.SINK_GROUP, "vault") is VaultSink
-
-
-def _file(directory: Path, text: str) -> Path:
-    path = directory / f"f-{secrets.token_hex(3)}"
-    path.write_text(text)
-    return path
 
 
 def test_many_workers_reuse_connections_without_warnings(
