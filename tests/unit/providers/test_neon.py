@@ -11,7 +11,6 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from syncd import redaction
 from syncd.config import settings as config
 from syncd.errors import (
     ConfigError,
@@ -22,7 +21,6 @@ from syncd.net.bounds import MAX_BODY_BYTES
 from syncd.net.retry import Backoff
 from syncd.providers.neon import (
     BRANCH_ID,
-    NeonConfig,
     NeonProvider,
     NeonTarget,
 )
@@ -98,25 +96,6 @@ def test_connection_for_another_role(api: FakeNeon) -> None:
     """connection(role=...) fetches the URI of that role, on the target's branch and database."""
     conn = provider(api).connection(target(), role="app_b")
     assert conn.username == "app_b" and conn.password.get_secret_value() == "b"
-
-
-def test_missing_api_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without api_key_file, $NEON_API_KEY or a systemd credential, from_config names all three."""
-    monkeypatch.delenv("NEON_API_KEY", raising=False)
-    with pytest.raises(ConfigError, match="NEON_API_KEY"):
-        NeonProvider.from_config("neon", NeonConfig())
-
-
-def test_api_key_from_credentials_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The key is found in $CREDENTIALS_DIRECTORY/neon_api_key and pinned for redaction."""
-    monkeypatch.delenv("NEON_API_KEY", raising=False)
-    (tmp_path / "neon_api_key").write_text("napi_from_systemd_cred\n")
-    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    p = NeonProvider.from_config("neon", NeonConfig())
-    p.close()
-    assert "napi_from_systemd_cred" not in redaction.scrub("key napi_from_systemd_cred")
 
 
 def test_default_rate_limit_stays_under_neons_quota() -> None:
