@@ -23,7 +23,6 @@ from structlog.testing import capture_logs
 
 from syncd import logs as logs_mod
 from syncd.config import settings as config_mod
-from syncd.config.durations import jitter_seconds
 from syncd.core import timebox
 from syncd.core.models import ConnectionInfo, Target
 from syncd.core.runtime import Runtime
@@ -158,27 +157,6 @@ def world(tmp_path: Path) -> Iterator[World]:
     for daemon in w.daemons:
         if not daemon._stopping.is_set():
             daemon.shutdown()
-
-
-# -- pure policy -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("interval", "amount", "relative", "expected"),
-    [
-        (600.0, 0.1, True, 60.0),
-        (600.0, 30.0, False, 30.0),
-        (600.0, 0.0, False, 0.0),
-        (600.0, 0.0, True, 0.0),
-        (10.0, 30.0, False, 10.0),
-        (10.0, 1.0, True, 10.0),
-    ],
-)
-def test_jitter_is_relative_or_absolute_and_capped_at_the_interval(
-    interval: float, amount: float, relative: bool, expected: float
-) -> None:
-    """A percentage is a fraction of the interval, a duration is absolute, neither exceeds it."""
-    assert jitter_seconds(interval, amount, relative) == pytest.approx(expected)
 
 
 # -- the running daemon ------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from syncd import __version__
 from syncd.core.breaker import FAILURES, Breaker
 from syncd.core.models import ConnectionInfo, Target
 from syncd.errors import (
-    ConfigError,
     ProviderAuthError,
     ProviderNotFound,
     ProviderResponseError,
@@ -30,14 +29,14 @@ from syncd.errors import (
     RateLimited,
 )
 from syncd.net.retry import Backoff
-from syncd.providers.casedev import CaseDevConfig, CaseDevProvider
+from syncd.providers.casedev import CaseDevProvider
 from syncd.testing.casedev import FakeCaseDev, Fault, RunningServer
 from tests.conftest import run_syncd
+from tests.support.casedevapi import KEY
 from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.loopback import LoopbackServer
 from tests.support.servers.tls import write_self_signed
 
-KEY = "cdk_live_0123456789abcdef"
 DIRECT = "postgresql://owner:directpw123@ep-a.neon.tech/neondb?sslmode=require"
 POOLED = "postgresql://owner:directpw123@ep-a-pooler.neon.tech/neondb?sslmode=require"
 
@@ -358,64 +357,6 @@ def test_provider_text_in_errors_is_one_line_and_capped(api: FakeCaseDev) -> Non
     with pytest.raises(ProviderResponseError, match="not what was asked") as info:
         provider(api).fetch(target())
     assert "\n" not in str(info.value) and len(str(info.value)) < 300
-
-
-@pytest.mark.parametrize(
-    "base_url",
-    [
-        "https://cdk_live_secretkey@api.case.dev",
-        "https://user:cdk_live_secretkey@api.case.dev",
-        "http://cdk_live_secretkey@127.0.0.1:8080",
-    ],
-)
-def test_credentials_in_base_url_are_a_config_error(base_url: str) -> None:
-    """A key in the base URL's userinfo is refused as config, and never echoed."""
-    with pytest.raises(ConfigError, match="credentials in the URL") as info:
-        CaseDevProvider("casedev", api_key=SecretStr(KEY), base_url=base_url)
-    assert "cdk_live_secretkey" not in str(info.value)
-
-
-def test_credentials_in_casedev_base_url_env_are_a_config_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """CASEDEV_BASE_URL with userinfo is refused like the config key."""
-    monkeypatch.setenv("CASEDEV_API_KEY", KEY)
-    monkeypatch.setenv("CASEDEV_BASE_URL", "https://k:cdk_live_secretkey@api.case.dev")
-    with pytest.raises(ConfigError, match=r"providers\.casedev\.base_url") as info:
-        CaseDevProvider.from_config("casedev", CaseDevConfig())
-    assert "cdk_live_secretkey" not in str(info.value)
-
-
-@pytest.mark.parametrize(
-    ("base_url", "allowed"),
-    [
-        ("http://api.case.dev", False),
-        ("http://10.0.0.8:8080", False),
-        ("http://127.0.0.1:8080", True),
-        ("http://127.8.9.10", True),
-        ("http://localhost:8080", True),
-        ("http://[::1]:8080", True),
-        ("https://api.case.dev", True),
-    ],
-)
-def test_plain_http_is_only_for_loopback(base_url: str, allowed: bool) -> None:
-    """http:// beyond loopback is refused (the key would travel in clear) unless allowed."""
-    if allowed:
-        CaseDevProvider("casedev", api_key=SecretStr(KEY), base_url=base_url).close()
-    else:
-        with pytest.raises(ConfigError, match="allow_insecure_http: true"):
-            CaseDevProvider("casedev", api_key=SecretStr(KEY), base_url=base_url)
-    config = CaseDevConfig(base_url=base_url, allow_insecure_http=True)  # type: ignore[arg-type]
-    with monkeypatch_env({"CASEDEV_API_KEY": KEY}):
-        CaseDevProvider.from_config("casedev", config).close()
-
-
-@contextmanager
-def monkeypatch_env(values: dict[str, str]) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in values.items():
-            mp.setenv(key, value)
-        yield
 
 
 def cli_config(tmp_path: Path, server: RunningServer | str) -> Path:
