@@ -17,25 +17,11 @@ from syncd.core.models import Target
 from syncd.net.retry import Backoff
 from syncd.providers.neon import NeonProvider, NeonTarget
 from syncd.testing.neon import FakeNeon
+from tests.support.clock import Clock
 
 KEY = "napi_test_0123456789abcdef"
 PROJECT = "shiny-wind-123456"
 MAIN_ID = "br-shiny-wind-a1b2c3d4"
-
-
-class Clock:
-    """A fake ``time.monotonic``: sleeping advances it at once, and each sleep is recorded."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Passwords:

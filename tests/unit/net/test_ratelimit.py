@@ -31,6 +31,7 @@ from syncd.sinks.aws_secrets_manager import AwsSecretsManagerConfig, AwsSecretsM
 from syncd.sinks.base import WriteRequest
 from syncd.sinks.vault import VaultSinkConfig
 from tests.conftest import run_syncd
+from tests.support.clock import Clock
 from tests.support.configs import ConfigBuilder, binding
 from tests.support.servers.vault import VaultDevServer
 from tests.support.vaultutil import RecordingProxy
@@ -42,21 +43,8 @@ ENV = {
 }
 
 
-class Clock:
-    """A fake monotonic clock whose sleep advances it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def _bucket(rate: float | None, burst: float | None = None) -> tuple[TokenBucket, Clock]:
-    clock = Clock()
+    clock = Clock(100.0)
     return TokenBucket(rate, burst, clock=clock, sleep=clock.sleep), clock
 
 

@@ -11,23 +11,9 @@ from pydantic import SecretStr
 from syncd.errors import ProviderError, ProviderUnavailable
 from syncd.net.retry import Backoff
 from syncd.providers.api import ApiClient
+from tests.support.clock import Clock
 
 STEADY = Backoff(3, base=3.0, cap=3.0, jitter=False)
-
-
-class Clock:
-    """A fake monotonic clock; sleeping advances it at once and is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def client(statuses: list[int], clock: Clock) -> tuple[ApiClient, list[httpx.Request]]:
@@ -58,7 +44,7 @@ def status_error(response: httpx.Response, _body: bytes) -> ProviderError:
 
 def test_a_status_with_its_own_backoff_counts_its_own_attempts() -> None:
     """423s use the steady backoff and its 3 attempts; a 503 in between still gets the client's."""
-    clock = Clock()
+    clock = Clock(100.0)
     api, seen = client([423, 423, 503], clock)
     api.request("POST", "/x", subject="x", status_error=status_error, status_backoff={423: STEADY})
     assert len(seen) == 4
@@ -67,7 +53,7 @@ def test_a_status_with_its_own_backoff_counts_its_own_attempts() -> None:
 
 def test_without_its_own_backoff_a_status_gets_the_clients() -> None:
     """A read that is not given a backoff for 423 gives up after the client's 2 attempts."""
-    clock = Clock()
+    clock = Clock(100.0)
     api, seen = client([423, 423, 423], clock)
     with pytest.raises(ProviderUnavailable, match="423"):
         api.request("GET", "/x", subject="x", status_error=status_error)
@@ -76,7 +62,7 @@ def test_without_its_own_backoff_a_status_gets_the_clients() -> None:
 
 def test_no_wait_goes_past_the_deadline() -> None:
     """With 5 s left, a second 3 s wait is not taken: the last error is raised before the deadline."""
-    clock = Clock()
+    clock = Clock(100.0)
     api, seen = client([423] * 5, clock)
     deadline = clock.now + 5.0
     with pytest.raises(ProviderUnavailable, match="423"):
@@ -94,7 +80,7 @@ def test_no_wait_goes_past_the_deadline() -> None:
 
 def test_a_passed_deadline_sends_nothing() -> None:
     """A call whose deadline has passed is ProviderUnavailable without a request."""
-    clock = Clock()
+    clock = Clock(100.0)
     api, seen = client([], clock)
     with pytest.raises(ProviderUnavailable, match="deadline has passed"):
         api.request("GET", "/x", subject="x", status_error=status_error, deadline=clock.now)

@@ -14,7 +14,8 @@ from syncd.errors import ProviderNotFound, ProviderResponseError, ProviderUnavai
 from syncd.net.bounds import MAX_BODY_BYTES
 from syncd.providers.neon import BRANCH_ID, BRANCH_LOOKUP_TIMEOUT, BRANCH_PAGE, MAX_BRANCH_PAGES
 from syncd.testing.neon import FakeNeon
-from tests.support.neonfake import KEY, MAIN_ID, PROJECT, Clock, provider, target
+from tests.support.clock import Clock
+from tests.support.neonfake import KEY, MAIN_ID, PROJECT, provider, target
 
 
 def branch_listings(api: FakeNeon) -> int:

@@ -12,7 +12,8 @@ from syncd import redaction
 from syncd.errors import ProviderOperationFailed, ProviderResponseError, ProviderUnavailable
 from syncd.providers.neon import LOCKED_ATTEMPTS, LOCKED_DELAY, MAX_OPERATIONS
 from syncd.testing.neon import FakeNeon, Fault
-from tests.support.neonfake import PROJECT, Clock, Passwords, provider, target
+from tests.support.clock import Clock
+from tests.support.neonfake import PROJECT, Passwords, provider, target
 
 LOCKED = Fault(423, b'{"code":"","message":"project already has running conflicting operations"}')
 
