@@ -264,7 +264,7 @@ class Builder:
         own = model.model_fields if model is not None else {}
         for key in sorted(given - TargetSettings.model_fields.keys() - own.keys()):
             # Another configured provider's key: the combined model let it through.
-            kind = self._types.get(spec.provider, "?")
+            kind = self._types[spec.provider]
             valid = ", ".join(sorted({*TargetSettings.model_fields, *own}))
             raise ConfigError(
                 self._explain.at(

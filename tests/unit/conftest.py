@@ -24,7 +24,7 @@ def cluster() -> Passwords:
 
 
 @pytest.fixture
-def api(cluster: Passwords) -> Iterator[FakeNeon]:
+def neon_api(cluster: Passwords) -> Iterator[FakeNeon]:
     """The Neon stand-in with PROJECT's branches main and dev, for MockTransport."""
     fake = FakeNeon(
         KEY,

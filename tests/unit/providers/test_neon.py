@@ -31,9 +31,9 @@ from tests.support.neonfake import KEY, MAIN_ID, PROJECT, provider, target
 from tests.support.neonworld import NeonWorld
 
 
-def test_fetch_resolves_the_branch_and_returns_direct_and_pooled_uris(api: FakeNeon) -> None:
+def test_fetch_resolves_the_branch_and_returns_direct_and_pooled_uris(neon_api: FakeNeon) -> None:
     """The direct URI carries channel_binding=require, the pooled one the pooler host; both sslmode=require."""
-    p = provider(api)
+    p = provider(neon_api)
     direct = p.fetch(target())
     pooled = p.fetch(target(pooled=True))
     assert direct.username == "app" and direct.dbname == "neondb"
@@ -42,7 +42,7 @@ def test_fetch_resolves_the_branch_and_returns_direct_and_pooled_uris(api: FakeN
     assert pooled.host == "ep-a-pooler.example.test" and dict(pooled.params) == {
         "sslmode": "require"
     }
-    uri_request = next(r for r in api.requests if r.path.endswith("/connection_uri"))
+    uri_request = next(r for r in neon_api.requests if r.path.endswith("/connection_uri"))
     assert uri_request.params["branch_id"] == MAIN_ID
     assert (
         uri_request.params["role_name"] == "app" and uri_request.params["database_name"] == "neondb"
@@ -50,51 +50,51 @@ def test_fetch_resolves_the_branch_and_returns_direct_and_pooled_uris(api: FakeN
     assert p.fetch(target(branch="dev")).password.get_secret_value() == "devpw123"
 
 
-def test_a_uri_for_another_role_is_refused(api: FakeNeon) -> None:
+def test_a_uri_for_another_role_is_refused(neon_api: FakeNeon) -> None:
     """An answer whose URI is for a different role than asked is never used."""
-    p = provider(api)
+    p = provider(neon_api)
     p.branch_id(target())
     body = b'{"uri": "postgresql://admin:pw@ep-a.example.test/neondb?sslmode=require"}'
-    api.fail_next(Fault(200, body))
+    neon_api.fail_next(Fault(200, body))
     with pytest.raises(ProviderResponseError, match="not what was asked"):
         p.fetch(target())
 
 
-def test_a_uri_without_tls_is_refused(api: FakeNeon) -> None:
+def test_a_uri_without_tls_is_refused(neon_api: FakeNeon) -> None:
     """The connection URI is validated as strictly as case.dev's (sslmode must require TLS)."""
-    p = provider(api)
+    p = provider(neon_api)
     p.branch_id(target())
-    api.fail_next(Fault(200, b'{"uri": "postgresql://app:pw@ep-a.example.test/neondb"}'))
+    neon_api.fail_next(Fault(200, b'{"uri": "postgresql://app:pw@ep-a.example.test/neondb"}'))
     with pytest.raises(ProviderResponseError, match="does not require TLS"):
         p.fetch(target())
 
 
-def test_429_waits_for_retry_after(api: FakeNeon) -> None:
+def test_429_waits_for_retry_after(neon_api: FakeNeon) -> None:
     """A 429 is retried after its Retry-After, then succeeds."""
     sleeps: list[float] = []
-    p = provider(api, sleeps=sleeps)
-    api.fail_next(Fault(429, b'{"message":"rate limited"}', {"Retry-After": "2"}))
+    p = provider(neon_api, sleeps=sleeps)
+    neon_api.fail_next(Fault(429, b'{"message":"rate limited"}', {"Retry-After": "2"}))
     assert p.fetch(target()).username == "app"
     assert sleeps == [2.0]
 
 
-def test_5xx_is_retried_then_unavailable(api: FakeNeon) -> None:
+def test_5xx_is_retried_then_unavailable(neon_api: FakeNeon) -> None:
     """Server errors are retried up to max_attempts, then ProviderUnavailable."""
-    api.fail_next(Fault(503), times=3)
+    neon_api.fail_next(Fault(503), times=3)
     with pytest.raises(ProviderUnavailable, match="503"):
-        provider(api, attempts=3).fetch(target())
+        provider(neon_api, attempts=3).fetch(target())
 
 
-def test_role_exists(api: FakeNeon) -> None:
+def test_role_exists(neon_api: FakeNeon) -> None:
     """role_exists is True for a role of the branch and False for one it lacks."""
-    p = provider(api)
+    p = provider(neon_api)
     assert p.role_exists(target(), "app_b")
     assert not p.role_exists(target(branch="dev"), "app_b")
 
 
-def test_connection_for_another_role(api: FakeNeon) -> None:
+def test_connection_for_another_role(neon_api: FakeNeon) -> None:
     """connection(role=...) fetches the URI of that role, on the target's branch and database."""
-    conn = provider(api).connection(target(), role="app_b")
+    conn = provider(neon_api).connection(target(), role="app_b")
     assert conn.username == "app_b" and conn.password.get_secret_value() == "b"
 
 

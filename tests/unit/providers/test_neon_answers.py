@@ -18,9 +18,9 @@ from syncd.testing.neon import FakeNeon
 from tests.support.neonfake import provider, target
 
 
-def test_unknown_branch_and_project_are_not_found(api: FakeNeon) -> None:
+def test_unknown_branch_and_project_are_not_found(neon_api: FakeNeon) -> None:
     """A missing branch or project is ProviderNotFound, naming it."""
-    p = provider(api)
+    p = provider(neon_api)
     with pytest.raises(ProviderNotFound, match="branch nope not found"):
         p.fetch(target(branch="nope"))
     with pytest.raises(ProviderNotFound, match="project other-project-1"):
@@ -28,10 +28,10 @@ def test_unknown_branch_and_project_are_not_found(api: FakeNeon) -> None:
 
 
 @pytest.mark.parametrize("status", [200, 400])
-def test_deeply_nested_json_is_refused_in_one_line(api: FakeNeon, status: int) -> None:
+def test_deeply_nested_json_is_refused_in_one_line(neon_api: FakeNeon, status: int) -> None:
     """JSON nested 60,000 deep, as an answer or an error, is a one-line error, not a crash."""
     body = b'{"branches": ' + b"[" * 60_000
-    p = provider(api, handler=lambda _r: httpx.Response(status, content=body))
+    p = provider(neon_api, handler=lambda _r: httpx.Response(status, content=body))
     with pytest.raises(ProviderResponseError) as info:
         p.branch_id(target())
     message = str(info.value)
